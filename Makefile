@@ -1,0 +1,29 @@
+# The two commands of the README: `make repro` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install repro test benchmark
+
+$(INSTALLED): pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV)
+	touch $@
+
+install: $(INSTALLED)
+
+## Run the whole study on the built-in dataset and print the results table.
+repro: $(INSTALLED)
+	dvc repro
+	@cat metrics/tables/results.md
+
+## Run the test suite (includes one real `dvc repro` on the tiny dataset).
+test: $(INSTALLED)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+## Per-stage wall time of a from-scratch run, and musicnn fast path vs the library.
+benchmark: $(INSTALLED)
+	$(BIN)/python benchmarks/repro_time.py
+	$(BIN)/python benchmarks/musicnn_speed.py

@@ -1,0 +1,1 @@
+"""Frozen pretrained audio embeddings for music recommendation."""

@@ -1,0 +1,105 @@
+"""MusiCNN (Pons & Serra) through the checkpoints shipped in the `musicnn` package.
+
+The library's own `extractor()` rebuilds the TensorFlow graph and session on
+every call, runs one 3 s patch per session call, and restores the checkpoint
+inside a bare try/except that would silently leave random weights. Here the
+graph is built and restored once per process (failing loudly), and all of a
+track's patches go through the network as one batch. The spectrogram follows
+`musicnn.extractor.batch_data` step for step, so `penultimate` is the same,
+except that the library's float16 overflow on loud input is avoided (see
+`log_mel_patches`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from audiorec.backends.base import AudioBackend, register
+
+MUSICNN_RATE = 16000
+FFT_HOP = 256
+FFT_SIZE = 512
+N_MELS = 96
+PATCH_SECONDS = 3
+POOLED_LAYERS = ("mean_pool", "max_pool", "penultimate")
+
+
+def checkpoint_dir(model: str) -> Path:
+    import musicnn
+
+    return Path(musicnn.__file__).parent / model
+
+
+def log_mel_patches(waveform: np.ndarray, n_frames: int) -> np.ndarray:
+    """musicnn's input: log-compressed mel frames cut into non-overlapping patches of `n_frames`."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(
+        y=waveform, sr=MUSICNN_RATE, hop_length=FFT_HOP, n_fft=FFT_SIZE, n_mels=N_MELS
+    ).T
+    # musicnn rounds the mel power to float16 and computes log10(10000 * x + 1) in float16,
+    # which overflows to inf for any bin above 6.55 (ordinary loud audio) and saturates the
+    # network into one constant vector. Reproduce the float16 arithmetic where it fits, so
+    # features match the library bit for bit there, and use float32 where it would overflow.
+    half = np.float16
+    rounded = np.minimum(mel, np.finfo(half).max).astype(half).astype(np.float32)
+    scaled = 10000 * rounded
+    fits = scaled < float(np.finfo(half).max) - 1
+    as_library = np.log10(np.where(fits, scaled, 0).astype(half) + half(1)).astype(np.float32)
+    log_mel = np.where(fits, as_library, np.log10(scaled + 1))
+    starts = range(0, log_mel.shape[0] - n_frames + 1, n_frames)
+    return np.stack([log_mel[s : s + n_frames] for s in starts]).astype(np.float32)
+
+
+@register
+class MusicnnBackend(AudioBackend):
+    name = "musicnn"
+    sample_rate = MUSICNN_RATE
+
+    def __init__(self, model: str = "MSD_musicnn", layer: str = "penultimate"):
+        # tf.compat.v1.layers needs Keras 2 (tf-keras); this must be set before TensorFlow loads.
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import librosa
+        import tensorflow as tf
+        from musicnn import configuration, models
+
+        if "musicnn" not in model:
+            raise ValueError(f"musicnn.model={model!r}: only the musicnn architectures (MSD_musicnn, MTT_musicnn) are supported")
+        self.model = model
+        self.layer = layer
+        self.n_frames = int(librosa.time_to_frames(PATCH_SECONDS, sr=MUSICNN_RATE, n_fft=FFT_SIZE, hop_length=FFT_HOP)) + 1
+        labels = configuration.MSD_LABELS if model.startswith("MSD") else configuration.MTT_LABELS
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            with tf.name_scope("model"):
+                self.patches = tf.compat.v1.placeholder(tf.float32, [None, self.n_frames, N_MELS])
+                self.is_training = tf.compat.v1.placeholder(tf.bool)
+                outputs = models.define_model(self.patches, self.is_training, model, len(labels))
+            names = ["logits", "timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"]
+            if layer not in POOLED_LAYERS:
+                raise ValueError(f"musicnn.layer={layer!r}; choose one of {', '.join(POOLED_LAYERS)} (the per-patch vectors)")
+            self.output = dict(zip(names, outputs))[layer]
+            self.session = tf.compat.v1.Session(graph=self.graph)
+            prefix = str(checkpoint_dir(model)) + "/"
+            try:
+                tf.compat.v1.train.Saver().restore(self.session, prefix)
+            except Exception as error:
+                raise RuntimeError(
+                    f"could not restore the {model} checkpoint from {prefix}: {error}. "
+                    "Reinstall it with `pip install --no-deps --force-reinstall musicnn==0.1.0`."
+                ) from error
+        self.dim = int(self.output.shape[-1])
+
+    def embed_patches(self, waveform: np.ndarray) -> np.ndarray:
+        """The chosen layer for every 3 s patch of the track (zero-padded to one patch if shorter)."""
+        minimum = (self.n_frames - 1) * FFT_HOP
+        if len(waveform) < minimum:
+            waveform = np.pad(waveform, (0, minimum - len(waveform)))
+        patches = log_mel_patches(waveform, self.n_frames)
+        return self.session.run(self.output, feed_dict={self.patches: patches, self.is_training: False})
+
+    def embed(self, waveform: np.ndarray) -> np.ndarray:
+        return self.embed_patches(waveform).mean(axis=0).astype(np.float32)

@@ -1,0 +1,55 @@
+"""Reading `params.yaml` and refusing bad values before any heavy work starts."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+SOURCES = ("synthetic", "music4all")
+
+
+class ParamsError(ValueError):
+    pass
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    with open(path) as handle:
+        params = yaml.safe_load(handle)
+    validate(params)
+    return params
+
+
+def validate(params: dict) -> None:
+    """Check the values every stage relies on; each error names the parameter and the allowed values."""
+    from audiorec.backends import REGISTRY as BACKENDS
+    from audiorec.models import MODELS
+
+    dataset = params["dataset"]
+    if dataset["source"] not in SOURCES:
+        raise ParamsError(f"dataset.source={dataset['source']!r}; allowed: {', '.join(SOURCES)}")
+    if dataset["source"] == "synthetic" and dataset["size"] not in params["synthetic"]:
+        raise ParamsError(f"dataset.size={dataset['size']!r}; allowed: {', '.join(params['synthetic'])}")
+    for name in params["backends"]:
+        if name not in BACKENDS:
+            raise ParamsError(f"backends: unknown backend {name!r}; registered: {', '.join(sorted(BACKENDS))}")
+    for name in params["models"]:
+        if name not in MODELS:
+            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
+    if params["train"]["top_k"] <= 0:
+        raise ParamsError(f"train.top_k={params['train']['top_k']}; must be a positive integer")
+    for k in params["evaluate"]["ks"]:
+        if not isinstance(k, int) or k <= 0:
+            raise ParamsError(f"evaluate.ks contains {k!r}; every k must be a positive integer")
+    split = params["split"]
+    if pd.Timestamp(split["test_date"]) <= pd.Timestamp(split["start_date"]):
+        raise ParamsError(f"split.test_date ({split['test_date']}) must be after split.start_date ({split['start_date']})")
+    if not 0 < split["val_fraction"] < 1:
+        raise ParamsError(f"split.val_fraction={split['val_fraction']}; must be strictly between 0 and 1")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # faiss logs every CPU-feature probe at INFO.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""Datasets: the Music4All reader, the synthetic generator and the time split."""

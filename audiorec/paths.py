@@ -1,0 +1,33 @@
+"""Where each stage reads and writes, relative to the repository root (as in dvc.yaml)."""
+from pathlib import Path
+
+DATA = Path("data")
+RAW = DATA / "raw"
+TRACKS = DATA / "tracks.parquet"
+PLAYS = DATA / "plays.parquet"
+SPLITS = DATA / "splits"
+EMBEDDINGS = DATA / "embeddings"
+PREDICTIONS = DATA / "predictions"
+EVAL = DATA / "eval"
+METRICS = Path("metrics")
+TABLES = METRICS / "tables"
+
+
+def embeddings(backend: str) -> Path:
+    return EMBEDDINGS / f"{backend}.npy"
+
+
+def embedding_info(backend: str) -> Path:
+    return EMBEDDINGS / f"{backend}.json"
+
+
+def predictions(backend: str, model: str) -> Path:
+    return PREDICTIONS / backend / f"{model}.parquet"
+
+
+def per_user(backend: str, model: str) -> Path:
+    return EVAL / backend / f"{model}.parquet"
+
+
+def run_metrics(backend: str, model: str) -> Path:
+    return METRICS / backend / f"{model}.json"

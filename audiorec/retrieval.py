@@ -1,0 +1,53 @@
+"""Top-k retrieval by inner product with the user's already-seen tracks removed.
+
+Shared by every recommender whose scores are an inner product of a user and
+an item representation (KNN on audio vectors, the Shallow net, BERT4Rec).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import faiss
+import numpy as np
+
+
+def top_k_unseen(
+    user_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    seen_items: Sequence[np.ndarray],
+    top_k: int,
+    batch_size: int = 1024,
+) -> list[np.ndarray]:
+    """For each user, the `top_k` highest-scoring items not in `seen_items[user]`.
+
+    Searching `top_k` and filtering afterwards would leave users with long
+    histories short of `top_k`; instead each batch searches `top_k` plus the
+    longest history in the batch, so every user gets exactly `top_k` unseen
+    items whenever the catalogue has that many. Users are batched in order of
+    history length to keep that search depth small.
+    """
+    if top_k <= 0:
+        raise ValueError(f"top_k must be positive, got {top_k}")
+    if user_vectors.shape[1] != item_vectors.shape[1]:
+        raise ValueError(f"user vectors have dim {user_vectors.shape[1]}, item vectors {item_vectors.shape[1]}")
+    n_items = item_vectors.shape[0]
+    index = faiss.IndexFlatIP(item_vectors.shape[1])
+    index.add(np.ascontiguousarray(item_vectors, dtype=np.float32))
+    history_length = np.array([len(seen) for seen in seen_items])
+    order = np.argsort(history_length, kind="stable")
+    recommendations: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(seen_items)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        depth = min(n_items, top_k + int(history_length[batch].max()))
+        _, candidates = index.search(np.ascontiguousarray(user_vectors[batch], dtype=np.float32), depth)
+        for user, ranked in zip(batch, candidates):
+            ranked = ranked[ranked >= 0]
+            unseen = ranked[~np.isin(ranked, seen_items[user])]
+            recommendations[user] = unseen[:top_k]
+    return recommendations
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Unit rows, so inner product is cosine; all-zero rows stay zero."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

@@ -1,0 +1,44 @@
+"""A scratch copy of this repository, for running the real pipeline away from the workspace.
+
+Used by the end-to-end test and the benchmarks: the copy holds the files git
+tracks or would track (no .venv, no data, no DVC cache), with its own git repo.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_worktree(destination: Path, source: Path = REPO) -> Path:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=source, check=True, capture_output=True, text=True,
+    ).stdout.splitlines()
+    for name in listed:
+        if (source / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, destination / name)
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    return destination
+
+
+def set_params(root: Path, section: str, **values) -> None:
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def pipeline_env() -> dict[str, str]:
+    """DVC runs `python -m stages...`: make that the interpreter running us."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+DVC = [sys.executable, "-m", "dvc"]

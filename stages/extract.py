@@ -1,0 +1,27 @@
+"""extract@<backend>: audio -> data/embeddings/<backend>.npy aligned with tracks.parquet."""
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from audiorec import backends, paths
+from audiorec.config import load_params, setup_logging
+from audiorec.io import write_json
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", required=True)
+    args = parser.parse_args()
+    setup_logging()
+    params = load_params()
+    backend = backends.create(args.backend, **params.get(args.backend, {}))
+    tracks = pd.read_parquet(paths.TRACKS)
+    embeddings, stats = backends.extract(backend, tracks, max_seconds=params["extract"]["max_seconds"])
+    paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
+    np.save(paths.embeddings(args.backend), embeddings)
+    write_json(stats, paths.embedding_info(args.backend))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""split: data/plays.parquet -> data/splits/{train,val,test}.parquet (Music4All-Onion time split)."""
+import pandas as pd
+
+from audiorec import paths
+from audiorec.config import load_params, setup_logging
+from audiorec.data.split import split_statistics, time_split
+from audiorec.io import write_json
+
+
+def main() -> None:
+    setup_logging()
+    params = load_params()["split"]
+    splits = time_split(
+        pd.read_parquet(paths.PLAYS, columns=["user_id", "track_idx", "timestamp"]),
+        start_date=params["start_date"],
+        test_date=params["test_date"],
+        val_fraction=params["val_fraction"],
+        seed=params["seed"],
+    )
+    paths.SPLITS.mkdir(parents=True, exist_ok=True)
+    for name, frame in splits.items():
+        frame.to_parquet(paths.SPLITS / f"{name}.parquet", index=False)
+    write_json(split_statistics(splits), paths.METRICS / "split.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""train@<backend>-<model>: fit a recommender on frozen embeddings, rank tracks for val and test users."""
+import argparse
+
+import pandas as pd
+
+from audiorec import models, paths
+from audiorec.config import load_params, setup_logging
+from audiorec.io import load_embeddings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--model", required=True)
+    args = parser.parse_args()
+    setup_logging()
+    params = load_params()
+    tracks = pd.read_parquet(paths.TRACKS)
+    item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
+    train = pd.read_parquet(paths.SPLITS / "train.parquet")
+    recommender = models.create(args.model, **params[args.model]).fit(item_embeddings, train)
+    predictions = []
+    for split in ("val", "test"):
+        users = pd.read_parquet(paths.SPLITS / f"{split}.parquet", columns=["user_id"])["user_id"].unique()
+        ranked = recommender.recommend(sorted(users), params["train"]["top_k"])
+        predictions.append(ranked.assign(split=split))
+    out = paths.predictions(args.backend, args.model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(predictions, ignore_index=True)[["split", "user_id", "track_idx"]].to_parquet(out, index=False)
+
+
+if __name__ == "__main__":
+    main()
