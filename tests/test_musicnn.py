@@ -1,0 +1,72 @@
+"""The batched, build-once musicnn path must give the library's own features."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiorec import backends
+from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    style = sample_styles(np.random.default_rng(1), SyntheticConfig(n_tracks=1, n_users=1, clip_seconds=7)).iloc[0]
+    path = tmp_path_factory.mktemp("audio") / "clip.wav"
+    # 16 kHz WAV: both paths read it without resampling, so only the feature code differs.
+    # Quiet enough that the library's float16 spectrogram does not overflow.
+    sf.write(path, 0.02 * synthesise(style.to_dict(), 7, 16000), 16000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return backends.create("musicnn", model="MSD_musicnn", layer="penultimate")
+
+
+def test_fast_path_matches_library_extractor(clip, backend):
+    from musicnn.extractor import batch_data, extractor
+
+    assert np.isfinite(batch_data(str(clip), backend.n_frames, backend.n_frames)[0]).all()
+    _, _, features = extractor(str(clip), model="MSD_musicnn", input_length=3, input_overlap=False, extract_features=True)
+    waveform, _ = sf.read(clip, dtype="float32")
+    per_patch = backend.embed_patches(waveform)
+    assert per_patch.shape == features["penultimate"].shape == (2, 200)
+    # The library's loop re-appends the first patch's `penultimate` for every later patch,
+    # so only patch 0 is comparable there ...
+    np.testing.assert_allclose(per_patch[0], features["penultimate"][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(features["penultimate"][1], features["penultimate"][0])
+    assert np.abs(per_patch[1] - per_patch[0]).max() > 1e-3
+    # ... while the pooled layers feeding it are appended correctly and must match for all patches.
+    for layer in ("mean_pool", "max_pool"):
+        pooled = backends.create("musicnn", model="MSD_musicnn", layer=layer).embed_patches(waveform)
+        np.testing.assert_allclose(pooled, features[layer], rtol=1e-4, atol=1e-5)
+
+
+def test_loud_audio_stays_informative(tmp_path, backend):
+    """The library's float16 spectrogram turns loud input into inf and every track into
+    the same vector; this path must keep loud tracks apart."""
+    from musicnn.extractor import batch_data
+
+    styles = sample_styles(np.random.default_rng(2), SyntheticConfig(n_tracks=2, n_users=1, clip_seconds=4))
+    loud = [synthesise(style, 4, 16000) for style in styles.to_dict("records")]
+    sf.write(tmp_path / "loud.wav", loud[0], 16000)
+    assert np.isinf(batch_data(str(tmp_path / "loud.wav"), backend.n_frames, backend.n_frames)[0]).any()
+    first, second = (backend.embed(waveform) for waveform in loud)
+    assert np.isfinite(first).all() and np.isfinite(second).all()
+    assert np.abs(first - second).max() > 0.1
+
+
+def test_weights_are_the_checkpoint_not_random(backend):
+    # Two freshly built backends must agree: random initialisation would differ.
+    again = backends.create("musicnn", model="MSD_musicnn", layer="penultimate")
+    waveform = np.random.default_rng(0).normal(0, 0.1, 16000 * 4).astype(np.float32)
+    np.testing.assert_allclose(backend.embed(waveform), again.embed(waveform), rtol=1e-5)
+
+
+def test_clip_shorter_than_one_patch_is_padded(backend):
+    vector = backend.embed(np.zeros(8000, dtype=np.float32) + 0.01)
+    assert vector.shape == (200,) and np.isfinite(vector).all()
+
+
+def test_unknown_layer_is_refused():
+    with pytest.raises(ValueError, match="musicnn.layer"):
+        backends.create("musicnn", layer="cnn7")

@@ -1,0 +1,46 @@
+import numpy as np
+import pandas as pd
+
+from audiorec.models.knn import KNNRecommender
+from audiorec.retrieval import top_k_unseen
+
+
+def test_exactly_k_unseen_items_in_score_order():
+    # Item i has score i for the single user: the ranking is 9, 8, 7, ...
+    items = np.eye(10, dtype=np.float32)
+    user = np.arange(10, dtype=np.float32)[None, :]
+    seen = [np.array([9, 7, 6, 5])]
+    (ranked,) = top_k_unseen(user, items, seen, top_k=3)
+    assert ranked.tolist() == [8, 4, 3]
+
+
+def test_users_with_long_histories_still_get_k_items():
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(50, 4)).astype(np.float32)
+    users = rng.normal(size=(3, 4)).astype(np.float32)
+    seen = [np.arange(0), np.arange(40), rng.choice(50, 45, replace=False)]
+    ranked = top_k_unseen(users, items, seen, top_k=5, batch_size=2)
+    for user, items_for_user in enumerate(ranked):
+        assert len(items_for_user) == 5
+        assert len(set(items_for_user.tolist())) == 5
+        assert not set(items_for_user.tolist()) & set(seen[user].tolist())
+        scores = items @ users[user]
+        unseen = np.setdiff1d(np.arange(50), seen[user])
+        expected = unseen[np.argsort(-scores[unseen], kind="stable")][:5]
+        assert items_for_user.tolist() == expected.tolist()
+
+
+def test_small_catalogue_returns_every_unseen_item():
+    items = np.eye(4, dtype=np.float32)
+    (ranked,) = top_k_unseen(np.ones((1, 4), np.float32), items, [np.array([0])], top_k=10)
+    assert sorted(ranked.tolist()) == [1, 2, 3]
+
+
+def test_knn_user_is_mean_of_train_tracks():
+    # Two clusters on the axes; user u listened to items 0 and 1 (near the x axis).
+    items = np.array([[1, 0.1], [1, -0.1], [0.9, 0], [0, 1], [0.1, 1], [-0.1, 1]], dtype=np.float32)
+    train = pd.DataFrame({"user_id": ["u", "u", "v"], "track_idx": [0, 1, 4]})
+    model = KNNRecommender().fit(items, train)
+    ranked = model.recommend(["u", "v"], top_k=2)
+    assert ranked.set_index("user_id").loc["u", "track_idx"].tolist() == [2, 4]
+    assert ranked.set_index("user_id").loc["v", "track_idx"].tolist() == [3, 5]
