@@ -42,6 +42,8 @@ def validate(params: dict) -> None:
     for k in params["evaluate"]["ks"]:
         if not isinstance(k, int) or k <= 0:
             raise ParamsError(f"evaluate.ks contains {k!r}; every k must be a positive integer")
+    if params["report"]["k"] not in params["evaluate"]["ks"]:
+        raise ParamsError(f"report.k={params['report']['k']} must be one of evaluate.ks {params['evaluate']['ks']}")
     split = params["split"]
     if pd.Timestamp(split["test_date"]) <= pd.Timestamp(split["start_date"]):
         raise ParamsError(f"split.test_date ({split['test_date']}) must be after split.start_date ({split['start_date']})")

@@ -54,3 +54,12 @@ def test_mfcc_separates_bright_from_dark_timbre(tmp_path):
     assert embeddings.shape == (2, 52) and stats["dim"] == 52
     assert np.isfinite(embeddings).all()
     assert not np.allclose(embeddings[0], embeddings[1])
+
+
+def test_report_k_must_be_evaluated():
+    import yaml
+
+    with open("params.yaml") as handle:
+        params = yaml.safe_load(handle)
+    with pytest.raises(ParamsError, match="report.k=20"):
+        validate({**params, "report": {"k": 20}})

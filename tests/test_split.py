@@ -67,3 +67,9 @@ def test_user_split_is_seeded(plays):
 def test_empty_split_names_the_dates(plays):
     with pytest.raises(EmptySplitError, match="2021-01-01"):
         time_split(plays, "2019-02-20", "2021-01-01")
+
+
+def test_single_test_period_user_cannot_be_split():
+    plays = pd.DataFrame([play("a", 1, "2019-03-01"), play("a", 2, "2019-03-02"), play("b", 1, "2019-03-03"), play("b", 2, "2020-03-01")])
+    with pytest.raises(EmptySplitError, match="too few"):
+        time_split(plays, "2019-02-20", "2020-02-20")

@@ -54,6 +54,11 @@ def time_split(
     shuffled = np.random.default_rng(seed).permutation(users)
     val_users = set(shuffled[: int(round(len(users) * val_fraction))])
     is_val = test_period["user_id"].isin(val_users)
+    if is_val.all() or not is_val.any():
+        raise EmptySplitError(
+            f"the test period has {len(users)} users, too few to split into val and test with "
+            f"split.val_fraction={val_fraction}; use a larger dataset or move split.test_date earlier"
+        )
     return {
         "train": train.reset_index(drop=True),
         "val": test_period[is_val].reset_index(drop=True),
