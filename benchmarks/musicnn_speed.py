@@ -1,7 +1,8 @@
 """musicnn: this repo's build-once batched path vs `musicnn.extractor.extractor` per file.
 
 Both read the same MP3 clips from disk and produce the `penultimate` mean;
-the ratio is measured in the same run. Usage:
+the ratio is measured in the same run. The tests check that the two agree
+where the library is correct (tests/test_musicnn.py). Usage:
 python benchmarks/musicnn_speed.py [--tracks 20] [--seconds 10]
 """
 from __future__ import annotations
@@ -50,15 +51,15 @@ def main() -> None:
         fast, _ = backends.extract(backend, pd.DataFrame({"track_id": styles["track_id"], "audio_path": paths}))
         fast_seconds = time.perf_counter() - started
 
-    # Different MP3 decoders/resamplers (audioread+soxr vs soundfile+polyphase) make tiny differences.
-    agreement = min(
-        float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))) for a, b in zip(library, fast)
-    )
+    # The library's float16 spectrogram overflows on loud clips and then gives every such
+    # track the same vector (see audiorec/backends/musicnn.py), so compare diversity, not values.
+    distinct_library = len(np.unique(np.round(np.stack(library), 4), axis=0))
+    distinct_fast = len(np.unique(np.round(fast, 4), axis=0))
     print(f"tracks: {args.tracks} x {args.seconds:.0f} s MP3")
     print(f"musicnn.extractor per file : {library_seconds / args.tracks:.3f} s/track ({args.tracks / library_seconds:.2f} tracks/s)")
     print(f"audiorec musicnn backend   : {fast_seconds / args.tracks:.3f} s/track ({args.tracks / fast_seconds:.2f} tracks/s, graph build included)")
     print(f"speed-up                   : {library_seconds / fast_seconds:.1f}x (target >= 3x)")
-    print(f"min cosine(library, fast)  : {agreement:.5f}")
+    print(f"distinct track vectors     : library {distinct_library}/{args.tracks}, audiorec {distinct_fast}/{args.tracks}")
 
 
 if __name__ == "__main__":
