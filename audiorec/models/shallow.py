@@ -1,0 +1,474 @@
+"""The Shallow Net of Tamm & Aljanaki (RecSys 2024): one shared layer on frozen audio embeddings.
+
+A track is its audio embedding through `Linear + ReLU`; a user is a learnable
+vector (by default the mean audio embedding of their train tracks) through the
+same layer. The score is the cosine of the two representations or, for the
+`interaction` variant, a sigmoid of a linear read-out of their element-wise
+product. Training minimises a hinge loss between each positive (user, track)
+pair and sampled negatives: negative users for the pair's track
+(`sample_type: item`) or negative tracks for the pair's user (`sample_type: user`).
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from audiorec.models.base import VAL_K, Recommender, seen_by_user, validation_metrics
+from audiorec.retrieval import top_k_unseen
+
+if TYPE_CHECKING:
+    from dvclive import Live
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("cosine", "interaction")
+SAMPLE_TYPES = ("item", "user")
+# Parameters that fix which tensors exist and which are trained: a checkpoint only loads with the same values.
+ARCHITECTURE_PARAMS = ("hidden_dim", "variant", "item_freeze", "user_freeze")
+# A negative that is really a positive is redrawn; the cap only binds for a user
+# (or track) that is positive with nearly every track (or user).
+RESAMPLE_ROUNDS = 50
+CHECKPOINT = "checkpoint.pt"
+ITEM_TABLE = "items.weight"
+
+
+def hinge_loss(
+    positive: torch.Tensor, negative: torch.Tensor, margin: float, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean over all (positive, negative) pairs of `max(0, margin - positive + negative)`.
+
+    `positive` is (batch,), `negative` (batch, n_negatives); `weights` (batch,)
+    scales every term of its positive pair.
+    """
+    terms = F.relu(margin - positive[:, None] + negative)
+    if weights is not None:
+        terms = terms * weights[:, None]
+    return terms.mean()
+
+
+def confidence(counts: torch.Tensor) -> torch.Tensor:
+    """The weight `1 + 2 log(1 + play count)` of a positive pair."""
+    return 1 + 2 * torch.log1p(counts)
+
+
+def sample_negatives(
+    users: torch.Tensor,
+    items: torch.Tensor,
+    n_users: int,
+    n_items: int,
+    neg_samples: int,
+    sample_type: str,
+    generator: torch.Generator,
+    positive_codes: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(batch, neg_samples) negatives for the positive pairs (`users[b]`, `items[b]`).
+
+    `sample_type="item"` draws user indices (each scored against the pair's
+    track), `"user"` draws track indices (scored against the pair's user).
+    With `positive_codes` (the `user * n_items + item` codes of every positive
+    pair), draws that form a positive pair are redrawn until none is left or
+    RESAMPLE_ROUNDS is reached.
+    """
+    size = n_users if sample_type == "item" else n_items
+    negatives = torch.randint(size, (len(users), neg_samples), generator=generator, device=users.device)
+    if positive_codes is None:
+        return negatives
+    flat = negatives.view(-1)
+    pending = torch.arange(flat.numel(), device=flat.device)
+    for _ in range(RESAMPLE_ROUNDS):
+        row = pending // neg_samples
+        if sample_type == "item":
+            codes = flat[pending] * n_items + items[row]
+        else:
+            codes = users[row] * n_items + flat[pending]
+        pending = pending[torch.isin(codes, positive_codes)]
+        if len(pending) == 0:
+            return negatives
+        flat[pending] = torch.randint(size, (len(pending),), generator=generator, device=flat.device)
+    logger.debug("%d negatives may still be positives after %d redraws", len(pending), RESAMPLE_ROUNDS)
+    return negatives
+
+
+class ShallowNet(nn.Module):
+    def __init__(
+        self, items: torch.Tensor, users: torch.Tensor, hidden_dim: int, variant: str, item_freeze: bool, user_freeze: bool
+    ):
+        super().__init__()
+        d_in = items.shape[1]
+        d_out = hidden_dim or d_in
+        # The flags mean what they say (paper semantics); the original code had item/user freezing inverted.
+        self.items = nn.Embedding.from_pretrained(items, freeze=item_freeze)
+        self.users = nn.Embedding.from_pretrained(users, freeze=user_freeze)
+        self.tower = nn.Linear(d_in, d_out)
+        self.readout = nn.Linear(d_out, 1) if variant == "interaction" else None
+
+    def represent_users(self, indices: torch.Tensor) -> torch.Tensor:
+        return self._represent(self.users, indices)
+
+    def represent_items(self, indices: torch.Tensor) -> torch.Tensor:
+        return self._represent(self.items, indices)
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of broadcast user and item representations (last dim is the feature)."""
+        if self.readout is None:
+            return (users * items).sum(-1)  # unit vectors: the cosine
+        return torch.sigmoid(self.readout(users * items)).squeeze(-1)
+
+    def candidate_scores(self, anchors: torch.Tensor, table: nn.Embedding, candidates: torch.Tensor) -> torch.Tensor:
+        """(batch, n_candidates) scores of each anchor representation against its candidate rows of `table`."""
+        # Negatives repeat rows many times over: run the layer once per distinct row.
+        unique, inverse = torch.unique(candidates, return_inverse=True)
+        representations = self._tower(table(unique))
+        if len(unique) <= candidates.shape[1] * representations.shape[1]:
+            # Few distinct rows (a small catalogue): one (batch x distinct) matmul is cheaper
+            # than materialising a (batch x candidates x dim) tensor, forward and backward.
+            return self._all_pairs(anchors, representations).gather(1, inverse)
+        return self.score(anchors[:, None], F.embedding(inverse, representations))
+
+    def _all_pairs(self, anchors: torch.Tensor, representations: torch.Tensor) -> torch.Tensor:
+        if self.readout is None:
+            return anchors @ representations.T
+        # readout(a * r) = (a * w) . r + b
+        return torch.sigmoid((anchors * self.readout.weight[0]) @ representations.T + self.readout.bias)
+
+    def _represent(self, table: nn.Embedding, indices: torch.Tensor) -> torch.Tensor:
+        unique, inverse = torch.unique(indices, return_inverse=True)
+        # embedding's backward is a sort-based scatter, far faster on CPU than indexing's accumulate.
+        return F.embedding(inverse, self._tower(table(unique)))
+
+    def _tower(self, rows: torch.Tensor) -> torch.Tensor:
+        representations = F.relu(self.tower(rows))
+        return F.normalize(representations, dim=-1) if self.readout is None else representations
+
+
+@dataclass
+class _Pairs:
+    """Positive (user row, track) pairs on the training device, with their confidence weights."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+    weights: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+class ShallowRecommender(Recommender):
+    def __init__(
+        self,
+        *,
+        hidden_dim: int = 0,
+        variant: str = "cosine",
+        margin: float = 0.2,
+        neg_samples: int = 20,
+        sample_type: str = "item",
+        exclude_positives: bool = True,
+        use_confidence: bool = False,
+        l2: float = 0.0,
+        item_freeze: bool = True,
+        user_freeze: bool = False,
+        user_init: bool = True,
+        lr: float = 1e-3,
+        batch_size: int = 10000,
+        max_epochs: int = 100,
+        patience: int = 16,
+        scheduler_patience: int = 5,
+        device: str = "auto",
+        seed: int = 0,
+    ):
+        _check_choice("variant", variant, VARIANTS)
+        _check_choice("sample_type", sample_type, SAMPLE_TYPES)
+        _check_at_least("hidden_dim", hidden_dim, 0)
+        positive = {"neg_samples": neg_samples, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}
+        for name, value in positive.items():
+            _check_at_least(name, value, 1)
+        self.hidden_dim, self.variant, self.margin = hidden_dim, variant, margin
+        self.neg_samples, self.sample_type, self.exclude_positives = neg_samples, sample_type, exclude_positives
+        self.use_confidence, self.l2, self.user_init = use_confidence, l2, user_init
+        self.item_freeze, self.user_freeze = item_freeze, user_freeze
+        self.lr, self.batch_size, self.max_epochs = lr, batch_size, max_epochs
+        self.patience, self.scheduler_patience = patience, scheduler_patience
+        self.device, self.seed = device, seed
+        self.torch_device = _resolve_device(device)
+
+    def config(self) -> dict:
+        """The constructor's keyword arguments, as stored in a checkpoint."""
+        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return self.net.items.num_embeddings
+
+    def fit(
+        self,
+        item_embeddings: np.ndarray,
+        train: pd.DataFrame,
+        val: pd.DataFrame | None = None,
+        live: Live | None = None,
+    ) -> "ShallowRecommender":
+        """Train on `train`; with `val` (`user_id, track_idx` truth), schedule the
+        learning rate on val loss, stop early on val NDCG@50 and keep the best epoch.
+        With `live`, every epoch's metrics go to `live.log_metric`, then `live.next_step()`."""
+        self._build(item_embeddings, train)
+        pairs = self._pairs(train)
+        train_codes = self._codes(pairs) if self.exclude_positives else None
+        validation = self._validation_data(val, pairs) if val is not None else None
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, patience=self.scheduler_patience)
+        stopping = _EarlyStopping(self.patience)
+        with tqdm(total=self.max_epochs, desc="shallow", unit="epoch") as progress:
+            for epoch in range(1, self.max_epochs + 1):
+                metrics = {"train/loss": self._train_epoch(pairs, train_codes)}
+                if validation is not None:
+                    metrics.update(self._validate(*validation))
+                    scheduler.step(metrics["val/loss"])
+                metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+                _log(live, metrics)
+                progress.update()
+                progress.set_postfix({name: f"{value:.4g}" for name, value in metrics.items()})
+                if validation is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], self.net):
+                    self.epoch, self.loss = epoch, metrics["train/loss"]
+                elif stopping.exhausted:
+                    logger.info("early stop at epoch %d: no val ndcg@%d gain for %d epochs", epoch, VAL_K, self.patience)
+                    break
+        if stopping.state is not None:
+            self.net.load_state_dict(stopping.state)
+            logger.info("restored epoch %d, val ndcg@%d %.4f", self.epoch, VAL_K, stopping.best)
+        return self
+
+    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
+        rows = self._rows(user_ids)
+        users, items = self._retrieval_vectors(rows)
+        ranked = top_k_unseen(users, items, [self.seen_items[row] for row in rows], top_k)
+        return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
+
+    def save(self, directory: str | Path) -> None:
+        """Retrieval vectors (`user_representations.npy` rows follow the checkpoint's
+        `user_ids`) and `checkpoint.pt`. A frozen item table is the caller's audio
+        embeddings, so it is left out and `load` takes it back from them."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        users, items = self._retrieval_vectors(np.arange(self.n_users))
+        np.save(directory / "user_representations.npy", users)
+        np.save(directory / "item_representations.npy", items)
+        state = self.net.state_dict()
+        if self.item_freeze:
+            del state[ITEM_TABLE]
+        torch.save(
+            {
+                "epoch": self.epoch,
+                "model_state_dict": state,
+                "optimizer_state_dict": self.optimizer.state_dict(),
+                "loss": self.loss,
+                "config": self.config(),
+                "item_shape": list(self.net.items.weight.shape),
+                "user_ids": [str(user) for user in self.user_ids],
+                "seen_items": torch.from_numpy(np.concatenate(self.seen_items).astype(np.int64)),
+                "seen_lengths": torch.tensor([len(seen) for seen in self.seen_items], dtype=torch.int64),
+            },
+            directory / CHECKPOINT,
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path, item_embeddings: np.ndarray, **params) -> "ShallowRecommender":
+        """A model saved by `save`; `params` (e.g. params.yaml's `shallow`) override the
+        stored config but must agree with it on ARCHITECTURE_PARAMS."""
+        checkpoint = torch.load(Path(directory) / CHECKPOINT, map_location="cpu", weights_only=True)
+        config = checkpoint["config"]
+        for name in ARCHITECTURE_PARAMS:
+            if name in params and params[name] != config[name]:
+                raise ValueError(
+                    f"shallow.{name}={params[name]!r} but the checkpoint in {directory} was trained with {name}={config[name]!r}"
+                )
+        if list(item_embeddings.shape) != checkpoint["item_shape"]:
+            raise ValueError(
+                f"item embeddings have shape {tuple(item_embeddings.shape)}, the checkpoint in {directory} "
+                f"was trained on {tuple(checkpoint['item_shape'])}"
+            )
+        model = cls(**{**config, **params})
+        model._restore(checkpoint, item_embeddings)
+        return model
+
+    def _build(self, item_embeddings: np.ndarray, train: pd.DataFrame) -> None:
+        seen = seen_by_user(train)
+        self.user_ids, self.seen_items = list(seen), list(seen.values())
+        self._user_rows = pd.Index(self.user_ids)
+        # A copy: from_pretrained shares storage, and a trained item table must not write into the caller's array.
+        items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
+        torch.manual_seed(self.seed)
+        self._make_net(items, self._initial_users(items, train))
+        self.generator = torch.Generator(device=self.torch_device).manual_seed(self.seed)
+        self.epoch, self.loss = 0, float("nan")
+
+    def _make_net(self, items: torch.Tensor, users: torch.Tensor) -> None:
+        self.net = ShallowNet(items, users, self.hidden_dim, self.variant, self.item_freeze, self.user_freeze)
+        self.net.to(self.torch_device)
+        trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=self.lr, weight_decay=self.l2)
+
+    def _initial_users(self, items: torch.Tensor, train: pd.DataFrame) -> torch.Tensor:
+        if not self.user_init:
+            return torch.randn(self.n_users, items.shape[1])
+        rows = torch.tensor(self._user_rows.get_indexer(train["user_id"]), dtype=torch.int64)
+        tracks = torch.tensor(train["track_idx"].to_numpy(), dtype=torch.int64)
+        sums = torch.zeros(self.n_users, items.shape[1]).index_add_(0, rows, items[tracks])
+        return sums / torch.bincount(rows, minlength=self.n_users)[:, None]
+
+    def _restore(self, checkpoint: dict, item_embeddings: np.ndarray) -> None:
+        self.user_ids = checkpoint["user_ids"]
+        self._user_rows = pd.Index(self.user_ids)
+        lengths = checkpoint["seen_lengths"].tolist()
+        self.seen_items = [part.numpy() for part in torch.split(checkpoint["seen_items"], lengths)]
+        items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
+        state = checkpoint["model_state_dict"]
+        state.setdefault(ITEM_TABLE, items)
+        self._make_net(items, torch.empty(self.n_users, items.shape[1]))
+        self.net.load_state_dict(state)
+        self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+        self.generator = torch.Generator(device=self.torch_device).manual_seed(self.seed)
+        self.epoch, self.loss = checkpoint["epoch"], checkpoint["loss"]
+
+    def _rows(self, user_ids: Sequence[str]) -> np.ndarray:
+        rows = self._user_rows.get_indexer(list(user_ids))
+        if (rows < 0).any():
+            unknown = [user for user, row in zip(user_ids, rows) if row < 0]
+            raise KeyError(
+                f"{len(unknown)} users have no train interactions (first: {unknown[0]}); the Shallow net has no vector for them"
+            )
+        return rows
+
+    def _pairs(self, frame: pd.DataFrame) -> _Pairs:
+        def on_device(values: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+            return torch.tensor(values, dtype=dtype, device=self.torch_device)
+
+        weights = None
+        if self.use_confidence:
+            weights = confidence(on_device(frame["count"].to_numpy(), torch.float32))
+        return _Pairs(
+            users=on_device(self._rows(frame["user_id"]), torch.int64),
+            items=on_device(frame["track_idx"].to_numpy(), torch.int64),
+            weights=weights,
+        )
+
+    def _codes(self, *pair_sets: _Pairs) -> torch.Tensor:
+        return torch.unique(torch.cat([pairs.users * self.n_items + pairs.items for pairs in pair_sets]))
+
+    def _validation_data(self, val: pd.DataFrame, train_pairs: _Pairs) -> tuple[_Pairs, pd.DataFrame, torch.Tensor | None]:
+        """Val pairs of users known from train, their truth frame, and the codes negatives must avoid."""
+        known = val[val["user_id"].isin(self._user_rows)]
+        if known.empty:
+            raise ValueError("val has no user with train interactions: nothing to validate the Shallow net on")
+        pairs = self._pairs(known)
+        codes = self._codes(train_pairs, pairs) if self.exclude_positives else None
+        return pairs, known[["user_id", "track_idx"]], codes
+
+    def _train_epoch(self, pairs: _Pairs, positive_codes: torch.Tensor | None) -> float:
+        self.net.train()
+        order = torch.randperm(len(pairs), generator=self.generator, device=self.torch_device)
+        total = 0.0
+        for start in range(0, len(pairs), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            loss = self._loss(pairs, batch, self.generator, positive_codes)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * len(batch)
+        return total / len(pairs)
+
+    @torch.no_grad()
+    def _validate(self, pairs: _Pairs, truth: pd.DataFrame, positive_codes: torch.Tensor | None) -> dict[str, float]:
+        self.net.eval()
+        # The same negatives every epoch, so the val loss curve moves only with the model.
+        generator = torch.Generator(device=self.torch_device).manual_seed(self.seed + 1)
+        total = 0.0
+        for start in range(0, len(pairs), self.batch_size):
+            batch = torch.arange(start, min(start + self.batch_size, len(pairs)), device=self.torch_device)
+            total += self._loss(pairs, batch, generator, positive_codes).item() * len(batch)
+        return {"val/loss": total / len(pairs), **validation_metrics(self, truth, VAL_K)}
+
+    def _loss(
+        self, pairs: _Pairs, batch: torch.Tensor, generator: torch.Generator, positive_codes: torch.Tensor | None
+    ) -> torch.Tensor:
+        users, items = pairs.users[batch], pairs.items[batch]
+        negatives = sample_negatives(
+            users, items, self.n_users, self.n_items, self.neg_samples, self.sample_type, generator, positive_codes
+        )
+        # Column 0 holds the positive pair, columns 1.. its negatives, so one score call covers both.
+        if self.sample_type == "item":
+            anchors, table, candidates = self.net.represent_items(items), self.net.users, users
+        else:
+            anchors, table, candidates = self.net.represent_users(users), self.net.items, items
+        scores = self.net.candidate_scores(anchors, table, torch.cat([candidates[:, None], negatives], dim=1))
+        weights = None if pairs.weights is None else pairs.weights[batch]
+        return hinge_loss(scores[:, 0], scores[:, 1:], self.margin, weights)
+
+    @torch.no_grad()
+    def _retrieval_vectors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """User and item vectors whose inner product ranks tracks exactly as the model's score."""
+        self.net.eval()
+        users = self.net.represent_users(torch.as_tensor(rows, dtype=torch.int64, device=self.torch_device))
+        items = self.net.represent_items(torch.arange(self.n_items, device=self.torch_device))
+        if self.net.readout is not None:
+            # sigmoid(w . (u * i) + b) is increasing in (u * w) . i, so inner-product search on these is exact.
+            users = users * self.net.readout.weight[0]
+        return users.cpu().numpy(), items.cpu().numpy()
+
+
+class _EarlyStopping:
+    """The best state dict by val NDCG@50, and whether `patience` epochs have passed without a gain."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.stale = patience, -np.inf, 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def improved(self, ndcg: float, net: nn.Module) -> bool:
+        if ndcg <= self.best:
+            self.stale += 1
+            return False
+        self.best, self.stale = ndcg, 0
+        self.state = {name: tensor.detach().clone() for name, tensor in net.state_dict().items()}
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return self.stale >= self.patience
+
+
+def _log(live: Live | None, metrics: dict[str, float]) -> None:
+    if live is None:
+        return
+    for name, value in metrics.items():
+        live.log_metric(name, value)
+    live.next_step()
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"shallow.{name}={value!r}; allowed: {', '.join(allowed)}")
+
+
+def _check_at_least(name: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise ValueError(f"shallow.{name}={value!r}; must be an integer >= {minimum}")
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"shallow.device={device!r}; allowed: auto, cpu, cuda, cuda:<index>") from error
