@@ -23,7 +23,8 @@ repro: $(INSTALLED)
 test: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-## Per-stage wall time of a from-scratch run, and musicnn fast path vs the library.
+## Per-stage wall time of a from-scratch run; musicnn fast path vs the library; Shallow training throughput.
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/repro_time.py
 	$(BIN)/python benchmarks/musicnn_speed.py
+	$(BIN)/python benchmarks/shallow_throughput.py

@@ -31,3 +31,12 @@ def per_user(backend: str, model: str) -> Path:
 
 def run_metrics(backend: str, model: str) -> Path:
     return METRICS / backend / f"{model}.json"
+
+
+def model_dir(backend: str, model: str) -> Path:
+    return DATA / "models" / backend / model
+
+
+def training_log(backend: str, model: str) -> Path:
+    """The dvclive folder of one train stage (metrics.json, plots/metrics/)."""
+    return METRICS / "train" / backend / model

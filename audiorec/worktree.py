@@ -25,7 +25,10 @@ def copy_worktree(destination: Path, source: Path = REPO) -> Path:
         if (source / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, destination / name)
-    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    # A first commit: dvclive (and `dvc exp`) fail in a repository without one.
+    identity = ["-c", "user.name=audiorec scratch", "-c", "user.email=scratch@audiorec.invalid"]
+    for command in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-q", "-m", "scratch copy"]):
+        subprocess.run(["git", *command], cwd=destination, check=True)
     return destination
 
 

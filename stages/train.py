@@ -2,6 +2,7 @@
 import argparse
 
 import pandas as pd
+from dvclive import Live
 
 from audiorec import models, paths
 from audiorec.config import load_params, setup_logging
@@ -18,7 +19,11 @@ def main() -> None:
     tracks = pd.read_parquet(paths.TRACKS)
     item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
-    recommender = models.create(args.model, **params[args.model]).fit(item_embeddings, train)
+    val = pd.read_parquet(paths.SPLITS / "val.parquet", columns=["user_id", "track_idx"])
+    # Defaults would rewrite the root dvc.yaml and try to commit an experiment mid-repro.
+    with Live(str(paths.training_log(args.backend, args.model)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        recommender = models.create(args.model, **params[args.model]).fit(item_embeddings, train, val=val, live=live)
+    recommender.save(paths.model_dir(args.backend, args.model))
     predictions = []
     for split in ("val", "test"):
         users = pd.read_parquet(paths.SPLITS / f"{split}.parquet", columns=["user_id"])["user_id"].unique()

@@ -26,6 +26,8 @@ def test_tables_are_written(tiny_repo):
     assert table["HitRate@50"].is_monotonic_decreasing
     assert (root / "metrics/tables/results.md").read_text().count("|") > 20
     assert (root / "metrics/tables/hitrate.png").stat().st_size > 1000
+    training_log = json.loads((root / "metrics/train/oracle/knn/metrics.json").read_text())
+    assert 0 < training_log["val"]["ndcg@50"] <= 1
 
 
 @pytest.mark.e2e

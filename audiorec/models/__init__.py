@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from audiorec.models.base import Recommender
 from audiorec.models.knn import KNNRecommender
+from audiorec.models.shallow import ShallowRecommender
 
-MODELS: dict[str, type[Recommender]] = {"knn": KNNRecommender}
+MODELS: dict[str, type[Recommender]] = {"knn": KNNRecommender, "shallow": ShallowRecommender}
 
 
 def create(name: str, **params) -> Recommender:

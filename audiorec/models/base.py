@@ -1,22 +1,49 @@
-"""The recommender interface: `fit` on train interactions, `recommend` for users."""
+"""The recommender interface: `fit` on train interactions, `recommend` for users, `save`."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
+from audiorec.metrics import per_user_metrics
+
+if TYPE_CHECKING:
+    from dvclive import Live
+
+VAL_K = 50
+
 
 class Recommender(ABC):
     @abstractmethod
-    def fit(self, item_embeddings: np.ndarray, train: pd.DataFrame) -> "Recommender":
+    def fit(
+        self,
+        item_embeddings: np.ndarray,
+        train: pd.DataFrame,
+        val: pd.DataFrame | None = None,
+        live: Live | None = None,
+    ) -> "Recommender":
         """Learn from `train` (`user_id, track_idx, timestamp, count`); row i of
-        `item_embeddings` is track i of tracks.parquet."""
+        `item_embeddings` is track i of tracks.parquet. `val` (`user_id, track_idx`)
+        is held-out truth for model selection; `live` receives per-step metrics."""
 
     @abstractmethod
-    def recommend(self, user_ids: np.ndarray, top_k: int) -> pd.DataFrame:
+    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
         """`user_id` and a ranked `track_idx` list of unseen tracks per user."""
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> None:
+        """Write what was learned (at least the user and item representations) to `directory`."""
 
 
 def seen_by_user(train: pd.DataFrame) -> dict[str, np.ndarray]:
     return {user: group.to_numpy() for user, group in train.groupby("user_id", sort=True)["track_idx"]}
+
+
+def validation_metrics(recommender: Recommender, truth: pd.DataFrame, k: int = VAL_K) -> dict[str, float]:
+    """Mean HitRate@k and NDCG@k of `recommender` on held-out `truth`, for model selection and logs."""
+    ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k)
+    per_user = per_user_metrics(truth, ranked, [k])
+    return {f"val/hitrate@{k}": float(per_user[f"hitrate@{k}"].mean()), f"val/ndcg@{k}": float(per_user[f"ndcg@{k}"].mean())}

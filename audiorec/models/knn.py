@@ -1,31 +1,56 @@
 """KNN of the original study: a user is the mean of their train tracks' audio vectors."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
 import pandas as pd
 
-from audiorec.models.base import Recommender, seen_by_user
+from audiorec.models.base import Recommender, seen_by_user, validation_metrics
 from audiorec.retrieval import l2_normalise, top_k_unseen
+
+if TYPE_CHECKING:
+    from dvclive import Live
 
 
 class KNNRecommender(Recommender):
     def __init__(self, batch_size: int = 1024):
         self.batch_size = batch_size
 
-    def fit(self, item_embeddings: np.ndarray, train: pd.DataFrame) -> "KNNRecommender":
+    def fit(
+        self,
+        item_embeddings: np.ndarray,
+        train: pd.DataFrame,
+        val: pd.DataFrame | None = None,
+        live: Live | None = None,
+    ) -> "KNNRecommender":
+        """Nothing is trained; with `val` and `live`, the validation metrics are logged as step 0."""
         self.item_vectors = l2_normalise(item_embeddings.astype(np.float32))
         self.seen_items = seen_by_user(train)
-        self.user_vectors = {
-            user: item_embeddings[items].mean(axis=0) for user, items in self.seen_items.items()
-        }
+        self.user_ids = list(self.seen_items)
+        self.user_vectors = l2_normalise(
+            np.stack([item_embeddings[items].mean(axis=0) for items in self.seen_items.values()]).astype(np.float32)
+        )
+        self._user_rows = pd.Index(self.user_ids)
+        if live is not None and val is not None:
+            for name, value in validation_metrics(self, val).items():
+                live.log_metric(name, value)
         return self
 
-    def recommend(self, user_ids: np.ndarray, top_k: int) -> pd.DataFrame:
-        unknown = [user for user in user_ids if user not in self.seen_items]
-        if unknown:
-            raise KeyError(f"{len(unknown)} users have no train interactions (first: {unknown[0]}); KNN cannot represent them")
-        user_vectors = l2_normalise(np.stack([self.user_vectors[user] for user in user_ids]).astype(np.float32))
+    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
+        rows = self._user_rows.get_indexer(list(user_ids))
+        if (rows < 0).any():
+            unknown = list(user_ids)[int(np.flatnonzero(rows < 0)[0])]
+            raise KeyError(f"{(rows < 0).sum()} users have no train interactions (first: {unknown}); KNN cannot represent them")
         ranked = top_k_unseen(
-            user_vectors, self.item_vectors, [self.seen_items[user] for user in user_ids], top_k, self.batch_size
+            self.user_vectors[rows], self.item_vectors, [self.seen_items[user] for user in user_ids], top_k, self.batch_size
         )
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
+
+    def save(self, directory: str | Path) -> None:
+        """The retrieval vectors; user rows follow the sorted train user ids."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / "user_representations.npy", self.user_vectors)
+        np.save(directory / "item_representations.npy", self.item_vectors)
