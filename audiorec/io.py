@@ -13,10 +13,6 @@ def write_json(data: dict, path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
 def load_embeddings(path: Path, tracks: pd.DataFrame) -> np.ndarray:
     """An embedding matrix, refused unless it has one row per track of tracks.parquet."""
     embeddings = np.load(path)

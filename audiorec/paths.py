@@ -17,8 +17,9 @@ def embeddings(backend: str) -> Path:
     return EMBEDDINGS / f"{backend}.npy"
 
 
-def embedding_info(backend: str) -> Path:
-    return EMBEDDINGS / f"{backend}.json"
+def extraction_stats(backend: str) -> Path:
+    """Dim, wall time and tracks/s of one extraction: varies run to run, so kept out of data/."""
+    return METRICS / "extract" / f"{backend}.json"
 
 
 def predictions(backend: str, model: str) -> Path:

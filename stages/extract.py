@@ -20,7 +20,7 @@ def main() -> None:
     embeddings, stats = backends.extract(backend, tracks, max_seconds=params["extract"]["max_seconds"])
     paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
     np.save(paths.embeddings(args.backend), embeddings)
-    write_json(stats, paths.embedding_info(args.backend))
+    write_json(stats, paths.extraction_stats(args.backend))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """report: per-model tables (CSV, Markdown) and a HitRate chart from the per-user metrics."""
+import numpy as np
 import pandas as pd
 
 from audiorec import paths
 from audiorec.config import load_params, setup_logging
-from audiorec.io import read_json
 from audiorec.report import Run, plot_hitrate, tables_by_model, to_markdown
 
 
@@ -15,7 +15,7 @@ def main() -> None:
         Run(
             backend=backend,
             model=model,
-            dim=read_json(paths.embedding_info(backend))["dim"],
+            dim=np.load(paths.embeddings(backend), mmap_mode="r").shape[1],
             per_user=pd.read_parquet(paths.per_user(backend, model)),
         )
         for model in params["models"]

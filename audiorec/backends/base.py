@@ -57,21 +57,6 @@ def prefetch(load: Callable[[str], np.ndarray], paths: list[str], depth: int = 8
                 pending.append(pool.submit(load, next_path))
 
 
-REGISTRY: dict[str, type[Backend]] = {}
-
-
-def register(cls: type[Backend]) -> type[Backend]:
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def create(name: str, **params) -> Backend:
-    """Build a registered backend from its `params.yaml` section."""
-    if name not in REGISTRY:
-        raise KeyError(f"unknown backend {name!r} (params.yaml: backends); registered backends: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name](**params)
-
-
 def extract(backend: Backend, tracks: pd.DataFrame, max_seconds: float = 30.0) -> tuple[np.ndarray, dict]:
     """Run a backend over all tracks; refuse to return non-finite embeddings."""
     started = time.perf_counter()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from audiorec.backends.base import AudioBackend, register
+from audiorec.backends.base import AudioBackend
 
 
-@register
 class MFCCBackend(AudioBackend):
     name = "mfcc"
 

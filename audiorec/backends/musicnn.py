@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiorec.backends.base import AudioBackend, register
+from audiorec.backends.base import AudioBackend
 
 MUSICNN_RATE = 16000
 FFT_HOP = 256
@@ -53,7 +53,6 @@ def log_mel_patches(waveform: np.ndarray, n_frames: int) -> np.ndarray:
     return np.stack([log_mel[s : s + n_frames] for s in starts]).astype(np.float32)
 
 
-@register
 class MusicnnBackend(AudioBackend):
     name = "musicnn"
     sample_rate = MUSICNN_RATE

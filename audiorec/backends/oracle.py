@@ -6,10 +6,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audiorec.backends.base import Backend, register
+from audiorec.backends.base import Backend
 
 
-@register
 class OracleBackend(Backend):
     name = "oracle"
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audiorec.backends.base import Backend, register
+from audiorec.backends.base import Backend
 
 
-@register
 class RandomBackend(Backend):
     name = "random"
 
