@@ -1,12 +1,11 @@
 """Recommenders on top of frozen item embeddings, registered by name.
 
-Classes are imported on first use: every stage validates model names, and only
-the train stage should pay for importing torch.
+Classes are imported on first use (see audiorec.registry): only the train stage
+should pay for importing torch.
 """
 from __future__ import annotations
 
-from importlib import import_module
-
+from audiorec import registry
 from audiorec.models.base import Recommender
 
 MODELS: dict[str, str] = {
@@ -16,7 +15,4 @@ MODELS: dict[str, str] = {
 
 
 def create(name: str, **params) -> Recommender:
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r} (params.yaml: models); registered models: {', '.join(sorted(MODELS))}")
-    module, cls = MODELS[name].split(":")
-    return getattr(import_module(module), cls)(**params)
+    return registry.create(MODELS, name, "model", **params)
