@@ -42,6 +42,15 @@ def seen_by_user(train: pd.DataFrame) -> dict[str, np.ndarray]:
     return {user: group.to_numpy() for user, group in train.groupby("user_id", sort=True)["track_idx"]}
 
 
+def user_rows(known_users: pd.Index, user_ids: Sequence[str], model: str) -> np.ndarray:
+    """Row of each user in `known_users` (the train users a model has vectors for)."""
+    rows = known_users.get_indexer(list(user_ids))
+    if (rows < 0).any():
+        unknown = [user for user, row in zip(user_ids, rows) if row < 0]
+        raise KeyError(f"{len(unknown)} users have no train interactions (first: {unknown[0]}); {model} cannot represent them")
+    return rows
+
+
 def validation_metrics(recommender: Recommender, truth: pd.DataFrame, k: int = VAL_K) -> dict[str, float]:
     """Mean HitRate@k and NDCG@k of `recommender` on held-out `truth`, for model selection and logs."""
     ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from audiorec.models.base import Recommender, seen_by_user, validation_metrics
+from audiorec.models.base import Recommender, seen_by_user, user_rows, validation_metrics
 from audiorec.retrieval import l2_normalise, top_k_unseen
 
 if TYPE_CHECKING:
@@ -28,21 +28,17 @@ class KNNRecommender(Recommender):
         """Nothing is trained; with `val` and `live`, the validation metrics are logged as step 0."""
         self.item_vectors = l2_normalise(item_embeddings.astype(np.float32))
         self.seen_items = seen_by_user(train)
-        self.user_ids = list(self.seen_items)
         self.user_vectors = l2_normalise(
             np.stack([item_embeddings[items].mean(axis=0) for items in self.seen_items.values()]).astype(np.float32)
         )
-        self._user_rows = pd.Index(self.user_ids)
+        self._user_rows = pd.Index(self.seen_items)
         if live is not None and val is not None:
             for name, value in validation_metrics(self, val).items():
                 live.log_metric(name, value)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
-        rows = self._user_rows.get_indexer(list(user_ids))
-        if (rows < 0).any():
-            unknown = list(user_ids)[int(np.flatnonzero(rows < 0)[0])]
-            raise KeyError(f"{(rows < 0).sum()} users have no train interactions (first: {unknown}); KNN cannot represent them")
+        rows = user_rows(self._user_rows, user_ids, "KNN")
         ranked = top_k_unseen(
             self.user_vectors[rows], self.item_vectors, [self.seen_items[user] for user in user_ids], top_k, self.batch_size
         )

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from audiorec.models.base import VAL_K, Recommender, seen_by_user, validation_metrics
+from audiorec.models.base import VAL_K, Recommender, seen_by_user, user_rows, validation_metrics
 from audiorec.retrieval import top_k_unseen
 
 if TYPE_CHECKING:
@@ -342,13 +342,7 @@ class ShallowRecommender(Recommender):
         self.epoch, self.loss = checkpoint["epoch"], checkpoint["loss"]
 
     def _rows(self, user_ids: Sequence[str]) -> np.ndarray:
-        rows = self._user_rows.get_indexer(list(user_ids))
-        if (rows < 0).any():
-            unknown = [user for user, row in zip(user_ids, rows) if row < 0]
-            raise KeyError(
-                f"{len(unknown)} users have no train interactions (first: {unknown[0]}); the Shallow net has no vector for them"
-            )
-        return rows
+        return user_rows(self._user_rows, user_ids, "the Shallow net")
 
     def _pairs(self, frame: pd.DataFrame) -> _Pairs:
         def on_device(values: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
