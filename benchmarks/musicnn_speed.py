@@ -3,7 +3,7 @@
 Both read the same MP3 clips from disk and produce the `penultimate` mean;
 the ratio is measured in the same run. The tests check that the two agree
 where the library is correct (tests/test_musicnn.py). Usage:
-python benchmarks/musicnn_speed.py [--tracks 20] [--seconds 10]
+python benchmarks/musicnn_speed.py [--tracks 20] [--seconds 3]
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=3)
     args = parser.parse_args()
     styles = sample_styles(np.random.default_rng(0), SyntheticConfig(n_tracks=args.tracks, n_users=1, clip_seconds=args.seconds))
     with tempfile.TemporaryDirectory() as scratch:

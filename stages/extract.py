@@ -17,7 +17,10 @@ def main() -> None:
     params = load_params()
     backend = backends.create(args.backend, **params.get(args.backend, {}))
     tracks = pd.read_parquet(paths.TRACKS)
-    embeddings, stats = backends.extract(backend, tracks, max_seconds=params["extract"]["max_seconds"])
+    settings = params["extract"]
+    embeddings, stats = backends.extract(
+        backend, tracks, max_seconds=settings["max_seconds"], batch_size=settings["batch_size"]
+    )
     paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
     np.save(paths.embeddings(args.backend), embeddings)
     write_json(stats, paths.extraction_stats(args.backend))

@@ -63,3 +63,48 @@ def test_report_k_must_be_evaluated():
         params = yaml.safe_load(handle)
     with pytest.raises(ParamsError, match="report.k=20"):
         validate({**params, "report": {"k": 20}})
+
+
+class _DurationBackend(backends.AudioBackend):
+    """Embeds a track as its length in samples, so row order is checkable by hand."""
+
+    name = "duration"
+    sample_rate = 8000
+    dim = 1
+
+    def embed(self, waveform):
+        return np.array([len(waveform)], dtype=np.float32)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 32])
+def test_batches_keep_rows_aligned_with_tracks(tmp_path, batch_size):
+    lengths = [800, 1600, 400, 2400, 1200, 3200, 2000]
+    rows = []
+    for i, length in enumerate(lengths):
+        path = tmp_path / f"{i}.wav"
+        sf.write(path, np.zeros(length, dtype=np.float32), 8000)
+        rows.append({"track_id": str(i), "audio_path": str(path)})
+    embeddings, _ = backends.extract(_DurationBackend(), pd.DataFrame(rows), batch_size=batch_size)
+    assert embeddings[:, 0].tolist() == lengths
+
+
+def test_batch_size_must_be_positive(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(800, dtype=np.float32), 8000)
+    with pytest.raises(ValueError, match="extract.batch_size"):
+        backends.extract(_DurationBackend(), pd.DataFrame([{"track_id": "a", "audio_path": str(path)}]), batch_size=0)
+
+
+def test_oracle_lift_keeps_inner_products(tmp_path):
+    styles = np.random.default_rng(0).normal(size=(6, 11)).astype(np.float32)
+    path = tmp_path / "styles.parquet"
+    pd.DataFrame({"track_id": list("abcdef"), "style": list(styles)}).to_parquet(path)
+    tracks = pd.DataFrame({"track_id": list("fedcba")})
+    raw = backends.create("oracle", styles_path=str(path)).embed_tracks(tracks)
+    lifted = backends.create("oracle", styles_path=str(path), dim=128).embed_tracks(tracks)
+    np.testing.assert_array_equal(raw, styles[::-1])
+    assert lifted.shape == (6, 128)
+    np.testing.assert_allclose(lifted @ lifted.T, raw @ raw.T, rtol=1e-5, atol=1e-5)
+    assert np.linalg.matrix_rank(lifted) == 6
+    with pytest.raises(ValueError, match="oracle.dim=5"):
+        backends.create("oracle", styles_path=str(path), dim=5)

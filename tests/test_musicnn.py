@@ -70,3 +70,11 @@ def test_clip_shorter_than_one_patch_is_padded(backend):
 def test_unknown_layer_is_refused():
     with pytest.raises(ValueError, match="musicnn.layer"):
         backends.create("musicnn", layer="cnn7")
+
+
+def test_batch_of_tracks_matches_one_track_at_a_time(backend):
+    rng = np.random.default_rng(3)
+    # Different lengths: 1, 2 and 3 patches, and a clip shorter than one patch.
+    waveforms = [0.1 * rng.standard_normal(int(seconds * 16000)).astype(np.float32) for seconds in (3, 6.5, 9.2, 1)]
+    one_by_one = np.stack([backend.embed(waveform) for waveform in waveforms])
+    np.testing.assert_allclose(backend.embed_batch(waveforms), one_by_one, rtol=1e-4, atol=1e-5)

