@@ -1,10 +1,12 @@
 """Shallow net: one epoch of the vectorised batch training path vs a per-sample Python loop.
 
 Both paths run the same loss (`ShallowRecommender._loss`: sampling with
-positive exclusion, forward, hinge) and an Adam step on synthetic random data
-built in-process. The per-sample loop handles one positive pair per step and
-is timed on a subset, extrapolated to pairs/s; the ratio is measured in the
-same run. Usage: python benchmarks/shallow_throughput.py [--pairs 100000] [--baseline-pairs 2000]
+positive exclusion, forward, hinge) and an Adam step. The data is random,
+built in-process, or with `--backend NAME` the default pipeline's own train
+split and that backend's embeddings (run `make repro` first). The per-sample
+loop handles one positive pair per step and is timed on a subset, extrapolated
+to pairs/s; the ratio is measured in the same run.
+Usage: python benchmarks/shallow_throughput.py [--backend musicnn] [--pairs 100000] [--baseline-pairs 2000]
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audiorec import paths
+from audiorec.io import load_embeddings
 from audiorec.models.shallow import ShallowRecommender
 
 TARGET_RATIO = 20
@@ -32,6 +36,11 @@ def synthetic(n_users: int, n_items: int, dim: int, n_pairs: int, seed: int = 0)
         }
     )
     return items, train
+
+
+def pipeline_data(backend: str) -> tuple[np.ndarray, pd.DataFrame]:
+    items = load_embeddings(paths.embeddings(backend), pd.read_parquet(paths.TRACKS))
+    return items, pd.read_parquet(paths.SPLITS / "train.parquet")
 
 
 def prepared(items: np.ndarray, train: pd.DataFrame, **params) -> tuple[ShallowRecommender, object, torch.Tensor]:
@@ -68,6 +77,7 @@ def per_sample_loop(items: np.ndarray, train: pd.DataFrame, n_pairs: int, **para
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", help="use the pipeline's train split and this backend's embeddings")
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--dim", type=int, default=200)
@@ -77,7 +87,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    items, train = synthetic(args.users, args.items, args.dim, args.pairs)
+    if args.backend:
+        items, train = pipeline_data(args.backend)
+        args.users, (args.items, args.dim), args.pairs = train["user_id"].nunique(), items.shape, len(train)
+    else:
+        items, train = synthetic(args.users, args.items, args.dim, args.pairs)
     params = {"neg_samples": args.neg_samples, "batch_size": args.batch_size, "device": args.device}
     epoch_seconds = vectorised_epoch(items, train, **params)
     loop_seconds = per_sample_loop(items, train, args.baseline_pairs, **params)
@@ -86,7 +100,7 @@ def main() -> None:
     ratio = vectorised_rate / loop_rate
     device = ShallowRecommender(device=args.device).torch_device
     print(
-        f"data: {args.users} users, {args.items} items, dim {args.dim}, {args.pairs} positive pairs, "
+        f"data: {args.backend or 'random'}: {args.users} users, {args.items} items, dim {args.dim}, {args.pairs} positive pairs, "
         f"{args.neg_samples} negatives, device {device}, {torch.get_num_threads()} torch threads"
     )
     print(f"vectorised (batch {args.batch_size}):  {vectorised_rate:10.0f} pairs/s  (one epoch: {epoch_seconds:.2f} s)")

@@ -21,13 +21,28 @@ def tiny_repo(tmp_path_factory):
 @pytest.mark.e2e
 def test_tables_are_written(tiny_repo):
     root, _, _ = tiny_repo
-    table = pd.read_csv(root / "metrics/tables/knn.csv")
-    assert set(table["backend"]) == {"random", "mfcc", "musicnn", "oracle"}
-    assert table["HitRate@50"].is_monotonic_decreasing
-    assert (root / "metrics/tables/results.md").read_text().count("|") > 20
+    for model in ("knn", "shallow"):
+        table = pd.read_csv(root / f"metrics/tables/{model}.csv")
+        assert set(table["backend"]) == {"random", "mfcc", "musicnn", "oracle"}
+        assert table["HitRate@50"].is_monotonic_decreasing
+    assert (root / "metrics/tables/results.md").read_text().count("|") > 40
     assert (root / "metrics/tables/hitrate.png").stat().st_size > 1000
     training_log = json.loads((root / "metrics/train/oracle/knn/metrics.json").read_text())
     assert 0 < training_log["val"]["ndcg@50"] <= 1
+
+
+@pytest.mark.e2e
+def test_shallow_training_curves_are_logged(tiny_repo):
+    root, env, dvc = tiny_repo
+    log_dir = root / "metrics/train/oracle/shallow"
+    summary = json.loads((log_dir / "metrics.json").read_text())
+    curve = pd.read_csv(log_dir / "plots/metrics/val/ndcg@50.tsv", sep="\t")
+    assert len(curve) == summary["step"] + 1
+    assert summary["best_val_ndcg@50"] == pytest.approx(curve["ndcg@50"].max())
+    for name in ("train/loss", "val/loss", "val/hitrate@50", "lr"):
+        assert (log_dir / f"plots/metrics/{name}.tsv").is_file(), name
+    plots = subprocess.run(dvc + ["plots", "show", "--json"], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert "metrics/train/oracle/shallow/plots/metrics/val/ndcg@50.tsv" in plots.stdout
 
 
 @pytest.mark.e2e

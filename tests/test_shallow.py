@@ -12,11 +12,12 @@ FAST = {"batch_size": 64, "neg_samples": 5, "device": "cpu", "lr": 0.01}
 
 
 class RecordingLive:
-    """The two dvclive.Live methods `fit` calls."""
+    """The parts of dvclive.Live that `fit` uses."""
 
     def __init__(self):
         self.history: dict[str, list[float]] = {}
         self.steps = 0
+        self.summary: dict[str, float] = {}
 
     def log_metric(self, name: str, value: float) -> None:
         self.history.setdefault(name, []).append(value)
@@ -125,6 +126,9 @@ def test_planted_clusters_are_learned(variant):
     assert set(live.history) == {"train/loss", "val/loss", "val/hitrate@50", "val/ndcg@50", "lr"}
     assert live.steps == len(live.history["train/loss"])
     assert live.history["val/loss"][-1] < live.history["val/loss"][0]
+    ndcg = live.history["val/ndcg@50"]
+    assert live.summary == {"best_epoch": 1 + int(np.argmax(ndcg)), "best_val_ndcg@50": max(ndcg)}
+    assert model.epoch == live.summary["best_epoch"]
     if variant == "interaction":
         # Not asserted: on this toy data the un-normalised ReLU tower can zero a whole
         # cluster's representations for some seeds (dying ReLU), so the ranking check would be seed luck.

@@ -247,6 +247,9 @@ class ShallowRecommender(Recommender):
         if stopping.state is not None:
             self.net.load_state_dict(stopping.state)
             logger.info("restored epoch %d, val ndcg@%d %.4f", self.epoch, VAL_K, stopping.best)
+            if live is not None:
+                # The per-step values end at the last epoch; say which epoch the saved model is.
+                live.summary.update({"best_epoch": self.epoch, f"best_val_ndcg@{VAL_K}": stopping.best})
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
