@@ -24,7 +24,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
     from audiorec.backends import REGISTRY as BACKENDS
-    from audiorec.models import MODELS
+    from audiorec.models import BASELINES, MODELS
 
     dataset = params["dataset"]
     if dataset["source"] not in SOURCES:
@@ -35,8 +35,13 @@ def validate(params: dict) -> None:
         if name not in BACKENDS:
             raise ParamsError(f"backends: unknown backend {name!r}; registered: {', '.join(sorted(BACKENDS))}")
     for name in params["models"]:
+        if name in BASELINES:
+            raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
         if name not in MODELS:
-            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
+            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(sorted(set(MODELS) - set(BASELINES)))}")
+    for name in params["baselines"]:
+        if name not in BASELINES:
+            raise ParamsError(f"baselines: {name!r} is not an interactions-only model; allowed: {', '.join(BASELINES)}")
     if params["train"]["top_k"] <= 0:
         raise ParamsError(f"train.top_k={params['train']['top_k']}; must be a positive integer")
     for k in params["evaluate"]["ks"]:

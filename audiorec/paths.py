@@ -11,6 +11,8 @@ PREDICTIONS = DATA / "predictions"
 EVAL = DATA / "eval"
 METRICS = Path("metrics")
 TABLES = METRICS / "tables"
+# The backend slot of models that use no audio (params.yaml: baselines).
+NO_BACKEND = "none"
 
 
 def embeddings(backend: str) -> Path:

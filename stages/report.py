@@ -4,7 +4,7 @@ import pandas as pd
 
 from audiorec import paths
 from audiorec.config import load_params, setup_logging
-from audiorec.report import Run, plot_hitrate, tables_by_model, to_markdown
+from audiorec.report import BASELINE_TABLE, Run, plot_hitrate, tables_by_model, to_markdown
 
 
 def main() -> None:
@@ -20,6 +20,11 @@ def main() -> None:
         )
         for model in params["models"]
         for backend in params["backends"]
+    ]
+    # Interactions-only models share one table, a row per model.
+    runs += [
+        Run(backend=model, model=BASELINE_TABLE, dim=0, per_user=pd.read_parquet(paths.per_user(paths.NO_BACKEND, model)))
+        for model in params["baselines"]
     ]
     tables = tables_by_model(runs, k=k)
     paths.TABLES.mkdir(parents=True, exist_ok=True)

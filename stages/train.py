@@ -1,6 +1,11 @@
-"""train@<backend>-<model>: fit a recommender on frozen embeddings, rank tracks for val and test users."""
+"""train@<backend>-<model>: fit a recommender on frozen embeddings, rank tracks for val and test users.
+
+Without --backend (train_baseline@<model>), an interactions-only model from
+params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
+"""
 import argparse
 
+import numpy as np
 import pandas as pd
 from dvclive import Live
 
@@ -11,13 +16,19 @@ from audiorec.io import load_embeddings
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", required=True)
+    parser.add_argument("--backend", help="omit for the models in params.yaml: baselines")
     parser.add_argument("--model", required=True)
     args = parser.parse_args()
     setup_logging()
     params = load_params()
     tracks = pd.read_parquet(paths.TRACKS)
-    item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
+    if args.backend is None:
+        if args.model not in models.BASELINES:
+            parser.error(f"--backend is required for {args.model}; only {', '.join(models.BASELINES)} run without audio")
+        args.backend = paths.NO_BACKEND
+        item_embeddings = np.zeros((len(tracks), 0), dtype=np.float32)
+    else:
+        item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
     val = pd.read_parquet(paths.SPLITS / "val.parquet", columns=["user_id", "track_idx"])
     # Defaults would rewrite the root dvc.yaml and try to commit an experiment mid-repro.

@@ -23,6 +23,10 @@ def test_params_validation_names_parameter_and_choices():
         validate({**params, "backends": ["mfcc", "nope"]})
     with pytest.raises(ParamsError, match="models: unknown model 'svd'"):
         validate({**params, "models": ["svd"]})
+    with pytest.raises(ParamsError, match="'mostpop' uses no audio; list it under params.yaml: baselines"):
+        validate({**params, "models": ["knn", "mostpop"]})
+    with pytest.raises(ParamsError, match="baselines: 'knn' is not an interactions-only model; allowed: mostpop, ease"):
+        validate({**params, "baselines": ["knn"]})
     with pytest.raises(ParamsError, match="split.test_date"):
         validate({**params, "split": {**params["split"], "test_date": "2018-01-01"}})
 

@@ -25,6 +25,8 @@ def test_tables_are_written(tiny_repo):
         table = pd.read_csv(root / f"metrics/tables/{model}.csv")
         assert set(table["backend"]) == {"random", "mfcc", "musicnn", "oracle"}
         assert table["HitRate@50"].is_monotonic_decreasing
+    baselines = pd.read_csv(root / "metrics/tables/baselines.csv")
+    assert set(baselines["backend"]) == {"mostpop", "ease"}
     assert (root / "metrics/tables/results.md").read_text().count("|") > 40
     assert (root / "metrics/tables/hitrate.png").stat().st_size > 1000
     training_log = json.loads((root / "metrics/train/oracle/knn/metrics.json").read_text())

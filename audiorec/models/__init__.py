@@ -11,7 +11,11 @@ from audiorec.models.base import Recommender
 MODELS: dict[str, str] = {
     "knn": "audiorec.models.knn:KNNRecommender",
     "shallow": "audiorec.models.shallow:ShallowRecommender",
+    "mostpop": "audiorec.models.mostpop:MostPopRecommender",
+    "ease": "audiorec.models.ease:EASERecommender",
 }
+# Models that use interactions only: they run once (params.yaml: baselines), not per backend.
+BASELINES = ("mostpop", "ease")
 
 
 def create(name: str, **params) -> Recommender:

@@ -35,7 +35,7 @@ class Recommender(ABC):
 
     @abstractmethod
     def save(self, directory: str | Path) -> None:
-        """Write what was learned (at least the user and item representations) to `directory`."""
+        """Write what was learned (the user and item representations, or the item scores) to `directory`."""
 
 
 def seen_by_user(train: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -56,3 +56,11 @@ def validation_metrics(recommender: Recommender, truth: pd.DataFrame, k: int = V
     ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k)
     per_user = per_user_metrics(truth, ranked, [k])
     return {f"val/hitrate@{k}": float(per_user[f"hitrate@{k}"].mean()), f"val/ndcg@{k}": float(per_user[f"ndcg@{k}"].mean())}
+
+
+def log_validation(recommender: Recommender, val: pd.DataFrame | None, live: Live | None) -> None:
+    """For models without epochs: the validation metrics of the fitted model as dvclive step 0."""
+    if live is None or val is None:
+        return
+    for name, value in validation_metrics(recommender, val).items():
+        live.log_metric(name, value)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from audiorec.models.base import Recommender, seen_by_user, user_rows, validation_metrics
+from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
 from audiorec.retrieval import l2_normalise, top_k_unseen
 
 if TYPE_CHECKING:
@@ -32,9 +32,7 @@ class KNNRecommender(Recommender):
             np.stack([item_embeddings[items].mean(axis=0) for items in self.seen_items.values()]).astype(np.float32)
         )
         self._user_rows = pd.Index(self.seen_items)
-        if live is not None and val is not None:
-            for name, value in validation_metrics(self, val).items():
-                live.log_metric(name, value)
+        log_validation(self, val, live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:

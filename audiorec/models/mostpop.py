@@ -1,0 +1,55 @@
+"""Most popular: every user gets the most played train tracks they have not heard.
+
+No audio and no personalisation: the floor any content model has to clear.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+
+from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
+from audiorec.retrieval import top_k_by_score
+
+if TYPE_CHECKING:
+    from dvclive import Live
+
+COUNT_BY = ("plays", "users")
+
+
+class MostPopRecommender(Recommender):
+    def __init__(self, count_by: str = "plays", batch_size: int = 1024):
+        if count_by not in COUNT_BY:
+            raise ValueError(f"mostpop.count_by={count_by!r}; allowed: {', '.join(COUNT_BY)}")
+        self.count_by, self.batch_size = count_by, batch_size
+
+    def fit(
+        self,
+        item_embeddings: np.ndarray,
+        train: pd.DataFrame,
+        val: pd.DataFrame | None = None,
+        live: Live | None = None,
+    ) -> "MostPopRecommender":
+        """Popularity of each of the `len(item_embeddings)` tracks: total plays, or distinct listeners."""
+        weights = train["count"].to_numpy(dtype=np.float64) if self.count_by == "plays" else None
+        self.popularity = np.bincount(train["track_idx"], weights=weights, minlength=len(item_embeddings))
+        self.seen_items = seen_by_user(train)
+        self._user_rows = pd.Index(self.seen_items)
+        log_validation(self, val, live)
+        return self
+
+    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
+        user_rows(self._user_rows, user_ids, "mostpop")
+        ranked: list[np.ndarray] = []
+        for start in range(0, len(user_ids), self.batch_size):
+            batch = list(user_ids)[start : start + self.batch_size]
+            scores = np.broadcast_to(self.popularity, (len(batch), len(self.popularity)))
+            ranked += top_k_by_score(scores, [self.seen_items[user] for user in batch], top_k)
+        return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / "item_popularity.npy", self.popularity)

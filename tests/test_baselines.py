@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from audiorec.models.ease import EASERecommender, ease_weights, required_bytes
+from audiorec.models.mostpop import MostPopRecommender
+from audiorec.retrieval import top_k_by_score
+from scipy import sparse
+
+# 4 users x 4 tracks, binary.
+X = np.array(
+    [
+        [1, 1, 0, 0],
+        [1, 1, 1, 0],
+        [0, 1, 1, 1],
+        [0, 0, 1, 1],
+    ],
+    dtype=np.float64,
+)
+
+
+def frame(matrix, counts=None):
+    users, tracks = np.nonzero(matrix)
+    counts = np.ones(len(users), dtype=int) if counts is None else counts
+    return pd.DataFrame({"user_id": [f"u{u}" for u in users], "track_idx": tracks, "count": counts})
+
+
+def test_ease_equals_per_track_ridge_regression():
+    # EASE's closed form solves, for each track j, ridge regression of column j on the other columns.
+    l2 = 0.5
+    expected = np.zeros((4, 4))
+    for j in range(4):
+        others = [i for i in range(4) if i != j]
+        A = X[:, others]
+        expected[others, j] = np.linalg.solve(A.T @ A + l2 * np.eye(3), A.T @ X[:, j])
+    weights = ease_weights(sparse.csr_matrix(X.astype(np.float32)), l2)
+    np.testing.assert_allclose(weights, expected, rtol=1e-4, atol=1e-5)
+    assert np.all(np.diag(weights) == 0)
+
+
+def test_ease_recommends_unseen_by_regression_scores():
+    model = EASERecommender(l2=0.5).fit(np.zeros((4, 0), dtype=np.float32), frame(X))
+    ranked = model.recommend(["u0", "u3"], top_k=2)
+    scores = X @ ease_weights(sparse.csr_matrix(X.astype(np.float32)), 0.5)
+    for user, tracks in zip([0, 3], ranked["track_idx"]):
+        unseen = np.flatnonzero(X[user] == 0)
+        assert list(tracks) == list(unseen[np.argsort(-scores[user, unseen], kind="stable")])
+
+
+def test_ease_refuses_a_catalogue_too_big_for_memory():
+    assert required_bytes(56_000) == 3 * 4 * 56_000**2  # 37.6 GB: Music4All does not fit 24 GiB
+    with pytest.raises(MemoryError, match=r"EASE on 2000000 tracks needs about 44703\.5 GiB"):
+        EASERecommender().fit(np.zeros((2_000_000, 0), dtype=np.float32), frame(X))
+
+
+def test_mostpop_ranks_by_plays_or_listeners_and_breaks_ties_by_track_index():
+    # Track plays: t0 = 2+1 = 3, t1 = 1+1+1 = 3, t2 = 5, t3 = 1; listeners: t0 2, t1 3, t2 1, t3 1.
+    train = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c", "d"],
+            "track_idx": [0, 1, 0, 1, 1, 2],
+            "count": [2, 1, 1, 1, 1, 5],
+        }
+    )
+    train = pd.concat([train, pd.DataFrame({"user_id": ["d"], "track_idx": [3], "count": [1]})], ignore_index=True)
+    items = np.zeros((5, 0), dtype=np.float32)  # t4 never played
+    by_plays = MostPopRecommender(count_by="plays").fit(items, train)
+    assert list(by_plays.recommend(["c"], top_k=4)["track_idx"][0]) == [2, 0, 3, 4]  # t1 seen; t0 ties nothing
+    assert list(by_plays.recommend(["d"], top_k=3)["track_idx"][0]) == [0, 1, 4]  # t0 and t1 tie at 3: lower index first
+    by_users = MostPopRecommender(count_by="users").fit(items, train)
+    assert list(by_users.recommend(["d"], top_k=3)["track_idx"][0]) == [1, 0, 4]
+    with pytest.raises(ValueError, match="mostpop.count_by='likes'; allowed: plays, users"):
+        MostPopRecommender(count_by="likes")
+
+
+def test_top_k_by_score_skips_seen_and_returns_what_is_left():
+    scores = np.array([[0.1, 0.9, 0.9, 0.5], [1.0, 1.0, 1.0, 1.0]])
+    ranked = top_k_by_score(scores, [np.array([1]), np.array([0, 1, 2])], top_k=3)
+    assert ranked[0].tolist() == [2, 3, 0]
+    assert ranked[1].tolist() == [3]

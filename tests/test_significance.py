@@ -1,0 +1,43 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from audiorec.report import Run, model_table, to_markdown
+from audiorec.significance import holm, paired_pvalues
+
+
+def test_holm_by_hand():
+    # sorted: 0.01 (x3 = 0.03), 0.02 (x2 = 0.04), 0.04 (x1 = 0.04); back in input order.
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    # monotone: a later raw product below an earlier one is raised to it; capped at 1.
+    assert holm([0.5, 0.001, 0.3]) == pytest.approx([0.6, 0.003, 0.6])
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
+
+
+def test_identical_runs_are_not_different():
+    values = np.random.default_rng(0).random(50)
+    assert paired_pvalues(values, values.copy()) == (1.0, 1.0)
+
+
+def _run(backend, hits):
+    users = [f"u{i:03d}" for i in range(len(hits))]
+    metrics = {f"{metric}@50": hits for metric in ("hitrate", "mrr", "precision", "recall", "ndcg")}
+    return Run(backend, "knn", 8, pd.DataFrame({"split": "test", "user_id": users, **metrics}))
+
+
+def test_planted_difference_is_found_and_noise_is_not():
+    rng = np.random.default_rng(1)
+    strong = (rng.random(300) < 0.6).astype(float)
+    weak = np.where(rng.random(300) < 0.5, 0.0, strong)  # half of strong's hits lost: a large paired drop
+    twin = strong.copy()
+    twin[rng.choice(300, 4, replace=False)] = 1 - twin[rng.choice(300, 4, replace=False)]  # a few flips
+    runs = [_run("weak", weak), _run("strong", strong), _run("twin", twin)]
+    table = model_table(runs, k=50).set_index("backend")
+    assert np.isnan(table.loc["strong", "p_t_holm"])
+    assert table.loc["weak", "p_t_holm"] < 1e-6 and table.loc["weak", "p_wilcoxon_holm"] < 1e-6
+    assert table.loc["twin", "p_t_holm"] > 0.05 and table.loc["twin", "p_wilcoxon_holm"] > 0.05
+    # Two comparisons; weak has the smaller raw p, so Holm doubles it.
+    assert table.loc["weak", "p_t_holm"] == pytest.approx(2 * stats.ttest_rel(strong, weak).pvalue)
+    markdown = to_markdown({"knn": model_table(runs, k=50)}, k=50)
+    assert "| best" in markdown and "*" in markdown.split("weak")[1].splitlines()[0]
