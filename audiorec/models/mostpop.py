@@ -41,13 +41,14 @@ class MostPopRecommender(Recommender):
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
-        user_rows(self._user_rows, user_ids, "mostpop")
+        user_ids = list(user_ids)
+        user_rows(self._user_rows, user_ids, "mostpop")  # raises for users without train history
         ranked: list[np.ndarray] = []
         for start in range(0, len(user_ids), self.batch_size):
-            batch = list(user_ids)[start : start + self.batch_size]
+            batch = user_ids[start : start + self.batch_size]
             scores = np.broadcast_to(self.popularity, (len(batch), len(self.popularity)))
             ranked += top_k_by_score(scores, [self.seen_items[user] for user in batch], top_k)
-        return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
+        return pd.DataFrame({"user_id": user_ids, "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
