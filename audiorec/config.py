@@ -42,13 +42,17 @@ def validate(params: dict) -> None:
     for name in params["baselines"]:
         if name not in BASELINES:
             raise ParamsError(f"baselines: {name!r} is not an interactions-only model; allowed: {', '.join(BASELINES)}")
+    for name in params["controls"]["shuffle"]:
+        if name not in params["backends"]:
+            raise ParamsError(f"controls.shuffle: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first")
     if params["train"]["top_k"] <= 0:
         raise ParamsError(f"train.top_k={params['train']['top_k']}; must be a positive integer")
     for k in params["evaluate"]["ks"]:
         if not isinstance(k, int) or k <= 0:
             raise ParamsError(f"evaluate.ks contains {k!r}; every k must be a positive integer")
-    if params["report"]["k"] not in params["evaluate"]["ks"]:
-        raise ParamsError(f"report.k={params['report']['k']} must be one of evaluate.ks {params['evaluate']['ks']}")
+    for key in ("k", "cold_k"):
+        if params["report"][key] not in params["evaluate"]["ks"]:
+            raise ParamsError(f"report.{key}={params['report'][key]} must be one of evaluate.ks {params['evaluate']['ks']}")
     split = params["split"]
     if pd.Timestamp(split["test_date"]) <= pd.Timestamp(split["start_date"]):
         raise ParamsError(f"split.test_date ({split['test_date']}) must be after split.start_date ({split['start_date']})")

@@ -2,7 +2,10 @@
 
 Each row also says whether it differs from the table's best row: paired t-test
 and Wilcoxon signed-rank test over the users' HitRate@k, Holm-corrected across
-the rows of the table. Interactions-only models form one `baselines` table.
+the rows of the table. A backend with a shuffled control shows the control's
+HitRate@k and the same paired tests against it, Holm-corrected across the
+table's controls. Interactions-only models form one `baselines` table. The same
+tables are built for the hot test split and for the cold-start split.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from audiorec.controls import control_name
 from audiorec.metrics import column, summarise
 from audiorec.significance import holm, paired_pvalues
 
@@ -27,64 +31,112 @@ class Run:
     per_user: pd.DataFrame  # columns: split, user_id, metric@k...
 
 
-def model_table(runs: list[Run], k: int = 50, split: str = "test") -> pd.DataFrame:
-    """Rows = backends; for each metric at `k` its mean and 95% half-width; `Size` = embedding dim."""
-    rows = []
-    for run in runs:
-        summary = summarise(run.per_user[run.per_user["split"] == split].drop(columns="split"))
-        row: dict[str, object] = {"backend": run.backend}
-        for metric, display in DISPLAY_NAMES.items():
-            row[f"{display}@{k}"] = summary[column(metric, k)]["mean"]
-            row[f"{display}@{k}_ci95"] = summary[column(metric, k)]["ci95"]
-        row["Size"] = run.dim
-        row["users"] = summary[column("hitrate", k)]["users"]
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values(f"HitRate@{k}", ascending=False, kind="stable").reset_index(drop=True)
-    return table.merge(versus_best(runs, table["backend"].iloc[0], k, split), on="backend", how="left")
+    def values(self, split: str) -> pd.DataFrame:
+        """Per-user metrics of one split, indexed by user."""
+        return self.per_user[self.per_user["split"] == split].drop(columns="split").set_index("user_id")
+
+
+def model_table(runs: list[Run], k: int = 50, split: str = "test", controls: list[Run] = ()) -> pd.DataFrame:
+    """Rows = backends; for each metric at `k` its mean and 95% half-width; `Size` = embedding dim;
+    p-values against the best row and, where `controls` has one, against the backend's control."""
+    table = pd.DataFrame([summary_row(run, k, split) for run in runs])
+    table = table.sort_values(f"HitRate@{k}", ascending=False, kind="stable").reset_index(drop=True)
+    table = table.merge(versus_best(runs, table["backend"].iloc[0], k, split), on="backend", how="left")
+    return table.merge(versus_control(runs, controls, k, split), on="backend", how="left")
+
+
+def summary_row(run: Run, k: int, split: str) -> dict[str, object]:
+    summary = summarise(run.values(split).reset_index())
+    row: dict[str, object] = {"backend": run.backend}
+    for metric, display in DISPLAY_NAMES.items():
+        row[f"{display}@{k}"] = summary[column(metric, k)]["mean"]
+        row[f"{display}@{k}_ci95"] = summary[column(metric, k)]["ci95"]
+    row["Size"] = run.dim
+    row["users"] = summary[column("hitrate", k)]["users"]
+    return row
+
+
+def paired_columns(pairs: list[tuple[pd.Series, pd.Series]], prefix: str) -> dict[str, list[float]]:
+    """Holm-corrected paired t-test and Wilcoxon p-values, one per (reference, other) pair of per-user values."""
+    raw = [paired_pvalues(reference, other.reindex(reference.index)) for reference, other in pairs]
+    return {f"p_t_{prefix}holm": holm([p[0] for p in raw]), f"p_wilcoxon_{prefix}holm": holm([p[1] for p in raw])}
 
 
 def versus_best(runs: list[Run], best: str, k: int = 50, split: str = "test") -> pd.DataFrame:
     """Holm-corrected paired p-values of every run's per-user HitRate@k against the `best` run's."""
     name = column("hitrate", k)
-    values = {run.backend: run.per_user[run.per_user["split"] == split].set_index("user_id")[name] for run in runs}
+    values = {run.backend: run.values(split)[name] for run in runs}
     others = [backend for backend in values if backend != best]
-    raw = [paired_pvalues(values[best], values[other].reindex(values[best].index)) for other in others]
-    t_p, wilcoxon_p = (holm([pair[i] for pair in raw]) if raw else [] for i in (0, 1))
-    return pd.DataFrame({"backend": others, "p_t_holm": t_p, "p_wilcoxon_holm": wilcoxon_p})
+    return pd.DataFrame({"backend": others, **paired_columns([(values[best], values[other]) for other in others], "")})
 
 
-def tables_by_model(runs: list[Run], k: int = 50, split: str = "test") -> dict[str, pd.DataFrame]:
+def versus_control(runs: list[Run], controls: list[Run], k: int = 50, split: str = "test") -> pd.DataFrame:
+    """For each run with a shuffled control: the control's HitRate@k and Holm-corrected paired p-values."""
+    name = column("hitrate", k)
+    by_name = {control.backend: control for control in controls}
+    matched = [(run, by_name[control_name(run.backend)]) for run in runs if control_name(run.backend) in by_name]
+    table = pd.DataFrame(
+        {
+            "backend": [run.backend for run, _ in matched],
+            f"shuffled_HitRate@{k}": [summary_row(control, k, split)[f"HitRate@{k}"] for _, control in matched],
+            f"shuffled_HitRate@{k}_ci95": [summary_row(control, k, split)[f"HitRate@{k}_ci95"] for _, control in matched],
+            **paired_columns([(run.values(split)[name], control.values(split)[name]) for run, control in matched], "shuffled_"),
+        }
+    )
+    return table
+
+
+def tables_by_model(
+    runs: list[Run], k: int = 50, split: str = "test", controls: list[Run] = ()
+) -> dict[str, pd.DataFrame]:
     models = dict.fromkeys(run.model for run in runs)
-    return {model: model_table([r for r in runs if r.model == model], k, split) for model in models}
+    return {
+        model: model_table([r for r in runs if r.model == model], k, split, [c for c in controls if c.model == model])
+        for model in models
+    }
 
 
-def _versus_best_cell(t_p: float, wilcoxon_p: float) -> str:
+def _pvalue_cell(t_p: float, wilcoxon_p: float, missing: str) -> str:
     if pd.isna(t_p):
-        return "best"
+        return missing
     return " / ".join(f"{p:.3f}{'*' if p < ALPHA else ''}" for p in (t_p, wilcoxon_p))
 
 
-def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50, split: str = "test") -> str:
+def _mean_cells(means: pd.Series, halves: pd.Series) -> list[str]:
+    return ["—" if pd.isna(m) else f"{m:.4f} ± {c:.4f}" for m, c in zip(means, halves)]
+
+
+def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50) -> str:
     """Tables as Markdown, each metric as `mean ± 95% half-width`."""
-    sections = [
-        f"Test-set metrics at k={k} on the `{split}` users, mean ± 95% Student-t interval half-width. "
-        f"`vs best`: Holm-corrected p-values of the paired t-test / Wilcoxon test of each row's per-user "
-        f"HitRate@{k} against the table's best row; * marks p < {ALPHA}.\n"
-    ]
+    sections = []
     for model, table in tables.items():
         label = "Model" if model == BASELINE_TABLE else "Backend"
         shown = pd.DataFrame({label: table["backend"]})
         for display in DISPLAY_NAMES.values():
             name = f"{display}@{k}"
-            shown[name] = [f"{m:.4f} ± {c:.4f}" for m, c in zip(table[name], table[f"{name}_ci95"])]
+            shown[name] = _mean_cells(table[name], table[f"{name}_ci95"])
         shown["Size"] = [str(size) if size else "—" for size in table["Size"]]
-        shown["vs best"] = [_versus_best_cell(t, w) for t, w in zip(table["p_t_holm"], table["p_wilcoxon_holm"])]
+        shown["vs best"] = [_pvalue_cell(t, w, "best") for t, w in zip(table["p_t_holm"], table["p_wilcoxon_holm"])]
+        if f"shuffled_HitRate@{k}" in table and table[f"shuffled_HitRate@{k}"].notna().any():
+            shown[f"shuffled HitRate@{k}"] = _mean_cells(table[f"shuffled_HitRate@{k}"], table[f"shuffled_HitRate@{k}_ci95"])
+            shown["vs shuffled"] = [
+                _pvalue_cell(t, w, "—") for t, w in zip(table["p_t_shuffled_holm"], table["p_wilcoxon_shuffled_holm"])
+            ]
         title = f"{model} (interactions only, no audio)" if model == BASELINE_TABLE else model
         sections.append(f"### {title}\n\n{shown.to_markdown(index=False)}\n")
     return "\n".join(sections)
 
 
-def plot_hitrate(tables: dict[str, pd.DataFrame], path: str | Path, k: int = 50) -> None:
+def legend(k: int) -> str:
+    return (
+        f"Each metric: mean ± 95% Student-t interval half-width over users. `vs best`: Holm-corrected p-values "
+        f"of the paired t-test / Wilcoxon test of each row's per-user HitRate@{k} against the table's best row; "
+        f"`shuffled` / `vs shuffled`: the backend's shuffled-embedding control and the same tests against it; "
+        f"* marks p < {ALPHA}.\n"
+    )
+
+
+def plot_hitrate(tables: dict[str, pd.DataFrame], path: str | Path, k: int = 50, split: str = "test") -> None:
     """Grouped bars of HitRate@k with 95% intervals: backends within each model; the
     interactions-only baselines as horizontal reference lines."""
     import matplotlib
@@ -111,7 +163,7 @@ def plot_hitrate(tables: dict[str, pd.DataFrame], path: str | Path, k: int = 50)
         for style, (name, value) in zip(("--", ":", "-."), zip(baselines["backend"], baselines[f"HitRate@{k}"])):
             axes.axhline(value, color="grey", linestyle=style, linewidth=1, label=f"{name} (no audio)")
     axes.set_xticks(range(len(tables)), list(tables))
-    axes.set_ylabel(f"test HitRate@{k}")
+    axes.set_ylabel(f"{split} HitRate@{k}")
     axes.legend(title="backend", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -17,8 +17,10 @@ def top_k_unseen(
     seen_items: Sequence[np.ndarray],
     top_k: int,
     batch_size: int = 1024,
+    candidates: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """For each user, the `top_k` highest-scoring items not in `seen_items[user]`.
+    """For each user, the `top_k` highest-scoring items not in `seen_items[user]`,
+    among `candidates` (sorted item indices; default: every item).
 
     Searching `top_k` and filtering afterwards would leave users with long
     histories short of `top_k`; instead each batch searches `top_k` plus the
@@ -30,6 +32,12 @@ def top_k_unseen(
         raise ValueError(f"top_k must be positive, got {top_k}")
     if user_vectors.shape[1] != item_vectors.shape[1]:
         raise ValueError(f"user vectors have dim {user_vectors.shape[1]}, item vectors {item_vectors.shape[1]}")
+    if candidates is not None:
+        # Search the candidates' own matrix, then map positions back to item indices.
+        candidates = np.unique(candidates)
+        positions = [np.searchsorted(candidates, seen[np.isin(seen, candidates)]) for seen in seen_items]
+        ranked = top_k_unseen(user_vectors, item_vectors[candidates], positions, top_k, batch_size)
+        return [candidates[r] for r in ranked]
     n_items = item_vectors.shape[0]
     index = faiss.IndexFlatIP(item_vectors.shape[1])
     index.add(np.ascontiguousarray(item_vectors, dtype=np.float32))

@@ -1,4 +1,4 @@
-"""split: data/plays.parquet -> data/splits/{train,val,test}.parquet (Music4All-Onion time split)."""
+"""split: data/plays.parquet -> data/splits/{train,val,test,cold_test}.parquet (Music4All-Onion time split)."""
 import pandas as pd
 
 from audiorec import paths
@@ -16,6 +16,7 @@ def main() -> None:
         test_date=params["test_date"],
         val_fraction=params["val_fraction"],
         seed=params["seed"],
+        cold_start=params["cold_start"],
     )
     paths.SPLITS.mkdir(parents=True, exist_ok=True)
     for name, frame in splits.items():

@@ -2,6 +2,8 @@
 
 Without --backend (train_baseline@<model>), an interactions-only model from
 params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
+With --shuffled (train_control@<backend>-<model>), the backend's shuffled control.
+Models that represent tracks by audio also rank the cold tracks for the cold_test users.
 """
 import argparse
 
@@ -11,6 +13,7 @@ from dvclive import Live
 
 from audiorec import models, paths
 from audiorec.config import load_params, setup_logging
+from audiorec.controls import control_name, shuffle_rows
 from audiorec.io import load_embeddings
 
 
@@ -18,6 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", help="omit for the models in params.yaml: baselines")
     parser.add_argument("--model", required=True)
+    parser.add_argument("--shuffled", action="store_true", help="the backend's control: its rows permuted across tracks")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -29,17 +33,25 @@ def main() -> None:
         item_embeddings = np.zeros((len(tracks), 0), dtype=np.float32)
     else:
         item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
+    if args.shuffled:
+        item_embeddings = shuffle_rows(item_embeddings, params["controls"]["seed"])
+        args.backend = control_name(args.backend)
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
     val = pd.read_parquet(paths.SPLITS / "val.parquet", columns=["user_id", "track_idx"])
     # Defaults would rewrite the root dvc.yaml and try to commit an experiment mid-repro.
     with Live(str(paths.training_log(args.backend, args.model)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         recommender = models.create(args.model, **params[args.model]).fit(item_embeddings, train, val=val, live=live)
     recommender.save(paths.model_dir(args.backend, args.model))
+    top_k = params["train"]["top_k"]
     predictions = []
     for split in ("val", "test"):
         users = pd.read_parquet(paths.SPLITS / f"{split}.parquet", columns=["user_id"])["user_id"].unique()
-        ranked = recommender.recommend(sorted(users), params["train"]["top_k"])
-        predictions.append(ranked.assign(split=split))
+        predictions.append(recommender.recommend(sorted(users), top_k).assign(split=split))
+    cold = pd.read_parquet(paths.SPLITS / "cold_test.parquet", columns=["user_id", "track_idx"])
+    if recommender.ranks_cold_tracks and len(cold):
+        # The cold-start protocol ranks only the tracks that are new in the test period.
+        ranked = recommender.recommend(sorted(cold["user_id"].unique()), top_k, candidates=np.unique(cold["track_idx"]))
+        predictions.append(ranked.assign(split="cold"))
     out = paths.predictions(args.backend, args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(predictions, ignore_index=True)[["split", "user_id", "track_idx"]].to_parquet(out, index=False)

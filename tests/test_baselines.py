@@ -47,6 +47,14 @@ def test_ease_recommends_unseen_by_regression_scores():
         assert list(tracks) == list(unseen[np.argsort(-scores[user, unseen], kind="stable")])
 
 
+@pytest.mark.parametrize("model", [EASERecommender(l2=0.5), MostPopRecommender()], ids=["ease", "mostpop"])
+def test_interactions_only_models_refuse_cold_candidates(model):
+    model.fit(np.zeros((4, 0), dtype=np.float32), frame(X))
+    assert not model.ranks_cold_tracks
+    with pytest.raises(ValueError, match="cannot rank a candidate set of cold tracks"):
+        model.recommend(["u0"], top_k=2, candidates=np.array([2, 3]))
+
+
 def test_ease_refuses_a_catalogue_too_big_for_memory():
     assert required_bytes(56_000) == 3 * 4 * 56_000**2  # 37.6 GB: Music4All does not fit 24 GiB
     with pytest.raises(MemoryError, match=r"EASE on 2000000 tracks needs about 44703\.5 GiB"):

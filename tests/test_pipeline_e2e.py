@@ -64,3 +64,33 @@ def test_second_repro_runs_nothing(tiny_repo):
     assert json.loads(status.stdout) == {}
     again = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True, check=True)
     assert "Running stage" not in again.stdout
+
+
+@pytest.mark.e2e
+def test_cold_start_ranks_only_cold_tracks_and_baselines_are_not_applicable(tiny_repo):
+    root, _, _ = tiny_repo
+    train = pd.read_parquet(root / "data/splits/train.parquet")
+    cold = pd.read_parquet(root / "data/splits/cold_test.parquet")
+    assert len(cold) and not set(cold["track_idx"]) & set(train["track_idx"])
+    predictions = pd.read_parquet(root / "data/predictions/musicnn/shallow.parquet")
+    ranked_cold = predictions.loc[predictions["split"] == "cold", "track_idx"].explode()
+    assert set(ranked_cold) == set(cold["track_idx"])  # the tiny cold catalogue is shorter than top_k
+    for model in ("knn", "shallow"):
+        table = pd.read_csv(root / f"metrics/tables/cold_{model}.csv")
+        assert set(table["backend"]) == {"random", "mfcc", "musicnn", "oracle"}
+        assert table["users"].eq(cold["user_id"].nunique()).all()
+    assert not (root / "metrics/tables/cold_baselines.csv").exists()
+    assert "Not applicable (no interactions to score a cold track from): mostpop, ease." in (
+        root / "metrics/tables/results.md"
+    ).read_text()
+
+
+@pytest.mark.e2e
+def test_shuffled_controls_sit_next_to_their_backends(tiny_repo):
+    root, _, _ = tiny_repo
+    oracle = json.loads((root / "metrics/oracle/knn.json").read_text())["test"]["hitrate@50"]["mean"]
+    control = json.loads((root / "metrics/oracle_shuffled/knn.json").read_text())["test"]["hitrate@50"]["mean"]
+    assert oracle > control + 0.15, (oracle, control)
+    for model in ("knn", "shallow"):
+        table = pd.read_csv(root / f"metrics/tables/{model}.csv").set_index("backend")
+        assert table["shuffled_HitRate@50"].dropna().index.tolist() == sorted(["oracle", "musicnn"], key=table.index.get_loc)

@@ -44,3 +44,27 @@ def test_knn_user_is_mean_of_train_tracks():
     ranked = model.recommend(["u", "v"], top_k=2)
     assert ranked.set_index("user_id").loc["u", "track_idx"].tolist() == [2, 4]
     assert ranked.set_index("user_id").loc["v", "track_idx"].tolist() == [3, 5]
+
+
+def test_candidates_restrict_the_ranking_to_their_items():
+    rng = np.random.default_rng(1)
+    items = rng.normal(size=(30, 5)).astype(np.float32)
+    users = rng.normal(size=(4, 5)).astype(np.float32)
+    candidates = np.array([25, 3, 17, 8, 11, 29, 0])  # unsorted on purpose
+    seen = [np.array([3, 4]), np.array([], dtype=np.int64), np.array([0, 8, 29]), np.arange(30)]
+    ranked = top_k_unseen(users, items, seen, top_k=4, candidates=candidates)
+    for user, got in enumerate(ranked):
+        allowed = np.setdiff1d(candidates, seen[user])
+        scores = items[allowed] @ users[user]
+        assert got.tolist() == allowed[np.argsort(-scores, kind="stable")][:4].tolist()
+    assert len(ranked[3]) == 0
+
+
+def test_knn_ranks_cold_candidates_from_audio():
+    # Track 3 was never played but sounds like user u's tracks.
+    items = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.95, 0.05], [0.1, 0.9]], dtype=np.float32)
+    train = pd.DataFrame({"user_id": ["u", "u", "v"], "track_idx": [0, 1, 2]})
+    model = KNNRecommender().fit(items, train)
+    ranked = model.recommend(["u", "v"], top_k=2, candidates=np.array([3, 4])).set_index("user_id")["track_idx"]
+    assert ranked["u"].tolist() == [3, 4]
+    assert ranked["v"].tolist() == [4, 3]

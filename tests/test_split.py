@@ -73,3 +73,55 @@ def test_single_test_period_user_cannot_be_split():
     plays = pd.DataFrame([play("a", 1, "2019-03-01"), play("a", 2, "2019-03-02"), play("b", 1, "2019-03-03"), play("b", 2, "2020-03-01")])
     with pytest.raises(EmptySplitError, match="too few"):
         time_split(plays, "2019-02-20", "2020-02-20")
+
+
+@pytest.fixture
+def cold_plays():
+    """Tracks 0-3 are played in train; 7, 8 and 9 appear only in the test period (cold)."""
+    rows = [play(user, track, "2019-06-01") for user in "abcdefgh" for track in (0, 1, 2, 3)]
+    rows += [
+        play("a", 4, "2019-03-01"),  # track 4: train only
+        play("b", 7, "2020-02-21"),  # b and c have cold tracks: always test users
+        play("b", 4, "2020-02-22"),
+        play("c", 8, "2020-02-25"),
+        play("c", 9, "2020-02-26"),
+        play("d", 4, "2020-02-23"),  # d-h: hot tracks only, eligible for validation
+        play("e", 4, "2020-02-24"),
+        play("f", 4, "2020-02-25"),
+        play("g", 4, "2020-02-26"),
+        play("h", 4, "2020-02-27"),
+        play("z", 7, "2020-03-01"),  # user z has no train rows: dropped
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_cold_start_moves_new_tracks_into_cold_test(cold_plays):
+    splits = time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.3, seed=0, cold_start=True)
+    cold = splits["cold_test"]
+    assert sorted(zip(cold.user_id, cold.track_idx)) == [("b", 7), ("c", 8), ("c", 9)]
+    train_tracks = set(splits["train"].track_idx)
+    assert not set(cold.track_idx) & train_tracks
+    for name in ("val", "test"):
+        assert set(splits[name].track_idx) <= train_tracks, name
+
+
+def test_cold_start_draws_validation_users_without_cold_tracks(cold_plays):
+    for seed in range(10):
+        splits = time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.3, seed=seed, cold_start=True)
+        val_users = set(splits["val"].user_id)
+        # 30% of the 7 test-period users a-h minus a (no test-period rows) is 2, drawn from d-h.
+        assert len(val_users) == 2 and val_users <= set("defgh")
+        assert not val_users & set(splits["test"].user_id)
+        assert set(splits["cold_test"].user_id) <= set(splits["test"].user_id) | {"c"}
+
+
+def test_cold_start_refuses_a_validation_share_it_cannot_fill(cold_plays):
+    with pytest.raises(EmptySplitError, match="only 5 of the 7"):
+        time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.9, cold_start=True)
+
+
+def test_without_cold_start_new_tracks_are_dropped(cold_plays):
+    splits = time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.3, seed=0)
+    assert splits["cold_test"].empty
+    held_out = pd.concat([splits["val"], splits["test"]])
+    assert set(held_out.track_idx) == {4}

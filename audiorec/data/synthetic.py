@@ -51,7 +51,7 @@ class SyntheticConfig:
     clip_seconds: float
     sample_rate: int = 16000
     n_genres: int = 8
-    cold_fraction: float = 0.03
+    cold_fraction: float = 0.1
     taste_concentration: float = 0.15
     taste_width: float = 0.8
     popularity_exponent: float = 0.9

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,10 @@ VAL_K = 50
 
 
 class Recommender(ABC):
+    # True for models that represent a track by its audio, so they can rank tracks without
+    # train interactions (the cold-start protocol); interactions-only models cannot.
+    ranks_cold_tracks: ClassVar[bool] = False
+
     @abstractmethod
     def fit(
         self,
@@ -30,12 +34,20 @@ class Recommender(ABC):
         is held-out truth for model selection; `live` receives per-step metrics."""
 
     @abstractmethod
-    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
-        """`user_id` and a ranked `track_idx` list of unseen tracks per user."""
+    def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
+        """`user_id` and a ranked `track_idx` list of unseen tracks per user, drawn from
+        `candidates` (track indices; default: the whole catalogue). Only models with
+        `ranks_cold_tracks` accept `candidates`."""
 
     @abstractmethod
     def save(self, directory: str | Path) -> None:
         """Write what was learned (the user and item representations, or the item scores) to `directory`."""
+
+
+def refuse_candidates(model: str, candidates: np.ndarray | None) -> None:
+    """For interactions-only models: tracks without train interactions have no score."""
+    if candidates is not None:
+        raise ValueError(f"{model} scores tracks from their train interactions only, so it cannot rank a candidate set of cold tracks")
 
 
 def seen_by_user(train: pd.DataFrame) -> dict[str, np.ndarray]:

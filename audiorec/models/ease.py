@@ -19,7 +19,7 @@ import pandas as pd
 import psutil
 from scipy import sparse
 
-from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
+from audiorec.models.base import Recommender, log_validation, refuse_candidates, seen_by_user, user_rows
 from audiorec.retrieval import top_k_by_score
 
 if TYPE_CHECKING:
@@ -77,7 +77,8 @@ class EASERecommender(Recommender):
         log_validation(self, val, live)
         return self
 
-    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
+    def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
+        refuse_candidates("EASE", candidates)
         rows = user_rows(self._user_rows, user_ids, "EASE")
         ranked: list[np.ndarray] = []
         for start in range(0, len(rows), self.batch_size):

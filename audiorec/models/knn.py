@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 
 class KNNRecommender(Recommender):
+    ranks_cold_tracks = True
+
     def __init__(self, batch_size: int = 1024):
         self.batch_size = batch_size
 
@@ -35,11 +37,10 @@ class KNNRecommender(Recommender):
         log_validation(self, val, live)
         return self
 
-    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
+    def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
         rows = user_rows(self._user_rows, user_ids, "KNN")
-        ranked = top_k_unseen(
-            self.user_vectors[rows], self.item_vectors, [self.seen_items[user] for user in user_ids], top_k, self.batch_size
-        )
+        seen_items = [self.seen_items[user] for user in user_ids]
+        ranked = top_k_unseen(self.user_vectors[rows], self.item_vectors, seen_items, top_k, self.batch_size, candidates)
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
+from audiorec.models.base import Recommender, log_validation, refuse_candidates, seen_by_user, user_rows
 from audiorec.retrieval import top_k_by_score
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ class MostPopRecommender(Recommender):
         log_validation(self, val, live)
         return self
 
-    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
+    def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
+        refuse_candidates("mostpop", candidates)
         user_ids = list(user_ids)
         user_rows(self._user_rows, user_ids, "mostpop")  # raises for users without train history
         ranked: list[np.ndarray] = []

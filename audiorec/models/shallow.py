@@ -164,6 +164,8 @@ class _Pairs:
 
 
 class ShallowRecommender(Recommender):
+    ranks_cold_tracks = True
+
     def __init__(
         self,
         *,
@@ -252,10 +254,10 @@ class ShallowRecommender(Recommender):
                 live.summary.update({"best_epoch": self.epoch, f"best_val_ndcg@{VAL_K}": stopping.best})
         return self
 
-    def recommend(self, user_ids: Sequence[str], top_k: int) -> pd.DataFrame:
+    def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
         rows = self._rows(user_ids)
         users, items = self._retrieval_vectors(rows)
-        ranked = top_k_unseen(users, items, [self.seen_items[row] for row in rows], top_k)
+        ranked = top_k_unseen(users, items, [self.seen_items[row] for row in rows], top_k, candidates=candidates)
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:
