@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from audiorec.models.shallow import ShallowRecommender, confidence, hinge_loss, sample_negatives
+from audiorec.models.shallow import PositivePairs, ShallowRecommender, confidence, hinge_loss, sample_negatives
 
 FAST = {"batch_size": 64, "neg_samples": 5, "device": "cpu", "lr": 0.01}
 
@@ -81,7 +81,8 @@ def test_negatives_stay_in_range_and_avoid_positives(sample_type):
     plain = sample_negatives(users, items, n_users, n_items, 50, sample_type, generator)
     assert plain.min() >= 0 and plain.max() == size - 1
 
-    negatives = sample_negatives(users, items, n_users, n_items, 50, sample_type, generator, codes)
+    positives = PositivePairs(codes, n_users * n_items)
+    negatives = sample_negatives(users, items, n_users, n_items, 50, sample_type, generator, positives)
     assert negatives.shape == (len(users), 50)
     assert negatives.min() >= 0 and negatives.max() < size
     if sample_type == "item":
@@ -89,6 +90,19 @@ def test_negatives_stay_in_range_and_avoid_positives(sample_type):
     else:
         drawn = users[:, None] * n_items + negatives
     assert not torch.isin(drawn, codes).any()
+
+
+@pytest.mark.parametrize("dense_limit", [PositivePairs.DENSE_LIMIT, 0], ids=["bitmap", "sorted-codes"])
+def test_positive_pairs_agree_with_a_set_lookup(monkeypatch, dense_limit):
+    monkeypatch.setattr(PositivePairs, "DENSE_LIMIT", dense_limit)
+    rng = np.random.default_rng(3)
+    codes = torch.from_numpy(rng.integers(0, 5000, 800))
+    queries = torch.from_numpy(rng.integers(0, 5000, 3000))
+    positives = PositivePairs(codes, 5000)
+    assert (positives.bitmap is None) == (dense_limit == 0)
+    expected = np.isin(queries.numpy(), codes.numpy())
+    np.testing.assert_array_equal(positives.contains(queries).numpy(), expected)
+    assert not PositivePairs(codes[:0], 5000).contains(queries).any()
 
 
 @pytest.mark.parametrize("item_freeze", [True, False])

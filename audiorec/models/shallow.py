@@ -61,6 +61,33 @@ def confidence(counts: torch.Tensor) -> torch.Tensor:
     return 1 + 2 * torch.log1p(counts)
 
 
+class PositivePairs:
+    """Which `user * n_items + item` codes are positive pairs.
+
+    A dense bitmap answers by indexing when the user x track grid is small (the
+    default dataset: 3M cells, 3 MB), which makes negative sampling about 20x
+    cheaper than a set lookup; a larger grid (Music4All: about 1e9 cells) uses
+    binary search in the sorted codes instead.
+    """
+
+    DENSE_LIMIT = 2**26
+
+    def __init__(self, codes: torch.Tensor, n_cells: int):
+        self.codes = torch.unique(codes)
+        self.bitmap = None
+        if n_cells <= self.DENSE_LIMIT:
+            self.bitmap = torch.zeros(n_cells, dtype=torch.bool, device=codes.device)
+            self.bitmap[self.codes] = True
+
+    def contains(self, codes: torch.Tensor) -> torch.Tensor:
+        if self.bitmap is not None:
+            return self.bitmap[codes]
+        if len(self.codes) == 0:
+            return torch.zeros_like(codes, dtype=torch.bool)
+        found = torch.searchsorted(self.codes, codes).clamp_(max=len(self.codes) - 1)
+        return self.codes[found] == codes
+
+
 def sample_negatives(
     users: torch.Tensor,
     items: torch.Tensor,
@@ -69,19 +96,18 @@ def sample_negatives(
     neg_samples: int,
     sample_type: str,
     generator: torch.Generator,
-    positive_codes: torch.Tensor | None = None,
+    positives: PositivePairs | None = None,
 ) -> torch.Tensor:
     """(batch, neg_samples) negatives for the positive pairs (`users[b]`, `items[b]`).
 
     `sample_type="item"` draws user indices (each scored against the pair's
     track), `"user"` draws track indices (scored against the pair's user).
-    With `positive_codes` (the `user * n_items + item` codes of every positive
-    pair), draws that form a positive pair are redrawn until none is left or
-    RESAMPLE_ROUNDS is reached.
+    With `positives`, draws that form a positive pair are redrawn until none is
+    left or RESAMPLE_ROUNDS is reached.
     """
     size = n_users if sample_type == "item" else n_items
     negatives = torch.randint(size, (len(users), neg_samples), generator=generator, device=users.device)
-    if positive_codes is None:
+    if positives is None:
         return negatives
     flat = negatives.view(-1)
     pending = torch.arange(flat.numel(), device=flat.device)
@@ -91,7 +117,7 @@ def sample_negatives(
             codes = flat[pending] * n_items + items[row]
         else:
             codes = users[row] * n_items + flat[pending]
-        pending = pending[torch.isin(codes, positive_codes)]
+        pending = pending[positives.contains(codes)]
         if len(pending) == 0:
             return negatives
         flat[pending] = torch.randint(size, (len(pending),), generator=generator, device=flat.device)
@@ -362,10 +388,11 @@ class ShallowRecommender(Recommender):
             weights=weights,
         )
 
-    def _codes(self, *pair_sets: _Pairs) -> torch.Tensor:
-        return torch.unique(torch.cat([pairs.users * self.n_items + pairs.items for pairs in pair_sets]))
+    def _codes(self, *pair_sets: _Pairs) -> PositivePairs:
+        codes = torch.cat([pairs.users * self.n_items + pairs.items for pairs in pair_sets])
+        return PositivePairs(codes, self.n_users * self.n_items)
 
-    def _validation_data(self, val: pd.DataFrame, train_pairs: _Pairs) -> tuple[_Pairs, pd.DataFrame, torch.Tensor | None]:
+    def _validation_data(self, val: pd.DataFrame, train_pairs: _Pairs) -> tuple[_Pairs, pd.DataFrame, PositivePairs | None]:
         """Val pairs of users known from train, their truth frame, and the codes negatives must avoid."""
         known = val[val["user_id"].isin(self._user_rows)]
         if known.empty:
@@ -374,13 +401,13 @@ class ShallowRecommender(Recommender):
         codes = self._codes(train_pairs, pairs) if self.exclude_positives else None
         return pairs, known[["user_id", "track_idx"]], codes
 
-    def _train_epoch(self, pairs: _Pairs, positive_codes: torch.Tensor | None) -> float:
+    def _train_epoch(self, pairs: _Pairs, positives: PositivePairs | None) -> float:
         self.net.train()
         order = torch.randperm(len(pairs), generator=self.generator, device=self.torch_device)
         total = 0.0
         for start in range(0, len(pairs), self.batch_size):
             batch = order[start : start + self.batch_size]
-            loss = self._loss(pairs, batch, self.generator, positive_codes)
+            loss = self._loss(pairs, batch, self.generator, positives)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -388,22 +415,22 @@ class ShallowRecommender(Recommender):
         return total / len(pairs)
 
     @torch.no_grad()
-    def _validate(self, pairs: _Pairs, truth: pd.DataFrame, positive_codes: torch.Tensor | None) -> dict[str, float]:
+    def _validate(self, pairs: _Pairs, truth: pd.DataFrame, positives: PositivePairs | None) -> dict[str, float]:
         self.net.eval()
         # The same negatives every epoch, so the val loss curve moves only with the model.
         generator = torch.Generator(device=self.torch_device).manual_seed(self.seed + 1)
         total = 0.0
         for start in range(0, len(pairs), self.batch_size):
             batch = torch.arange(start, min(start + self.batch_size, len(pairs)), device=self.torch_device)
-            total += self._loss(pairs, batch, generator, positive_codes).item() * len(batch)
+            total += self._loss(pairs, batch, generator, positives).item() * len(batch)
         return {"val/loss": total / len(pairs), **validation_metrics(self, truth, VAL_K)}
 
     def _loss(
-        self, pairs: _Pairs, batch: torch.Tensor, generator: torch.Generator, positive_codes: torch.Tensor | None
+        self, pairs: _Pairs, batch: torch.Tensor, generator: torch.Generator, positives: PositivePairs | None
     ) -> torch.Tensor:
         users, items = pairs.users[batch], pairs.items[batch]
         negatives = sample_negatives(
-            users, items, self.n_users, self.n_items, self.neg_samples, self.sample_type, generator, positive_codes
+            users, items, self.n_users, self.n_items, self.neg_samples, self.sample_type, generator, positives
         )
         # Column 0 holds the positive pair, columns 1.. its negatives, so one score call covers both.
         if self.sample_type == "item":
