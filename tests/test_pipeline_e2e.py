@@ -1,21 +1,9 @@
-"""The real `dvc repro` on the tiny synthetic dataset, in a throw-away copy of the repo."""
+"""The real `dvc repro` on the tiny synthetic dataset, in a throw-away copy of the repo (tests/conftest.py)."""
 import json
 import subprocess
 
 import pandas as pd
 import pytest
-
-from audiorec.worktree import DVC, copy_worktree, pipeline_env, set_params
-
-
-@pytest.fixture(scope="module")
-def tiny_repo(tmp_path_factory):
-    root = copy_worktree(tmp_path_factory.mktemp("repo"))
-    set_params(root, "dataset", size="tiny")
-    env = pipeline_env()
-    result = subprocess.run(DVC + ["repro"], cwd=root, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return root, env, DVC
 
 
 @pytest.mark.e2e

@@ -1,0 +1,92 @@
+"""Queued hyperparameter sweeps with `dvc exp run --queue`, minus their sharp edges.
+
+- A queued experiment is a git commit: without a git identity DVC fails when
+  the queue runs, long after queueing. A repo-local identity is set if none exists.
+- A queued experiment sees only what git tracks or has staged: an untracked
+  file (a new model module, say) is silently missing from every run, so the
+  sweep refuses to start and names the files.
+- `dvc queue start` holds the caller's stdout until the queue finishes when
+  piped, so its output goes to a log file and the queue is polled instead.
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DVC = [sys.executable, "-m", "dvc"]
+SWEEP_IDENTITY = {"user.name": "audiorec sweep", "user.email": "sweep@audiorec.invalid"}
+QUEUE_LOG = Path(".dvc/tmp/sweep-queue.log")
+
+
+class SweepError(RuntimeError):
+    pass
+
+
+def _run(command: list[str], root: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise SweepError(f"`{' '.join(command[2:] if command[:2] == DVC[:2] else command)}` failed:\n{result.stderr or result.stdout}")
+    return result
+
+
+def ensure_git_identity(root: Path) -> None:
+    for key, value in SWEEP_IDENTITY.items():
+        if not _run(["git", "config", key], root, check=False).stdout.strip():
+            log.warning("no git %s: setting %r for this repository only (queued experiments are commits)", key, value)
+            _run(["git", "config", "--local", key, value], root)
+
+
+def untracked_files(root: Path) -> list[str]:
+    listed = _run(["git", "ls-files", "--others", "--exclude-standard"], root).stdout
+    return listed.splitlines()
+
+
+def queue(set_params: list[str], root: Path) -> None:
+    """Queue one experiment per point of the grid the `-S` values describe."""
+    missing = untracked_files(root)
+    if missing:
+        raise SweepError(
+            f"{len(missing)} untracked files would be missing from every queued run (first: {missing[0]}); "
+            "`git add` them (or commit) and sweep again"
+        )
+    ensure_git_identity(root)
+    _run([*DVC, "exp", "run", "--queue", *[arg for value in set_params for arg in ("-S", value)]], root)
+
+
+STATES = ("Queued", "Running", "Success", "Failed")
+
+
+def queue_status(root: Path) -> list[dict]:
+    """The tasks of `dvc queue status` (it has no --json): their id, name and state."""
+    tasks = []
+    for line in _run([*DVC, "queue", "status"], root).stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[-1] in STATES:
+            tasks.append({"task": fields[0], "name": fields[1], "status": fields[-1]})
+    return tasks
+
+
+def run_queue(root: Path, jobs: int, poll_seconds: float = 5.0) -> list[dict]:
+    """Start `jobs` workers, wait until nothing is queued or running; the final queue status."""
+    (root / QUEUE_LOG).parent.mkdir(parents=True, exist_ok=True)
+    with open(root / QUEUE_LOG, "a") as queue_log:
+        subprocess.run([*DVC, "queue", "start", "-j", str(jobs)], cwd=root, stdout=queue_log, stderr=subprocess.STDOUT, check=True)
+    while True:
+        status = queue_status(root)
+        active = [task for task in status if task["status"] in ("Queued", "Running")]
+        log.info("%d experiments queued or running", len(active))
+        if not active:
+            break
+        time.sleep(poll_seconds)
+    failed = [task for task in status if task["status"] == "Failed"]
+    if failed:
+        raise SweepError(
+            f"{len(failed)} experiments failed (first: {failed[0]['name']}); "
+            f"`dvc queue logs <name>` shows why, {QUEUE_LOG} has the workers' output"
+        )
+    return status

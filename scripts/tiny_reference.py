@@ -1,0 +1,31 @@
+"""Write tests/reference/tiny_metrics.json: the test and cold metrics of a from-scratch
+`dvc repro` on the tiny dataset, in a scratch copy of this worktree.
+
+CI reproduces the same run and fails when a metric moves by more than
+params.yaml: compare.reference_tolerance. Refresh it (`make tiny-reference`)
+when a change to the results is intended, and commit it with that change.
+"""
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from audiorec.worktree import DVC, REPO, copy_worktree, pipeline_env, set_params
+
+REFERENCE = REPO / "tests/reference/tiny_metrics.json"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = copy_worktree(Path(scratch))
+        set_params(root, "dataset", size="tiny")
+        env = pipeline_env()
+        subprocess.run(DVC + ["repro"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "stages.compare", "--write-reference", str(REFERENCE)], cwd=root, env=env, check=True
+        )
+    print(f"wrote {REFERENCE}")
+
+
+if __name__ == "__main__":
+    main()
