@@ -1,9 +1,15 @@
+import os
 import shutil
 import subprocess
 
 import pytest
 
 from audiorec.worktree import DVC, copy_worktree, pipeline_env, set_params
+
+# Tests never reach a model hub; a hub id must fail at once instead of timing out.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SCRATCH_IDENTITY = ["-c", "user.name=audiorec scratch", "-c", "user.email=scratch@audiorec.invalid"]
 
