@@ -8,6 +8,9 @@ import pandas as pd
 import yaml
 
 SOURCES = ("synthetic", "music4all")
+# Kept here rather than imported, so validating params loads neither pyarrow nor the audio stack.
+BAD_ROW_POLICIES = ("fail", "skip")
+ERROR_POLICIES = ("fail", "skip")
 
 
 class ParamsError(ValueError):
@@ -31,6 +34,10 @@ def validate(params: dict) -> None:
         raise ParamsError(f"dataset.source={dataset['source']!r}; allowed: {', '.join(SOURCES)}")
     if dataset["source"] == "synthetic" and dataset["size"] not in params["synthetic"]:
         raise ParamsError(f"dataset.size={dataset['size']!r}; allowed: {', '.join(params['synthetic'])}")
+    if dataset["on_bad_row"] not in BAD_ROW_POLICIES:
+        raise ParamsError(f"dataset.on_bad_row={dataset['on_bad_row']!r}; allowed: {', '.join(BAD_ROW_POLICIES)}")
+    if params["extract"]["on_error"] not in ERROR_POLICIES:
+        raise ParamsError(f"extract.on_error={params['extract']['on_error']!r}; allowed: {', '.join(ERROR_POLICIES)}")
     for name in params["backends"]:
         if name not in BACKENDS:
             raise ParamsError(f"backends: unknown backend {name!r}; registered: {', '.join(sorted(BACKENDS))}")

@@ -40,6 +40,12 @@ def model_dir(backend: str, model: str) -> Path:
     return DATA / "models" / backend / model
 
 
+def resume_dir(backend: str, model: str) -> Path:
+    """Where a model that can resume keeps its last epoch's state: not a DVC output, so it
+    survives a killed `dvc repro` (DVC deletes a stage's outputs before running it)."""
+    return DATA / "resume" / backend / model
+
+
 def training_log(backend: str, model: str) -> Path:
     """The dvclive folder of one train stage (metrics.json, plots/metrics/)."""
     return METRICS / "train" / backend / model

@@ -48,7 +48,7 @@ def main() -> None:
 
         started = time.perf_counter()
         backend = backends.create("musicnn", model="MSD_musicnn", layer="penultimate")
-        fast, _ = backends.extract(backend, pd.DataFrame({"track_id": styles["track_id"], "audio_path": paths}))
+        fast, _, _ = backends.extract(backend, pd.DataFrame({"track_id": styles["track_id"], "audio_path": paths}))
         fast_seconds = time.perf_counter() - started
 
     # The library's float16 spectrogram overflows on loud clips and then gives every such

@@ -21,7 +21,7 @@ def main() -> None:
         audio_dir, listening_log = dataset["audio_dir"], dataset["listening_log"]
         write_json({"audio_dir": str(audio_dir), "listening_log": str(listening_log)}, paths.RAW / "source.json")
     tracks = read_tracks(audio_dir)
-    plays, stats = read_plays(listening_log, tracks, chunk_rows=dataset["chunk_rows"])
+    plays, stats = read_plays(listening_log, tracks, chunk_mb=dataset["chunk_mb"], on_bad_row=dataset["on_bad_row"])
     tracks.to_parquet(paths.TRACKS, index=False)
     plays.to_parquet(paths.PLAYS, index=False)
     write_json(stats, paths.METRICS / "dataset.json")

@@ -1,4 +1,7 @@
-"""extract@<backend>: audio -> data/embeddings/<backend>.npy aligned with tracks.parquet."""
+"""extract@<backend>: audio -> data/embeddings/<backend>.npy aligned with tracks.parquet.
+
+With extract.on_error: skip, tracks that cannot be embedded get a NaN row and are
+listed, with the reason, under `skipped` in metrics/extract/<backend>.json."""
 import argparse
 
 import numpy as np
@@ -18,12 +21,12 @@ def main() -> None:
     backend = backends.create(args.backend, **params.get(args.backend, {}))
     tracks = pd.read_parquet(paths.TRACKS)
     settings = params["extract"]
-    embeddings, stats = backends.extract(
-        backend, tracks, max_seconds=settings["max_seconds"], batch_size=settings["batch_size"]
+    embeddings, stats, skipped = backends.extract(
+        backend, tracks, max_seconds=settings["max_seconds"], batch_size=settings["batch_size"], on_error=settings["on_error"]
     )
     paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
     np.save(paths.embeddings(args.backend), embeddings)
-    write_json(stats, paths.extraction_stats(args.backend))
+    write_json({**stats, "skipped": skipped}, paths.extraction_stats(args.backend))
 
 
 if __name__ == "__main__":

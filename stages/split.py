@@ -10,8 +10,9 @@ from audiorec.io import write_json
 def main() -> None:
     setup_logging()
     params = load_params()["split"]
+    plays = pd.read_parquet(paths.PLAYS, columns=["user_id", "track_idx", "timestamp"])
     splits = time_split(
-        pd.read_parquet(paths.PLAYS, columns=["user_id", "track_idx", "timestamp"]),
+        plays,
         start_date=params["start_date"],
         test_date=params["test_date"],
         val_fraction=params["val_fraction"],
@@ -21,7 +22,7 @@ def main() -> None:
     paths.SPLITS.mkdir(parents=True, exist_ok=True)
     for name, frame in splits.items():
         frame.to_parquet(paths.SPLITS / f"{name}.parquet", index=False)
-    write_json(split_statistics(splits), paths.METRICS / "split.json")
+    write_json(split_statistics(splits, plays, params["start_date"]), paths.METRICS / "split.json")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def test_mfcc_separates_bright_from_dark_timbre(tmp_path):
         path = tmp_path / f"{name}.wav"
         sf.write(path, synthesise(style, 2, 16000), 16000)
         rows.append({"track_id": name, "audio_path": str(path)})
-    embeddings, stats = backends.extract(backend, pd.DataFrame(rows))
+    embeddings, stats, _ = backends.extract(backend, pd.DataFrame(rows))
     assert embeddings.shape == (2, 52) and stats["dim"] == 52
     assert np.isfinite(embeddings).all()
     assert not np.allclose(embeddings[0], embeddings[1])
@@ -92,7 +92,7 @@ def test_batches_keep_rows_aligned_with_tracks(tmp_path, batch_size):
         path = tmp_path / f"{i}.wav"
         sf.write(path, np.zeros(length, dtype=np.float32), 8000)
         rows.append({"track_id": str(i), "audio_path": str(path)})
-    embeddings, _ = backends.extract(_DurationBackend(), pd.DataFrame(rows), batch_size=batch_size)
+    embeddings, _, _ = backends.extract(_DurationBackend(), pd.DataFrame(rows), batch_size=batch_size)
     assert embeddings[:, 0].tolist() == lengths
 
 

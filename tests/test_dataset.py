@@ -59,7 +59,7 @@ def test_reader_aligns_plays_with_sorted_tracks(generated):
     root = generated[0]
     tracks = read_tracks(root / AUDIO_DIR)
     assert tracks["track_id"].is_monotonic_increasing
-    plays, stats = read_plays(root / LOG_NAME, tracks, chunk_rows=7)  # many chunks
+    plays, stats = read_plays(root / LOG_NAME, tracks, chunk_mb=200 / 2**20)  # blocks of 200 bytes: many
     raw = pd.read_csv(root / LOG_NAME, sep="\t")
     assert len(plays) == len(raw) == stats["plays"]
     assert (tracks["track_id"].to_numpy()[plays["track_idx"]] == plays["track_id"].astype(str).to_numpy()).all()
@@ -82,10 +82,10 @@ def test_hidden_styles_cover_every_track(generated):
     assert len({len(v) for v in styles["style"]}) == 1
 
 
-def test_reader_refuses_a_log_without_header(tmp_path, generated):
+def test_reader_refuses_a_first_line_that_is_neither_header_nor_play(tmp_path, generated):
     bad = tmp_path / "log.tsv"
-    bad.write_text("user_x\tAAAAAAAAAAAAAAAA\t2019-03-01 00:00:00\n")
-    with pytest.raises(ValueError, match="header"):
+    bad.write_text("userid,trackid,timestamp\nuser_x\tAAAAAAAAAAAAAAAA\t2019-03-01 00:00:00\n")
+    with pytest.raises(ValueError, match=r"log.tsv: line 1 is \['userid,trackid,timestamp'\]; expected the tab-separated header"):
         read_plays(bad, read_tracks(generated[0] / AUDIO_DIR))
 
 

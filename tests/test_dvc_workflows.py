@@ -236,3 +236,27 @@ def test_ssh_remote_push_clone_pull_round_trip(tiny_repo_copy, ssh_server, tmp_p
     again = run(dvc + ["repro"], clone, env)
     assert STAGE_RUN.findall(again.stdout) == [], again.stdout
     assert json.loads(run(dvc + ["status", "--json"], clone, env).stdout) == {}
+
+
+@pytest.mark.e2e
+def test_an_interrupted_repro_recomputes_only_unfinished_stages(tiny_repo_copy):
+    import os
+    import signal
+
+    root, env, dvc = tiny_repo_copy
+    set_params(root, "evaluate", ks=[10, 20, 50, 100])  # every evaluate stage and the report are stale now
+    process = subprocess.Popen(
+        dvc + ["repro"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    started = []
+    for line in process.stdout:
+        started += STAGE_RUN.findall(line)
+        if len(started) == 4:  # three stages finished, the fourth is running: kill everything
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait()
+    assert len(started) == 4, started
+    ran = STAGE_RUN.findall(run(dvc + ["repro"], root, env).stdout)
+    assert not set(started[:3]) & set(ran), (started, ran)
+    assert started[3] in ran and "report" in ran
+    assert json.loads(run(dvc + ["status", "--json"], root, env).stdout) == {}

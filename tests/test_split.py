@@ -54,8 +54,9 @@ def test_val_and_test_users_are_disjoint_and_cover_the_test_period(plays):
     assert not val_users & test_users
     assert val_users | test_users == {"a", "b", "c"}
     assert {len(val_users), len(test_users)} == {1, 2}
-    stats = split_statistics(splits)
+    stats = split_statistics(splits, plays, "2019-02-20")
     assert stats["train"] == {"users": 3, "items": 3, "interactions": 4}
+    assert stats["ignored"] == {"plays_before_start_date": 1}  # a's play of track 0 on 2019-01-01
 
 
 def test_user_split_is_seeded(plays):

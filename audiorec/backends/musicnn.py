@@ -49,6 +49,10 @@ def log_mel_patches(waveform: np.ndarray, n_frames: int) -> np.ndarray:
     fits = scaled < float(np.finfo(half).max) - 1
     as_library = np.log10(np.where(fits, scaled, 0).astype(half) + half(1)).astype(np.float32)
     log_mel = np.where(fits, as_library, np.log10(scaled + 1))
+    if len(log_mel) < n_frames:
+        # The library has no patch to return for a clip shorter than one and fails; here the
+        # clip is zero-padded (log10(1 + 0): silence) to one patch.
+        log_mel = np.pad(log_mel, ((0, n_frames - len(log_mel)), (0, 0)))
     starts = range(0, log_mel.shape[0] - n_frames + 1, n_frames)
     return np.stack([log_mel[s : s + n_frames] for s in starts]).astype(np.float32)
 

@@ -35,7 +35,9 @@ class OracleBackend(Backend):
         self.dim = dim or style_dim
         self.lift = isometry(style_dim, self.dim, seed) if dim else None
 
-    def embed_tracks(self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32) -> np.ndarray:
+    def embed_tracks(
+        self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
+    ) -> np.ndarray:
         missing = ~tracks["track_id"].isin(self.styles.index)
         if missing.any():
             raise KeyError(

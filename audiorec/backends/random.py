@@ -14,5 +14,7 @@ class RandomBackend(Backend):
         self.dim = dim
         self.seed = seed
 
-    def embed_tracks(self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32) -> np.ndarray:
+    def embed_tracks(
+        self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
+    ) -> np.ndarray:
         return np.random.default_rng(self.seed).standard_normal((len(tracks), self.dim)).astype(np.float32)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pandas.api.types import union_categoricals
+from pyarrow import csv
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -37,40 +39,110 @@ def read_tracks(audio_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame({"track_id": [p.stem for p in paths], "audio_path": [str(p) for p in paths]})
 
 
-def read_plays(log_path: str | Path, tracks: pd.DataFrame, chunk_rows: int = 1_000_000) -> tuple[pd.DataFrame, dict]:
-    """Read the listening log in chunks, keeping plays of tracks that have audio.
+BAD_ROW_POLICIES = ("fail", "skip")
+# Why a log row is unusable; `skip` counts each, in this order of checking.
+BAD_ROW_REASONS = ("wrong_column_count", "empty_id", "bad_timestamp")
 
-    Chunks keep peak memory near one chunk of strings; user and track ids are
-    stored as categoricals so a 250M-row log stays in memory.
-    Returns the plays (`user_id, track_id, track_idx, timestamp`) and counts.
+
+class BadRowError(ValueError):
+    pass
+
+
+def _bad_row(path: Path, line: int, reason: str, content: str) -> BadRowError:
+    return BadRowError(
+        f"{path}:{line}: {reason.replace('_', ' ')}: {content!r}. Fix or delete the line, or set "
+        "dataset.on_bad_row: skip to drop such rows and count them in metrics/dataset.json"
+    )
+
+
+def _has_header(log_path: Path) -> bool:
+    """True for Music4All-Onion's header; False for a header-less log whose line 1 is a play."""
+    with log_path.open(errors="replace") as handle:
+        first = handle.readline().rstrip("\r\n").split("\t")
+    if first == LOG_COLUMNS:
+        return True
+    if len(first) == len(LOG_COLUMNS) and not pd.isna(pd.to_datetime(first[2], format=TIMESTAMP_FORMAT, errors="coerce")):
+        log.warning("%s has no header line; reading line 1 as a play (columns %s)", log_path, LOG_COLUMNS)
+        return False
+    raise ValueError(
+        f"{log_path}: line 1 is {first!r}; expected the tab-separated header {LOG_COLUMNS!r} "
+        "(Music4All-Onion's userid_trackid_timestamp.tsv layout) or a first play in that layout"
+    )
+
+
+def _log_batches(log_path: Path, header: bool, block_bytes: int, on_wrong_columns):
+    """Record batches of the three columns as strings; rows with another column count go to `on_wrong_columns`."""
+
+    def handle(row) -> str:
+        return on_wrong_columns(row.number, row.text)
+
+    return csv.open_csv(
+        log_path,
+        read_options=csv.ReadOptions(
+            use_threads=False, block_size=block_bytes, skip_rows=int(header), column_names=LOG_COLUMNS
+        ),
+        # No quoting: a quote is part of an id in this format; empty lines are rows, so they are counted.
+        parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, ignore_empty_lines=False, invalid_row_handler=handle),
+        convert_options=csv.ConvertOptions(
+            column_types={name: pa.string() for name in LOG_COLUMNS}, strings_can_be_null=False
+        ),
+    )
+
+
+def read_plays(
+    log_path: str | Path, tracks: pd.DataFrame, chunk_mb: float = 64, on_bad_row: str = "fail"
+) -> tuple[pd.DataFrame, dict]:
+    """Read the listening log in blocks, keeping the plays of tracks that have audio.
+
+    A row with another column count, an empty user or track id, or a timestamp
+    that is not `YYYY-MM-DD HH:MM:SS` is bad: `on_bad_row="fail"` stops at the
+    first with its file, line and content; `"skip"` drops bad rows and counts
+    them per reason. Plays of tracks without audio and exact duplicate rows are
+    always dropped and counted. Blocks keep peak memory near one block of
+    strings; user and track ids are stored as categoricals so a 250M-row log
+    stays in memory. Returns the plays (`user_id, track_id, track_idx, timestamp`) and counts.
     """
+    if on_bad_row not in BAD_ROW_POLICIES:
+        raise ValueError(f"dataset.on_bad_row={on_bad_row!r}; allowed: {', '.join(BAD_ROW_POLICIES)}")
     log_path = Path(log_path)
     if not log_path.is_file():
         raise FileNotFoundError(
             f"listening log {log_path} does not exist: set dataset.listening_log in params.yaml "
             "to Music4All-Onion's userid_trackid_timestamp.tsv"
         )
-    header = log_path.open().readline().rstrip("\n").split("\t")
-    if header != LOG_COLUMNS:
-        raise ValueError(
-            f"{log_path}: line 1 is {header!r}; expected the tab-separated header {LOG_COLUMNS!r} "
-            "(Music4All-Onion's userid_trackid_timestamp.tsv layout)"
-        )
+    header = _has_header(log_path)
+    bad_rows = dict.fromkeys(BAD_ROW_REASONS, 0)
+    wrong_columns: list[tuple[int, str]] = []
+
+    def on_wrong_columns(line: int, text: str) -> str:
+        wrong_columns.append((line, text))
+        bad_rows["wrong_column_count"] += 1
+        return "skip" if on_bad_row == "skip" else "error"
+
     track_index = pd.Index(tracks["track_id"])
     users: list[pd.Categorical] = []
     track_indices: list[np.ndarray] = []
     timestamps: list[np.ndarray] = []
-    total_rows = 0
-    reader = pd.read_csv(log_path, sep="\t", dtype=str, chunksize=chunk_rows)
-    for chunk in tqdm(reader, desc=f"reading {log_path.name}", unit="chunk"):
-        total_rows += len(chunk)
-        track_idx = track_index.get_indexer(chunk["track_id"])
-        known = track_idx >= 0
-        users.append(pd.Categorical(chunk["user_id"].to_numpy()[known]))
-        track_indices.append(track_idx[known].astype(np.int32))
-        timestamps.append(
-            pd.to_datetime(chunk["timestamp"].to_numpy()[known], format=TIMESTAMP_FORMAT).to_numpy("datetime64[s]")
-        )
+    usable_rows = rows_read = 0
+    try:
+        batches = _log_batches(log_path, header, int(chunk_mb * 2**20), on_wrong_columns)
+        for batch in tqdm(batches, desc=f"reading {log_path.name}", unit="block"):
+            chunk = batch.to_pandas()
+            first_line = rows_read + int(header) + 1  # exact in fail mode, where nothing was skipped before
+            rows_read += len(chunk)
+            usable, when = _check_rows(chunk, log_path, first_line, on_bad_row, bad_rows)
+            chunk, when = chunk[usable], when[usable]
+            usable_rows += len(chunk)
+            track_idx = track_index.get_indexer(chunk["track_id"])
+            known = track_idx >= 0
+            users.append(pd.Categorical(chunk["user_id"].to_numpy()[known]))
+            track_indices.append(track_idx[known].astype(np.int32))
+            timestamps.append(when[known])
+    except pa.ArrowInvalid:
+        if not wrong_columns:
+            raise
+        line, text = wrong_columns[0]
+        raise _bad_row(log_path, line, "wrong_column_count", text) from None
     track_idx = np.concatenate(track_indices) if track_indices else np.empty(0, np.int32)
     plays = pd.DataFrame(
         {
@@ -81,16 +153,42 @@ def read_plays(log_path: str | Path, tracks: pd.DataFrame, chunk_rows: int = 1_0
             "timestamp": np.concatenate(timestamps) if timestamps else np.empty(0, "datetime64[s]"),
         }
     )
+    # A scrobbler that posts a play twice would double its play count.
+    duplicate = plays.duplicated(["user_id", "track_idx", "timestamp"])
+    plays = plays[~duplicate].reset_index(drop=True)
     stats = {
-        "log_rows": total_rows,
+        "log_rows": rows_read + bad_rows["wrong_column_count"],
+        "header": "present" if header else "missing",
+        "bad_rows": bad_rows,
+        "duplicate_rows": int(duplicate.sum()),
         "plays": len(plays),
-        "plays_without_audio": total_rows - len(plays),
+        "plays_without_audio": usable_rows - len(plays) - int(duplicate.sum()),
         "users": int(plays["user_id"].nunique()),
         "tracks": len(tracks),
         "tracks_played": int(plays["track_idx"].nunique()),
         "first_play": str(plays["timestamp"].min()),
         "last_play": str(plays["timestamp"].max()),
     }
-    if stats["plays_without_audio"]:
-        log.warning("%s: %d plays name tracks without audio and were dropped", log_path, stats["plays_without_audio"])
+    for what in ("bad rows", "plays without audio", "duplicate rows"):
+        count = sum(bad_rows.values()) if what == "bad rows" else stats[what.replace(" ", "_")]
+        if count:
+            log.warning("%s: dropped %d %s%s", log_path, count, what, f" {bad_rows}" if what == "bad rows" else "")
     return plays, stats
+
+
+def _check_rows(
+    chunk: pd.DataFrame, path: Path, first_line: int, on_bad_row: str, bad_rows: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """The usable rows of one block and every row's parsed time; bad rows raise
+    (`fail`) or are counted in `bad_rows` (`skip`)."""
+    empty_id = ((chunk["user_id"] == "") | (chunk["track_id"] == "")).to_numpy()
+    when = pd.to_datetime(chunk["timestamp"], format=TIMESTAMP_FORMAT, errors="coerce")
+    bad_time = when.isna().to_numpy() & ~empty_id
+    if on_bad_row == "fail" and (empty_id.any() or bad_time.any()):
+        row = int(np.flatnonzero(empty_id | bad_time)[0])
+        fields = list(chunk.iloc[row])
+        content = "\t".join(fields) if any(fields) else ""  # an empty line parses as three empty fields
+        raise _bad_row(path, first_line + row, "empty_id" if empty_id[row] else "bad_timestamp", content)
+    bad_rows["empty_id"] += int(empty_id.sum())
+    bad_rows["bad_timestamp"] += int(bad_time.sum())
+    return ~(empty_id | bad_time), when.to_numpy("datetime64[s]")

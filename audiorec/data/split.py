@@ -87,8 +87,10 @@ def draw_val_users(users: np.ndarray, eligible: np.ndarray, val_fraction: float,
     return set(np.random.default_rng(seed).permutation(eligible)[:wanted])
 
 
-def split_statistics(splits: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]:
-    return {
+def split_statistics(splits: dict[str, pd.DataFrame], plays: pd.DataFrame, start_date: str) -> dict[str, dict[str, int]]:
+    """Users, tracks and pairs per split, and the plays no split window holds (those before `start_date`)."""
+    ignored = {"ignored": {"plays_before_start_date": int((plays["timestamp"] < pd.Timestamp(start_date)).sum())}}
+    return ignored | {
         name: {
             "users": int(frame["user_id"].nunique()),
             "items": int(frame["track_idx"].nunique()),

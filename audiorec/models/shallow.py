@@ -10,6 +10,7 @@ pair and sampled negatives: negative users for the pair's track
 """
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ ARCHITECTURE_PARAMS = ("hidden_dim", "variant", "item_freeze", "user_freeze")
 # (or track) that is positive with nearly every track (or user).
 RESAMPLE_ROUNDS = 50
 CHECKPOINT = "checkpoint.pt"
+# Written after every epoch when training may resume; removed once training finishes.
+RESUME_CHECKPOINT = "last_epoch.pt"
+# Settings that do not change what is trained, so a resumed run may differ in them.
+NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "device")
 ITEM_TABLE = "items.weight"
 
 
@@ -213,6 +218,8 @@ class ShallowRecommender(Recommender):
         scheduler_patience: int = 5,
         device: str = "auto",
         seed: int = 0,
+        resume: bool = False,
+        checkpoint_dir: str | None = None,
     ):
         _check_choice("variant", variant, VARIANTS)
         _check_choice("sample_type", sample_type, SAMPLE_TYPES)
@@ -227,6 +234,7 @@ class ShallowRecommender(Recommender):
         self.lr, self.batch_size, self.max_epochs = lr, batch_size, max_epochs
         self.patience, self.scheduler_patience = patience, scheduler_patience
         self.device, self.seed = device, seed
+        self.resume, self.checkpoint_dir = resume, checkpoint_dir
         self.torch_device = _resolve_device(device)
 
     def config(self) -> dict:
@@ -250,15 +258,24 @@ class ShallowRecommender(Recommender):
     ) -> "ShallowRecommender":
         """Train on `train`; with `val` (`user_id, track_idx` truth), schedule the
         learning rate on val loss, stop early on val NDCG@50 and keep the best epoch.
-        With `live`, every epoch's metrics go to `live.log_metric`, then `live.next_step()`."""
+        With `live`, every epoch's metrics go to `live.log_metric`, then `live.next_step()`.
+        With `resume` and a `checkpoint_dir`, the state after every epoch is kept
+        there, and a run that was killed continues from its last finished epoch,
+        to the same result as an uninterrupted run."""
         self._build(item_embeddings, train)
         pairs = self._pairs(train)
         train_codes = self._codes(pairs) if self.exclude_positives else None
         validation = self._validation_data(val, pairs) if val is not None else None
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, patience=self.scheduler_patience)
         stopping = _EarlyStopping(self.patience)
-        with tqdm(total=self.max_epochs, desc="shallow", unit="epoch") as progress:
-            for epoch in range(1, self.max_epochs + 1):
+        fingerprint = self._fingerprint(item_embeddings, train)
+        history = self._resume(fingerprint, scheduler, stopping)
+        for metrics in history:
+            _log(live, metrics)
+        with tqdm(total=self.max_epochs, initial=len(history), desc="shallow", unit="epoch") as progress:
+            for epoch in range(len(history) + 1, self.max_epochs + 1):
+                if stopping.exhausted:
+                    break
                 metrics = {"train/loss": self._train_epoch(pairs, train_codes)}
                 if validation is not None:
                     metrics.update(self._validate(*validation))
@@ -271,7 +288,9 @@ class ShallowRecommender(Recommender):
                     self.epoch, self.loss = epoch, metrics["train/loss"]
                 elif stopping.exhausted:
                     logger.info("early stop at epoch %d: no val ndcg@%d gain for %d epochs", epoch, VAL_K, self.patience)
-                    break
+                history.append(metrics)
+                self._keep_for_resume(fingerprint, history, scheduler, stopping)
+        self._finished_training()
         if stopping.state is not None:
             self.net.load_state_dict(stopping.state)
             logger.info("restored epoch %d, val ndcg@%d %.4f", self.epoch, VAL_K, stopping.best)
@@ -339,6 +358,9 @@ class ShallowRecommender(Recommender):
         self._user_rows = pd.Index(self.user_ids)
         # A copy: from_pretrained shares storage, and a trained item table must not write into the caller's array.
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
+        # Some CUDA kernels (index_add_, scatter) are nondeterministic by default; ask for the
+        # deterministic ones where torch has them (a process-wide switch; no-op on the CPU path).
+        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.manual_seed(self.seed)
         self._make_net(items, self._initial_users(items, train))
         self.generator = torch.Generator(device=self.torch_device).manual_seed(self.seed)
@@ -349,6 +371,60 @@ class ShallowRecommender(Recommender):
         self.net.to(self.torch_device)
         trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=self.lr, weight_decay=self.l2)
+
+    def _resume_path(self) -> Path | None:
+        return Path(self.checkpoint_dir) / RESUME_CHECKPOINT if self.resume and self.checkpoint_dir else None
+
+    def _fingerprint(self, item_embeddings: np.ndarray, train: pd.DataFrame) -> str:
+        """What a resumable state must match: the settings that shape training and the data."""
+        digest = hashlib.sha256(repr(sorted((k, v) for k, v in self.config().items() if k not in NOT_FINGERPRINTED)).encode())
+        digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32).tobytes())
+        digest.update(pd.util.hash_pandas_object(train[["user_id", "track_idx"]], index=False).to_numpy().tobytes())
+        return digest.hexdigest()
+
+    def _keep_for_resume(self, fingerprint: str, history: list[dict], scheduler, stopping: "_EarlyStopping") -> None:
+        path = self._resume_path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "fingerprint": fingerprint,
+            "history": history,
+            "epoch": self.epoch,
+            "loss": self.loss,
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "stopping": {"best": stopping.best, "stale": stopping.stale, "state": stopping.state},
+        }
+        # Written aside and renamed, so a kill during the write leaves the previous epoch's state intact.
+        partial = path.with_suffix(".partial")
+        torch.save(state, partial)
+        partial.replace(path)
+
+    def _resume(self, fingerprint: str, scheduler, stopping: "_EarlyStopping") -> list[dict]:
+        """The metrics of the epochs already trained (restoring their state), or [] to start afresh."""
+        path = self._resume_path()
+        if path is None or not path.is_file():
+            return []
+        state = torch.load(path, map_location=self.torch_device, weights_only=True)
+        if state["fingerprint"] != fingerprint:
+            logger.warning("%s was written for other settings or data; training from scratch", path)
+            return []
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.epoch, self.loss = state["epoch"], state["loss"]
+        stopping.best, stopping.stale, stopping.state = (state["stopping"][key] for key in ("best", "stale", "state"))
+        logger.info("resuming from %s after epoch %d", path, len(state["history"]))
+        return state["history"]
+
+    def _finished_training(self) -> None:
+        path = self._resume_path()
+        if path is not None:
+            path.unlink(missing_ok=True)
 
     def _initial_users(self, items: torch.Tensor, train: pd.DataFrame) -> torch.Tensor:
         if not self.user_init:

@@ -1,0 +1,369 @@
+"""Bad input gets a clear error naming what is wrong and where, or a counted, documented outcome."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from audiorec import backends
+from audiorec.backends.base import ExtractionError
+from audiorec.data.music4all import BadRowError, read_plays
+from audiorec.io import load_embeddings, masked_rows
+
+HEADER = "user_id\ttrack_id\ttimestamp\n"
+GOOD = "u1\tAAAA\t2019-03-01 10:00:00\n"
+
+
+@pytest.fixture
+def tracks():
+    return pd.DataFrame({"track_id": ["AAAA", "BBBB"], "audio_path": ["a.mp3", "b.mp3"]})
+
+
+def write_log(tmp_path, *lines, header=True):
+    path = tmp_path / "userid_trackid_timestamp.tsv"
+    path.write_text((HEADER if header else "") + "".join(lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("u2\tBBBB\n", "wrong column count"),
+        ("u2\tBBBB\t2019-03-02 10:00:00\textra\n", "wrong column count"),
+        ("u2\t\t2019-03-02 10:00:00\n", "empty id"),
+        ("\tBBBB\t2019-03-02 10:00:00\n", "empty id"),
+        ("u2\tBBBB\t02/03/2019 10:00\n", "bad timestamp"),
+        ("\n", "empty id"),
+    ],
+)
+def test_fail_names_file_line_reason_and_content(tmp_path, tracks, line, reason):
+    path = write_log(tmp_path, GOOD, GOOD.replace("u1", "u3"), line, GOOD)
+    with pytest.raises(BadRowError) as error:
+        read_plays(path, tracks, on_bad_row="fail")
+    message = str(error.value)
+    assert message.startswith(f"{path}:4: {reason}: ")
+    assert repr(line.rstrip("\n")) in message
+    assert "dataset.on_bad_row: skip" in message
+
+
+def test_skip_drops_and_counts_each_reason(tmp_path, tracks):
+    path = write_log(
+        tmp_path,
+        GOOD,
+        "u2\tBBBB\n",
+        "u2\tBBBB\t2019-03-02 10:00:00\textra\n",
+        "u2\t\t2019-03-02 10:00:00\n",
+        "u2\tBBBB\tyesterday\n",
+        "u2\tBBBB\t2019-03-02 10:00:00\n",
+        "u2\tZZZZ\t2019-03-02 11:00:00\n",  # a track without audio
+        GOOD,  # an exact duplicate
+    )
+    plays, stats = read_plays(path, tracks, on_bad_row="skip")
+    assert stats["bad_rows"] == {"wrong_column_count": 2, "empty_id": 1, "bad_timestamp": 1}
+    assert stats["plays_without_audio"] == 1 and stats["duplicate_rows"] == 1
+    assert stats["log_rows"] == 8 and stats["plays"] == 2
+    assert sorted(zip(plays["user_id"], plays["track_id"])) == [("u1", "AAAA"), ("u2", "BBBB")]
+
+
+def test_a_header_less_log_is_read_from_line_one(tmp_path, tracks):
+    path = write_log(tmp_path, GOOD, "u2\tBBBB\t2019-03-02 10:00:00\n", header=False)
+    plays, stats = read_plays(path, tracks)
+    assert stats["header"] == "missing" and len(plays) == 2
+
+
+def test_unknown_policy_is_refused(tmp_path, tracks):
+    with pytest.raises(ValueError, match="dataset.on_bad_row='ignore'; allowed: fail, skip"):
+        read_plays(write_log(tmp_path, GOOD), tracks, on_bad_row="ignore")
+
+
+def test_fuzzed_log_lines_are_all_counted(tmp_path, tracks):
+    """1,000 randomly corrupted lines among good ones: no crash, and the counts are the planted faults."""
+    rng = np.random.default_rng(0)
+    good = [f"u{i % 37}\t{'AAAA' if i % 2 else 'BBBB'}\t2019-03-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00\n" for i in range(3000)]
+    planted = dict.fromkeys(("wrong_column_count", "empty_id", "bad_timestamp"), 0)
+    lines = list(good)
+    for position in rng.choice(len(lines), 1000, replace=False):
+        user, track, when = lines[position].rstrip("\n").split("\t")
+        kind = rng.integers(5)
+        if kind == 0:
+            lines[position] = f"{user}\t{track}\n"
+        elif kind == 1:
+            lines[position] = f"{user}\t{track}\t{when}\t{rng.integers(1000)}\n"
+        elif kind == 2:
+            lines[position] = f"{user}\t\t{when}\n"
+        elif kind == 3:
+            lines[position] = f"{user}\t{track}\t{when[: rng.integers(1, 12)]}\n"
+        else:
+            lines[position] = f"{user}\t{track}\t{when.replace('-', '/')}\n"
+        planted[["wrong_column_count", "wrong_column_count", "empty_id", "bad_timestamp", "bad_timestamp"][kind]] += 1
+    plays, stats = read_plays(write_log(tmp_path, *lines), tracks, chunk_mb=4096 / 2**20, on_bad_row="skip")
+    assert stats["bad_rows"] == planted
+    assert stats["plays"] + stats["duplicate_rows"] == 3000 - 1000
+    assert plays["timestamp"].notna().all()
+
+
+# --- audio ---------------------------------------------------------------------------------------
+
+
+def tone(seconds, rate, channels=1, amplitude=0.5):
+    t = np.arange(int(seconds * rate)) / rate
+    wave = amplitude * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    return np.stack([wave] * channels, axis=1) if channels > 1 else wave
+
+
+@pytest.fixture(scope="module")
+def faulty_audio(tmp_path_factory):
+    """One file per audio fault of the issue; `undecodable` are the ones no decoder can read."""
+    folder = tmp_path_factory.mktemp("audios")
+    sf.write(folder / "good.mp3", tone(3, 16000), 16000, format="MP3")
+    sf.write(folder / "stereo.mp3", tone(3, 44100, channels=2), 44100, format="MP3")
+    sf.write(folder / "low_rate.mp3", tone(3, 8000), 8000, format="MP3")
+    sf.write(folder / "one_second.mp3", tone(1, 16000), 16000, format="MP3")
+    sf.write(folder / "silence.mp3", np.zeros(3 * 16000), 16000, format="MP3")
+    sf.write(folder / "wav_inside.mp3", tone(3, 16000), 16000, format="WAV")  # a WAV named .mp3
+    (folder / "truncated.mp3").write_bytes((folder / "good.mp3").read_bytes()[:150])
+    (folder / "zero_bytes.mp3").write_bytes(b"")
+    names = ["good", "stereo", "low_rate", "one_second", "silence", "wav_inside", "truncated", "zero_bytes", "missing"]
+    tracks = pd.DataFrame({"track_id": names, "audio_path": [str(folder / f"{name}.mp3") for name in names]})
+    return tracks, {"truncated", "zero_bytes", "missing"}
+
+
+@pytest.mark.parametrize("backend", ["mfcc", "musicnn"])
+def test_fail_stops_at_the_first_undecodable_track_and_names_it(faulty_audio, backend):
+    tracks, _ = faulty_audio
+    with pytest.raises(ExtractionError, match=r"track truncated \(row 6 of tracks.parquet, .*truncated.mp3\): cannot decode"):
+        backends.extract(backends.create(backend), tracks, batch_size=4, on_error="fail")
+
+
+@pytest.mark.parametrize("backend", ["mfcc", "musicnn"])
+def test_skip_masks_undecodable_tracks_and_embeds_every_other_fault(faulty_audio, backend):
+    tracks, undecodable = faulty_audio
+    embeddings, stats, skipped = backends.extract(backends.create(backend), tracks, batch_size=4, on_error="skip")
+    assert {entry["track_id"] for entry in skipped} == undecodable
+    assert stats["skipped_tracks"] == len(undecodable)
+    assert all(entry["reason"].startswith("cannot decode") for entry in skipped)
+    masked = masked_rows(embeddings)
+    assert set(tracks["track_id"][masked]) == undecodable
+    # Stereo is averaged to mono, 8 kHz resampled, 1 s (shorter than a musicnn patch) zero-padded,
+    # silence and a WAV inside an .mp3 decoded: each a finite embedding.
+    assert np.isfinite(embeddings[~masked]).all()
+    good, stereo, low_rate, silence = (embeddings[tracks.index[tracks["track_id"] == name][0]] for name in ("good", "stereo", "low_rate", "silence"))
+    # The same tone in another layout or rate lands nearer the original than silence does.
+    for variant in (stereo, low_rate):
+        assert np.linalg.norm(variant - good) < np.linalg.norm(silence - good)
+
+
+class _NaNOnShortClips(backends.AudioBackend):
+    name = "nan_on_short"
+    sample_rate = 8000
+    dim = 2
+
+    def embed(self, waveform):
+        return np.array([np.nan, 1.0] if len(waveform) < 2 * self.sample_rate else [1.0, 1.0], dtype=np.float32)
+
+
+def test_a_model_that_returns_nan_is_caught_per_track(faulty_audio):
+    tracks, _ = faulty_audio
+    usable = tracks[tracks["track_id"].isin(["good", "one_second"])].reset_index(drop=True)
+    with pytest.raises(ExtractionError, match="track one_second .*: the model returned NaN or Inf"):
+        backends.extract(_NaNOnShortClips(), usable, on_error="fail")
+    embeddings, _, skipped = backends.extract(_NaNOnShortClips(), usable, on_error="skip")
+    assert [entry["track_id"] for entry in skipped] == ["one_second"]
+    assert masked_rows(embeddings).tolist() == [False, True]
+
+
+def test_unknown_error_policy_is_refused(faulty_audio):
+    with pytest.raises(ValueError, match="extract.on_error='ignore'; allowed: fail, skip"):
+        backends.extract(backends.create("mfcc"), faulty_audio[0], on_error="ignore")
+
+
+def test_embeddings_are_refused_unless_aligned_and_finite(tmp_path):
+    tracks = pd.DataFrame({"track_id": ["a", "b", "c"]})
+    path = tmp_path / "musicnn.npy"
+    np.save(path, np.ones((2, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"shape \(2, 4\) but tracks.parquet has 3 tracks"):
+        load_embeddings(path, tracks)
+    matrix = np.ones((3, 4), dtype=np.float32)
+    matrix[1] = np.nan  # a masked row: allowed
+    np.save(path, matrix)
+    assert masked_rows(load_embeddings(path, tracks)).tolist() == [False, True, False]
+    matrix[2, 0] = np.inf
+    np.save(path, matrix)
+    with pytest.raises(ValueError, match=r"row 2 \(track c\) holds NaN or Inf"):
+        load_embeddings(path, tracks)
+
+
+def test_fuzzed_truncations_skip_exactly_the_undecodable_files(tmp_path):
+    """50 randomly truncated MP3s in skip mode: no crash, no NaN outside masked rows, and the
+    skipped tracks are exactly the 25 cut inside the first frame header."""
+    from audiorec.data.music4all import read_tracks
+
+    rng = np.random.default_rng(1)
+    sf.write(tmp_path / "source.mp3", tone(4, 16000), 16000, format="MP3")
+    source = (tmp_path / "source.mp3").read_bytes()
+    folder = tmp_path / "audios"
+    folder.mkdir()
+    headerless = set()
+    for i in range(50):
+        if i % 2:
+            cut = int(rng.integers(0, 200))
+            headerless.add(f"track{i:02d}")
+        else:
+            cut = int(rng.integers(len(source) // 4, len(source)))
+        (folder / f"track{i:02d}.mp3").write_bytes(source[:cut])
+    tracks = read_tracks(folder)
+    embeddings, stats, skipped = backends.extract(backends.create("mfcc"), tracks, batch_size=8, on_error="skip")
+    assert {entry["track_id"] for entry in skipped} == headerless
+    assert stats["skipped_tracks"] == 25
+    assert np.isfinite(embeddings[~masked_rows(embeddings)]).all()
+
+
+def test_masked_tracks_are_never_recommended():
+    from audiorec.io import usable_tracks
+    from audiorec.models.knn import KNNRecommender
+
+    items = np.array([[1, 0], [np.nan, np.nan], [0.9, 0.1], [0, 1]], dtype=np.float32)
+    zeroed, candidates = usable_tracks(items)
+    assert candidates.tolist() == [0, 2, 3] and np.isfinite(zeroed).all() and not zeroed[1].any()
+    train = pd.DataFrame({"user_id": ["u"], "track_idx": [0]})
+    ranked = KNNRecommender().fit(zeroed, train).recommend(["u"], top_k=3, candidates=candidates)
+    assert ranked["track_idx"].iloc[0].tolist() == [2, 3]
+    assert usable_tracks(np.ones((2, 3), dtype=np.float32))[1] is None
+
+
+@pytest.mark.parametrize("model", ["knn", "shallow", "mostpop", "ease"])
+def test_same_seed_gives_bit_identical_predictions(model):
+    import yaml
+
+    from audiorec import models
+
+    rng = np.random.default_rng(5)
+    items = rng.normal(size=(120, 16)).astype(np.float32)
+    train = pd.DataFrame({"user_id": [f"u{i % 30}" for i in range(600)], "track_idx": rng.integers(0, 120, 600)})
+    train = train.drop_duplicates().assign(timestamp=pd.Timestamp("2019-06-01"), count=1)
+    val = train.groupby("user_id").head(1)[["user_id", "track_idx"]]
+    settings = yaml.safe_load(open("params.yaml"))[model]
+    if model == "shallow":
+        settings = {**settings, "max_epochs": 4, "batch_size": 128}
+    runs = [models.create(model, **settings).fit(items, train, val=val).recommend(sorted(train["user_id"].unique()), 10) for _ in range(2)]
+    for first, second in zip(runs[0]["track_idx"], runs[1]["track_idx"]):
+        np.testing.assert_array_equal(first, second)
+
+
+# --- params --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        ("dataset", {"on_bad_row": "ignore"}, "dataset.on_bad_row='ignore'; allowed: fail, skip"),
+        ("extract", {"on_error": "zeros"}, "extract.on_error='zeros'; allowed: fail, skip"),
+        ("evaluate", {"ks": [10, -5]}, "evaluate.ks contains -5; every k must be a positive integer"),
+        ("train", {"top_k": 0}, "train.top_k=0; must be a positive integer"),
+        ("split", {"test_date": "2019-01-01"}, r"split.test_date \(2019-01-01\) must be after split.start_date"),
+    ],
+)
+def test_bad_params_are_refused_in_one_line_before_any_work(section, values, message):
+    import yaml
+
+    from audiorec.config import ParamsError, validate
+
+    params = yaml.safe_load(open("params.yaml"))
+    params[section] = {**params[section], **values}
+    with pytest.raises(ParamsError, match=message) as error:
+        validate(params)
+    assert "\n" not in str(error.value)
+
+
+# --- interruption --------------------------------------------------------------------------------
+
+
+def _planted_interactions(seed=7):
+    rng = np.random.default_rng(seed)
+    items = rng.normal(size=(80, 12)).astype(np.float32)
+    users = [f"u{i:02d}" for i in range(40)]
+    rows = [(user, int(track)) for user in users for track in rng.choice(80, 8, replace=False)]
+    frame = pd.DataFrame(rows, columns=["user_id", "track_idx"])
+    val = frame.groupby("user_id").head(1)
+    train = frame.drop(val.index).assign(timestamp=pd.Timestamp("2019-06-01"), count=1)
+    return items, train, val.reset_index(drop=True), users
+
+
+def test_shallow_resumes_after_a_kill_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from audiorec.models.shallow import RESUME_CHECKPOINT, ShallowRecommender
+
+    items, train, val, users = _planted_interactions()
+    settings = {"max_epochs": 9, "batch_size": 64, "neg_samples": 5, "patience": 100, "seed": 3}
+    uninterrupted = ShallowRecommender(**settings).fit(items, train, val=val).recommend(users, 10)
+
+    epochs = []
+    real_epoch = ShallowRecommender._train_epoch
+
+    def killed_in_epoch_five(self, *args):
+        epochs.append(1)
+        if len(epochs) == 5:
+            raise KeyboardInterrupt  # the process dies mid-epoch: epochs 1-4 are on disk
+        return real_epoch(self, *args)
+
+    monkeypatch.setattr(ShallowRecommender, "_train_epoch", killed_in_epoch_five)
+    with pytest.raises(KeyboardInterrupt):
+        ShallowRecommender(**settings, resume=True, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
+    assert (tmp_path / RESUME_CHECKPOINT).is_file()
+
+    epochs.clear()
+    monkeypatch.setattr(ShallowRecommender, "_train_epoch", lambda self, *args: (epochs.append(1), real_epoch(self, *args))[1])
+    resumed = ShallowRecommender(**settings, resume=True, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
+    assert len(epochs) == 9 - 4  # only the epochs not finished before the kill
+    for expected, got in zip(uninterrupted["track_idx"], resumed.recommend(users, 10)["track_idx"]):
+        np.testing.assert_array_equal(expected, got)
+    assert not (tmp_path / RESUME_CHECKPOINT).exists()  # finished: nothing left to resume
+
+
+def test_a_resume_state_for_other_settings_is_ignored(tmp_path, caplog):
+    from audiorec.models.shallow import ShallowRecommender
+
+    items, train, val, users = _planted_interactions()
+    settings = {"max_epochs": 2, "batch_size": 64, "neg_samples": 5, "seed": 3, "resume": True, "checkpoint_dir": str(tmp_path)}
+    first = ShallowRecommender(**settings)
+    first._finished_training = lambda: None  # leave the state behind, as a killed run would
+    first.fit(items, train, val=val)
+    ShallowRecommender(**{**settings, "margin": 0.5}).fit(items, train, val=val)
+    assert "written for other settings or data; training from scratch" in caplog.text
+
+
+# --- untrusted files -----------------------------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this would run code: what a tampered checkpoint could carry."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, ("/tmp/audiorec-pwned-by-checkpoint",))
+
+
+def test_a_tampered_checkpoint_is_refused_without_running_its_code(tmp_path):
+    import pickle
+    import shutil
+
+    import torch
+
+    from audiorec.models.shallow import CHECKPOINT, ShallowRecommender
+
+    shutil.rmtree("/tmp/audiorec-pwned-by-checkpoint", ignore_errors=True)
+    torch.save({"config": _Payload()}, tmp_path / CHECKPOINT)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        ShallowRecommender.load(tmp_path, np.zeros((2, 2), dtype=np.float32))
+    assert not Path("/tmp/audiorec-pwned-by-checkpoint").exists()
+
+
+def test_params_yaml_cannot_construct_python_objects(tmp_path):
+    import yaml
+
+    from audiorec.config import load_params
+
+    (tmp_path / "params.yaml").write_text("dataset: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(yaml.constructor.ConstructorError):
+        load_params(tmp_path / "params.yaml")
