@@ -194,31 +194,6 @@ def test_embeddings_are_refused_unless_aligned_and_finite(tmp_path):
         load_embeddings(path, tracks)
 
 
-def test_fuzzed_truncations_skip_exactly_the_undecodable_files(tmp_path):
-    """50 randomly truncated MP3s in skip mode: no crash, no NaN outside masked rows, and the
-    skipped tracks are exactly the 25 cut inside the first frame header."""
-    from audiorec.data.music4all import read_tracks
-
-    rng = np.random.default_rng(1)
-    sf.write(tmp_path / "source.mp3", tone(4, 16000), 16000, format="MP3")
-    source = (tmp_path / "source.mp3").read_bytes()
-    folder = tmp_path / "audios"
-    folder.mkdir()
-    headerless = set()
-    for i in range(50):
-        if i % 2:
-            cut = int(rng.integers(0, 200))
-            headerless.add(f"track{i:02d}")
-        else:
-            cut = int(rng.integers(len(source) // 4, len(source)))
-        (folder / f"track{i:02d}.mp3").write_bytes(source[:cut])
-    tracks = read_tracks(folder)
-    embeddings, stats, skipped = backends.extract(backends.create("mfcc"), tracks, batch_size=8, on_error="skip")
-    assert {entry["track_id"] for entry in skipped} == headerless
-    assert stats["skipped_tracks"] == 25
-    assert np.isfinite(embeddings[~masked_rows(embeddings)]).all()
-
-
 def test_masked_tracks_are_never_recommended():
     from audiorec.io import usable_tracks
     from audiorec.models.knn import KNNRecommender
@@ -367,3 +342,56 @@ def test_params_yaml_cannot_construct_python_objects(tmp_path):
     (tmp_path / "params.yaml").write_text("dataset: !!python/object/apply:os.getcwd []\n")
     with pytest.raises(yaml.constructor.ConstructorError):
         load_params(tmp_path / "params.yaml")
+
+
+def test_fuzzed_log_and_audio_through_the_dataset_and_extract_stages(tmp_path):
+    """The issue's fuzz run, through the real stage modules in skip mode: 1,000 corrupted log
+    lines and 50 truncated MP3s; no crash, no NaN outside masked rows, counts equal the planted faults."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from audiorec.worktree import REPO
+
+    rng = np.random.default_rng(11)
+    audios = tmp_path / "audios"
+    audios.mkdir()
+    sf.write(tmp_path / "source.mp3", tone(3, 16000), 16000, format="MP3")
+    source = (tmp_path / "source.mp3").read_bytes()
+    names = [f"T{i:03d}" for i in range(80)]
+    undecodable = set(rng.choice(names, 25, replace=False))
+    truncated = set(rng.choice(sorted(set(names) - undecodable), 25, replace=False))
+    for name in names:
+        cut = int(rng.integers(0, 200)) if name in undecodable else int(rng.integers(len(source) // 4, len(source))) if name in truncated else len(source)
+        (audios / f"{name}.mp3").write_bytes(source[:cut])
+    lines, planted = [], dict.fromkeys(("wrong_column_count", "empty_id", "bad_timestamp"), 0)
+    for i in range(4000):
+        user, track, when = f"u{i % 50}", names[i % 80], f"2019-{3 + i % 9:02d}-{1 + i % 28:02d} 12:{i % 60:02d}:{i % 57:02d}"
+        if i % 4 == 0:  # 1,000 corrupted lines
+            kind = ("wrong_column_count", "empty_id", "bad_timestamp")[rng.integers(3)]
+            planted[kind] += 1
+            lines.append({"wrong_column_count": f"{user}\t{track}", "empty_id": f"\t{track}\t{when}", "bad_timestamp": f"{user}\t{track}\t{when[:7]}"}[kind])
+        else:
+            lines.append(f"{user}\t{track}\t{when}")
+    (tmp_path / "log.tsv").write_text("user_id\ttrack_id\ttimestamp\n" + "\n".join(lines) + "\n")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["dataset"].update(source="music4all", audio_dir=str(audios), listening_log=str(tmp_path / "log.tsv"), on_bad_row="skip")
+    params["extract"]["on_error"] = "skip"
+    params["backends"], params["controls"]["shuffle"] = ["mfcc"], []
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {"PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    for stage in (["stages.dataset"], ["stages.extract", "--backend", "mfcc"]):
+        result = subprocess.run([sys.executable, "-m", *stage], cwd=work, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+    dataset = json.loads((work / "metrics/dataset.json").read_text())
+    assert dataset["bad_rows"] == planted and sum(planted.values()) == 1000
+    assert dataset["plays"] == 3000
+    extraction = json.loads((work / "metrics/extract/mfcc.json").read_text())
+    assert {entry["track_id"] for entry in extraction["skipped"]} == undecodable
+    embeddings = np.load(work / "data/embeddings/mfcc.npy")
+    masked = masked_rows(embeddings)
+    assert masked.sum() == 25 and np.isfinite(embeddings[~masked]).all()
