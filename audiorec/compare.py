@@ -36,10 +36,11 @@ class Difference:
 
     @property
     def change(self) -> float:
-        """current - reference; a metric lost since the reference is an infinite change, a new one none."""
+        """current - reference; a metric lost since the reference, or turned NaN, is an
+        infinite change; a new one is none."""
         if self.reference is None:
             return 0.0
-        if self.current is None:
+        if self.current is None or math.isnan(self.current) != math.isnan(self.reference):
             return math.inf
         return self.current - self.reference
 
@@ -116,9 +117,14 @@ def differences(reference: dict, current: dict) -> list[Difference]:
     for path in sorted(set(reference) | set(current)):
         before, after = reference.get(path, {}), current.get(path, {})
         for metric in sorted(set(before) | set(after)):
-            if before.get(metric) != after.get(metric):
+            if not _same(before.get(metric), after.get(metric)):
                 found.append(Difference(evaluate_stage(path), metric, before.get(metric), after.get(metric)))
     return found
+
+
+def _same(reference: float | None, current: float | None) -> bool:
+    both_nan = reference is not None and current is not None and math.isnan(reference) and math.isnan(current)
+    return both_nan or reference == current
 
 
 def beyond(found: list[Difference], tolerance: float) -> list[Difference]:

@@ -8,7 +8,7 @@ import pandas as pd
 import yaml
 
 SOURCES = ("synthetic", "music4all")
-# Kept here rather than imported, so validating params loads neither pyarrow nor the audio stack.
+# What to do with a malformed log line (audiorec.data.music4all) and an undecodable track (audiorec.backends).
 BAD_ROW_POLICIES = ("fail", "skip")
 ERROR_POLICIES = ("fail", "skip")
 

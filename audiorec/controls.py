@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiorec.io import masked_rows
+
 SUFFIX = "_shuffled"
 
 
@@ -19,5 +21,9 @@ def control_name(backend: str) -> str:
 
 
 def shuffle_rows(item_embeddings: np.ndarray, seed: int) -> np.ndarray:
-    """The rows of `item_embeddings` in a random order fixed by `seed`."""
-    return item_embeddings[np.random.default_rng(seed).permutation(len(item_embeddings))]
+    """The rows of `item_embeddings` in a random order fixed by `seed`; masked rows (tracks
+    the extraction skipped) stay where they are, so the control leaves out the same tracks."""
+    usable = np.flatnonzero(~masked_rows(item_embeddings))
+    shuffled = item_embeddings.copy()
+    shuffled[usable] = item_embeddings[usable[np.random.default_rng(seed).permutation(len(usable))]]
+    return shuffled

@@ -35,6 +35,7 @@ def stale_stages(root: Path = Path(".")) -> dict[str, list[str]]:
     if result.returncode != 0:
         raise RuntimeError(f"dvc status failed in {root}: {result.stderr.strip()}")
     tracked = git_tracked(root)
+    produced = stage_outputs(root)
     stale: dict[str, list[str]] = {}
     for stage, entries in json.loads(result.stdout or "{}").items():
         reasons = []
@@ -46,8 +47,17 @@ def stale_stages(root: Path = Path(".")) -> dict[str, list[str]]:
                 for path, state in changes.items():
                     if isinstance(state, dict):  # params: {"knn.batch_size": "modified"}
                         reasons += [f"{path}: {name} {change}" for name, change in state.items()]
-                    elif is_tracked(path, tracked):
+                    elif is_tracked(path, tracked) or (state == "deleted" and path not in produced):
+                        # A deleted path no stage produces is code or input that was removed or renamed.
                         reasons.append(f"{path} {state}")
         if reasons:
             stale[stage] = reasons
     return stale
+
+
+def stage_outputs(root: Path) -> set[str]:
+    """Every path a stage of dvc.yaml writes."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {out.def_path for stage in repo.index.stages for out in stage.outs}

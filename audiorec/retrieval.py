@@ -61,13 +61,20 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
-def top_k_by_score(scores: np.ndarray, seen_items: Sequence[np.ndarray], top_k: int) -> list[np.ndarray]:
+def top_k_by_score(
+    scores: np.ndarray, seen_items: Sequence[np.ndarray], top_k: int, candidates: np.ndarray | None = None
+) -> list[np.ndarray]:
     """For each row of `scores` (users x items), the `top_k` highest-scoring items not in
-    `seen_items[row]`; equal scores rank the lower track index first, so ties never
-    depend on the sort algorithm. For models that score every item explicitly."""
+    `seen_items[row]`, among `candidates` (default: every item); equal scores rank the
+    lower track index first, so ties never depend on the sort algorithm. For models that
+    score every item explicitly."""
     if top_k <= 0:
         raise ValueError(f"top_k must be positive, got {top_k}")
     masked = np.array(scores, dtype=np.float64)
+    if candidates is not None:
+        outside = np.ones(masked.shape[1], dtype=bool)
+        outside[candidates] = False
+        masked[:, outside] = -np.inf
     for row, seen in enumerate(seen_items):
         masked[row, seen] = -np.inf
     order = np.argsort(-masked, axis=1, kind="stable")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -46,8 +47,11 @@ def untracked_files(root: Path) -> list[str]:
     return listed.splitlines()
 
 
-def queue(set_params: list[str], root: Path) -> None:
-    """Queue one experiment per point of the grid the `-S` values describe."""
+QUEUED = re.compile(r"Queued experiment '([^']+)'")
+
+
+def queue(set_params: list[str], root: Path) -> list[str]:
+    """Queue one experiment per point of the grid the `-S` values describe; their names."""
     missing = untracked_files(root)
     if missing:
         raise SweepError(
@@ -55,7 +59,8 @@ def queue(set_params: list[str], root: Path) -> None:
             "`git add` them (or commit) and sweep again"
         )
     ensure_git_identity(root)
-    _run([*DVC, "exp", "run", "--queue", *[arg for value in set_params for arg in ("-S", value)]], root)
+    result = _run([*DVC, "exp", "run", "--queue", *[arg for value in set_params for arg in ("-S", value)]], root)
+    return QUEUED.findall(result.stdout + result.stderr)
 
 
 STATES = ("Queued", "Running", "Success", "Failed")
@@ -71,13 +76,14 @@ def queue_status(root: Path) -> list[dict]:
     return tasks
 
 
-def run_queue(root: Path, jobs: int, poll_seconds: float = 5.0) -> list[dict]:
-    """Start `jobs` workers, wait until nothing is queued or running; the final queue status."""
+def run_queue(root: Path, jobs: int, names: list[str], poll_seconds: float = 5.0) -> list[dict]:
+    """Start `jobs` workers and wait until none of the experiments `names` is queued or
+    running (tasks of earlier sweeps stay in `dvc queue status` and are not ours)."""
     (root / QUEUE_LOG).parent.mkdir(parents=True, exist_ok=True)
     with open(root / QUEUE_LOG, "a") as queue_log:
         subprocess.run([*DVC, "queue", "start", "-j", str(jobs)], cwd=root, stdout=queue_log, stderr=subprocess.STDOUT, check=True)
     while True:
-        status = queue_status(root)
+        status = [task for task in queue_status(root) if task["name"] in names]
         active = [task for task in status if task["status"] in ("Queued", "Running")]
         log.info("%d experiments queued or running", len(active))
         if not active:

@@ -26,8 +26,8 @@ def main() -> None:
     setup_logging()
     root = Path(".")
     try:
-        queue(args.set_params, root)
-        run_queue(root, args.jobs)
+        names = queue(args.set_params, root)
+        run_queue(root, args.jobs, names)
     except SweepError as error:
         raise SystemExit(f"sweep: {error}")
     subprocess.run([*DVC, "exp", "show", "--only-changed", "--sort-by", args.sort_by, "--sort-order", "desc", "--md"], check=True)

@@ -3,7 +3,7 @@
 Without --backend (train_baseline@<model>), an interactions-only model from
 params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
 With --shuffled (train_control@<backend>-<model>), the backend's shuffled control.
-Models that represent tracks by audio also rank the cold tracks for the cold_test users.
+Which tracks each split ranks is audiorec.ranking's protocol.
 """
 import argparse
 import logging
@@ -16,6 +16,7 @@ from audiorec import models, paths
 from audiorec.config import load_params, setup_logging
 from audiorec.controls import control_name, shuffle_rows
 from audiorec.io import load_embeddings, usable_tracks
+from audiorec.ranking import rank_splits
 
 
 def main() -> None:
@@ -34,17 +35,21 @@ def main() -> None:
         item_embeddings = np.zeros((len(tracks), 0), dtype=np.float32)
     else:
         item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
-    if args.shuffled:
+    if args.shuffled:  # masked rows keep their place, so the control leaves out the same tracks
         item_embeddings = shuffle_rows(item_embeddings, params["controls"]["seed"])
         args.backend = control_name(args.backend)
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
-    val = pd.read_parquet(paths.SPLITS / "val.parquet", columns=["user_id", "track_idx"])
-    # Tracks the extraction skipped are neither learned from nor recommended; they stay in the
+    truths = {
+        split: pd.read_parquet(paths.SPLITS / name, columns=["user_id", "track_idx"])
+        for split, name in (("val", "val.parquet"), ("test", "test.parquet"), ("cold", "cold_test.parquet"))
+    }
+    # Tracks the extraction skipped are neither learned from nor ranked; they stay in the
     # test truth, so a backend that fails on tracks pays for it. Models get zeros in their rows.
-    item_embeddings, candidates = usable_tracks(item_embeddings)
-    if candidates is not None:
-        logging.getLogger(__name__).warning("%d tracks have no embedding; they are left out", len(tracks) - len(candidates))
-        train, val = (frame[frame["track_idx"].isin(candidates)] for frame in (train, val))
+    item_embeddings, usable = usable_tracks(item_embeddings)
+    if usable is not None:
+        logging.getLogger(__name__).warning("%d tracks have no embedding; they are left out", len(tracks) - len(usable))
+        train = train[train["track_idx"].isin(usable)]
+    val = truths["val"][truths["val"]["track_idx"].isin(train["track_idx"])]
     # Defaults would rewrite the root dvc.yaml and try to commit an experiment mid-repro.
     with Live(str(paths.training_log(args.backend, args.model)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         settings = params[args.model]
@@ -52,21 +57,10 @@ def main() -> None:
             settings = {**settings, "checkpoint_dir": str(paths.resume_dir(args.backend, args.model))}
         recommender = models.create(args.model, **settings).fit(item_embeddings, train, val=val, live=live)
     recommender.save(paths.model_dir(args.backend, args.model))
-    top_k = params["train"]["top_k"]
-    predictions = []
-    for split in ("val", "test"):
-        users = pd.read_parquet(paths.SPLITS / f"{split}.parquet", columns=["user_id"])["user_id"].unique()
-        predictions.append(recommender.recommend(sorted(users), top_k, candidates).assign(split=split))
-    cold = pd.read_parquet(paths.SPLITS / "cold_test.parquet", columns=["user_id", "track_idx"])
-    if recommender.ranks_cold_tracks and len(cold):
-        # The cold-start protocol ranks only the tracks that are new in the test period.
-        cold_tracks = np.unique(cold["track_idx"])
-        cold_tracks = cold_tracks if candidates is None else np.intersect1d(cold_tracks, candidates)
-        ranked = recommender.recommend(sorted(cold["user_id"].unique()), top_k, candidates=cold_tracks)
-        predictions.append(ranked.assign(split="cold"))
+    predictions = rank_splits(recommender, train, truths, params["train"]["top_k"], usable)
     out = paths.predictions(args.backend, args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(predictions, ignore_index=True)[["split", "user_id", "track_idx"]].to_parquet(out, index=False)
+    predictions.to_parquet(out, index=False)
 
 
 if __name__ == "__main__":

@@ -48,11 +48,12 @@ def test_ease_recommends_unseen_by_regression_scores():
 
 
 @pytest.mark.parametrize("model", [EASERecommender(l2=0.5), MostPopRecommender()], ids=["ease", "mostpop"])
-def test_interactions_only_models_refuse_cold_candidates(model):
+def test_interactions_only_models_rank_within_candidates_but_not_cold_tracks(model):
     model.fit(np.zeros((4, 0), dtype=np.float32), frame(X))
     assert not model.ranks_cold_tracks
-    with pytest.raises(ValueError, match="cannot rank a candidate set of cold tracks"):
-        model.recommend(["u0"], top_k=2, candidates=np.array([2, 3]))
+    ranked = model.recommend(["u0", "u3"], top_k=4, candidates=np.array([1, 3]))
+    for user, tracks in zip([0, 3], ranked["track_idx"]):
+        assert set(tracks.tolist()) == {1, 3} - set(np.flatnonzero(X[user]).tolist())
 
 
 def test_ease_refuses_a_catalogue_too_big_for_memory():

@@ -260,3 +260,21 @@ def test_an_interrupted_repro_recomputes_only_unfinished_stages(tiny_repo_copy):
     assert not set(started[:3]) & set(ran), (started, ran)
     assert started[3] in ran and "report" in ran
     assert json.loads(run(dvc + ["status", "--json"], root, env).stdout) == {}
+
+
+def test_gate_fails_when_a_metric_turns_nan_but_not_when_it_stays_nan():
+    nan = float("nan")
+    reference = {"metrics/oracle/knn.json": {"test.hitrate@50.mean": 0.5, "cold.hitrate@10.mean": nan}}
+    current = {"metrics/oracle/knn.json": {"test.hitrate@50.mean": nan, "cold.hitrate@10.mean": nan}}
+    found = differences(reference, current)
+    assert [(d.metric, d.change) for d in found] == [("test.hitrate@50.mean", float("inf"))]
+    assert len(beyond(found, 1.0)) == 1
+
+
+def test_a_removed_code_dependency_makes_the_lock_stale(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    (clone / "audiorec/ranking.py").unlink()
+    stale = stale_stages(clone)
+    assert "audiorec/ranking.py deleted" in stale["train@oracle-knn"]
+    assert "extract@musicnn" not in stale  # its missing data is produced by stages: not staleness

@@ -395,3 +395,45 @@ def test_fuzzed_log_and_audio_through_the_dataset_and_extract_stages(tmp_path):
     embeddings = np.load(work / "data/embeddings/mfcc.npy")
     masked = masked_rows(embeddings)
     assert masked.sum() == 25 and np.isfinite(embeddings[~masked]).all()
+
+
+def test_each_split_ranks_only_its_candidate_tracks():
+    """Hot lists hold train tracks only, cold lists cold tracks only, masked tracks never;
+    interaction-only models get no cold list."""
+    from audiorec.io import usable_tracks
+    from audiorec.models.knn import KNNRecommender
+    from audiorec.models.mostpop import MostPopRecommender
+    from audiorec.ranking import rank_splits
+
+    rng = np.random.default_rng(2)
+    items = rng.normal(size=(40, 6)).astype(np.float32)
+    items[5] = np.nan  # masked
+    train = pd.DataFrame({"user_id": [f"u{i % 6}" for i in range(60)], "track_idx": rng.integers(0, 30, 60)}).drop_duplicates()
+    train = train.assign(timestamp=pd.Timestamp("2019-05-01"), count=1)
+    truths = {
+        "val": pd.DataFrame({"user_id": ["u0", "u1"], "track_idx": [3, 4]}),
+        "test": pd.DataFrame({"user_id": ["u2", "u3"], "track_idx": [6, 7]}),
+        "cold": pd.DataFrame({"user_id": ["u2", "u4"], "track_idx": [33, 35]}),
+    }
+    zeroed, usable = usable_tracks(items)
+    train = train[train["track_idx"].isin(usable)]
+    train_tracks = set(train["track_idx"])
+    knn = rank_splits(KNNRecommender().fit(zeroed, train), train, truths, 100, usable)
+    for split, lists in knn.groupby("split")["track_idx"]:
+        shown = set(np.concatenate(lists.to_list()).tolist())
+        assert 5 not in shown
+        assert shown <= (train_tracks if split != "cold" else {33, 35}), split
+    assert set(knn["split"]) == {"val", "test", "cold"}
+    popular = rank_splits(MostPopRecommender().fit(zeroed[:, :0], train), train, truths, 100, usable)
+    assert set(popular["split"]) == {"val", "test"}
+
+
+def test_a_shuffled_control_keeps_masked_rows_in_place():
+    from audiorec.controls import shuffle_rows
+
+    items = np.arange(40, dtype=np.float32).reshape(10, 4)
+    items[[2, 7]] = np.nan
+    shuffled = shuffle_rows(items, seed=0)
+    assert masked_rows(shuffled).tolist() == masked_rows(items).tolist()
+    usable = ~masked_rows(items)
+    assert sorted(map(tuple, shuffled[usable].tolist())) == sorted(map(tuple, items[usable].tolist()))

@@ -12,10 +12,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from audiorec import audio
+from audiorec.config import ERROR_POLICIES
 
 log = logging.getLogger(__name__)
-
-ERROR_POLICIES = ("fail", "skip")
 
 
 class ExtractionError(RuntimeError):

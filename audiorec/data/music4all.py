@@ -15,6 +15,8 @@ from pandas.api.types import union_categoricals
 from pyarrow import csv
 from tqdm import tqdm
 
+from audiorec.config import BAD_ROW_POLICIES
+
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["user_id", "track_id", "timestamp"]
@@ -39,7 +41,6 @@ def read_tracks(audio_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame({"track_id": [p.stem for p in paths], "audio_path": [str(p) for p in paths]})
 
 
-BAD_ROW_POLICIES = ("fail", "skip")
 # Why a log row is unusable; `skip` counts each, in this order of checking.
 BAD_ROW_REASONS = ("wrong_column_count", "empty_id", "bad_timestamp")
 
@@ -112,10 +113,11 @@ def read_plays(
         )
     header = _has_header(log_path)
     bad_rows = dict.fromkeys(BAD_ROW_REASONS, 0)
-    wrong_columns: list[tuple[int, str]] = []
+    first_wrong: list[tuple[int, str]] = []
 
     def on_wrong_columns(line: int, text: str) -> str:
-        wrong_columns.append((line, text))
+        if not first_wrong:
+            first_wrong.append((line, text))
         bad_rows["wrong_column_count"] += 1
         return "skip" if on_bad_row == "skip" else "error"
 
@@ -139,9 +141,9 @@ def read_plays(
             track_indices.append(track_idx[known].astype(np.int32))
             timestamps.append(when[known])
     except pa.ArrowInvalid:
-        if not wrong_columns:
+        if on_bad_row == "skip" or not first_wrong:
             raise
-        line, text = wrong_columns[0]
+        line, text = first_wrong[0]
         raise _bad_row(log_path, line, "wrong_column_count", text) from None
     track_idx = np.concatenate(track_indices) if track_indices else np.empty(0, np.int32)
     plays = pd.DataFrame(

@@ -18,7 +18,7 @@ VAL_K = 50
 
 class Recommender(ABC):
     # True for models that represent a track by its audio, so they can rank tracks without
-    # train interactions (the cold-start protocol); interactions-only models cannot.
+    # train interactions (the cold-start protocol); interactions-only models have no score for them.
     ranks_cold_tracks: ClassVar[bool] = False
 
     @abstractmethod
@@ -36,18 +36,11 @@ class Recommender(ABC):
     @abstractmethod
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
         """`user_id` and a ranked `track_idx` list of unseen tracks per user, drawn from
-        `candidates` (track indices; default: the whole catalogue). Only models with
-        `ranks_cold_tracks` accept `candidates`."""
+        `candidates` (track indices; default: the whole catalogue)."""
 
     @abstractmethod
     def save(self, directory: str | Path) -> None:
         """Write what was learned (the user and item representations, or the item scores) to `directory`."""
-
-
-def refuse_candidates(model: str, candidates: np.ndarray | None) -> None:
-    """For interactions-only models: tracks without train interactions have no score."""
-    if candidates is not None:
-        raise ValueError(f"{model} scores tracks from their train interactions only, so it cannot rank a candidate set of cold tracks")
 
 
 def seen_by_user(train: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -63,16 +56,20 @@ def user_rows(known_users: pd.Index, user_ids: Sequence[str], model: str) -> np.
     return rows
 
 
-def validation_metrics(recommender: Recommender, truth: pd.DataFrame, k: int = VAL_K) -> dict[str, float]:
-    """Mean HitRate@k and NDCG@k of `recommender` on held-out `truth`, for model selection and logs."""
-    ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k)
+def validation_metrics(
+    recommender: Recommender, truth: pd.DataFrame, train: pd.DataFrame, k: int = VAL_K
+) -> dict[str, float]:
+    """Mean HitRate@k and NDCG@k of `recommender` on held-out `truth`, for model selection and
+    logs; tracks are ranked among those of `train`, as in evaluation (audiorec.ranking)."""
+    candidates = np.unique(train["track_idx"].to_numpy())
+    ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k, candidates)
     per_user = per_user_metrics(truth, ranked, [k])
     return {f"val/hitrate@{k}": float(per_user[f"hitrate@{k}"].mean()), f"val/ndcg@{k}": float(per_user[f"ndcg@{k}"].mean())}
 
 
-def log_validation(recommender: Recommender, val: pd.DataFrame | None, live: Live | None) -> None:
+def log_validation(recommender: Recommender, val: pd.DataFrame | None, train: pd.DataFrame, live: Live | None) -> None:
     """For models without epochs: the validation metrics of the fitted model as dvclive step 0."""
     if live is None or val is None:
         return
-    for name, value in validation_metrics(recommender, val).items():
+    for name, value in validation_metrics(recommender, val, train).items():
         live.log_metric(name, value)

@@ -19,7 +19,7 @@ import pandas as pd
 import psutil
 from scipy import sparse
 
-from audiorec.models.base import Recommender, log_validation, refuse_candidates, seen_by_user, user_rows
+from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
 from audiorec.retrieval import top_k_by_score
 
 if TYPE_CHECKING:
@@ -74,17 +74,16 @@ class EASERecommender(Recommender):
         )
         self.interactions.data[:] = 1.0  # binary, even if a pair were listed twice
         self.weights = ease_weights(self.interactions, self.l2)
-        log_validation(self, val, live)
+        log_validation(self, val, train, live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
-        refuse_candidates("EASE", candidates)
         rows = user_rows(self._user_rows, user_ids, "EASE")
         ranked: list[np.ndarray] = []
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
             scores = self.interactions[batch] @ self.weights
-            ranked += top_k_by_score(scores, [self.seen_items[self._user_rows[row]] for row in batch], top_k)
+            ranked += top_k_by_score(scores, [self.seen_items[self._user_rows[row]] for row in batch], top_k, candidates)
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:

@@ -34,7 +34,7 @@ class KNNRecommender(Recommender):
             np.stack([item_embeddings[items].mean(axis=0) for items in self.seen_items.values()]).astype(np.float32)
         )
         self._user_rows = pd.Index(self.seen_items)
-        log_validation(self, val, live)
+        log_validation(self, val, train, live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:

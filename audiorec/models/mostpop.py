@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from audiorec.models.base import Recommender, log_validation, refuse_candidates, seen_by_user, user_rows
+from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
 from audiorec.retrieval import top_k_by_score
 
 if TYPE_CHECKING:
@@ -37,18 +37,17 @@ class MostPopRecommender(Recommender):
         self.popularity = np.bincount(train["track_idx"], weights=weights, minlength=len(item_embeddings))
         self.seen_items = seen_by_user(train)
         self._user_rows = pd.Index(self.seen_items)
-        log_validation(self, val, live)
+        log_validation(self, val, train, live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
-        refuse_candidates("mostpop", candidates)
         user_ids = list(user_ids)
         user_rows(self._user_rows, user_ids, "mostpop")  # raises for users without train history
         ranked: list[np.ndarray] = []
         for start in range(0, len(user_ids), self.batch_size):
             batch = user_ids[start : start + self.batch_size]
             scores = np.broadcast_to(self.popularity, (len(batch), len(self.popularity)))
-            ranked += top_k_by_score(scores, [self.seen_items[user] for user in batch], top_k)
+            ranked += top_k_by_score(scores, [self.seen_items[user] for user in batch], top_k, candidates)
         return pd.DataFrame({"user_id": user_ids, "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:

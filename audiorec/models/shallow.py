@@ -25,6 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from audiorec.models.base import VAL_K, Recommender, seen_by_user, user_rows, validation_metrics
+from audiorec.models.training import EarlyStopping, check_at_least, check_choice, log_epoch, resolve_device
 from audiorec.retrieval import top_k_unseen
 
 if TYPE_CHECKING:
@@ -221,12 +222,12 @@ class ShallowRecommender(Recommender):
         resume: bool = False,
         checkpoint_dir: str | None = None,
     ):
-        _check_choice("variant", variant, VARIANTS)
-        _check_choice("sample_type", sample_type, SAMPLE_TYPES)
-        _check_at_least("hidden_dim", hidden_dim, 0)
+        check_choice("shallow", "variant", variant, VARIANTS)
+        check_choice("shallow", "sample_type", sample_type, SAMPLE_TYPES)
+        check_at_least("shallow", "hidden_dim", hidden_dim, 0)
         positive = {"neg_samples": neg_samples, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}
         for name, value in positive.items():
-            _check_at_least(name, value, 1)
+            check_at_least("shallow", name, value, 1)
         self.hidden_dim, self.variant, self.margin = hidden_dim, variant, margin
         self.neg_samples, self.sample_type, self.exclude_positives = neg_samples, sample_type, exclude_positives
         self.use_confidence, self.l2, self.user_init = use_confidence, l2, user_init
@@ -235,7 +236,7 @@ class ShallowRecommender(Recommender):
         self.patience, self.scheduler_patience = patience, scheduler_patience
         self.device, self.seed = device, seed
         self.resume, self.checkpoint_dir = resume, checkpoint_dir
-        self.torch_device = _resolve_device(device)
+        self.torch_device = resolve_device("shallow", device)
 
     def config(self) -> dict:
         """The constructor's keyword arguments, as stored in a checkpoint."""
@@ -267,21 +268,21 @@ class ShallowRecommender(Recommender):
         train_codes = self._codes(pairs) if self.exclude_positives else None
         validation = self._validation_data(val, pairs) if val is not None else None
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, patience=self.scheduler_patience)
-        stopping = _EarlyStopping(self.patience)
-        fingerprint = self._fingerprint(item_embeddings, train)
+        stopping = EarlyStopping(self.patience)
+        fingerprint = self._fingerprint(item_embeddings, train, val)
         history = self._resume(fingerprint, scheduler, stopping)
         for metrics in history:
-            _log(live, metrics)
+            log_epoch(live, metrics)
         with tqdm(total=self.max_epochs, initial=len(history), desc="shallow", unit="epoch") as progress:
             for epoch in range(len(history) + 1, self.max_epochs + 1):
                 if stopping.exhausted:
                     break
                 metrics = {"train/loss": self._train_epoch(pairs, train_codes)}
                 if validation is not None:
-                    metrics.update(self._validate(*validation))
+                    metrics.update(self._validate(*validation, train))
                     scheduler.step(metrics["val/loss"])
                 metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-                _log(live, metrics)
+                log_epoch(live, metrics)
                 progress.update()
                 progress.set_postfix({name: f"{value:.4g}" for name, value in metrics.items()})
                 if validation is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], self.net):
@@ -375,14 +376,18 @@ class ShallowRecommender(Recommender):
     def _resume_path(self) -> Path | None:
         return Path(self.checkpoint_dir) / RESUME_CHECKPOINT if self.resume and self.checkpoint_dir else None
 
-    def _fingerprint(self, item_embeddings: np.ndarray, train: pd.DataFrame) -> str:
-        """What a resumable state must match: the settings that shape training and the data."""
-        digest = hashlib.sha256(repr(sorted((k, v) for k, v in self.config().items() if k not in NOT_FINGERPRINTED)).encode())
+    def _fingerprint(self, item_embeddings: np.ndarray, train: pd.DataFrame, val: pd.DataFrame | None) -> str:
+        """What a resumable state must match: this code, the settings that shape training,
+        and the data (val too: it chose the best epoch so far)."""
+        digest = hashlib.sha256(Path(__file__).read_bytes())
+        digest.update(repr(sorted((k, v) for k, v in self.config().items() if k not in NOT_FINGERPRINTED)).encode())
         digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32).tobytes())
-        digest.update(pd.util.hash_pandas_object(train[["user_id", "track_idx"]], index=False).to_numpy().tobytes())
+        for frame in (train, val):
+            if frame is not None:
+                digest.update(pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy().tobytes())
         return digest.hexdigest()
 
-    def _keep_for_resume(self, fingerprint: str, history: list[dict], scheduler, stopping: "_EarlyStopping") -> None:
+    def _keep_for_resume(self, fingerprint: str, history: list[dict], scheduler, stopping: "EarlyStopping") -> None:
         path = self._resume_path()
         if path is None:
             return
@@ -403,7 +408,7 @@ class ShallowRecommender(Recommender):
         torch.save(state, partial)
         partial.replace(path)
 
-    def _resume(self, fingerprint: str, scheduler, stopping: "_EarlyStopping") -> list[dict]:
+    def _resume(self, fingerprint: str, scheduler, stopping: "EarlyStopping") -> list[dict]:
         """The metrics of the epochs already trained (restoring their state), or [] to start afresh."""
         path = self._resume_path()
         if path is None or not path.is_file():
@@ -491,7 +496,9 @@ class ShallowRecommender(Recommender):
         return total / len(pairs)
 
     @torch.no_grad()
-    def _validate(self, pairs: _Pairs, truth: pd.DataFrame, positives: PositivePairs | None) -> dict[str, float]:
+    def _validate(
+        self, pairs: _Pairs, truth: pd.DataFrame, positives: PositivePairs | None, train: pd.DataFrame
+    ) -> dict[str, float]:
         self.net.eval()
         # The same negatives every epoch, so the val loss curve moves only with the model.
         generator = torch.Generator(device=self.torch_device).manual_seed(self.seed + 1)
@@ -499,7 +506,7 @@ class ShallowRecommender(Recommender):
         for start in range(0, len(pairs), self.batch_size):
             batch = torch.arange(start, min(start + self.batch_size, len(pairs)), device=self.torch_device)
             total += self._loss(pairs, batch, generator, positives).item() * len(batch)
-        return {"val/loss": total / len(pairs), **validation_metrics(self, truth, VAL_K)}
+        return {"val/loss": total / len(pairs), **validation_metrics(self, truth, train, VAL_K)}
 
     def _loss(
         self, pairs: _Pairs, batch: torch.Tensor, generator: torch.Generator, positives: PositivePairs | None
@@ -527,50 +534,3 @@ class ShallowRecommender(Recommender):
             # sigmoid(w . (u * i) + b) is increasing in (u * w) . i, so inner-product search on these is exact.
             users = users * self.net.readout.weight[0]
         return users.cpu().numpy(), items.cpu().numpy()
-
-
-class _EarlyStopping:
-    """The best state dict by val NDCG@50, and whether `patience` epochs have passed without a gain."""
-
-    def __init__(self, patience: int):
-        self.patience, self.best, self.stale = patience, -np.inf, 0
-        self.state: dict[str, torch.Tensor] | None = None
-
-    def improved(self, ndcg: float, net: nn.Module) -> bool:
-        if ndcg <= self.best:
-            self.stale += 1
-            return False
-        self.best, self.stale = ndcg, 0
-        self.state = {name: tensor.detach().clone() for name, tensor in net.state_dict().items()}
-        return True
-
-    @property
-    def exhausted(self) -> bool:
-        return self.stale >= self.patience
-
-
-def _log(live: Live | None, metrics: dict[str, float]) -> None:
-    if live is None:
-        return
-    for name, value in metrics.items():
-        live.log_metric(name, value)
-    live.next_step()
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"shallow.{name}={value!r}; allowed: {', '.join(allowed)}")
-
-
-def _check_at_least(name: str, value: int, minimum: int) -> None:
-    if value < minimum:
-        raise ValueError(f"shallow.{name}={value!r}; must be an integer >= {minimum}")
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"shallow.device={device!r}; allowed: auto, cpu, cuda, cuda:<index>") from error
