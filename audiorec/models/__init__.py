@@ -11,6 +11,7 @@ from audiorec.models.base import Recommender
 MODELS: dict[str, str] = {
     "knn": "audiorec.models.knn:KNNRecommender",
     "shallow": "audiorec.models.shallow:ShallowRecommender",
+    "bert4rec": "audiorec.models.bert4rec:BERT4RecRecommender",
     "mostpop": "audiorec.models.mostpop:MostPopRecommender",
     "ease": "audiorec.models.ease:EASERecommender",
 }
