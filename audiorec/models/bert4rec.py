@@ -135,15 +135,15 @@ def sampled_softmax_loss(
     log_q: torch.Tensor,
 ) -> torch.Tensor:
     """Cross-entropy of each masked position's track against `negatives` (shared by the
-    batch), each logit minus the log of its sampling probability (logQ correction); a
-    negative that is the position's own track is left out."""
+    batch, so their logits are one `[n_masked x n_negatives]` product), each logit minus the
+    log of its sampling probability (logQ correction); a negative that is the position's
+    own track is left out."""
     at = targets != IGNORE
-    positives = targets[at]
-    candidates = torch.cat([positives[:, None], negatives[None].expand(len(positives), -1)], dim=1)
-    logits = (outputs[at][:, None, :] * net.item_vectors(candidates)).sum(dim=-1) - log_q[candidates]
-    accidental = torch.zeros_like(candidates, dtype=torch.bool)
-    accidental[:, 1:] = candidates[:, 1:] == positives[:, None]
-    logits = logits.masked_fill(accidental, float("-inf"))
+    hidden, positives = outputs[at], targets[at]
+    positive_logits = (hidden * net.item_vectors(positives)).sum(dim=-1) - log_q[positives]
+    negative_logits = hidden @ net.item_vectors(negatives).T - log_q[negatives]
+    negative_logits = negative_logits.masked_fill(negatives[None, :] == positives[:, None], float("-inf"))
+    logits = torch.cat([positive_logits[:, None], negative_logits], dim=1)
     return F.cross_entropy(logits, torch.zeros(len(positives), dtype=torch.int64, device=logits.device))
 
 
