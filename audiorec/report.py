@@ -31,6 +31,9 @@ class Run:
     per_user: pd.DataFrame  # columns: split, user_id, metric@k...
 
 
+    def has(self, split: str) -> bool:
+        return bool((self.per_user["split"] == split).any())
+
     def values(self, split: str) -> pd.DataFrame:
         """Per-user metrics of one split, indexed by user."""
         return self.per_user[self.per_user["split"] == split].drop(columns="split").set_index("user_id")
@@ -168,3 +171,29 @@ def plot_hitrate(tables: dict[str, pd.DataFrame], path: str | Path, k: int = 50,
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+@dataclass(frozen=True)
+class Report:
+    hot: dict[str, pd.DataFrame]  # model -> table on the test users' hot tracks
+    cold: dict[str, pd.DataFrame]  # model -> table on the cold split (empty without cold start)
+    markdown: str
+
+
+def build_report(runs: list[Run], baselines: list[Run], controls: list[Run], k: int, cold_k: int) -> Report:
+    """Hot tables for every run; cold tables for the runs that ranked cold tracks, naming the models that cannot."""
+    hot = tables_by_model(runs + baselines, k=k, controls=controls)
+    sections = [f"## Test users, tracks seen in train (k={k})\n", legend(k), to_markdown(hot, k=k)]
+    cold_runs = [run for run in runs if run.has("cold")]
+    cold = tables_by_model(cold_runs, k=cold_k, split="cold", controls=controls) if cold_runs else {}
+    if cold:
+        not_applicable = dict.fromkeys(
+            run.backend if run.model == BASELINE_TABLE else run.model for run in runs + baselines if not run.has("cold")
+        )
+        sections += [
+            f"## Cold start: test users' tracks absent from train, ranked among the cold tracks only (k={cold_k})\n",
+            legend(cold_k),
+            to_markdown(cold, k=cold_k),
+            f"Not applicable (no interactions to score a cold track from): {', '.join(not_applicable)}.\n",
+        ]
+    return Report(hot, cold, "\n".join(sections))

@@ -20,7 +20,6 @@ popularity, with the logQ correction that keeps the estimate unbiased.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -33,7 +32,15 @@ from torch import nn
 from tqdm import tqdm
 
 from audiorec.models.base import VAL_K, Recommender, user_rows, validation_metrics
-from audiorec.models.training import EarlyStopping, check_at_least, check_choice, log_epoch, resolve_device
+from audiorec.models.training import (
+    EarlyStopping,
+    check_at_least,
+    check_choice,
+    constructor_config,
+    log_epoch,
+    resolve_device,
+    restore_best,
+)
 from audiorec.retrieval import top_k_unseen
 
 if TYPE_CHECKING:
@@ -211,7 +218,7 @@ class BERT4RecRecommender(Recommender):
 
     def config(self) -> dict:
         """The constructor's keyword arguments, as stored in the checkpoint."""
-        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
+        return constructor_config(self)
 
     def fit(
         self,
@@ -260,11 +267,7 @@ class BERT4RecRecommender(Recommender):
                 elif stopping.exhausted:
                     logger.info("early stop at epoch %d: no val ndcg@%d gain for %d epochs", epoch, VAL_K, self.patience)
                     break
-        if stopping.state is not None:
-            self.net.load_state_dict(stopping.state)
-            logger.info("restored epoch %d, val ndcg@%d %.4f", self.epoch, VAL_K, stopping.best)
-            if live is not None:
-                live.summary.update({"best_epoch": self.epoch, f"best_val_ndcg@{VAL_K}": stopping.best})
+        restore_best(self.net, stopping, self.epoch, f"val_ndcg@{VAL_K}", live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:

@@ -11,7 +11,6 @@ pair and sampled negatives: negative users for the pair's track
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,15 @@ from torch import nn
 from tqdm import tqdm
 
 from audiorec.models.base import VAL_K, Recommender, seen_by_user, user_rows, validation_metrics
-from audiorec.models.training import EarlyStopping, check_at_least, check_choice, log_epoch, resolve_device
+from audiorec.models.training import (
+    EarlyStopping,
+    check_at_least,
+    check_choice,
+    constructor_config,
+    log_epoch,
+    resolve_device,
+    restore_best,
+)
 from audiorec.retrieval import top_k_unseen
 
 if TYPE_CHECKING:
@@ -239,8 +246,8 @@ class ShallowRecommender(Recommender):
         self.torch_device = resolve_device("shallow", device)
 
     def config(self) -> dict:
-        """The constructor's keyword arguments, as stored in a checkpoint."""
-        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
+        """The constructor's keyword arguments, as stored in the checkpoint."""
+        return constructor_config(self)
 
     @property
     def n_users(self) -> int:
@@ -292,12 +299,7 @@ class ShallowRecommender(Recommender):
                 history.append(metrics)
                 self._keep_for_resume(fingerprint, history, scheduler, stopping)
         self._finished_training()
-        if stopping.state is not None:
-            self.net.load_state_dict(stopping.state)
-            logger.info("restored epoch %d, val ndcg@%d %.4f", self.epoch, VAL_K, stopping.best)
-            if live is not None:
-                # The per-step values end at the last epoch; say which epoch the saved model is.
-                live.summary.update({"best_epoch": self.epoch, f"best_val_ndcg@{VAL_K}": stopping.best})
+        restore_best(self.net, stopping, self.epoch, f"val_ndcg@{VAL_K}", live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """What the models trained with PyTorch share: device choice, early stopping, per-epoch logs, param checks."""
 from __future__ import annotations
 
+import inspect
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,6 +11,8 @@ from torch import nn
 
 if TYPE_CHECKING:
     from dvclive import Live
+
+logger = logging.getLogger(__name__)
 
 
 class EarlyStopping:
@@ -29,6 +33,22 @@ class EarlyStopping:
     @property
     def exhausted(self) -> bool:
         return self.stale >= self.patience
+
+
+def restore_best(net: nn.Module, stopping: EarlyStopping, epoch: int, metric: str, live: Live | None) -> None:
+    """Load the best epoch's weights into `net`; dvclive's per-step values end at the last
+    epoch, so its summary also says which `epoch` the saved model comes from."""
+    if stopping.state is None:
+        return
+    net.load_state_dict(stopping.state)
+    logger.info("restored epoch %d, %s %.4f", epoch, metric, stopping.best)
+    if live is not None:
+        live.summary.update({"best_epoch": epoch, f"best_{metric}": stopping.best})
+
+
+def constructor_config(model: object) -> dict:
+    """The keyword arguments of `model`'s constructor, read back from its attributes (for checkpoints)."""
+    return {name: getattr(model, name) for name in inspect.signature(type(model).__init__).parameters if name != "self"}
 
 
 def log_epoch(live: Live | None, metrics: dict[str, float]) -> None:
