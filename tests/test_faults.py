@@ -207,7 +207,7 @@ def test_masked_tracks_are_never_recommended():
     assert usable_tracks(np.ones((2, 3), dtype=np.float32))[1] is None
 
 
-@pytest.mark.parametrize("model", ["knn", "shallow", "mostpop", "ease"])
+@pytest.mark.parametrize("model", ["knn", "shallow", "bert4rec", "mostpop", "ease"])
 def test_same_seed_gives_bit_identical_predictions(model):
     import yaml
 
@@ -219,8 +219,10 @@ def test_same_seed_gives_bit_identical_predictions(model):
     train = train.drop_duplicates().assign(timestamp=pd.Timestamp("2019-06-01"), count=1)
     val = train.groupby("user_id").head(1)[["user_id", "track_idx"]]
     settings = yaml.safe_load(open("params.yaml"))[model]
-    if model == "shallow":
-        settings = {**settings, "max_epochs": 4, "batch_size": 128}
+    if model in ("shallow", "bert4rec"):
+        settings = {**settings, "max_epochs": 4, "batch_size": 8 if model == "bert4rec" else 128}
+    if model == "bert4rec":
+        settings["n_heads"] = 2
     runs = [models.create(model, **settings).fit(items, train, val=val).recommend(sorted(train["user_id"].unique()), 10) for _ in range(2)]
     for first, second in zip(runs[0]["track_idx"], runs[1]["track_idx"]):
         np.testing.assert_array_equal(first, second)
@@ -265,15 +267,26 @@ def _planted_interactions(seed=7):
     return items, train, val.reset_index(drop=True), users
 
 
-def test_shallow_resumes_after_a_kill_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    from audiorec.models.shallow import RESUME_CHECKPOINT, ShallowRecommender
+RESUMABLE = {
+    "shallow": {"max_epochs": 9, "batch_size": 64, "neg_samples": 5, "patience": 100, "seed": 3},
+    "bert4rec": {"max_epochs": 9, "batch_size": 8, "max_seq_len": 8, "n_heads": 2, "intermediate_dim": 16,
+                 "shuffle_positions": True, "patience": 100, "seed": 3},
+}
+
+
+@pytest.mark.parametrize("model", sorted(RESUMABLE))
+def test_training_resumes_after_a_kill_to_the_uninterrupted_result(model, tmp_path, monkeypatch):
+    from audiorec import models
+    from audiorec.models.training import RESUME_CHECKPOINT
 
     items, train, val, users = _planted_interactions()
-    settings = {"max_epochs": 9, "batch_size": 64, "neg_samples": 5, "patience": 100, "seed": 3}
-    uninterrupted = ShallowRecommender(**settings).fit(items, train, val=val).recommend(users, 10)
+    train = train.assign(timestamp=pd.Timestamp("2019-06-01") + pd.to_timedelta(np.arange(len(train)), unit="min"))
+    settings = RESUMABLE[model]
+    uninterrupted = models.create(model, **settings).fit(items, train, val=val).recommend(users, 10)
 
+    model_class = type(models.create(model, **settings))
     epochs = []
-    real_epoch = ShallowRecommender._train_epoch
+    real_epoch = model_class._train_epoch
 
     def killed_in_epoch_five(self, *args):
         epochs.append(1)
@@ -281,28 +294,29 @@ def test_shallow_resumes_after_a_kill_to_the_uninterrupted_result(tmp_path, monk
             raise KeyboardInterrupt  # the process dies mid-epoch: epochs 1-4 are on disk
         return real_epoch(self, *args)
 
-    monkeypatch.setattr(ShallowRecommender, "_train_epoch", killed_in_epoch_five)
+    monkeypatch.setattr(model_class, "_train_epoch", killed_in_epoch_five)
     with pytest.raises(KeyboardInterrupt):
-        ShallowRecommender(**settings, resume=True, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
+        models.create(model, **settings, resume=True, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
     assert (tmp_path / RESUME_CHECKPOINT).is_file()
 
     epochs.clear()
-    monkeypatch.setattr(ShallowRecommender, "_train_epoch", lambda self, *args: (epochs.append(1), real_epoch(self, *args))[1])
-    resumed = ShallowRecommender(**settings, resume=True, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
+    monkeypatch.setattr(model_class, "_train_epoch", lambda self, *args: (epochs.append(1), real_epoch(self, *args))[1])
+    resumed = models.create(model, **settings, resume=True, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
     assert len(epochs) == 9 - 4  # only the epochs not finished before the kill
     for expected, got in zip(uninterrupted["track_idx"], resumed.recommend(users, 10)["track_idx"]):
         np.testing.assert_array_equal(expected, got)
     assert not (tmp_path / RESUME_CHECKPOINT).exists()  # finished: nothing left to resume
 
 
-def test_a_resume_state_for_other_settings_is_ignored(tmp_path, caplog):
+def test_a_resume_state_for_other_settings_is_ignored(tmp_path, caplog, monkeypatch):
     from audiorec.models.shallow import ShallowRecommender
+    from audiorec.models.training import EpochResume
 
     items, train, val, users = _planted_interactions()
     settings = {"max_epochs": 2, "batch_size": 64, "neg_samples": 5, "seed": 3, "resume": True, "checkpoint_dir": str(tmp_path)}
-    first = ShallowRecommender(**settings)
-    first._finished_training = lambda: None  # leave the state behind, as a killed run would
-    first.fit(items, train, val=val)
+    with monkeypatch.context() as patch:
+        patch.setattr(EpochResume, "finish", lambda self: None)  # leave the state behind, as a killed run would
+        ShallowRecommender(**settings).fit(items, train, val=val)
     ShallowRecommender(**{**settings, "margin": 0.5}).fit(items, train, val=val)
     assert "written for other settings or data; training from scratch" in caplog.text
 

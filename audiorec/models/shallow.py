@@ -10,7 +10,6 @@ pair and sampled negatives: negative users for the pair's track
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,14 @@ from tqdm import tqdm
 from audiorec.models.base import VAL_K, Recommender, seen_by_user, user_rows, validation_metrics
 from audiorec.models.training import (
     EarlyStopping,
+    EpochResume,
     check_at_least,
     check_choice,
     constructor_config,
     log_epoch,
     resolve_device,
     restore_best,
+    training_fingerprint,
 )
 from audiorec.retrieval import top_k_unseen
 
@@ -48,10 +49,6 @@ ARCHITECTURE_PARAMS = ("hidden_dim", "variant", "item_freeze", "user_freeze")
 # (or track) that is positive with nearly every track (or user).
 RESAMPLE_ROUNDS = 50
 CHECKPOINT = "checkpoint.pt"
-# Written after every epoch when training may resume; removed once training finishes.
-RESUME_CHECKPOINT = "last_epoch.pt"
-# Settings that do not change what is trained, so a resumed run may differ in them.
-NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "device")
 ITEM_TABLE = "items.weight"
 
 
@@ -276,8 +273,13 @@ class ShallowRecommender(Recommender):
         validation = self._validation_data(val, pairs) if val is not None else None
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, patience=self.scheduler_patience)
         stopping = EarlyStopping(self.patience)
-        fingerprint = self._fingerprint(item_embeddings, train, val)
-        history = self._resume(fingerprint, scheduler, stopping)
+        fingerprint = training_fingerprint(__file__, self.config(), item_embeddings, train, val)
+        resume = EpochResume(
+            self.checkpoint_dir if self.resume else None, fingerprint,
+            self.net, self.optimizer, scheduler, self.generator, stopping,
+        )
+        history, progress = resume.restore()
+        self.epoch, self.loss = progress.get("epoch", self.epoch), progress.get("loss", self.loss)
         for metrics in history:
             log_epoch(live, metrics)
         with tqdm(total=self.max_epochs, initial=len(history), desc="shallow", unit="epoch") as progress:
@@ -297,8 +299,8 @@ class ShallowRecommender(Recommender):
                 elif stopping.exhausted:
                     logger.info("early stop at epoch %d: no val ndcg@%d gain for %d epochs", epoch, VAL_K, self.patience)
                 history.append(metrics)
-                self._keep_for_resume(fingerprint, history, scheduler, stopping)
-        self._finished_training()
+                resume.keep(history, {"epoch": self.epoch, "loss": self.loss})
+        resume.finish()
         restore_best(self.net, stopping, self.epoch, f"val_ndcg@{VAL_K}", live)
         return self
 
@@ -374,64 +376,6 @@ class ShallowRecommender(Recommender):
         self.net.to(self.torch_device)
         trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=self.lr, weight_decay=self.l2)
-
-    def _resume_path(self) -> Path | None:
-        return Path(self.checkpoint_dir) / RESUME_CHECKPOINT if self.resume and self.checkpoint_dir else None
-
-    def _fingerprint(self, item_embeddings: np.ndarray, train: pd.DataFrame, val: pd.DataFrame | None) -> str:
-        """What a resumable state must match: this code, the settings that shape training,
-        and the data (val too: it chose the best epoch so far)."""
-        digest = hashlib.sha256(Path(__file__).read_bytes())
-        digest.update(repr(sorted((k, v) for k, v in self.config().items() if k not in NOT_FINGERPRINTED)).encode())
-        digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32).tobytes())
-        for frame in (train, val):
-            if frame is not None:
-                digest.update(pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy().tobytes())
-        return digest.hexdigest()
-
-    def _keep_for_resume(self, fingerprint: str, history: list[dict], scheduler, stopping: "EarlyStopping") -> None:
-        path = self._resume_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "fingerprint": fingerprint,
-            "history": history,
-            "epoch": self.epoch,
-            "loss": self.loss,
-            "net": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generator": self.generator.get_state(),
-            "stopping": {"best": stopping.best, "stale": stopping.stale, "state": stopping.state},
-        }
-        # Written aside and renamed, so a kill during the write leaves the previous epoch's state intact.
-        partial = path.with_suffix(".partial")
-        torch.save(state, partial)
-        partial.replace(path)
-
-    def _resume(self, fingerprint: str, scheduler, stopping: "EarlyStopping") -> list[dict]:
-        """The metrics of the epochs already trained (restoring their state), or [] to start afresh."""
-        path = self._resume_path()
-        if path is None or not path.is_file():
-            return []
-        state = torch.load(path, map_location=self.torch_device, weights_only=True)
-        if state["fingerprint"] != fingerprint:
-            logger.warning("%s was written for other settings or data; training from scratch", path)
-            return []
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
-        self.epoch, self.loss = state["epoch"], state["loss"]
-        stopping.best, stopping.stale, stopping.state = (state["stopping"][key] for key in ("best", "stale", "state"))
-        logger.info("resuming from %s after epoch %d", path, len(state["history"]))
-        return state["history"]
-
-    def _finished_training(self) -> None:
-        path = self._resume_path()
-        if path is not None:
-            path.unlink(missing_ok=True)
 
     def _initial_users(self, items: torch.Tensor, train: pd.DataFrame) -> torch.Tensor:
         if not self.user_init:

@@ -1,11 +1,14 @@
 """What the models trained with PyTorch share: device choice, early stopping, per-epoch logs, param checks."""
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -13,6 +16,11 @@ if TYPE_CHECKING:
     from dvclive import Live
 
 logger = logging.getLogger(__name__)
+
+# Written after every epoch when training may resume; removed once training finishes.
+RESUME_CHECKPOINT = "last_epoch.pt"
+# Settings that do not change what is trained, so a resumed run may differ in them.
+NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "device")
 
 
 class EarlyStopping:
@@ -76,3 +84,78 @@ def resolve_device(model: str, device: str) -> torch.device:
         return torch.device(device)
     except RuntimeError as error:
         raise ValueError(f"{model}.device={device!r}; allowed: auto, cpu, cuda, cuda:<index>") from error
+
+
+def training_fingerprint(source: str, config: dict, item_embeddings: np.ndarray, *frames: pd.DataFrame | None) -> str:
+    """What a resumable state must match: the model's code (`source`, its file), the settings
+    that shape training, and the data (val too: it chose the best epoch so far)."""
+    digest = hashlib.sha256(Path(source).read_bytes())
+    digest.update(repr(sorted((k, v) for k, v in config.items() if k not in NOT_FINGERPRINTED)).encode())
+    digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32).tobytes())
+    for frame in frames:
+        if frame is not None:
+            digest.update(pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+class EpochResume:
+    """The training state after each finished epoch, kept at `directory/last_epoch.pt`, so a
+    killed run continues from its last finished epoch to the same result as an uninterrupted
+    one; removed once training finishes. Without a `directory` it does nothing."""
+
+    def __init__(
+        self,
+        directory: str | None,
+        fingerprint: str,
+        net: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        generator: torch.Generator,
+        stopping: EarlyStopping,
+    ):
+        self.path = Path(directory) / RESUME_CHECKPOINT if directory else None
+        self.fingerprint, self.net, self.optimizer, self.scheduler = fingerprint, net, optimizer, scheduler
+        self.generator, self.stopping = generator, stopping
+
+    def restore(self) -> tuple[list[dict], dict]:
+        """(the metrics of the epochs already trained, the model's own progress values), with
+        their state loaded; ([], {}) to start afresh."""
+        if self.path is None or not self.path.is_file():
+            return [], {}
+        state = torch.load(self.path, map_location=next(self.net.parameters()).device, weights_only=True)
+        if state["fingerprint"] != self.fingerprint:
+            logger.warning("%s was written for other settings or data; training from scratch", self.path)
+            return [], {}
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.stopping.best, self.stopping.stale, self.stopping.state = (
+            state["stopping"][key] for key in ("best", "stale", "state")
+        )
+        logger.info("resuming from %s after epoch %d", self.path, len(state["history"]))
+        return state["history"], state["progress"]
+
+    def keep(self, history: list[dict], progress: dict) -> None:
+        """Save the state after the last epoch of `history`; `progress` is what the model needs back."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "fingerprint": self.fingerprint,
+            "history": history,
+            "progress": progress,
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "stopping": {"best": self.stopping.best, "stale": self.stopping.stale, "state": self.stopping.state},
+        }
+        # Written aside and renamed, so a kill during the write leaves the previous epoch's state intact.
+        partial = self.path.with_suffix(".partial")
+        torch.save(state, partial)
+        partial.replace(self.path)
+
+    def finish(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
