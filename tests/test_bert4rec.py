@@ -8,6 +8,7 @@ from audiorec.models.bert4rec import (
     IGNORE,
     BERT4RecNet,
     BERT4RecRecommender,
+    length_batches,
     mask_tokens,
     masked_softmax_loss,
     right_aligned,
@@ -61,6 +62,35 @@ def test_padding_never_leaks_into_the_outputs():
     after = model(tokens)
     real = tokens != N_ITEMS
     torch.testing.assert_close(before[real], after[real])
+
+
+def test_padding_length_does_not_change_the_outputs():
+    # Batches are padded only to their longest sequence; the same user must get the same
+    # outputs whether padded to 5 or to the model's full 12 positions.
+    model = net()
+    short = right_aligned([np.array([3, 5, 7]), np.arange(5)], 12, padding=N_ITEMS)
+    assert short.shape == (2, 5)
+    full = torch.full((2, 12), N_ITEMS)
+    full[:, -5:] = short
+    torch.testing.assert_close(model(short)[short != N_ITEMS], model(full)[full != N_ITEMS])
+
+
+def test_length_batches_cover_every_row_once_with_similar_lengths():
+    lengths = np.random.default_rng(2).integers(1, 200, 1000)
+    batches = length_batches(lengths, 100, torch.Generator().manual_seed(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    # Sorted by jittered log length: within a batch, lengths stay within a small factor.
+    spread = [lengths[rows].max() / lengths[rows].min() for rows in batches if lengths[rows].min() >= 20]
+    assert max(spread) < 2.5
+    again = length_batches(lengths, 100, torch.Generator().manual_seed(1))
+    assert any(not np.array_equal(a, b) for a, b in zip(batches, again))  # not the same batches every epoch
+
+
+def test_normalized_items_score_by_cosine():
+    torch.manual_seed(0)
+    model = BERT4RecNet(torch.randn(N_ITEMS, DIM) * 5, 0, 12, 2, 2, 16, 0.0, item_freeze=True, normalize_items=True)
+    norms = model.item_vectors().norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones(N_ITEMS))
 
 
 def _toy_data(n_users=25, length=8):

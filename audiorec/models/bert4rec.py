@@ -34,12 +34,14 @@ from tqdm import tqdm
 from audiorec.models.base import VAL_K, Recommender, user_rows, validation_metrics
 from audiorec.models.training import (
     EarlyStopping,
+    EpochResume,
     check_at_least,
     check_choice,
     constructor_config,
     log_epoch,
     resolve_device,
     restore_best,
+    training_fingerprint,
 )
 from audiorec.retrieval import top_k_unseen
 
@@ -67,8 +69,10 @@ class BERT4RecNet(nn.Module):
         intermediate_dim: int,
         dropout: float,
         item_freeze: bool,
+        normalize_items: bool = False,
     ):
         super().__init__()
+        self.normalize_items = normalize_items
         n_items, audio_dim = items.shape
         width = hidden_dim or audio_dim
         self.n_items = n_items
@@ -94,7 +98,8 @@ class BERT4RecNet(nn.Module):
 
     def item_vectors(self, indices: torch.Tensor | None = None) -> torch.Tensor:
         """The output table: the (projected) audio vectors of `indices`, or of every track."""
-        return self.project(self.items.weight if indices is None else self.items(indices))
+        vectors = self.project(self.items.weight if indices is None else self.items(indices))
+        return F.normalize(vectors, dim=-1) if self.normalize_items else vectors
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """`(batch, seq)` token ids -> `(batch, seq, width)` outputs; padding is never attended to."""
@@ -102,7 +107,10 @@ class BERT4RecNet(nn.Module):
         audio = self.items(tokens.clamp(max=self.n_items - 1))
         special = self.special[(tokens - self.n_items).clamp(min=0, max=1)]
         inputs = self.project(torch.where(is_special[..., None], special, audio))
-        inputs = inputs + self.positions(torch.arange(tokens.shape[1], device=tokens.device))
+        # Batches are padded only to their longest sequence, so positions count back from the
+        # end: the most recent track has the same position embedding at any padded length.
+        first = self.positions.num_embeddings - tokens.shape[1]
+        inputs = inputs + self.positions(torch.arange(first, self.positions.num_embeddings, device=tokens.device))
         return self.encoder(self.dropout(self.norm(inputs)), src_key_padding_mask=tokens == self.padding)
 
 
@@ -154,6 +162,16 @@ def sampled_softmax_loss(
     return F.cross_entropy(logits, torch.zeros(len(positives), dtype=torch.int64, device=logits.device))
 
 
+def length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """Rows grouped into batches of similar length (each padded only to its longest, so
+    less padding is computed), in random order. Lengths are jittered by up to a factor
+    of 1.5 before sorting so the batches are not the same users every epoch."""
+    jitter = torch.rand(len(lengths), generator=generator, dtype=torch.float64).numpy()
+    order = np.argsort(np.log(np.maximum(lengths, 1)) + np.log(1.5) * jitter, kind="stable")
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).numpy()]
+
+
 def user_sequences(train: pd.DataFrame) -> dict[str, np.ndarray]:
     """Each user's unique train tracks in order of first play (ties: track index), by sorted user id."""
     ordered = train.sort_values(["user_id", "timestamp", "track_idx"], kind="stable")
@@ -161,7 +179,8 @@ def user_sequences(train: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def right_aligned(sequences: Sequence[np.ndarray], length: int, padding: int) -> torch.Tensor:
-    """The last `length` tracks of each sequence, padded on the left."""
+    """The last `length` tracks of each sequence, padded on the left to the longest of them."""
+    length = max(1, min(length, max(map(len, sequences), default=1)))
     tokens = np.full((len(sequences), length), padding, dtype=np.int64)
     for row, sequence in enumerate(sequences):
         tail = sequence[-length:]
@@ -185,6 +204,7 @@ class BERT4RecRecommender(Recommender):
         mlm_probability: float = 0.2,
         force_last_item_masking_prob: float = 0.0,
         item_freeze: bool = True,
+        normalize_items: bool = False,
         loss: str = "softmax",
         n_negatives: int = 1000,
         negative_sampling: str = "uniform",
@@ -196,6 +216,8 @@ class BERT4RecRecommender(Recommender):
         scheduler_patience: int = 4,
         device: str = "auto",
         seed: int = 0,
+        resume: bool = False,
+        checkpoint_dir: str | None = None,
     ):
         check_choice("bert4rec", "loss", loss, LOSSES)
         check_choice("bert4rec", "negative_sampling", negative_sampling, NEGATIVE_SAMPLING)
@@ -209,11 +231,13 @@ class BERT4RecRecommender(Recommender):
                 raise ValueError(f"bert4rec.{name}={value!r}; must be between 0 and 1")
         self.max_seq_len, self.hidden_dim, self.n_layers, self.n_heads = max_seq_len, hidden_dim, n_layers, n_heads
         self.intermediate_dim, self.dropout, self.item_freeze = intermediate_dim, dropout, item_freeze
+        self.normalize_items = normalize_items
         self.mlm_probability, self.force_last_item_masking_prob = mlm_probability, force_last_item_masking_prob
         self.loss, self.n_negatives, self.negative_sampling = loss, n_negatives, negative_sampling
         self.shuffle_positions, self.lr, self.batch_size = shuffle_positions, lr, batch_size
         self.max_epochs, self.patience, self.scheduler_patience = max_epochs, patience, scheduler_patience
         self.device, self.seed = device, seed
+        self.resume, self.checkpoint_dir = resume, checkpoint_dir
         self.torch_device = resolve_device("bert4rec", device)
 
     def config(self) -> dict:
@@ -243,7 +267,7 @@ class BERT4RecRecommender(Recommender):
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
         self.net = BERT4RecNet(
             items, self.hidden_dim, self.max_seq_len, self.n_layers, self.n_heads,
-            self.intermediate_dim, self.dropout, self.item_freeze,
+            self.intermediate_dim, self.dropout, self.item_freeze, self.normalize_items,
         ).to(self.torch_device)
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
         self.log_q = self._sampling_log_probabilities(train, len(items))
@@ -251,22 +275,34 @@ class BERT4RecRecommender(Recommender):
         self.optimizer = torch.optim.Adam(trainable, lr=self.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", patience=self.scheduler_patience)
         stopping = EarlyStopping(self.patience)
-        self.epoch, self.loss_value = 0, float("nan")
-        with tqdm(total=self.max_epochs, desc="bert4rec", unit="epoch") as progress:
-            for epoch in range(1, self.max_epochs + 1):
+        resume = EpochResume(
+            self.checkpoint_dir if self.resume else None,
+            training_fingerprint(__file__, self.config(), item_embeddings, train, val),
+            self.net, self.optimizer, scheduler, self.generator, stopping,
+        )
+        history, progress = resume.restore()
+        self.epoch, self.loss_value = progress.get("epoch", 0), progress.get("loss", float("nan"))
+        for metrics in history:
+            log_epoch(live, metrics)
+        with tqdm(total=self.max_epochs, initial=len(history), desc="bert4rec", unit="epoch") as bar:
+            for epoch in range(len(history) + 1, self.max_epochs + 1):
+                if stopping.exhausted:
+                    break
                 metrics = {"train/loss": self._train_epoch()}
                 if val is not None:
                     metrics.update(validation_metrics(self, val, train, VAL_K))
                     scheduler.step(metrics[f"val/ndcg@{VAL_K}"])
                 metrics["lr"] = self.optimizer.param_groups[0]["lr"]
                 log_epoch(live, metrics)
-                progress.update()
-                progress.set_postfix({name: f"{value:.4g}" for name, value in metrics.items()})
+                bar.update()
+                bar.set_postfix({name: f"{value:.4g}" for name, value in metrics.items()})
                 if val is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], self.net):
                     self.epoch, self.loss_value = epoch, metrics["train/loss"]
                 elif stopping.exhausted:
                     logger.info("early stop at epoch %d: no val ndcg@%d gain for %d epochs", epoch, VAL_K, self.patience)
-                    break
+                history.append(metrics)
+                resume.keep(history, {"epoch": self.epoch, "loss": self.loss_value})
+        resume.finish()
         restore_best(self.net, stopping, self.epoch, f"val_ndcg@{VAL_K}", live)
         return self
 
@@ -296,19 +332,21 @@ class BERT4RecRecommender(Recommender):
     @torch.no_grad()
     def _user_vectors(self, rows: np.ndarray, batch_size: int = 512) -> np.ndarray:
         self.net.eval()
-        vectors = []
+        vectors = np.empty((len(rows), self.net.positions.embedding_dim), np.float32)
+        by_length = np.argsort([len(self.sequences[row]) for row in rows], kind="stable")  # less padding per batch
         for start in range(0, len(rows), batch_size):
-            history = [self.sequences[row] for row in rows[start : start + batch_size]]
+            at = by_length[start : start + batch_size]
+            history = [self.sequences[row] for row in rows[at]]
             tokens = right_aligned([np.append(h[-(self.max_seq_len - 1) :], self.net.mask) for h in history], self.max_seq_len, self.net.padding)
-            vectors.append(self.net(tokens.to(self.torch_device))[:, -1].cpu().numpy())
-        return np.concatenate(vectors) if vectors else np.empty((0, self.net.positions.embedding_dim), np.float32)
+            vectors[at] = self.net(tokens.to(self.torch_device))[:, -1].cpu().numpy()
+        return vectors
 
     def _train_epoch(self) -> float:
         self.net.train()
-        order = torch.randperm(len(self.sequences), generator=self.generator).numpy()
+        lengths = np.minimum([len(sequence) for sequence in self.sequences], self.max_seq_len)
         total, batches = 0.0, 0
-        for start in range(0, len(order), self.batch_size):
-            batch = [self.sequences[row] for row in order[start : start + self.batch_size]]
+        for rows in length_batches(lengths, self.batch_size, self.generator):
+            batch = [self.sequences[row] for row in rows]
             if self.shuffle_positions:  # the control: same tracks, order destroyed
                 batch = [sequence[torch.randperm(len(sequence), generator=self.generator).numpy()] for sequence in batch]
             tokens, targets = mask_tokens(
