@@ -184,13 +184,7 @@ def extract(
     reason; any other non-finite value is refused. With `resume_root`, finished
     shards are kept under it (`identity`: the backend's params, part of the fingerprint).
     """
-    if on_error not in ERROR_POLICIES:
-        raise ValueError(f"extract.on_error={on_error!r}; allowed: {', '.join(ERROR_POLICIES)}")
-    check_batch_size(batch_size)
-    if shard_batches < 1:
-        raise ValueError(f"extract.shard_batches={shard_batches!r}; must be an integer >= 1")
-    if workers < 1:
-        raise ValueError(f"extract.workers={workers!r}; must be an integer >= 1 (decoding threads)")
+    check_settings(on_error, batch_size, shard_batches, workers)
     ranks = Ranks.from_env()
     backend.use_device(device, dtype, ranks.local_rank)
     ranks.join()
@@ -198,9 +192,9 @@ def extract(
     failures: dict[int, str] = {}
     if isinstance(backend, AudioBackend):
         shard_size = shard_batches * batch_size
-        settings = {"max_seconds": max_seconds, "batch_size": batch_size, "shard_size": shard_size, "dtype": dtype}
         store = None
         if resume_root is not None:
+            settings = {"max_seconds": max_seconds, "batch_size": batch_size, "shard_size": shard_size, "dtype": dtype}
             store = ShardStore(Path(resume_root), run_fingerprint(backend, identity or {}, settings, len(tracks)))
             if ranks.local_rank == 0:
                 store.discard_others()
@@ -219,6 +213,16 @@ def extract(
         row = min(failures)
         record_failure(backend.name, tracks, row, failures[row], None)
     return checked(backend, tracks, embeddings, failures, seconds)
+
+
+def check_settings(on_error: str, batch_size: int, shard_batches: int, workers: int) -> None:
+    if on_error not in ERROR_POLICIES:
+        raise ValueError(f"extract.on_error={on_error!r}; allowed: {', '.join(ERROR_POLICIES)}")
+    check_batch_size(batch_size)
+    if shard_batches < 1:
+        raise ValueError(f"extract.shard_batches={shard_batches!r}; must be an integer >= 1")
+    if workers < 1:
+        raise ValueError(f"extract.workers={workers!r}; must be an integer >= 1 (decoding threads)")
 
 
 def embed_shards(
