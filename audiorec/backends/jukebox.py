@@ -22,7 +22,7 @@ class JukeboxBackend(AudioBackend):
 
     def __init__(self, layer: int = 36, cache_dir: str = "~/.cache/jukemirlib"):
         self.jukemirlib = require("jukemirlib", self.name, "pip install git+https://github.com/rodrigo-castellon/jukemirlib.git")
-        self.jukemirlib.constants.CACHE_DIR = os.path.expanduser(cache_dir)
+        self.jukemirlib.CACHE_DIR = os.path.expanduser(cache_dir)  # where its README says to set it
         self.layer = layer
 
     def use_device(self, device: str, dtype: str, local_rank: int = 0) -> None:

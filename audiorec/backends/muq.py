@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiorec.backends.pretrained import POOLINGS, TorchBackend, load_pretrained, pool_time, require
+from audiorec.backends.pretrained import TorchBackend, check_pooling, load_pretrained, pool_time, require
 
 INSTALL = "pip install muq (it needs a torchaudio that matches your torch)"
 
@@ -18,11 +18,9 @@ class MuQBackend(TorchBackend):
 
     def __init__(self, model: str = "OpenMuQ/MuQ-large-msd-iter", layer: int = -1, pooling: str = "mean"):
         package = require("muq", self.name, INSTALL)
-        if pooling not in POOLINGS:
-            raise ValueError(f"{self.name}.pooling={pooling!r}; allowed: {', '.join(POOLINGS)}")
         self.model = load_pretrained(self.name, model, package.MuQ.from_pretrained)
         self.layer = layer
-        self.pooling = pooling
+        self.pooling = check_pooling(self.name, pooling)
 
     def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
         output = self.model(self.batch(waveforms), output_hidden_states=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from audiorec.backends.base import BackendUnavailable
-from audiorec.backends.pretrained import POOLINGS, TorchBackend, load_pretrained, pool_time
+from audiorec.backends.pretrained import TorchBackend, check_pooling, load_pretrained, pool_time
 
 GET = (
     "git clone https://github.com/minzwon/musicfm {repo} && "
@@ -32,8 +32,7 @@ class MusicFMBackend(TorchBackend):
         layer: int = 12,
         pooling: str = "mean",
     ):
-        if pooling not in POOLINGS:
-            raise ValueError(f"{self.name}.pooling={pooling!r}; allowed: {', '.join(POOLINGS)}")
+        self.pooling = check_pooling(self.name, pooling)
         for key, path in {"repo": repo, "stat_path": stat_path, "model_path": model_path}.items():
             if not Path(path).exists():
                 raise BackendUnavailable(
@@ -49,7 +48,6 @@ class MusicFMBackend(TorchBackend):
             download=f"`{GET.format(repo=repo)}`",
         )
         self.layer = layer
-        self.pooling = pooling
 
     def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
         return pool_time(self.model.get_latent(self.batch(waveforms), layer_ix=self.layer), self.pooling)

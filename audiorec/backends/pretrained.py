@@ -92,13 +92,15 @@ def resolve_dtype(setting: str, device: "torch.device") -> "torch.dtype":  # noq
     return getattr(torch, setting)
 
 
+def check_pooling(backend: str, pooling: str) -> str:
+    if pooling not in POOLINGS:
+        raise ValueError(f"{backend}.pooling={pooling!r}; allowed: {', '.join(POOLINGS)}")
+    return pooling
+
+
 def pool_time(hidden: "torch.Tensor", how: str) -> "torch.Tensor":  # noqa: F821
-    """`(batch, frames, dim)` -> `(batch, dim)`."""
-    if how == "mean":
-        return hidden.mean(dim=1)
-    if how == "max":
-        return hidden.amax(dim=1)
-    raise ValueError(f"pooling={how!r}; allowed: {', '.join(POOLINGS)}")
+    """`(batch, frames, dim)` -> `(batch, dim)`; `how` was checked by `check_pooling`."""
+    return hidden.mean(dim=1) if how == "mean" else hidden.amax(dim=1)
 
 
 def equal_length_groups(waveforms: list[np.ndarray]) -> dict[int, list[int]]:
@@ -174,9 +176,7 @@ class TransformersBackend(TorchBackend):
         from transformers import AutoFeatureExtractor, AutoModel
 
         self.model_name = model or self.default_model
-        if pooling not in POOLINGS:
-            raise ValueError(f"{self.name}.pooling={pooling!r}; allowed: {', '.join(POOLINGS)}")
-        self.pooling = pooling
+        self.pooling = check_pooling(self.name, pooling)
         self.extractor = load_pretrained(
             self.name, self.model_name, lambda name: AutoFeatureExtractor.from_pretrained(name, trust_remote_code=trust_remote_code)
         )
