@@ -188,7 +188,10 @@ def run_extraction(tmp_path, tracks_path, out, resume="-", kill_at=0):
 
 def test_a_killed_extraction_resumes_to_the_byte_identical_matrix(tmp_path):
     tracks = clips(tmp_path, [0.25 + 0.01 * (i % 3) for i in range(22)], rate=8000)  # 6 shards of 4 tracks, the last of 2
-    (tmp_path / "t001.wav").write_bytes(b"ID3 this is no audio")  # a corrupted file in shard 0
+    # A corrupted MP3 in shard 0: a real MP3 cut after its first 150 bytes.
+    sf.write(tmp_path / "t001.mp3", np.zeros(2000, dtype=np.float32), 8000, format="MP3")
+    (tmp_path / "t001.mp3").write_bytes((tmp_path / "t001.mp3").read_bytes()[:150])
+    tracks.loc[1, "audio_path"] = str(tmp_path / "t001.mp3")
     tracks_path = tmp_path / "tracks.parquet"
     tracks.to_parquet(tracks_path)
     resume = tmp_path / "resume"
