@@ -104,6 +104,8 @@ def test_transformers_weights_errors_say_how_to_get_them(tmp_path, tiny_models):
     (custom / "config.json").write_text(json.dumps({"model_type": "mert_like", "auto_map": {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}}))
     with pytest.raises(BackendUnavailable, match="mert.trust_remote_code: true"):
         backends.create("mert", model=str(custom))
+    with pytest.raises(BackendUnavailable, match="music2vec: cannot load the weights 'facebook/data2vec-audio-base-960h'"):
+        backends.create("music2vec", model=tiny_models["data2vec"], feature_extractor="facebook/data2vec-audio-base-960h")
     with pytest.raises(ValueError, match="mert.layer=5; .* hidden states 0..2"):
         backends.create("mert", model=tiny_models["hubert"], layer=5)
 
@@ -233,25 +235,31 @@ def test_a_shard_skipped_before_still_fails_under_fail(tmp_path):
 
 
 def test_torchrun_shards_equal_the_single_process_matrix(tmp_path, tiny_models):
-    """The real stage under `torchrun --nproc_per_node 2` (gloo, CPU) and as one process:
-    the same bytes. One thread per process in both, so the kernels round alike."""
+    """The real stage under `torchrun --nproc_per_node 2` (gloo, CPU) against one process
+    here: the same bytes. One torch thread in both, so the kernels round alike."""
+    import torch
+
     work = tmp_path / "work"
     (work / "data").mkdir(parents=True)
-    clips(tmp_path, [0.3] * 7 + [0.2] * 3).to_parquet(work / "data" / "tracks.parquet")
+    tracks = clips(tmp_path, [0.3] * 7 + [0.2] * 3)
+    tracks.to_parquet(work / "data" / "tracks.parquet")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["mert"].update(model=tiny_models["hubert"], sample_rate=RATE)
     params["extract"].update(batch_size=2, shard_batches=1, on_error="fail")
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    outputs = {}
-    for name, launcher in (
-        ("single", [sys.executable, "-m", "stages.extract"]),
-        ("torchrun", [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "stages.extract"]),
-    ):
-        result = subprocess.run([*launcher, "--backend", "mert"], cwd=work, env=env, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr[-3000:]
-        outputs[name] = (work / "data" / "embeddings" / "mert.npy").read_bytes()
-        assert json.loads((work / "metrics" / "extract" / "mert.json").read_text())["tracks"] == 10
-        assert not (work / "data" / "resume" / "extract" / "mert").exists()  # cleared once the outputs were written
-    assert outputs["single"] == outputs["torchrun"]
-    assert np.isfinite(np.load(work / "data" / "embeddings" / "mert.npy")).all()
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "stages.extract"]
+    result = subprocess.run([*launcher, "--backend", "mert"], cwd=work, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((work / "metrics" / "extract" / "mert.json").read_text())["tracks"] == 10
+    assert not (work / "data" / "resume" / "extract" / "mert").exists()  # cleared once the outputs were written
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single, _, _ = backends.extract(backends.create("mert", **params["mert"]), tracks, batch_size=2, shard_batches=1, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    np.save(tmp_path / "single.npy", single)
+    assert (tmp_path / "single.npy").read_bytes() == (work / "data" / "embeddings" / "mert.npy").read_bytes()
+    assert np.isfinite(single).all()

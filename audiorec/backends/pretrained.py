@@ -158,8 +158,10 @@ class TorchBackend(AudioBackend):
 class TransformersBackend(TorchBackend):
     """A Hugging Face audio encoder: the hidden state at `layer`, pooled over time.
 
-    `model` is a hub name or a local folder; `trust_remote_code` runs the model's own
-    Python code from the hub (MERT needs it), so it is off unless the user turns it on.
+    `model` is a hub name or a local folder; `feature_extractor` another one for the input
+    preprocessing where the model's repository has none (Music2Vec's card uses
+    data2vec-audio's); `trust_remote_code` runs the model's own Python code from the hub
+    (MERT needs it), so it is off unless the user turns it on.
     """
 
     default_model: str
@@ -171,6 +173,7 @@ class TransformersBackend(TorchBackend):
         layer: int = -1,
         pooling: str = "mean",
         trust_remote_code: bool = False,
+        feature_extractor: str | None = None,
     ):
         require("transformers", self.name, "pip install transformers")
         from transformers import AutoFeatureExtractor, AutoModel
@@ -178,7 +181,9 @@ class TransformersBackend(TorchBackend):
         self.model_name = model or self.default_model
         self.pooling = check_pooling(self.name, pooling)
         self.extractor = load_pretrained(
-            self.name, self.model_name, lambda name: AutoFeatureExtractor.from_pretrained(name, trust_remote_code=trust_remote_code)
+            self.name,
+            feature_extractor or self.model_name,
+            lambda name: AutoFeatureExtractor.from_pretrained(name, trust_remote_code=trust_remote_code),
         )
         self.model = load_pretrained(
             self.name, self.model_name, lambda name: AutoModel.from_pretrained(name, trust_remote_code=trust_remote_code)
