@@ -248,7 +248,7 @@ def test_torchrun_shards_equal_the_single_process_matrix(tmp_path, tiny_models):
     params["extract"].update(batch_size=2, shard_batches=1, on_error="fail")
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "stages.extract"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "stages.extract"]
     result = subprocess.run([*launcher, "--backend", "mert"], cwd=work, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((work / "metrics" / "extract" / "mert.json").read_text())["tracks"] == 10
