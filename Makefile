@@ -27,8 +27,9 @@ test: $(INSTALLED)
 tiny-reference: $(INSTALLED)
 	$(BIN)/python scripts/tiny_reference.py
 
-## Per-stage wall time of a from-scratch run; musicnn fast path vs the library; Shallow training throughput.
+## Per-stage wall time of a from-scratch run; musicnn fast path vs the library; Shallow training throughput; batched vs single extraction.
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/repro_time.py
 	$(BIN)/python benchmarks/musicnn_speed.py
 	$(BIN)/python benchmarks/shallow_throughput.py
+	$(BIN)/python benchmarks/extract_speed.py --tracks 96

@@ -11,6 +11,8 @@ SOURCES = ("synthetic", "music4all")
 # What to do with a malformed log line (audiorec.data.music4all) and an undecodable track (audiorec.backends).
 BAD_ROW_POLICIES = ("fail", "skip")
 ERROR_POLICIES = ("fail", "skip")
+EXTRACT_DEVICES = ("auto", "cuda", "cpu")
+EXTRACT_DTYPES = ("float32", "float16", "bfloat16")
 
 
 class ParamsError(ValueError):
@@ -38,6 +40,14 @@ def validate(params: dict) -> None:
         raise ParamsError(f"dataset.on_bad_row={dataset['on_bad_row']!r}; allowed: {', '.join(BAD_ROW_POLICIES)}")
     if params["extract"]["on_error"] not in ERROR_POLICIES:
         raise ParamsError(f"extract.on_error={params['extract']['on_error']!r}; allowed: {', '.join(ERROR_POLICIES)}")
+    extract = params["extract"]
+    if extract["device"] not in EXTRACT_DEVICES:
+        raise ParamsError(f"extract.device={extract['device']!r}; allowed: {', '.join(EXTRACT_DEVICES)}")
+    if extract["dtype"] not in EXTRACT_DTYPES:
+        raise ParamsError(f"extract.dtype={extract['dtype']!r}; allowed: {', '.join(EXTRACT_DTYPES)}")
+    for key in ("batch_size", "workers", "shard_batches"):
+        if not isinstance(extract[key], int) or extract[key] < 1:
+            raise ParamsError(f"extract.{key}={extract[key]!r}; must be an integer >= 1")
     for name in params["backends"]:
         if name not in BACKENDS:
             raise ParamsError(f"backends: unknown backend {name!r}; registered: {', '.join(sorted(BACKENDS))}")

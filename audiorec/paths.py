@@ -24,6 +24,12 @@ def extraction_stats(backend: str) -> Path:
     return METRICS / "extract" / f"{backend}.json"
 
 
+def extraction_resume(backend: str) -> Path:
+    """Finished shards of a running extraction: outside DVC's outputs (DVC deletes those
+    before re-running a stage), so a killed `extract@<backend>` resumes from them."""
+    return DATA / "resume" / "extract" / backend
+
+
 def predictions(backend: str, model: str) -> Path:
     return PREDICTIONS / backend / f"{model}.parquet"
 

@@ -16,5 +16,5 @@ quiet $pip install -q "torch==2.13.0"
 quiet $pip install -q -e ".[dev]"
 quiet $pip install -q "tensorflow-cpu==2.21.0"
 quiet $pip install -q --no-deps "tf-keras==2.21.0" "musicnn==0.1.0"
-"$venv/bin/python" -c "import torch, faiss, rs_metrics, musicnn, tf_keras, dvc, audiorec" \
+"$venv/bin/python" -c "import torch, faiss, rs_metrics, musicnn, tf_keras, transformers, dvc, audiorec" \
   || { echo "install.sh: the environment in $venv is incomplete (see the pip output above)" >&2; exit 1; }

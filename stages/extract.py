@@ -1,8 +1,14 @@
 """extract@<backend>: audio -> data/embeddings/<backend>.npy aligned with tracks.parquet.
 
 With extract.on_error: skip, tracks that cannot be embedded get a NaN row and are
-listed, with the reason, under `skipped` in metrics/extract/<backend>.json."""
+listed, with the reason, under `skipped` in metrics/extract/<backend>.json.
+
+Runs as one process (`dvc repro`) or under torchrun, one process per GPU
+(`torchrun --nproc_per_node 4 -m stages.extract --backend mert`): rank 0 writes the outputs.
+Finished shards wait in data/resume/extract/<backend>/ until the outputs are written,
+so a killed run continues where it stopped."""
 import argparse
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -18,15 +24,31 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    backend = backends.create(args.backend, **params.get(args.backend, {}))
+    backend_params = params.get(args.backend, {})
+    backend = backends.create(args.backend, **backend_params)
     tracks = pd.read_parquet(paths.TRACKS)
     settings = params["extract"]
-    embeddings, stats, skipped = backends.extract(
-        backend, tracks, max_seconds=settings["max_seconds"], batch_size=settings["batch_size"], on_error=settings["on_error"]
+    resume = paths.extraction_resume(args.backend)
+    result = backends.extract(
+        backend,
+        tracks,
+        max_seconds=settings["max_seconds"],
+        batch_size=settings["batch_size"],
+        on_error=settings["on_error"],
+        device=settings["device"],
+        dtype=settings["dtype"],
+        workers=settings["workers"],
+        shard_batches=settings["shard_batches"],
+        resume_root=resume if settings["resume"] else None,
+        identity=backend_params,
     )
+    if result is None:  # another torchrun rank: rank 0 gathered the shards and writes the outputs
+        return
+    embeddings, stats, skipped = result
     paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
     np.save(paths.embeddings(args.backend), embeddings)
     write_json({**stats, "skipped": skipped}, paths.extraction_stats(args.backend))
+    shutil.rmtree(resume, ignore_errors=True)  # the outputs hold everything now
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def test_params_validation_names_parameter_and_choices():
     with open("params.yaml") as handle:
         params = yaml.safe_load(handle)
     validate(params)
-    with pytest.raises(ParamsError, match="backends: unknown backend 'nope'; registered: mfcc"):
+    with pytest.raises(ParamsError, match="backends: unknown backend 'nope'; registered: encodecmae, jukebox, mert, mfcc"):
         validate({**params, "backends": ["mfcc", "nope"]})
     with pytest.raises(ParamsError, match="models: unknown model 'svd'"):
         validate({**params, "models": ["svd"]})

@@ -236,6 +236,9 @@ def test_same_seed_gives_bit_identical_predictions(model):
     [
         ("dataset", {"on_bad_row": "ignore"}, "dataset.on_bad_row='ignore'; allowed: fail, skip"),
         ("extract", {"on_error": "zeros"}, "extract.on_error='zeros'; allowed: fail, skip"),
+        ("extract", {"device": "tpu"}, "extract.device='tpu'; allowed: auto, cuda, cpu"),
+        ("extract", {"dtype": "float64"}, "extract.dtype='float64'; allowed: float32, float16, bfloat16"),
+        ("extract", {"shard_batches": 0}, "extract.shard_batches=0; must be an integer >= 1"),
         ("evaluate", {"ks": [10, -5]}, "evaluate.ks contains -5; every k must be a positive integer"),
         ("train", {"top_k": 0}, "train.top_k=0; must be a positive integer"),
         ("split", {"test_date": "2019-01-01"}, r"split.test_date \(2019-01-01\) must be after split.start_date"),

@@ -1,18 +1,15 @@
-"""The backend interface: one frozen vector per track, and a registry by name."""
+"""The backend interface: one frozen vector per track, and the batch loop of audio models."""
 from __future__ import annotations
 
 import logging
-import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from audiorec import audio
-from audiorec.config import ERROR_POLICIES
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +18,18 @@ class ExtractionError(RuntimeError):
     pass
 
 
+class BackendUnavailable(ExtractionError):
+    """A backend's package or weights are missing: the message says how to get them."""
+
+
 class Backend(ABC):
     """Anything that gives one `dim`-vector per track of `tracks.parquet`."""
 
     name: ClassVar[str]
     dim: int
+    # Where the model runs ("cpu" or "cuda"); part of the resume fingerprint, since
+    # GPU and CPU kernels round differently.
+    device_kind: str = "cpu"
 
     @abstractmethod
     def embed_tracks(
@@ -35,6 +39,12 @@ class Backend(ABC):
         run `batch_size` tracks per forward pass. A track that cannot be embedded
         raises ExtractionError, or with a `failures` dict is recorded there (row ->
         reason) and gets a row of NaN."""
+
+    def use_device(self, device: str, dtype: str, local_rank: int = 0) -> None:
+        """Run on `device` in `dtype` (extract.device, extract.dtype). Backends outside
+        torch run where their library puts them, in float32."""
+        if device not in ("auto", "cpu") or dtype != "float32":
+            log.info("%s runs on the CPU in float32: extract.device=%s and extract.dtype=%s do not apply", self.name, device, dtype)
 
 
 class AudioBackend(Backend):
@@ -56,36 +66,55 @@ class AudioBackend(Backend):
     ) -> np.ndarray:
         """Decode each track at the model's rate and embed `batch_size` tracks at a
         time; decoding runs in a background thread so the model rarely waits on I/O."""
-        if batch_size < 1:
-            raise ValueError(f"extract.batch_size={batch_size!r}; must be an integer >= 1")
-        embeddings = np.full((len(tracks), self.dim), np.nan, dtype=np.float32)
-        paths = tracks["audio_path"].tolist()
-        waveforms = prefetch(lambda path: decode(path, self.sample_rate, max_seconds), paths, depth=2 * batch_size)
-        with tqdm(total=len(paths), desc=f"extract {self.name}") as progress:
-            for start in range(0, len(paths), batch_size):
-                batch = [next(waveforms) for _ in range(min(batch_size, len(paths) - start))]
-                decoded = [row for row, item in enumerate(batch, start) if not isinstance(item, Exception)]
-                for row, item in enumerate(batch, start):
-                    if isinstance(item, Exception):
-                        self._failed(tracks, row, f"cannot decode: {item}", failures)
-                if decoded:
-                    embeddings[decoded] = self.embed_batch([batch[row - start] for row in decoded])
-                for row in decoded:
-                    if not np.isfinite(embeddings[row]).all():
-                        self._failed(tracks, row, "the model returned NaN or Inf", failures)
-                        embeddings[row] = np.nan
-                progress.update(len(batch))
+        check_batch_size(batch_size)
+        waveforms = self.decoded(tracks["audio_path"].tolist(), max_seconds, depth=2 * batch_size)
+        return self.embed_rows(tracks, range(len(tracks)), waveforms, batch_size, failures)
+
+    def decoded(self, paths: list[str], max_seconds: float, depth: int, workers: int = 1) -> Iterator[np.ndarray | Exception]:
+        """The waveforms of `paths` in order, decoded ahead by `workers` threads."""
+        return prefetch(lambda path: decode(path, self.sample_rate, max_seconds), paths, depth=depth, workers=workers)
+
+    def embed_rows(
+        self,
+        tracks: pd.DataFrame,
+        rows: Sequence[int],
+        waveforms: Iterator[np.ndarray | Exception],
+        batch_size: int,
+        failures: dict[int, str] | None,
+    ) -> np.ndarray:
+        """`(len(rows), dim)` for the tracks at positions `rows` of `tracks`, whose
+        waveforms come next from `waveforms`, in batches of `batch_size` from `rows[0]`."""
+        embeddings = np.full((len(rows), self.dim), np.nan, dtype=np.float32)
+        for start in range(0, len(rows), batch_size):
+            batch = [next(waveforms) for _ in range(min(batch_size, len(rows) - start))]
+            decoded = [i for i, item in enumerate(batch, start) if not isinstance(item, Exception)]
+            for i, item in enumerate(batch, start):
+                if isinstance(item, Exception):
+                    record_failure(self.name, tracks, rows[i], f"cannot decode: {item}", failures)
+            if decoded:
+                embeddings[decoded] = self.embed_batch([batch[i - start] for i in decoded])
+            for i in decoded:
+                if not np.isfinite(embeddings[i]).all():
+                    record_failure(self.name, tracks, rows[i], "the model returned NaN or Inf", failures)
+                    embeddings[i] = np.nan
         return embeddings
 
-    def _failed(self, tracks: pd.DataFrame, row: int, reason: str, failures: dict[int, str] | None) -> None:
-        track = tracks.iloc[row]
-        if failures is None:
-            raise ExtractionError(
-                f"{self.name}: track {track['track_id']} (row {row} of tracks.parquet, {track['audio_path']}): {reason}. "
-                "Replace the file, or set extract.on_error: skip to mask the track and go on"
-            )
-        log.warning("%s: skipping track %s (%s): %s", self.name, track["track_id"], track["audio_path"], reason)
-        failures[row] = reason
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"extract.batch_size={batch_size!r}; must be an integer >= 1")
+
+
+def record_failure(backend: str, tracks: pd.DataFrame, row: int, reason: str, failures: dict[int, str] | None) -> None:
+    """Raise for track `row` (position in `tracks`), or with a `failures` dict record it there and go on."""
+    track = tracks.iloc[row]
+    if failures is None:
+        raise ExtractionError(
+            f"{backend}: track {track['track_id']} (row {row} of tracks.parquet, {track['audio_path']}): {reason}. "
+            "Replace the file, or set extract.on_error: skip to mask the track and go on"
+        )
+    log.warning("%s: skipping track %s (%s): %s", backend, track["track_id"], track["audio_path"], reason)
+    failures[row] = reason
 
 
 def decode(path: str, sample_rate: int, max_seconds: float) -> np.ndarray | Exception:
@@ -97,51 +126,11 @@ def decode(path: str, sample_rate: int, max_seconds: float) -> np.ndarray | Exce
     return waveform if len(waveform) else ValueError("the file decodes to no samples")
 
 
-def prefetch(load: Callable[[str], np.ndarray], paths: list[str], depth: int = 8) -> Iterator[np.ndarray]:
-    """Yield `load(path)` in order while the next `depth` files decode in a thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
+def prefetch(load: Callable[[str], np.ndarray], paths: list[str], depth: int = 8, workers: int = 1) -> Iterator[np.ndarray]:
+    """Yield `load(path)` in order while the next `depth` files decode in `workers` threads."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = [pool.submit(load, p) for p in paths[:depth]]
         for next_path in paths[depth:] + [None] * min(depth, len(paths)):
             yield pending.pop(0).result()
             if next_path is not None:
                 pending.append(pool.submit(load, next_path))
-
-
-def extract(
-    backend: Backend, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, on_error: str = "fail"
-) -> tuple[np.ndarray, dict, list[dict]]:
-    """Run a backend over all tracks: the embeddings, timing stats, and the skipped tracks.
-
-    With `on_error="skip"` a track that cannot be decoded or embedded keeps a row
-    of NaN (a masked row: downstream stages leave it out) and is listed with its
-    reason; any other non-finite value is refused.
-    """
-    if on_error not in ERROR_POLICIES:
-        raise ValueError(f"extract.on_error={on_error!r}; allowed: {', '.join(ERROR_POLICIES)}")
-    failures: dict[int, str] | None = {} if on_error == "skip" else None
-    started = time.perf_counter()
-    embeddings = backend.embed_tracks(tracks, max_seconds=max_seconds, batch_size=batch_size, failures=failures)
-    seconds = time.perf_counter() - started
-    if embeddings.shape != (len(tracks), backend.dim):
-        raise ValueError(f"backend {backend.name} returned shape {embeddings.shape}; expected {(len(tracks), backend.dim)}")
-    masked = np.zeros(len(tracks), dtype=bool)
-    masked[list(failures or {})] = True
-    bad_rows = np.flatnonzero(~np.isfinite(embeddings).all(axis=1) & ~masked)
-    if len(bad_rows):
-        raise ExtractionError(
-            f"backend {backend.name} produced NaN/Inf for {len(bad_rows)} tracks, first {tracks['track_id'].iloc[bad_rows[0]]} "
-            f"(row {bad_rows[0]} of tracks.parquet)"
-        )
-    skipped = [
-        {"row": row, "track_id": tracks["track_id"].iloc[row], "audio_path": tracks["audio_path"].iloc[row], "reason": reason}
-        for row, reason in sorted((failures or {}).items())
-    ]
-    stats = {
-        "dim": backend.dim,
-        "tracks": len(tracks),
-        "skipped_tracks": len(skipped),
-        "seconds": round(seconds, 2),
-        "tracks_per_second": round(len(tracks) / max(seconds, 1e-9), 2),
-    }
-    log.info("%s: %s", backend.name, stats)
-    return embeddings, stats, skipped
