@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from audiorec import paths
-from audiorec.controls import SUFFIX
+from audiorec.controls import control_name
 
 # Only held-out results count: val metrics drive model selection, the rest are timings and counts.
 COMPARED_SPLITS = ("test", "cold")
@@ -50,8 +50,10 @@ def evaluate_stage(metrics_path: str) -> str:
     backend, model = Path(metrics_path).parent.name, Path(metrics_path).stem
     if backend == paths.NO_BACKEND:
         return f"evaluate_baseline@{model}"
-    if backend.endswith(SUFFIX):
-        return f"evaluate_control@{backend[: -len(SUFFIX)]}-{model}"
+    if backend.endswith(control_name("", "shuffled")):
+        return f"evaluate_control@{backend.removesuffix(control_name('', 'shuffled'))}-{model}"
+    if backend.endswith(control_name("", "unordered")):
+        return f"evaluate_unordered@{backend.removesuffix(control_name('', 'unordered'))}"
     return f"evaluate@{backend}-{model}"
 
 

@@ -59,9 +59,15 @@ def validate(params: dict) -> None:
     for name in params["baselines"]:
         if name not in BASELINES:
             raise ParamsError(f"baselines: {name!r} is not an interactions-only model; allowed: {', '.join(BASELINES)}")
-    for name in params["controls"]["shuffle"]:
-        if name not in params["backends"]:
-            raise ParamsError(f"controls.shuffle: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first")
+    for key in ("shuffle", "unordered"):
+        for name in params["controls"][key]:
+            if name not in params["backends"]:
+                raise ParamsError(f"controls.{key}: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first")
+    for name in params["controls"]["models"]:
+        if name not in params["models"]:
+            raise ParamsError(f"controls.models: {name!r} is not in models ({', '.join(params['models'])}); add it there first")
+    if params["controls"]["unordered"] and "bert4rec" not in params["models"]:
+        raise ParamsError("controls.unordered needs bert4rec in models (it is BERT4Rec's order control); add it or empty the list")
     if params["train"]["top_k"] <= 0:
         raise ParamsError(f"train.top_k={params['train']['top_k']}; must be a positive integer")
     for k in params["evaluate"]["ks"]:

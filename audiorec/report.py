@@ -2,9 +2,9 @@
 
 Each row also says whether it differs from the table's best row: paired t-test
 and Wilcoxon signed-rank test over the users' HitRate@k, Holm-corrected across
-the rows of the table. A backend with a shuffled control shows the control's
-HitRate@k and the same paired tests against it, Holm-corrected across the
-table's controls. Interactions-only models form one `baselines` table. The same
+the rows of the table. A backend with a control (audiorec.controls: shuffled
+embeddings, or unordered sequences) shows the control's HitRate@k and the same
+paired tests against it, Holm-corrected across the table's controls of that kind. Interactions-only models form one `baselines` table. The same
 tables are built for the hot test split and for the cold-start split.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from audiorec.controls import control_name
+from audiorec.controls import KINDS, control_name
 from audiorec.metrics import column, summarise
 from audiorec.significance import holm, paired_pvalues
 
@@ -45,7 +45,9 @@ def model_table(runs: list[Run], k: int = 50, split: str = "test", controls: lis
     table = pd.DataFrame([summary_row(run, k, split) for run in runs])
     table = table.sort_values(f"HitRate@{k}", ascending=False, kind="stable").reset_index(drop=True)
     table = table.merge(versus_best(runs, table["backend"].iloc[0], k, split), on="backend", how="left")
-    return table.merge(versus_control(runs, controls, k, split), on="backend", how="left")
+    for kind in KINDS:
+        table = table.merge(versus_control(runs, controls, kind, k, split), on="backend", how="left")
+    return table
 
 
 def summary_row(run: Run, k: int, split: str) -> dict[str, object]:
@@ -73,20 +75,21 @@ def versus_best(runs: list[Run], best: str, k: int = 50, split: str = "test") ->
     return pd.DataFrame({"backend": others, **paired_columns([(values[best], values[other]) for other in others], "")})
 
 
-def versus_control(runs: list[Run], controls: list[Run], k: int = 50, split: str = "test") -> pd.DataFrame:
-    """For each run with a shuffled control: the control's HitRate@k and Holm-corrected paired p-values."""
+def versus_control(
+    runs: list[Run], controls: list[Run], kind: str = "shuffled", k: int = 50, split: str = "test"
+) -> pd.DataFrame:
+    """For each run with a control of `kind`: the control's HitRate@k and Holm-corrected paired p-values."""
     name = column("hitrate", k)
     by_name = {control.backend: control for control in controls}
-    matched = [(run, by_name[control_name(run.backend)]) for run in runs if control_name(run.backend) in by_name]
-    table = pd.DataFrame(
+    matched = [(run, by_name[control_name(run.backend, kind)]) for run in runs if control_name(run.backend, kind) in by_name]
+    return pd.DataFrame(
         {
             "backend": [run.backend for run, _ in matched],
-            f"shuffled_HitRate@{k}": [summary_row(control, k, split)[f"HitRate@{k}"] for _, control in matched],
-            f"shuffled_HitRate@{k}_ci95": [summary_row(control, k, split)[f"HitRate@{k}_ci95"] for _, control in matched],
-            **paired_columns([(run.values(split)[name], control.values(split)[name]) for run, control in matched], "shuffled_"),
+            f"{kind}_HitRate@{k}": [summary_row(control, k, split)[f"HitRate@{k}"] for _, control in matched],
+            f"{kind}_HitRate@{k}_ci95": [summary_row(control, k, split)[f"HitRate@{k}_ci95"] for _, control in matched],
+            **paired_columns([(run.values(split)[name], control.values(split)[name]) for run, control in matched], f"{kind}_"),
         }
     )
-    return table
 
 
 def tables_by_model(
@@ -120,11 +123,12 @@ def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50) -> str:
             shown[name] = _mean_cells(table[name], table[f"{name}_ci95"])
         shown["Size"] = [str(size) if size else "—" for size in table["Size"]]
         shown["vs best"] = [_pvalue_cell(t, w, "best") for t, w in zip(table["p_t_holm"], table["p_wilcoxon_holm"])]
-        if f"shuffled_HitRate@{k}" in table and table[f"shuffled_HitRate@{k}"].notna().any():
-            shown[f"shuffled HitRate@{k}"] = _mean_cells(table[f"shuffled_HitRate@{k}"], table[f"shuffled_HitRate@{k}_ci95"])
-            shown["vs shuffled"] = [
-                _pvalue_cell(t, w, "—") for t, w in zip(table["p_t_shuffled_holm"], table["p_wilcoxon_shuffled_holm"])
-            ]
+        for kind in KINDS:
+            if f"{kind}_HitRate@{k}" in table and table[f"{kind}_HitRate@{k}"].notna().any():
+                shown[f"{kind} HitRate@{k}"] = _mean_cells(table[f"{kind}_HitRate@{k}"], table[f"{kind}_HitRate@{k}_ci95"])
+                shown[f"vs {kind}"] = [
+                    _pvalue_cell(t, w, "—") for t, w in zip(table[f"p_t_{kind}_holm"], table[f"p_wilcoxon_{kind}_holm"])
+                ]
         title = f"{model} (interactions only, no audio)" if model == BASELINE_TABLE else model
         sections.append(f"### {title}\n\n{shown.to_markdown(index=False)}\n")
     return "\n".join(sections)
@@ -135,6 +139,7 @@ def legend(k: int) -> str:
         f"Each metric: mean ± 95% Student-t interval half-width over users. `vs best`: Holm-corrected p-values "
         f"of the paired t-test / Wilcoxon test of each row's per-user HitRate@{k} against the table's best row; "
         f"`shuffled` / `vs shuffled`: the backend's shuffled-embedding control and the same tests against it; "
+        f"`unordered` / `vs unordered`: the same model trained on sequences whose order was shuffled; "
         f"* marks p < {ALPHA}.\n"
     )
 

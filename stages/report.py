@@ -27,7 +27,8 @@ def main() -> None:
     params = load_params()
     k, cold_k = params["report"]["k"], params["report"]["cold_k"]
     runs = audio_runs(params["backends"], params["models"])
-    controls = audio_runs(params["controls"]["shuffle"], params["models"], control_name)
+    controls = audio_runs(params["controls"]["shuffle"], params["controls"]["models"], control_name)
+    controls += audio_runs(params["controls"]["unordered"], ["bert4rec"], lambda backend: control_name(backend, "unordered"))
     # Interactions-only models share one table, a row per model.
     baselines = [
         Run(backend=model, model=BASELINE_TABLE, dim=0, per_user=pd.read_parquet(paths.per_user(paths.NO_BACKEND, model)))

@@ -2,7 +2,8 @@
 
 Without --backend (train_baseline@<model>), an interactions-only model from
 params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
-With --shuffled (train_control@<backend>-<model>), the backend's shuffled control.
+With --shuffled (train_control@<backend>-<model>), the backend's shuffled control; with
+--unordered (train_unordered@<backend>), BERT4Rec trained on sequences in random order.
 Which tracks each split ranks is audiorec.ranking's protocol.
 """
 import argparse
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--backend", help="omit for the models in params.yaml: baselines")
     parser.add_argument("--model", required=True)
     parser.add_argument("--shuffled", action="store_true", help="the backend's control: its rows permuted across tracks")
+    parser.add_argument("--unordered", action="store_true", help="the order control: training sequences shuffled")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -38,6 +40,12 @@ def main() -> None:
     if args.shuffled:  # masked rows keep their place, so the control leaves out the same tracks
         item_embeddings = shuffle_rows(item_embeddings, params["controls"]["seed"])
         args.backend = control_name(args.backend)
+    settings = params[args.model]
+    if args.unordered:
+        if "shuffle_positions" not in settings:
+            parser.error(f"--unordered needs a sequential model; {args.model} has no shuffle_positions param")
+        settings = {**settings, "shuffle_positions": True}
+        args.backend = control_name(args.backend, "unordered")
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
     truths = {
         split: pd.read_parquet(paths.SPLITS / name, columns=["user_id", "track_idx"])
@@ -52,7 +60,6 @@ def main() -> None:
     val = truths["val"][truths["val"]["track_idx"].isin(train["track_idx"])]
     # Defaults would rewrite the root dvc.yaml and try to commit an experiment mid-repro.
     with Live(str(paths.training_log(args.backend, args.model)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        settings = params[args.model]
         if "resume" in settings:  # models that can continue a killed run keep their state here
             settings = {**settings, "checkpoint_dir": str(paths.resume_dir(args.backend, args.model))}
         recommender = models.create(args.model, **settings).fit(item_embeddings, train, val=val, live=live)

@@ -139,3 +139,13 @@ def test_bad_params_are_named():
         BERT4RecRecommender(loss="bpr")
     with pytest.raises(ValueError, match="bert4rec.n_heads=3 must divide the model width 8"):
         BERT4RecRecommender(n_heads=3, max_epochs=1).fit(np.zeros((N_ITEMS, DIM), np.float32), _toy_data())
+
+
+def test_standardized_items_have_zero_mean_and_unit_variance_per_dimension():
+    # MFCC statistics differ in scale by orders of magnitude; BERT4Rec sees each dim as a z-score.
+    items = np.random.default_rng(1).normal(size=(N_ITEMS, DIM)).astype(np.float32) * np.logspace(0, 3, DIM).astype(np.float32)
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, n_heads=2, standardize_items=True, device="cpu")
+    model.fit(items, _toy_data())
+    table = model.net.items.weight.detach().numpy()
+    np.testing.assert_allclose(table.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(table.std(axis=0, ddof=1), 1, atol=1e-4)

@@ -41,3 +41,17 @@ def test_tables_put_each_backend_next_to_its_control():
     assert "shuffled HitRate@10" in header and "vs shuffled" in header
     assert f"{no_content.mean():.4f}" in oracle_row and "0.000*" in oracle_row.split("|")[-2]
     assert random_row.split("|")[-3].strip() == "—"
+
+
+def test_the_order_control_gets_its_own_columns():
+    rng = np.random.default_rng(3)
+    ordered = (rng.random(200) < 0.5).astype(float)
+    unordered = np.where(rng.random(200) < 0.5, 0.0, ordered)
+    runs = [_run("oracle", ordered, "test"), _run("random", ordered, "test")]
+    controls = [_run(control_name("oracle", "unordered"), unordered, "test"), _run(control_name("oracle"), ordered, "test")]
+    table = model_table(runs, k=10, split="test", controls=controls).set_index("backend")
+    assert table.loc["oracle", "unordered_HitRate@10"] == pytest.approx(unordered.mean())
+    assert table.loc["oracle", "shuffled_HitRate@10"] == pytest.approx(ordered.mean())
+    assert table.loc["oracle", "p_t_unordered_holm"] < 1e-6 and table.loc["oracle", "p_t_shuffled_holm"] == 1.0
+    header = to_markdown({"bert4rec": table.reset_index()}, k=10).splitlines()[2]
+    assert "unordered HitRate@10" in header and "vs unordered" in header

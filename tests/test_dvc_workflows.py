@@ -37,6 +37,7 @@ def test_metrics_paths_name_their_stages():
     assert evaluate_stage("metrics/oracle/knn.json") == "evaluate@oracle-knn"
     assert evaluate_stage("metrics/none/ease.json") == "evaluate_baseline@ease"
     assert evaluate_stage("metrics/musicnn_shuffled/shallow.json") == "evaluate_control@musicnn-shallow"
+    assert evaluate_stage("metrics/oracle_unordered/bert4rec.json") == "evaluate_unordered@oracle"
 
 
 def test_gate_fails_on_changes_beyond_tolerance_and_on_lost_metrics_only():

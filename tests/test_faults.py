@@ -396,7 +396,7 @@ def test_fuzzed_log_and_audio_through_the_dataset_and_extract_stages(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["dataset"].update(source="music4all", audio_dir=str(audios), listening_log=str(tmp_path / "log.tsv"), on_bad_row="skip")
     params["extract"]["on_error"] = "skip"
-    params["backends"], params["controls"]["shuffle"] = ["mfcc"], []
+    params["backends"], params["controls"]["shuffle"], params["controls"]["unordered"] = ["mfcc"], [], []
     work = tmp_path / "work"
     work.mkdir()
     (work / "params.yaml").write_text(yaml.safe_dump(params))

@@ -205,6 +205,7 @@ class BERT4RecRecommender(Recommender):
         force_last_item_masking_prob: float = 0.0,
         item_freeze: bool = True,
         normalize_items: bool = False,
+        standardize_items: bool = False,
         loss: str = "softmax",
         n_negatives: int = 1000,
         negative_sampling: str = "uniform",
@@ -231,7 +232,7 @@ class BERT4RecRecommender(Recommender):
                 raise ValueError(f"bert4rec.{name}={value!r}; must be between 0 and 1")
         self.max_seq_len, self.hidden_dim, self.n_layers, self.n_heads = max_seq_len, hidden_dim, n_layers, n_heads
         self.intermediate_dim, self.dropout, self.item_freeze = intermediate_dim, dropout, item_freeze
-        self.normalize_items = normalize_items
+        self.normalize_items, self.standardize_items = normalize_items, standardize_items
         self.mlm_probability, self.force_last_item_masking_prob = mlm_probability, force_last_item_masking_prob
         self.loss, self.n_negatives, self.negative_sampling = loss, n_negatives, negative_sampling
         self.shuffle_positions, self.lr, self.batch_size = shuffle_positions, lr, batch_size
@@ -265,6 +266,8 @@ class BERT4RecRecommender(Recommender):
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.manual_seed(self.seed)
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
+        if self.standardize_items:  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
+            items = (items - items.mean(dim=0)) / items.std(dim=0).clamp(min=1e-6)
         self.net = BERT4RecNet(
             items, self.hidden_dim, self.max_seq_len, self.n_layers, self.n_heads,
             self.intermediate_dim, self.dropout, self.item_freeze, self.normalize_items,
