@@ -29,18 +29,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from audiorec.models.base import VAL_K, Recommender, user_rows, validation_metrics
 from audiorec.models.training import (
-    EarlyStopping,
-    EpochResume,
     check_at_least,
     check_choice,
     constructor_config,
-    log_epoch,
     resolve_device,
-    restore_best,
+    train_epochs,
     training_fingerprint,
 )
 from audiorec.retrieval import top_k_unseen
@@ -277,36 +273,15 @@ class BERT4RecRecommender(Recommender):
         trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=self.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", patience=self.scheduler_patience)
-        stopping = EarlyStopping(self.patience)
-        resume = EpochResume(
-            self.checkpoint_dir if self.resume else None,
-            training_fingerprint(__file__, self.config(), item_embeddings, train, val),
-            self.net, self.optimizer, scheduler, self.generator, stopping,
+        self.epoch, self.loss_value = train_epochs(
+            "bert4rec", self.net, self.optimizer, scheduler, self.generator, self.patience, self.max_epochs,
+            train_epoch=self._train_epoch,
+            validate=(lambda: validation_metrics(self, val, train, VAL_K)) if val is not None else None,
+            schedule_on=f"val/ndcg@{VAL_K}",
+            resume_dir=self.checkpoint_dir if self.resume else None,
+            fingerprint=training_fingerprint(__file__, self.config(), item_embeddings, train, val),
+            live=live,
         )
-        history, progress = resume.restore()
-        self.epoch, self.loss_value = progress.get("epoch", 0), progress.get("loss", float("nan"))
-        for metrics in history:
-            log_epoch(live, metrics)
-        with tqdm(total=self.max_epochs, initial=len(history), desc="bert4rec", unit="epoch") as bar:
-            for epoch in range(len(history) + 1, self.max_epochs + 1):
-                if stopping.exhausted:
-                    break
-                metrics = {"train/loss": self._train_epoch()}
-                if val is not None:
-                    metrics.update(validation_metrics(self, val, train, VAL_K))
-                    scheduler.step(metrics[f"val/ndcg@{VAL_K}"])
-                metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-                log_epoch(live, metrics)
-                bar.update()
-                bar.set_postfix({name: f"{value:.4g}" for name, value in metrics.items()})
-                if val is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], self.net):
-                    self.epoch, self.loss_value = epoch, metrics["train/loss"]
-                elif stopping.exhausted:
-                    logger.info("early stop at epoch %d: no val ndcg@%d gain for %d epochs", epoch, VAL_K, self.patience)
-                history.append(metrics)
-                resume.keep(history, {"epoch": self.epoch, "loss": self.loss_value})
-        resume.finish()
-        restore_best(self.net, stopping, self.epoch, f"val_ndcg@{VAL_K}", live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:

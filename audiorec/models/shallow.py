@@ -20,18 +20,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from audiorec.models.base import VAL_K, Recommender, seen_by_user, user_rows, validation_metrics
 from audiorec.models.training import (
-    EarlyStopping,
-    EpochResume,
     check_at_least,
     check_choice,
     constructor_config,
-    log_epoch,
     resolve_device,
-    restore_best,
+    train_epochs,
     training_fingerprint,
 )
 from audiorec.retrieval import top_k_unseen
@@ -272,36 +268,15 @@ class ShallowRecommender(Recommender):
         train_codes = self._codes(pairs) if self.exclude_positives else None
         validation = self._validation_data(val, pairs) if val is not None else None
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, patience=self.scheduler_patience)
-        stopping = EarlyStopping(self.patience)
-        fingerprint = training_fingerprint(__file__, self.config(), item_embeddings, train, val)
-        resume = EpochResume(
-            self.checkpoint_dir if self.resume else None, fingerprint,
-            self.net, self.optimizer, scheduler, self.generator, stopping,
+        self.epoch, self.loss = train_epochs(
+            "shallow", self.net, self.optimizer, scheduler, self.generator, self.patience, self.max_epochs,
+            train_epoch=lambda: self._train_epoch(pairs, train_codes),
+            validate=(lambda: self._validate(*validation, train)) if validation is not None else None,
+            schedule_on="val/loss",
+            resume_dir=self.checkpoint_dir if self.resume else None,
+            fingerprint=training_fingerprint(__file__, self.config(), item_embeddings, train, val),
+            live=live,
         )
-        history, progress = resume.restore()
-        self.epoch, self.loss = progress.get("epoch", self.epoch), progress.get("loss", self.loss)
-        for metrics in history:
-            log_epoch(live, metrics)
-        with tqdm(total=self.max_epochs, initial=len(history), desc="shallow", unit="epoch") as progress:
-            for epoch in range(len(history) + 1, self.max_epochs + 1):
-                if stopping.exhausted:
-                    break
-                metrics = {"train/loss": self._train_epoch(pairs, train_codes)}
-                if validation is not None:
-                    metrics.update(self._validate(*validation, train))
-                    scheduler.step(metrics["val/loss"])
-                metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-                log_epoch(live, metrics)
-                progress.update()
-                progress.set_postfix({name: f"{value:.4g}" for name, value in metrics.items()})
-                if validation is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], self.net):
-                    self.epoch, self.loss = epoch, metrics["train/loss"]
-                elif stopping.exhausted:
-                    logger.info("early stop at epoch %d: no val ndcg@%d gain for %d epochs", epoch, VAL_K, self.patience)
-                history.append(metrics)
-                resume.keep(history, {"epoch": self.epoch, "loss": self.loss})
-        resume.finish()
-        restore_best(self.net, stopping, self.epoch, f"val_ndcg@{VAL_K}", live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:

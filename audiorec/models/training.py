@@ -5,12 +5,15 @@ import hashlib
 import inspect
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm import tqdm
+
+from audiorec.models.base import VAL_K
 
 if TYPE_CHECKING:
     from dvclive import Live
@@ -159,3 +162,52 @@ class EpochResume:
     def finish(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def train_epochs(
+    name: str,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: torch.Generator,
+    patience: int,
+    max_epochs: int,
+    train_epoch: Callable[[], float],
+    validate: Callable[[], dict[str, float]] | None,
+    schedule_on: str,
+    resume_dir: str | None,
+    fingerprint: str,
+    live: Live | None,
+) -> tuple[int, float]:
+    """The epoch loop of the torch models: `train_epoch()` returns the train loss; with
+    `validate`, the scheduler steps on its `schedule_on` metric, training stops after
+    `patience` epochs without a val NDCG@50 gain and the best epoch's weights are restored.
+    With a `resume_dir`, a killed run continues from its last finished epoch (EpochResume).
+    Returns the epoch the weights come from and its train loss."""
+    stopping = EarlyStopping(patience)
+    resume = EpochResume(resume_dir, fingerprint, net, optimizer, scheduler, generator, stopping)
+    history, progress = resume.restore()
+    best_epoch, best_loss = progress.get("epoch", 0), progress.get("loss", float("nan"))
+    for metrics in history:
+        log_epoch(live, metrics)
+    with tqdm(total=max_epochs, initial=len(history), desc=name, unit="epoch") as bar:
+        for epoch in range(len(history) + 1, max_epochs + 1):
+            if stopping.exhausted:
+                break
+            metrics = {"train/loss": train_epoch()}
+            if validate is not None:
+                metrics.update(validate())
+                scheduler.step(metrics[schedule_on])
+            metrics["lr"] = optimizer.param_groups[0]["lr"]
+            log_epoch(live, metrics)
+            bar.update()
+            bar.set_postfix({key: f"{value:.4g}" for key, value in metrics.items()})
+            if validate is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], net):
+                best_epoch, best_loss = epoch, metrics["train/loss"]
+            elif stopping.exhausted:
+                logger.info("%s: early stop at epoch %d, no val ndcg@%d gain for %d epochs", name, epoch, VAL_K, patience)
+            history.append(metrics)
+            resume.keep(history, {"epoch": best_epoch, "loss": best_loss})
+    resume.finish()
+    restore_best(net, stopping, best_epoch, f"val_ndcg@{VAL_K}", live)
+    return best_epoch, best_loss
