@@ -45,15 +45,18 @@ class Difference:
         return self.current - self.reference
 
 
+# The dvc.yaml stage that evaluates each kind of control (audiorec.controls.KINDS).
+CONTROL_STAGES = {"shuffled": "evaluate_control@{backend}-{model}", "unordered": "evaluate_unordered@{backend}"}
+
+
 def evaluate_stage(metrics_path: str) -> str:
     """The dvc.yaml stage that writes `metrics/<backend>/<model>.json`."""
     backend, model = Path(metrics_path).parent.name, Path(metrics_path).stem
     if backend == paths.NO_BACKEND:
         return f"evaluate_baseline@{model}"
-    if backend.endswith(control_name("", "shuffled")):
-        return f"evaluate_control@{backend.removesuffix(control_name('', 'shuffled'))}-{model}"
-    if backend.endswith(control_name("", "unordered")):
-        return f"evaluate_unordered@{backend.removesuffix(control_name('', 'unordered'))}"
+    for kind, stage in CONTROL_STAGES.items():
+        if backend.endswith(suffix := control_name("", kind)):
+            return stage.format(backend=backend.removesuffix(suffix), model=model)
     return f"evaluate@{backend}-{model}"
 
 

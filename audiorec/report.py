@@ -134,13 +134,19 @@ def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50) -> str:
     return "\n".join(sections)
 
 
-def legend(k: int) -> str:
+CONTROL_LEGENDS = {
+    "shuffled": "the backend's shuffled-embedding control and the same tests against it",
+    "unordered": "the same model trained on sequences whose order was shuffled, and the same tests against it",
+}
+
+
+def legend(k: int, control_kinds: list[str] = ()) -> str:
+    """What the columns mean; `control_kinds` are the controls the tables show."""
+    controls = "".join(f"`{kind}` / `vs {kind}`: {CONTROL_LEGENDS[kind]}; " for kind in KINDS if kind in control_kinds)
     return (
         f"Each metric: mean ± 95% Student-t interval half-width over users. `vs best`: Holm-corrected p-values "
         f"of the paired t-test / Wilcoxon test of each row's per-user HitRate@{k} against the table's best row; "
-        f"`shuffled` / `vs shuffled`: the backend's shuffled-embedding control and the same tests against it; "
-        f"`unordered` / `vs unordered`: the same model trained on sequences whose order was shuffled; "
-        f"* marks p < {ALPHA}.\n"
+        f"{controls}* marks p < {ALPHA}.\n"
     )
 
 
@@ -188,7 +194,8 @@ class Report:
 def build_report(runs: list[Run], baselines: list[Run], controls: list[Run], k: int, cold_k: int) -> Report:
     """Hot tables for every run; cold tables for the runs that ranked cold tracks, naming the models that cannot."""
     hot = tables_by_model(runs + baselines, k=k, controls=controls)
-    sections = [f"## Test users, tracks seen in train (k={k})\n", legend(k), to_markdown(hot, k=k)]
+    kinds = [kind for kind in KINDS if any(control.backend.endswith(control_name("", kind)) for control in controls)]
+    sections = [f"## Test users, tracks seen in train (k={k})\n", legend(k, kinds), to_markdown(hot, k=k)]
     cold_runs = [run for run in runs if run.has("cold")]
     cold = tables_by_model(cold_runs, k=cold_k, split="cold", controls=controls) if cold_runs else {}
     if cold:
@@ -197,7 +204,7 @@ def build_report(runs: list[Run], baselines: list[Run], controls: list[Run], k: 
         )
         sections += [
             f"## Cold start: test users' tracks absent from train, ranked among the cold tracks only (k={cold_k})\n",
-            legend(cold_k),
+            legend(cold_k, kinds),
             to_markdown(cold, k=cold_k),
             f"Not applicable (no interactions to score a cold track from): {', '.join(not_applicable)}.\n",
         ]
