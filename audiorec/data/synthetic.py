@@ -59,6 +59,9 @@ class SyntheticConfig:
     mean_session_length: float = 6.0
     continue_probability: float = 0.6
     repeat_probability: float = 0.15
+    resume_probability: float = 0.5
+    taste_drift: float = 1.0
+    deviation_drift: float = 1.5
     seed: int = 0
 
 
@@ -209,18 +212,29 @@ def sample_plays(rng: np.random.Generator, styles: pd.DataFrame, config: Synthet
     span = int((END - START).total_seconds())
     rows: list[tuple[str, int, np.datetime64]] = []
     for user in user_ids:
-        taste = rng.dirichlet(np.full(config.n_genres, config.taste_concentration))
-        preferred_deviation = rng.normal(0, 1, len(DEVIATIONS))
-        distance = ((deviations - preferred_deviation) ** 2).sum(axis=1)
-        preference = taste[genre] * popularity * np.exp(-distance / (2 * config.taste_width**2))
+        first_taste = rng.dirichlet(np.full(config.n_genres, config.taste_concentration))
+        last_taste = (1 - config.taste_drift) * first_taste + config.taste_drift * rng.dirichlet(
+            np.full(config.n_genres, config.taste_concentration)
+        )
+        first_deviation = rng.normal(0, 1, len(DEVIATIONS))
+        last_deviation = first_deviation + rng.normal(0, config.deviation_drift, len(DEVIATIONS))
         n_sessions = 1 + rng.poisson(config.mean_sessions * rng.lognormal(0, 0.6))
-        session_starts = np.sort(np.datetime64(START, "s") + rng.integers(0, span, n_sessions).astype("timedelta64[s]"))
+        session_offsets = np.sort(rng.integers(0, span, n_sessions))
         history: list[int] = []
-        for session_start in session_starts:
+        for offset in session_offsets:
+            session_start = np.datetime64(START, "s") + np.timedelta64(int(offset), "s")
+            # Taste drifts over the year, so recent plays predict the test month best: the
+            # order of a user's history carries signal beyond the sessions themselves.
+            elapsed = offset / span
+            taste = (1 - elapsed) * first_taste + elapsed * last_taste
+            distance = ((deviations - ((1 - elapsed) * first_deviation + elapsed * last_deviation)) ** 2).sum(axis=1)
+            preference = taste[genre] * popularity * np.exp(-distance / (2 * config.taste_width**2))
             weights = np.where(release <= session_start, preference, 0.0)
             cumulative = np.cumsum(weights)
             now = session_start
-            track = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+            fresh = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+            # Some sessions pick up where the previous one stopped, across the test boundary too.
+            track = upcoming if history and rng.random() < config.resume_probability else fresh
             for _ in range(rng.geometric(1 / config.mean_session_length)):
                 if now >= np.datetime64(END, "s"):
                     break
@@ -235,6 +249,7 @@ def sample_plays(rng: np.random.Generator, styles: pd.DataFrame, config: Synthet
                     track = int(history[rng.integers(len(history))])
                 else:
                     track = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+            upcoming = track
     plays = pd.DataFrame(rows, columns=["user_id", "track", "timestamp"])
     plays["track_id"] = styles["track_id"].to_numpy()[plays["track"].to_numpy()]
     return plays.sort_values(["user_id", "timestamp"], kind="stable")[["user_id", "track_id", "timestamp"]]
