@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 
 def to_mono(waveform: np.ndarray) -> np.ndarray:
@@ -19,6 +18,10 @@ def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarr
     """Polyphase resampling: exact rational ratio, no dependency beyond scipy."""
     if orig_rate == target_rate:
         return waveform
+    # Imported here: scipy.signal takes 0.8 s to load, and every stage imports this module
+    # through the backend registry that params validation reads.
+    from scipy.signal import resample_poly
+
     divisor = np.gcd(orig_rate, target_rate)
     return resample_poly(waveform, target_rate // divisor, orig_rate // divisor).astype(np.float32)
 

@@ -27,6 +27,7 @@ from audiorec.models.training import (
     check_choice,
     constructor_config,
     resolve_device,
+    seed_deterministic,
     train_epochs,
     training_fingerprint,
 )
@@ -338,10 +339,7 @@ class ShallowRecommender(Recommender):
         self._user_rows = pd.Index(self.user_ids)
         # A copy: from_pretrained shares storage, and a trained item table must not write into the caller's array.
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
-        # Some CUDA kernels (index_add_, scatter) are nondeterministic by default; ask for the
-        # deterministic ones where torch has them (a process-wide switch; no-op on the CPU path).
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.manual_seed(self.seed)
+        seed_deterministic(self.seed, self.torch_device)
         self._make_net(items, self._initial_users(items, train))
         self.generator = torch.Generator(device=self.torch_device).manual_seed(self.seed)
         self.epoch, self.loss = 0, float("nan")

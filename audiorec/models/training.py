@@ -89,6 +89,18 @@ def resolve_device(model: str, device: str) -> torch.device:
         raise ValueError(f"{model}.device={device!r}; allowed: auto, cpu, cuda, cuda:<index>") from error
 
 
+def seed_deterministic(seed: int, device: torch.device) -> None:
+    """Seed torch and, on CUDA, ask for its deterministic kernels (some, index_add_ and
+    scatter, are not by default; a process-wide switch). The CPU kernels the models use are
+    deterministic already, and the switch costs a CPU run 1.1 s of imports (torch._inductor)."""
+    if device.type == "cuda":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        # Deterministic mode also fills every new tensor with NaN, a debugging aid against
+        # kernels that read memory they never wrote; none of ours do, and it costs time.
+        torch.utils.deterministic.fill_uninitialized_memory = False
+    torch.manual_seed(seed)
+
+
 def training_fingerprint(source: str, config: dict, item_embeddings: np.ndarray, *frames: pd.DataFrame | None) -> str:
     """What a resumable state must match: the model's code (`source`, its file), the settings
     that shape training, and the data (val too: it chose the best epoch so far)."""
@@ -178,12 +190,16 @@ def train_epochs(
     resume_dir: str | None,
     fingerprint: str,
     live: Live | None,
+    min_epochs: int = 0,
 ) -> tuple[int, float]:
     """The epoch loop of the torch models: `train_epoch()` returns the train loss; with
     `validate`, the scheduler steps on its `schedule_on` metric, training stops after
     `patience` epochs without a val NDCG@50 gain and the best epoch's weights are restored.
-    With a `resume_dir`, a killed run continues from its last finished epoch (EpochResume).
-    Returns the epoch the weights come from and its train loss."""
+    The first `min_epochs` epochs run at the initial learning rate and are never the last:
+    on a small, noisy val a lucky early epoch would otherwise cut the learning rate and
+    stop training before the model has learned much. With a `resume_dir`, a killed run
+    continues from its last finished epoch (EpochResume). Returns the epoch the weights
+    come from and its train loss."""
     stopping = EarlyStopping(patience)
     resume = EpochResume(resume_dir, fingerprint, net, optimizer, scheduler, generator, stopping)
     history, progress = resume.restore()
@@ -192,19 +208,20 @@ def train_epochs(
         log_epoch(live, metrics)
     with tqdm(total=max_epochs, initial=len(history), desc=name, unit="epoch") as bar:
         for epoch in range(len(history) + 1, max_epochs + 1):
-            if stopping.exhausted:
+            if stopping.exhausted and epoch > min_epochs:
                 break
             metrics = {"train/loss": train_epoch()}
             if validate is not None:
                 metrics.update(validate())
-                scheduler.step(metrics[schedule_on])
+                if epoch > min_epochs:
+                    scheduler.step(metrics[schedule_on])
             metrics["lr"] = optimizer.param_groups[0]["lr"]
             log_epoch(live, metrics)
             bar.update()
             bar.set_postfix({key: f"{value:.4g}" for key, value in metrics.items()})
             if validate is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], net):
                 best_epoch, best_loss = epoch, metrics["train/loss"]
-            elif stopping.exhausted:
+            elif stopping.exhausted and epoch >= min_epochs:
                 logger.info("%s: early stop at epoch %d, no val ndcg@%d gain for %d epochs", name, epoch, VAL_K, patience)
             history.append(metrics)
             resume.keep(history, {"epoch": best_epoch, "loss": best_loss})
