@@ -1,0 +1,48 @@
+"""The shared epoch loop (audiorec.models.training.train_epochs) on a scripted val curve."""
+import torch
+from torch import nn
+
+from audiorec.models.base import VAL_K
+from audiorec.models.training import train_epochs
+
+METRIC = f"val/ndcg@{VAL_K}"
+
+
+def run(val_scores: list[float], patience: int, min_epochs: int) -> tuple[int, int, list[float]]:
+    """(epochs trained, epoch restored, lr after each epoch) for a model whose val scores are `val_scores`."""
+    net = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=0)
+    scores, rates = iter(val_scores), []
+
+    def validate() -> dict[str, float]:
+        with torch.no_grad():
+            net.bias.fill_(len(rates))  # the weights remember which epoch they come from
+        rates.append(None)
+        return {METRIC: next(scores)}
+
+    best_epoch, _ = train_epochs(
+        "toy", net, optimizer, scheduler, torch.Generator(), patience, len(val_scores),
+        train_epoch=lambda: 0.0, validate=validate, schedule_on=METRIC,
+        resume_dir=None, fingerprint="", live=None, min_epochs=min_epochs,
+    )
+    assert net.bias.item() == best_epoch - 1  # the restored weights are the best epoch's
+    return len(rates), best_epoch, [group["lr"] for group in optimizer.param_groups]
+
+
+def test_without_min_epochs_a_lucky_first_epoch_stops_training():
+    epochs, best, _ = run([0.5, 0.1, 0.2, 0.6, 0.7, 0.1, 0.1, 0.1], patience=2, min_epochs=0)
+    assert (epochs, best) == (3, 1)
+
+
+def test_min_epochs_keeps_training_and_the_learning_rate_until_then():
+    epochs, best, lr = run([0.5, 0.1, 0.2, 0.6, 0.7, 0.1, 0.1, 0.1], patience=2, min_epochs=4)
+    # Epochs 1-4 cannot end training; 4 and 5 beat the lucky first epoch; 6 and 7 do not.
+    assert (epochs, best) == (7, 5)
+    # The scheduler (patience 0, factor 0.1) first steps at epoch 5, so only epochs 6 and 7 cut the lr.
+    assert lr == [1.0 * 0.1 * 0.1]
+
+
+def test_an_early_best_that_is_never_beaten_stops_training_right_after_min_epochs():
+    epochs, best, _ = run([0.9, 0.1, 0.2, 0.3, 0.4, 0.5], patience=2, min_epochs=3)
+    assert (epochs, best) == (3, 1)
