@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -30,3 +31,24 @@ def paired_pvalues(first: np.ndarray, second: np.ndarray) -> tuple[float, float]
     if np.isnan(t_p):  # every user differs by the same amount: no variance, the t statistic is infinite
         t_p = 0.0
     return float(t_p), float(stats.wilcoxon(differences).pvalue)
+
+
+def compare_runs(first: pd.DataFrame, second: pd.DataFrame, metrics: list[str], split: str = "test") -> pd.DataFrame:
+    """Per metric: the two runs' means over the users of `split` and the paired p-values
+    (t-test, Wilcoxon), users matched by id. Inputs are evaluate's per-user frames; runs
+    that did not evaluate the same users are refused, since pairing would then drop some."""
+    runs = [frame[frame["split"] == split].set_index("user_id") for frame in (first, second)]
+    if runs[0].empty or set(runs[0].index) != set(runs[1].index):
+        raise ValueError(
+            f"the two runs evaluated different {split} users ({len(runs[0])} and {len(runs[1])}); "
+            "compare runs of the same split"
+        )
+    second_run = runs[1].loc[runs[0].index]
+    rows = []
+    for metric in metrics:
+        if metric not in runs[0]:
+            raise ValueError(f"no metric {metric!r}; evaluate wrote: {', '.join(runs[0].columns.drop('split'))}")
+        p_t, p_wilcoxon = paired_pvalues(runs[0][metric].to_numpy(), second_run[metric].to_numpy())
+        rows.append({"metric": metric, "first": runs[0][metric].mean(), "second": second_run[metric].mean(),
+                     "p_t": p_t, "p_wilcoxon": p_wilcoxon, "users": len(runs[0])})
+    return pd.DataFrame(rows)

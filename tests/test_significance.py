@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from audiorec.report import Run, model_table, to_markdown
-from audiorec.significance import holm, paired_pvalues
+from audiorec.significance import compare_runs, holm, paired_pvalues
 
 
 def test_holm_by_hand():
@@ -41,3 +41,20 @@ def test_planted_difference_is_found_and_noise_is_not():
     assert table.loc["weak", "p_t_holm"] == pytest.approx(2 * stats.ttest_rel(strong, weak).pvalue)
     markdown = to_markdown({"knn": model_table(runs, k=50)}, k=50)
     assert "| best" in markdown and "*" in markdown.split("weak")[1].splitlines()[0]
+
+
+def test_compare_runs_pairs_users_by_id_whatever_their_order():
+    users = [f"u{i}" for i in range(6)]
+    first = pd.DataFrame({"user_id": users, "split": "test", "hitrate@50": [1.0, 1, 1, 0, 1, 1]})
+    # The second run lists the same users in reverse order; each user's value is 0.5 lower.
+    second = pd.DataFrame({"user_id": users[::-1], "split": "test", "hitrate@50": [0.5, 0.5, -0.5, 0.5, 0.5, 0.5]})
+    row = compare_runs(first, second, ["hitrate@50"]).iloc[0]
+    assert (row["first"], row["second"], row["users"]) == (pytest.approx(5 / 6), pytest.approx(1 / 3), 6)
+    assert row["p_t"] == 0.0  # the same difference for every user once paired by id
+
+
+def test_compare_runs_refuses_runs_of_different_users():
+    first = pd.DataFrame({"user_id": ["a", "b"], "split": "test", "ndcg@50": [0.1, 0.2]})
+    second = pd.DataFrame({"user_id": ["a", "c"], "split": "test", "ndcg@50": [0.1, 0.2]})
+    with pytest.raises(ValueError, match="different test users"):
+        compare_runs(first, second, ["ndcg@50"])
