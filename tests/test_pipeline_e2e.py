@@ -9,7 +9,7 @@ import pytest
 @pytest.mark.e2e
 def test_tables_are_written(tiny_repo):
     root, _, _ = tiny_repo
-    for model in ("knn", "shallow"):
+    for model in ("knn", "shallow", "bert4rec"):
         table = pd.read_csv(root / f"metrics/tables/{model}.csv")
         assert set(table["backend"]) == {"random", "mfcc", "musicnn", "oracle"}
         assert table["HitRate@50"].is_monotonic_decreasing
@@ -81,4 +81,17 @@ def test_shuffled_controls_sit_next_to_their_backends(tiny_repo):
     assert oracle > control + 0.15, (oracle, control)
     for model in ("knn", "shallow"):
         table = pd.read_csv(root / f"metrics/tables/{model}.csv").set_index("backend")
-        assert table["shuffled_HitRate@50"].dropna().index.tolist() == sorted(["oracle", "musicnn"], key=table.index.get_loc)
+        assert table["shuffled_HitRate@50"].dropna().index.tolist() == ["oracle"]
+
+
+@pytest.mark.e2e
+def test_bert4rec_sits_next_to_its_order_control_with_its_curves(tiny_repo):
+    root, _, _ = tiny_repo
+    table = pd.read_csv(root / "metrics/tables/bert4rec.csv").set_index("backend")
+    assert table["unordered_HitRate@50"].dropna().index.tolist() == ["oracle"]
+    unordered = json.loads((root / "metrics/oracle_unordered/bert4rec.json").read_text())["test"]["hitrate@50"]["mean"]
+    assert table.loc["oracle", "unordered_HitRate@50"] == pytest.approx(unordered)
+    for backend in ("oracle", "oracle_unordered"):
+        log_dir = root / f"metrics/train/{backend}/bert4rec"
+        for name in ("train/loss", "val/ndcg@50", "val/hitrate@50", "lr"):
+            assert (log_dir / f"plots/metrics/{name}.tsv").is_file(), (backend, name)
