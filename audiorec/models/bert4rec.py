@@ -264,7 +264,7 @@ class BERT4RecRecommender(Recommender):
         sequences = user_sequences(train)
         self.user_ids, self.sequences = list(sequences), list(sequences.values())
         self._user_rows = pd.Index(self.user_ids)
-        seed_deterministic(self.seed, self.torch_device)
+        seed_deterministic(self.seed)
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
         if self.standardize_items:  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
             items = (items - items.mean(dim=0)) / items.std(dim=0).clamp(min=1e-6)

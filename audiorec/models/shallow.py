@@ -339,7 +339,7 @@ class ShallowRecommender(Recommender):
         self._user_rows = pd.Index(self.user_ids)
         # A copy: from_pretrained shares storage, and a trained item table must not write into the caller's array.
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
-        seed_deterministic(self.seed, self.torch_device)
+        seed_deterministic(self.seed)
         self._make_net(items, self._initial_users(items, train))
         self.generator = torch.Generator(device=self.torch_device).manual_seed(self.seed)
         self.epoch, self.loss = 0, float("nan")
