@@ -152,7 +152,8 @@ def test_queued_sweep_runs_both_points(tiny_repo_copy, tmp_path):
     for experiment in experiments:
         data = experiment["data"]
         setting = data["params"]["params.yaml"]["data"]["mostpop"]["count_by"]
-        by_setting[setting] = data["metrics"]["metrics/none/mostpop.json"]["data"]["test"]["hitrate@50"]["mean"]
+        # Every test metric: on the tiny data the two rankings can tie on one of them (HitRate@50 did).
+        by_setting[setting] = data["metrics"]["metrics/none/mostpop.json"]["data"]["test"]
         logs[setting] = run(dvc + ["queue", "logs", experiment["name"]], root, env).stdout
     assert set(by_setting) == {"plays", "users"}
     assert by_setting["plays"] != by_setting["users"]
