@@ -27,10 +27,11 @@ NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "device")
 
 
 class EarlyStopping:
-    """The best state dict by a validation score, and whether `patience` epochs have passed without a gain."""
+    """The best state dict by a validation score, and whether training may stop: `patience`
+    epochs without a gain, and at least `min_epochs` trained."""
 
-    def __init__(self, patience: int):
-        self.patience, self.best, self.stale = patience, -np.inf, 0
+    def __init__(self, patience: int, min_epochs: int = 0):
+        self.patience, self.min_epochs, self.best, self.stale = patience, min_epochs, -np.inf, 0
         self.state: dict[str, torch.Tensor] | None = None
 
     def improved(self, score: float, net: nn.Module) -> bool:
@@ -41,9 +42,8 @@ class EarlyStopping:
         self.state = {name: tensor.detach().clone() for name, tensor in net.state_dict().items()}
         return True
 
-    @property
-    def exhausted(self) -> bool:
-        return self.stale >= self.patience
+    def stops_after(self, epoch: int) -> bool:
+        return self.stale >= self.patience and epoch >= self.min_epochs
 
 
 def restore_best(net: nn.Module, stopping: EarlyStopping, epoch: int, metric: str, live: Live | None) -> None:
@@ -201,7 +201,7 @@ def train_epochs(
     stop training before the model has learned much. With a `resume_dir`, a killed run
     continues from its last finished epoch (EpochResume). Returns the epoch the weights
     come from and its train loss."""
-    stopping = EarlyStopping(patience)
+    stopping = EarlyStopping(patience, min_epochs)
     resume = EpochResume(resume_dir, fingerprint, net, optimizer, scheduler, generator, stopping)
     history, progress = resume.restore()
     best_epoch, best_loss = progress.get("epoch", 0), progress.get("loss", float("nan"))
@@ -209,7 +209,7 @@ def train_epochs(
         log_epoch(live, metrics)
     with tqdm(total=max_epochs, initial=len(history), desc=name, unit="epoch") as bar:
         for epoch in range(len(history) + 1, max_epochs + 1):
-            if stopping.exhausted and epoch > min_epochs:
+            if stopping.stops_after(epoch - 1):
                 break
             metrics = {"train/loss": train_epoch()}
             if validate is not None:
@@ -222,7 +222,7 @@ def train_epochs(
             bar.set_postfix({key: f"{value:.4g}" for key, value in metrics.items()})
             if validate is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], net):
                 best_epoch, best_loss = epoch, metrics["train/loss"]
-            elif stopping.exhausted and epoch >= min_epochs:
+            elif stopping.stops_after(epoch):
                 logger.info("%s: early stop at epoch %d, no val ndcg@%d gain for %d epochs", name, epoch, VAL_K, patience)
             history.append(metrics)
             resume.keep(history, {"epoch": best_epoch, "loss": best_loss})
