@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pandas as pd
 import yaml
+
+from audiorec.data.split import DUPLICATE_PLAYS, PROTOCOLS, Protocol
 
 SOURCES = ("synthetic", "music4all")
 # What to do with a malformed log line (audiorec.data.music4all) and an undecodable track (audiorec.backends).
@@ -76,11 +77,20 @@ def validate(params: dict) -> None:
     for key in ("k", "cold_k"):
         if params["report"][key] not in params["evaluate"]["ks"]:
             raise ParamsError(f"report.{key}={params['report'][key]} must be one of evaluate.ks {params['evaluate']['ks']}")
+    split_protocol(params)
+    if params["split"]["duplicate_plays"] not in DUPLICATE_PLAYS:
+        raise ParamsError(f"split.duplicate_plays={params['split']['duplicate_plays']!r}; allowed: {', '.join(DUPLICATE_PLAYS)}")
+
+
+def split_protocol(params: dict) -> Protocol:
+    """The split protocol params.yaml `split.protocol` names, checked."""
     split = params["split"]
-    if pd.Timestamp(split["test_date"]) <= pd.Timestamp(split["start_date"]):
-        raise ParamsError(f"split.test_date ({split['test_date']}) must be after split.start_date ({split['start_date']})")
-    if not 0 < split["val_fraction"] < 1:
-        raise ParamsError(f"split.val_fraction={split['val_fraction']}; must be strictly between 0 and 1")
+    if split["protocol"] not in PROTOCOLS:
+        raise ParamsError(f"split.protocol={split['protocol']!r}; allowed: {', '.join(PROTOCOLS)}")
+    try:
+        return Protocol.from_params(split)
+    except (TypeError, ValueError) as error:
+        raise ParamsError(f"split.{split['protocol']}: {error}") from None
 
 
 def setup_logging() -> None:

@@ -7,10 +7,11 @@ import pytest
 import soundfile as sf
 
 from audiorec import audio
-from audiorec.data.music4all import read_plays, read_tracks
-from audiorec.data.synthetic import AUDIO_DIR, LOG_NAME, STYLES_NAME, SyntheticConfig, generate
+from audiorec.data.music4all import read_dataset, read_plays, read_tracks
+from audiorec.data.synthetic import AUDIO_DIR, LOG_NAME, STYLES_NAME, TEST_DAYS, TRAIN_DAYS, SyntheticConfig, generate
 
 CONFIG = SyntheticConfig(n_tracks=12, n_users=8, clip_seconds=2, seed=3)
+TEST_DATE = "2019-02-01"
 
 
 def digest(path):
@@ -20,8 +21,8 @@ def digest(path):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     first, second = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
-    generate(first, CONFIG, workers=1)
-    generate(second, CONFIG, workers=2)
+    generate(first, CONFIG, TEST_DATE, workers=1)
+    generate(second, CONFIG, TEST_DATE, workers=2)
     return first, second
 
 
@@ -37,7 +38,7 @@ def test_same_seed_gives_identical_log_and_audio(generated):
 
 
 def test_other_seed_gives_other_data(generated, tmp_path):
-    generate(tmp_path, SyntheticConfig(n_tracks=12, n_users=8, clip_seconds=2, seed=4), workers=1)
+    generate(tmp_path, SyntheticConfig(n_tracks=12, n_users=8, clip_seconds=2, seed=4), TEST_DATE, workers=1)
     assert digest(tmp_path / LOG_NAME) != digest(generated[0] / LOG_NAME)
 
 
@@ -64,8 +65,38 @@ def test_reader_aligns_plays_with_sorted_tracks(generated):
     assert len(plays) == len(raw) == stats["plays"]
     assert (tracks["track_id"].to_numpy()[plays["track_idx"]] == plays["track_id"].astype(str).to_numpy()).all()
     assert plays["user_id"].astype(str).tolist() == raw["user_id"].tolist()
-    assert plays["timestamp"].min() >= pd.Timestamp("2019-02-20")
-    assert plays["timestamp"].max() < pd.Timestamp("2020-03-20")
+    test = pd.Timestamp(TEST_DATE)
+    assert plays["timestamp"].min() >= test - pd.Timedelta(days=TRAIN_DAYS)
+    assert plays["timestamp"].max() < test + pd.Timedelta(days=TEST_DAYS)
+    assert (plays["timestamp"] >= test).any() and (plays["timestamp"] < test).any()
+
+
+def test_another_test_date_shifts_the_same_log(generated, tmp_path):
+    """Either protocol runs on the built-in data: the same plays, placed around its test date."""
+    generate(tmp_path, CONFIG, "2020-02-20", workers=1)
+    here, there = (pd.read_csv(root / LOG_NAME, sep="\t", parse_dates=["timestamp"]) for root in (generated[0], tmp_path))
+    shift = pd.Timestamp("2020-02-20") - pd.Timestamp(TEST_DATE)
+    pd.testing.assert_frame_equal(here.assign(timestamp=here["timestamp"] + shift), there)
+    for clip in (tmp_path / AUDIO_DIR).glob("*.mp3"):
+        assert digest(clip) == digest(generated[0] / AUDIO_DIR / clip.name)
+
+
+def test_the_catalogue_is_the_played_tracks_with_audio(generated, tmp_path):
+    """Audio files nobody played are counted and left out; track indices follow the sorted catalogue."""
+    root = generated[0]
+    audio_dir = tmp_path / AUDIO_DIR
+    audio_dir.mkdir()
+    for clip in (root / AUDIO_DIR).glob("*.mp3"):
+        (audio_dir / clip.name).write_bytes(clip.read_bytes())
+    for unplayed in ("0000000000000000", "zzzzzzzzzzzzzzzz"):
+        (audio_dir / f"{unplayed}.mp3").write_bytes(b"")
+    tracks, plays, stats = read_dataset(audio_dir, root / LOG_NAME)
+    raw = pd.read_csv(root / LOG_NAME, sep="\t")
+    assert tracks["track_id"].tolist() == sorted(raw["track_id"].unique())
+    assert stats["audio_files"] == CONFIG.n_tracks + 2 and stats["tracks"] == len(tracks)
+    assert stats["audio_without_plays"] == stats["audio_files"] - raw["track_id"].nunique()
+    assert (tracks["track_id"].to_numpy()[plays["track_idx"]] == raw["track_id"].to_numpy()).all()
+    assert (plays["track_id"].astype(str) == raw["track_id"]).all()
 
 
 def test_reader_drops_plays_of_tracks_without_audio(generated, tmp_path):

@@ -1,128 +1,194 @@
+"""The two protocols of the study against an independent, play-by-play computation of their definitions
+(/work/shared/reference/original-study.md), on a planted log."""
+import math
+from collections import Counter
+
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from audiorec.data.split import EmptySplitError, split_statistics, time_split
+from audiorec.config import ParamsError, split_protocol
+from audiorec.data.split import EmptySplitError, Protocol, split_statistics, time_split
+from audiorec.worktree import REPO
+
+RECSYS24 = Protocol("2019-02-20", "2020-02-20", None, cold_start=False, val_from="all", test_size=0.5, seed=42)
+JOURNAL = Protocol("2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="without_cold", test_size=0.7, seed=42)
 
 
 def play(user, track, when):
     return {"user_id": user, "track_idx": track, "timestamp": pd.Timestamp(when)}
 
 
-@pytest.fixture
-def plays():
-    return pd.DataFrame(
-        [
-            play("a", 0, "2019-01-01"),  # before start_date: ignored entirely
-            play("a", 1, "2019-03-01"),
-            play("a", 1, "2019-04-01"),  # repeat: count 2, first play kept
-            play("a", 2, "2020-01-01"),
-            play("a", 2, "2020-02-25"),  # already seen in train: not a test row
-            play("a", 3, "2020-02-21"),  # new to a in the test period
-            play("a", 0, "2020-02-22"),  # first play after start_date is in the test period
-            play("b", 3, "2019-05-01"),
-            play("b", 1, "2020-02-20"),  # exactly test_date: test period
-            play("b", 9, "2020-03-01"),  # track 9 never in train: dropped
-            play("c", 2, "2019-06-01"),
-            play("c", 3, "2020-03-01"),
-            play("d", 1, "2020-03-05"),  # user d has no train rows: dropped
-        ]
+def planted_log(protocol: Protocol, seed: int = 0) -> pd.DataFrame:
+    """Random plays of 60 users over 30 tracks spanning the protocol's window and beyond, with
+    repeats on both sides of the test date, tracks first heard after it, and duplicate rows."""
+    rng = np.random.default_rng(seed)
+    start, test = pd.Timestamp(protocol.start_date), pd.Timestamp(protocol.test_date)
+    first = start - pd.Timedelta(days=60)
+    last = (pd.Timestamp(protocol.end_date) if protocol.end_date else test + pd.Timedelta(days=28)) + pd.Timedelta(days=40)
+    rows = []
+    for user in range(60):
+        name = f"user_{rng.integers(0, 10**6):06d}"  # ids whose sorted order is not the creation order
+        for _ in range(rng.integers(2, 25)):
+            track = int(rng.zipf(1.6) % 25)  # tracks 25-29 appear only after the test date
+            when = first + (last - first) * rng.random()
+            rows.append(play(name, track, when.floor("s")))
+        for _ in range(rng.integers(0, 6)):  # the test month, on common tracks
+            rows.append(play(name, int(rng.zipf(1.6) % 25), (test + pd.Timedelta(days=float(rng.uniform(0, 27)))).floor("s")))
+        for _ in range(rng.integers(0, 3)):
+            rows.append(play(name, int(rng.integers(25, 30)), (test + pd.Timedelta(days=float(rng.uniform(0, 20)))).floor("s")))
+    rows += rows[:7]  # exact duplicate rows
+    return pd.DataFrame(rows).sample(frac=1, random_state=1).reset_index(drop=True)
+
+
+def by_definition(plays: pd.DataFrame, protocol: Protocol, duplicate_plays: str = "count") -> dict[str, dict]:
+    """Each split as {(user, track): (first play, count)}, computed play by play from the definition,
+    with the user draw of sklearn's train_test_split written out: a RandomState(seed) permutation
+    of the sorted users, whose first ceil(test_size * n) are the test part and the rest validation."""
+    start, test = pd.Timestamp(protocol.start_date), pd.Timestamp(protocol.test_date)
+    end = pd.Timestamp(protocol.end_date) if protocol.end_date else None
+    rows = list(zip(plays["user_id"], plays["track_idx"], plays["timestamp"]))
+    if duplicate_plays == "drop":
+        rows = list(dict.fromkeys(rows))
+    first, before, total = {}, Counter(), Counter()
+    for user, track, when in rows:
+        if when < start or (end is not None and when >= end):
+            continue
+        first[user, track] = min(first.get((user, track), when), when)
+        total[user, track] += 1
+        before[user, track] += when < test
+    train = {pair: (first[pair], before[pair]) for pair in first if first[pair] < test}
+    train_users, train_tracks = {u for u, _ in train}, {t for _, t in train}
+    period = {pair: (first[pair], total[pair]) for pair in first if first[pair] >= test and pair[0] in train_users}
+    hot = {pair: value for pair, value in period.items() if pair[1] in train_tracks}
+    cold = {pair: value for pair, value in period.items() if pair[1] not in train_tracks} if protocol.cold_start else {}
+    users = sorted({u for u, _ in hot})
+    if protocol.val_from == "without_cold":
+        users = [u for u in users if u not in {u for u, _ in cold}]
+    permutation = np.random.RandomState(protocol.seed).permutation(len(users))
+    val_users = {users[i] for i in permutation[math.ceil(protocol.test_size * len(users)) :]}
+    return {
+        "train": train,
+        "val": {pair: value for pair, value in hot.items() if pair[0] in val_users},
+        "test": {pair: value for pair, value in hot.items() if pair[0] not in val_users},
+        "cold_test": cold,
+    }
+
+
+def as_dict(frame: pd.DataFrame) -> dict:
+    return {(u, t): (when, n) for u, t, when, n in zip(frame["user_id"], frame["track_idx"], frame["timestamp"], frame["count"])}
+
+
+@pytest.mark.parametrize("protocol", [RECSYS24, JOURNAL], ids=["recsys24", "journal"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("duplicate_plays", ["count", "drop"])
+def test_each_protocol_equals_its_definition(protocol, seed, duplicate_plays):
+    plays = planted_log(protocol, seed)
+    splits = time_split(plays, protocol, duplicate_plays)
+    expected = by_definition(plays, protocol, duplicate_plays)
+    for name in ("train", "val", "test", "cold_test"):
+        assert as_dict(splits[name]) == expected[name], name
+        assert len(splits[name]) == len(expected[name]), f"{name} has a pair twice"
+    assert len(expected["val"]) and len(expected["test"]) and (len(expected["cold_test"]) > 0) == protocol.cold_start
+
+
+def test_a_train_count_ignores_plays_after_the_test_date():
+    """The leak the original avoided: a track heard twice before the test date and twice after it counts 2."""
+    plays = pd.DataFrame(
+        [play("a", 1, "2019-05-01"), play("a", 1, "2019-06-01"), play("a", 1, "2020-02-21"), play("a", 1, "2020-03-01")]
+        + [play(user, 2, "2019-07-01") for user in "abcd"]
+        + [play("a", 3, "2019-08-01")]
+        + [play(user, 3, "2020-02-25") for user in "bcd"]
+        + [play("b", 3, "2020-02-26")]
     )
+    splits = time_split(plays, RECSYS24)
+    train = splits["train"].set_index(["user_id", "track_idx"])["count"]
+    assert train.loc[("a", 1)] == 2 and train.loc[("a", 2)] == 1
+    held_out = pd.concat([splits["val"], splits["test"]]).set_index(["user_id", "track_idx"])["count"]
+    assert held_out.loc[("b", 3)] == 2  # a test-period pair counts its test-period plays
 
 
-def test_train_rows_are_first_plays_between_start_and_test_date(plays):
-    splits = time_split(plays, "2019-02-20", "2020-02-20", val_fraction=0.5, seed=1)
-    train = splits["train"].sort_values(["user_id", "track_idx"])
-    assert list(zip(train.user_id, train.track_idx, train["count"])) == [
-        ("a", 1, 2),
-        ("a", 2, 2),
-        ("b", 3, 1),
-        ("c", 2, 1),
-    ]
-    assert train.set_index(["user_id", "track_idx"]).loc[("a", 1), "timestamp"] == pd.Timestamp("2019-03-01")
+def test_the_journal_window_ends_after_its_test_month():
+    plays = pd.DataFrame(
+        [play(user, 1, "2018-06-01") for user in "abcdef"]
+        + [play(user, 2 if user in "abc" else 3, "2018-06-02") for user in "abcdef"]
+        + [play(user, 3 if user in "abc" else 2, "2019-02-15") for user in "abcdef"]  # new to each user: hot test rows
+        + [play("a", 7, "2019-03-05"), play("b", 1, "2019-04-01"), play("c", 1, "2017-12-31")]  # outside the window
+    )
+    splits = time_split(plays, JOURNAL)
+    held_out = pd.concat([splits["val"], splits["test"], splits["cold_test"]])
+    assert len(held_out) == 6 and held_out["timestamp"].max() < pd.Timestamp("2019-03-01")
+    assert split_statistics(splits, plays, JOURNAL)["ignored"]["plays_outside_window"] == 3
 
 
-def test_test_period_keeps_new_tracks_of_known_users_and_items(plays):
-    splits = time_split(plays, "2019-02-20", "2020-02-20", val_fraction=0.5, seed=1)
-    held_out = pd.concat([splits["val"], splits["test"]])
-    # Track 0 was played before start_date only, so it is not a train item; track 9 never was.
-    assert sorted(zip(held_out.user_id, held_out.track_idx)) == [("a", 3), ("b", 1), ("c", 3)]
+def test_validation_users_depend_on_the_seed():
+    plays = planted_log(JOURNAL, 0)
+    draws = {frozenset(time_split(plays, Protocol(**{**JOURNAL.__dict__, "seed": seed}))["val"]["user_id"]) for seed in range(5)}
+    assert len(draws) > 1
 
 
-def test_val_and_test_users_are_disjoint_and_cover_the_test_period(plays):
-    splits = time_split(plays, "2019-02-20", "2020-02-20", val_fraction=0.5, seed=1)
-    val_users, test_users = set(splits["val"].user_id), set(splits["test"].user_id)
-    assert not val_users & test_users
-    assert val_users | test_users == {"a", "b", "c"}
-    assert {len(val_users), len(test_users)} == {1, 2}
-    stats = split_statistics(splits, plays, "2019-02-20")
-    assert stats["train"] == {"users": 3, "items": 3, "interactions": 4}
-    assert stats["ignored"] == {"plays_before_start_date": 1}  # a's play of track 0 on 2019-01-01
+def test_journal_validation_users_have_no_cold_tracks_and_every_cold_row_is_kept():
+    plays = planted_log(JOURNAL, 3)
+    splits = time_split(plays, JOURNAL)
+    assert not set(splits["val"]["user_id"]) & set(splits["cold_test"]["user_id"])
+    assert not set(splits["val"]["user_id"]) & set(splits["test"]["user_id"])
+    assert not set(splits["cold_test"]["track_idx"]) & set(splits["train"]["track_idx"])
 
 
-def test_user_split_is_seeded(plays):
-    first = time_split(plays, "2019-02-20", "2020-02-20", seed=7)
-    again = time_split(plays, "2019-02-20", "2020-02-20", seed=7)
-    pd.testing.assert_frame_equal(first["val"], again["val"])
+def test_recsys24_drops_tracks_absent_from_train():
+    splits = time_split(planted_log(RECSYS24, 4), RECSYS24)
+    assert splits["cold_test"].empty
+    assert set(pd.concat([splits["val"], splits["test"]])["track_idx"]) <= set(splits["train"]["track_idx"])
 
 
-def test_empty_split_names_the_dates(plays):
+def test_statistics_count_users_tracks_and_pairs():
+    plays = planted_log(RECSYS24, 5)
+    splits = time_split(plays, RECSYS24)
+    stats = split_statistics(splits, plays, RECSYS24)
+    assert stats["train"] == {
+        "users": splits["train"]["user_id"].nunique(),
+        "items": splits["train"]["track_idx"].nunique(),
+        "interactions": len(splits["train"]),
+    }
+    assert stats["ignored"]["plays_outside_window"] == int((plays["timestamp"] < pd.Timestamp("2019-02-20")).sum())
+
+
+def test_empty_split_names_the_dates():
+    plays = planted_log(RECSYS24, 0)
+    late = Protocol("2019-02-20", "2021-01-01", None, False, "all", 0.5, 42)
     with pytest.raises(EmptySplitError, match="2021-01-01"):
-        time_split(plays, "2019-02-20", "2021-01-01")
+        time_split(plays, late)
 
 
-def test_single_test_period_user_cannot_be_split():
+def test_too_few_test_period_users_cannot_be_split():
     plays = pd.DataFrame([play("a", 1, "2019-03-01"), play("a", 2, "2019-03-02"), play("b", 1, "2019-03-03"), play("b", 2, "2020-03-01")])
     with pytest.raises(EmptySplitError, match="too few"):
-        time_split(plays, "2019-02-20", "2020-02-20")
+        time_split(plays, RECSYS24)
 
 
-@pytest.fixture
-def cold_plays():
-    """Tracks 0-3 are played in train; 7, 8 and 9 appear only in the test period (cold)."""
-    rows = [play(user, track, "2019-06-01") for user in "abcdefgh" for track in (0, 1, 2, 3)]
-    rows += [
-        play("a", 4, "2019-03-01"),  # track 4: train only
-        play("b", 7, "2020-02-21"),  # b and c have cold tracks: always test users
-        play("b", 4, "2020-02-22"),
-        play("c", 8, "2020-02-25"),
-        play("c", 9, "2020-02-26"),
-        play("d", 4, "2020-02-23"),  # d-h: hot tracks only, eligible for validation
-        play("e", 4, "2020-02-24"),
-        play("f", 4, "2020-02-25"),
-        play("g", 4, "2020-02-26"),
-        play("h", 4, "2020-02-27"),
-        play("z", 7, "2020-03-01"),  # user z has no train rows: dropped
-    ]
-    return pd.DataFrame(rows)
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"test_date": "2017-01-01"}, r"split.journal: test_date \(2017-01-01\) must be after start_date"),
+        ({"end_date": "2019-01-01"}, r"split.journal: end_date \(2019-01-01\) must be after test_date"),
+        ({"val_from": "some"}, r"split.journal: val_from='some'; allowed: all, without_cold"),
+        ({"cold_start": False}, r"split.journal: val_from=without_cold needs cold_start: true"),
+        ({"test_size": 1.0}, r"split.journal: test_size=1.0; must be strictly between 0 and 1"),
+        ({"seeds": 1}, r"split.journal: .*unexpected keyword argument 'seeds'"),
+    ],
+)
+def test_bad_protocol_params_name_the_section(change, message):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["split"]["journal"].update(change)
+    params["split"]["protocol"] = "journal"
+    with pytest.raises(ParamsError, match=message):
+        split_protocol(params)
 
 
-def test_cold_start_moves_new_tracks_into_cold_test(cold_plays):
-    splits = time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.3, seed=0, cold_start=True)
-    cold = splits["cold_test"]
-    assert sorted(zip(cold.user_id, cold.track_idx)) == [("b", 7), ("c", 8), ("c", 9)]
-    train_tracks = set(splits["train"].track_idx)
-    assert not set(cold.track_idx) & train_tracks
-    for name in ("val", "test"):
-        assert set(splits[name].track_idx) <= train_tracks, name
-
-
-def test_cold_start_draws_validation_users_without_cold_tracks(cold_plays):
-    for seed in range(10):
-        splits = time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.3, seed=seed, cold_start=True)
-        val_users = set(splits["val"].user_id)
-        # 30% of the 7 test-period users a-h minus a (no test-period rows) is 2, drawn from d-h.
-        assert len(val_users) == 2 and val_users <= set("defgh")
-        assert not val_users & set(splits["test"].user_id)
-        assert set(splits["cold_test"].user_id) <= set(splits["test"].user_id) | {"c"}
-
-
-def test_cold_start_refuses_a_validation_share_it_cannot_fill(cold_plays):
-    with pytest.raises(EmptySplitError, match="only 5 of the 7"):
-        time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.9, cold_start=True)
-
-
-def test_without_cold_start_new_tracks_are_dropped(cold_plays):
-    splits = time_split(cold_plays, "2019-02-20", "2020-02-20", val_fraction=0.3, seed=0)
-    assert splits["cold_test"].empty
-    held_out = pd.concat([splits["val"], splits["test"]])
-    assert set(held_out.track_idx) == {4}
+def test_the_committed_protocols_are_the_studies():
+    """Each named protocol's section is its definition: the values of the original code."""
+    split = yaml.safe_load((REPO / "params.yaml").read_text())["split"]
+    assert Protocol(**split["recsys24"]) == RECSYS24
+    assert Protocol(**split["journal"]) == JOURNAL
+    assert split["duplicate_plays"] == "count"

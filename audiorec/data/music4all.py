@@ -24,11 +24,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def read_tracks(audio_dir: str | Path) -> pd.DataFrame:
-    """One row per `<track_id>.mp3`, sorted by track id.
-
-    The row number is the track index that every embedding matrix and every
-    model uses; nothing downstream sees raw track ids.
-    """
+    """One row per `<track_id>.mp3` of `audio_dir`, sorted by track id."""
     audio_dir = Path(audio_dir)
     if not audio_dir.is_dir():
         raise FileNotFoundError(
@@ -98,10 +94,12 @@ def read_plays(
     A row with another column count, an empty user or track id, or a timestamp
     that is not `YYYY-MM-DD HH:MM:SS` is bad: `on_bad_row="fail"` stops at the
     first with its file, line and content; `"skip"` drops bad rows and counts
-    them per reason. Plays of tracks without audio and exact duplicate rows are
-    always dropped and counted. Blocks keep peak memory near one block of
-    strings; user and track ids are stored as categoricals so a 250M-row log
-    stays in memory. Returns the plays (`user_id, track_id, track_idx, timestamp`) and counts.
+    them per reason. Plays of tracks without audio are always dropped and
+    counted. Exact duplicate rows are kept, as plays (the studies counted them;
+    `split.duplicate_plays` decides), and counted. Blocks keep peak memory near
+    one block of strings; user and track ids are stored as categoricals so a
+    250M-row log stays in memory. Returns the plays (`user_id, track_id,
+    track_idx, timestamp`; `track_idx` is the row of `tracks`) and counts.
     """
     if on_bad_row not in BAD_ROW_POLICIES:
         raise ValueError(f"dataset.on_bad_row={on_bad_row!r}; allowed: {', '.join(BAD_ROW_POLICIES)}")
@@ -155,23 +153,21 @@ def read_plays(
             "timestamp": np.concatenate(timestamps) if timestamps else np.empty(0, "datetime64[s]"),
         }
     )
-    # A scrobbler that posts a play twice would double its play count.
+    # Counted, not dropped: a scrobbler that posts a play twice doubles its play count, which
+    # is what both studies computed on (split.duplicate_plays: drop removes them).
     duplicate = plays.duplicated(["user_id", "track_idx", "timestamp"])
-    plays = plays[~duplicate].reset_index(drop=True)
     stats = {
         "log_rows": rows_read + bad_rows["wrong_column_count"],
         "header": "present" if header else "missing",
         "bad_rows": bad_rows,
         "duplicate_rows": int(duplicate.sum()),
         "plays": len(plays),
-        "plays_without_audio": usable_rows - len(plays) - int(duplicate.sum()),
+        "plays_without_audio": usable_rows - len(plays),
         "users": int(plays["user_id"].nunique()),
-        "tracks": len(tracks),
-        "tracks_played": int(plays["track_idx"].nunique()),
         "first_play": str(plays["timestamp"].min()),
         "last_play": str(plays["timestamp"].max()),
     }
-    for what in ("bad rows", "plays without audio", "duplicate rows"):
+    for what in ("bad rows", "plays without audio"):
         count = sum(bad_rows.values()) if what == "bad rows" else stats[what.replace(" ", "_")]
         if count:
             log.warning("%s: dropped %d %s%s", log_path, count, what, f" {bad_rows}" if what == "bad rows" else "")
@@ -194,3 +190,32 @@ def _check_rows(
     bad_rows["empty_id"] += int(empty_id.sum())
     bad_rows["bad_timestamp"] += int(bad_time.sum())
     return ~(empty_id | bad_time), when.to_numpy("datetime64[s]")
+
+
+def catalogue(audio_files: pd.DataFrame, plays: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The study's catalogue: the tracks of the listening log that have audio (Music4All has
+    about twice as many clips as Music4All-Onion's log plays), sorted by track id, as the
+    original's `trackid_sorted.csv`. Its row number is the track index that every embedding
+    matrix and every model uses; nothing downstream sees raw track ids. Returns the catalogue,
+    the plays with `track_idx` re-indexed to it, and the counts."""
+    played = np.flatnonzero(np.bincount(plays["track_idx"], minlength=len(audio_files)))
+    new_index = np.full(len(audio_files), -1, dtype=np.int32)
+    new_index[played] = np.arange(len(played), dtype=np.int32)
+    tracks = audio_files.iloc[played].reset_index(drop=True)
+    track_idx = new_index[plays["track_idx"].to_numpy()]
+    plays = plays.assign(
+        track_idx=track_idx, track_id=pd.Categorical.from_codes(track_idx, categories=pd.Index(tracks["track_id"]))
+    )
+    if len(played) < len(audio_files):
+        log.info("%d audio files have no plays in the log; they are not in the catalogue", len(audio_files) - len(played))
+    return tracks, plays, {"audio_files": len(audio_files), "audio_without_plays": len(audio_files) - len(played), "tracks": len(tracks)}
+
+
+def read_dataset(
+    audio_dir: str | Path, log_path: str | Path, chunk_mb: float = 64, on_bad_row: str = "fail"
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The catalogue (`track_id, audio_path`), its plays and the reading statistics."""
+    audio_files = read_tracks(audio_dir)
+    plays, stats = read_plays(log_path, audio_files, chunk_mb=chunk_mb, on_bad_row=on_bad_row)
+    tracks, plays, counts = catalogue(audio_files, plays)
+    return tracks, plays, stats | counts

@@ -1,96 +1,145 @@
-"""The Music4All-Onion time split of the original study.
+"""The time splits of the original study, as its code ran them.
 
-Plays from `start_date` on are collapsed to one row per (user, track) with the
-first-play time and the play count. A pair first played before `test_date`
-is training data; one first played on or after it belongs to the test period,
-so every test row is a track new to that user. The test period keeps only
-users present in train, and its users are split into validation and test users.
+Two protocols (params.yaml `split.protocol`, each defined by its own section):
 
-Tracks absent from train ("cold" tracks, released during the test period) are
-dropped in the RecSys version. With `cold_start` (the journal follow-up) their
-rows become a separate `cold_test` split instead; the hot val and test splits
-keep only tracks seen in train, and validation users are drawn from the users
-without cold tracks, so every cold row belongs to a test user.
+- `recsys24` (RecSys 2024): plays from `start_date` on; the test period runs from
+  `test_date` to the end of the log; test rows of tracks absent from train are
+  dropped; the test-period users are split into validation and test users by
+  `sklearn.model_selection.train_test_split(users, test_size=0.5, random_state=42)`.
+- `journal` (the follow-up): a train year before `test_date`, a test month after
+  it; test rows of tracks absent from train form the cold split; validation users
+  are drawn the same way (`test_size=0.7`) from the users without cold tracks,
+  and every other test-period user's hot rows are the test split.
+
+In both, plays inside the window are collapsed to one row per (user, track) with
+its first-play time. A pair first played before `test_date` is a train pair whose
+`count` is its plays *before* `test_date` (the original compresses train from
+those plays only, so later listening never reaches a train count); a pair first
+played on or after `test_date` is a test-period pair, new to that user, whose
+`count` is its plays in the test period. The test period keeps only train users.
+Users are enumerated in sorted order, as the original's groupby leaves them, so
+on the same log the validation and test users are the original's.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 SPLIT_COLUMNS = ["user_id", "track_idx", "timestamp", "count"]
+PROTOCOLS = ("recsys24", "journal")
+VAL_FROM = ("all", "without_cold")
+DUPLICATE_PLAYS = ("count", "drop")
 
 
 class EmptySplitError(ValueError):
     pass
 
 
-def first_plays(plays: pd.DataFrame) -> pd.DataFrame:
-    """One row per (user, track): first-play timestamp and play count."""
-    grouped = plays.groupby(["user_id", "track_idx"], observed=True, sort=True)["timestamp"]
-    pairs = grouped.agg(timestamp="min", count="size").reset_index()
+@dataclass(frozen=True)
+class Protocol:
+    """One protocol's definition: its section of params.yaml `split`."""
+
+    start_date: str
+    test_date: str
+    end_date: str | None  # None: the test period runs to the end of the log
+    cold_start: bool  # test rows of tracks absent from train: a cold split (True) or dropped (False)
+    val_from: str  # validation users are drawn from `all` test-period users or those `without_cold` tracks
+    test_size: float  # train_test_split's test_size: the share of the drawn users that are not validation users
+    seed: int  # train_test_split's random_state
+
+    def __post_init__(self) -> None:
+        start, test = pd.Timestamp(self.start_date), pd.Timestamp(self.test_date)
+        if test <= start:
+            raise ValueError(f"test_date ({self.test_date}) must be after start_date ({self.start_date})")
+        if self.end_date is not None and pd.Timestamp(self.end_date) <= test:
+            raise ValueError(f"end_date ({self.end_date}) must be after test_date ({self.test_date}), or null")
+        if self.val_from not in VAL_FROM:
+            raise ValueError(f"val_from={self.val_from!r}; allowed: {', '.join(VAL_FROM)}")
+        if self.val_from == "without_cold" and not self.cold_start:
+            raise ValueError("val_from=without_cold needs cold_start: true (without a cold split no user has cold tracks)")
+        if not 0 < self.test_size < 1:
+            raise ValueError(f"test_size={self.test_size}; must be strictly between 0 and 1")
+
+    @classmethod
+    def from_params(cls, split: dict) -> "Protocol":
+        """The protocol params.yaml `split.protocol` names, from its section of `split`."""
+        return cls(**split[split["protocol"]])
+
+    def in_window(self, timestamps: pd.Series) -> pd.Series:
+        inside = timestamps >= pd.Timestamp(self.start_date)
+        if self.end_date is not None:
+            inside &= timestamps < pd.Timestamp(self.end_date)
+        return inside
+
+
+def compress(plays: pd.DataFrame, test_date: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train pairs, test-period pairs) of the window's `plays`: one row per (user, track)
+    with the first-play time and the plays on its side of `test_date`."""
+    before = (plays["timestamp"] < pd.Timestamp(test_date)).rename("before")
+    grouped = plays.assign(before=before).groupby(["user_id", "track_idx"], observed=True, sort=True)
+    pairs = grouped.agg(timestamp=("timestamp", "min"), plays=("timestamp", "size"), before=("before", "sum")).reset_index()
     pairs["user_id"] = pairs["user_id"].astype(str)
-    return pairs[SPLIT_COLUMNS]
+    is_train = pairs["before"] > 0
+    train = pairs[is_train].assign(count=pairs["before"])
+    test_period = pairs[~is_train].assign(count=pairs["plays"])
+    return train[SPLIT_COLUMNS].reset_index(drop=True), test_period[SPLIT_COLUMNS].reset_index(drop=True)
 
 
-def time_split(
-    plays: pd.DataFrame,
-    start_date: str,
-    test_date: str,
-    val_fraction: float = 0.5,
-    seed: int = 42,
-    cold_start: bool = False,
-) -> dict[str, pd.DataFrame]:
-    """Split plays into train, val, test and cold_test (empty unless `cold_start`).
+def draw_val_users(eligible: np.ndarray, test_size: float, seed: int) -> np.ndarray:
+    """The validation users: the train part of sklearn's `train_test_split` over the sorted
+    `eligible` users, as both original splits drew them."""
+    # Imported here: scikit-learn takes seconds to import, and only the split stage needs it.
+    from sklearn.model_selection import train_test_split
 
-    `val_fraction` is the share of test-period users that become validation
-    users; with `cold_start` they are drawn from the users without cold tracks.
-    """
-    start, test = pd.Timestamp(start_date), pd.Timestamp(test_date)
-    if test <= start:
-        raise ValueError(f"split.test_date ({test_date}) must be after split.start_date ({start_date})")
-    pairs = first_plays(plays[plays["timestamp"] >= start])
-    train = pairs[pairs["timestamp"] < test]
-    test_period = pairs[(pairs["timestamp"] >= test) & pairs["user_id"].isin(train["user_id"])]
+    try:
+        val_users, _ = train_test_split(np.sort(eligible), test_size=test_size, random_state=seed)
+    except ValueError as error:  # too few users for both parts
+        raise EmptySplitError(
+            f"{len(eligible)} test-period users are too few to split into val and test with test_size={test_size} "
+            f"({error}); use a larger log or move the protocol's test_date"
+        ) from None
+    return np.sort(val_users)
+
+
+def time_split(plays: pd.DataFrame, protocol: Protocol, duplicate_plays: str = "count") -> dict[str, pd.DataFrame]:
+    """train, val, test and cold_test (empty unless `protocol.cold_start`) of `plays`
+    (`user_id, track_idx, timestamp`). Exact duplicate rows are plays (`count`, as both
+    studies counted them) or are dropped first (`drop`)."""
+    if duplicate_plays not in DUPLICATE_PLAYS:
+        raise ValueError(f"split.duplicate_plays={duplicate_plays!r}; allowed: {', '.join(DUPLICATE_PLAYS)}")
+    window = plays[protocol.in_window(plays["timestamp"])]
+    if duplicate_plays == "drop":
+        window = window.drop_duplicates(["user_id", "track_idx", "timestamp"])
+    train, test_period = compress(window, protocol.test_date)
+    test_period = test_period[test_period["user_id"].isin(train["user_id"])]
     is_cold = ~test_period["track_idx"].isin(train["track_idx"])
-    cold = test_period[is_cold] if cold_start else test_period.iloc[:0]
-    users = np.sort(test_period[~is_cold | cold_start]["user_id"].unique())
-    test_period = test_period[~is_cold]
-    if train.empty or test_period.empty:
+    hot, cold = test_period[~is_cold], test_period[is_cold]
+    if train.empty or hot.empty:
         raise EmptySplitError(
-            f"the split is empty: {len(train)} train pairs from {start_date} to {test_date}, "
-            f"{len(test_period)} test-period pairs on or after {test_date} for users and tracks seen in train. "
-            "Move split.start_date / split.test_date inside the log's time range."
+            f"the split is empty: {len(train)} train pairs from {protocol.start_date} to {protocol.test_date}, "
+            f"{len(hot)} test-period pairs of train users and tracks from {protocol.test_date} "
+            f"to {protocol.end_date or 'the end of the log'}. Move the protocol's dates inside the log's time range."
         )
-    val_users = draw_val_users(users, np.setdiff1d(users, cold["user_id"].unique()), val_fraction, seed)
-    is_val = test_period["user_id"].isin(val_users)
-    if is_val.all() or not is_val.any():
-        raise EmptySplitError(
-            f"the test period has {len(users)} users, too few to split into val and test with "
-            f"split.val_fraction={val_fraction}; use a larger dataset or move split.test_date earlier"
-        )
+    if not protocol.cold_start:
+        cold = cold.iloc[:0]
+    eligible = hot["user_id"].unique()
+    if protocol.val_from == "without_cold":
+        eligible = np.setdiff1d(eligible, cold["user_id"].unique())
+    is_val = hot["user_id"].isin(draw_val_users(eligible, protocol.test_size, protocol.seed))
     return {
-        "train": train.reset_index(drop=True),
-        "val": test_period[is_val].reset_index(drop=True),
-        "test": test_period[~is_val].reset_index(drop=True),
+        "train": train,
+        "val": hot[is_val].reset_index(drop=True),
+        "test": hot[~is_val].reset_index(drop=True),
         "cold_test": cold.reset_index(drop=True),
     }
 
 
-def draw_val_users(users: np.ndarray, eligible: np.ndarray, val_fraction: float, seed: int) -> set[str]:
-    """`val_fraction` of `users`, drawn at random from the sorted `eligible` ones."""
-    wanted = int(round(len(users) * val_fraction))
-    if wanted > len(eligible):
-        raise EmptySplitError(
-            f"split.val_fraction={val_fraction} asks for {wanted} validation users, but only {len(eligible)} of the "
-            f"{len(users)} test-period users have no cold tracks; lower split.val_fraction"
-        )
-    return set(np.random.default_rng(seed).permutation(eligible)[:wanted])
-
-
-def split_statistics(splits: dict[str, pd.DataFrame], plays: pd.DataFrame, start_date: str) -> dict[str, dict[str, int]]:
-    """Users, tracks and pairs per split, and the plays no split window holds (those before `start_date`)."""
-    ignored = {"ignored": {"plays_before_start_date": int((plays["timestamp"] < pd.Timestamp(start_date)).sum())}}
-    return ignored | {
+def split_statistics(splits: dict[str, pd.DataFrame], plays: pd.DataFrame, protocol: Protocol) -> dict[str, dict[str, int]]:
+    """Users, tracks and pairs per split, and the plays outside the protocol's window."""
+    outside = int((~protocol.in_window(plays["timestamp"])).sum())
+    return {"ignored": {"plays_outside_window": outside}} | {
         name: {
             "users": int(frame["user_id"].nunique()),
             "items": int(frame["track_idx"].nunique()),

@@ -28,9 +28,11 @@ AUDIO_DIR = "audios"
 STYLES_NAME = "styles.parquet"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-START = pd.Timestamp("2019-02-20")
-TEST_MONTH_START = pd.Timestamp("2020-02-20")
-END = pd.Timestamp("2020-03-20")
+# The log's time axis, relative to the split protocol's test date: a train year, then a test month.
+# Both protocols see the same plays, shifted in time (params.yaml: split).
+TRAIN_DAYS = 365
+TEST_DAYS = 28
+DAY_SECONDS = 86_400
 
 SCALES = {
     "major": [0, 2, 4, 5, 7, 9, 11],
@@ -42,6 +44,20 @@ SCALES = {
 # Within-genre style deviations (standard units) that shape both the audio and user taste.
 DEVIATIONS = ["tempo_deviation", "brightness_deviation", "register_deviation"]
 ALPHANUMERIC = np.array(list(string.ascii_letters + string.digits))
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The log's first play, the test date and the end of the log."""
+
+    start: pd.Timestamp
+    test: pd.Timestamp
+    end: pd.Timestamp
+
+    @classmethod
+    def around(cls, test_date: str) -> "Timeline":
+        test = pd.Timestamp(test_date)
+        return cls(test - pd.Timedelta(days=TRAIN_DAYS), test, test + pd.Timedelta(days=TEST_DAYS))
 
 
 @dataclass(frozen=True)
@@ -94,19 +110,18 @@ def sample_genres(rng: np.random.Generator, n_genres: int) -> pd.DataFrame:
 
 
 def sample_styles(rng: np.random.Generator, config: SyntheticConfig) -> pd.DataFrame:
-    """One row per track: its genre, its style drawn around the genre centre, release and popularity."""
+    """One row per track: its genre, its style drawn around the genre centre, release and popularity.
+
+    `release_offset_s` is the release time in seconds relative to the test date: cold tracks
+    come out in the first half of the test month, the others a year before the log starts."""
     genres = sample_genres(rng, config.n_genres)
     genre_share = rng.dirichlet(np.full(config.n_genres, 4.0))
     genre = rng.choice(config.n_genres, size=config.n_tracks, p=genre_share)
     centre = genres.iloc[genre].reset_index(drop=True)
     n = config.n_tracks
-    release = np.full(n, START - pd.Timedelta(days=365), dtype="datetime64[s]")
+    release_offset_s = np.full(n, -(TRAIN_DAYS + 365) * DAY_SECONDS, dtype=np.int64)
     cold = rng.random(n) < config.cold_fraction
-    test_month_seconds = int((END - TEST_MONTH_START).total_seconds())
-    release[cold] = (
-        np.datetime64(TEST_MONTH_START, "s")
-        + rng.integers(0, test_month_seconds // 2, cold.sum()).astype("timedelta64[s]")
-    )
+    release_offset_s[cold] = rng.integers(0, TEST_DAYS * DAY_SECONDS // 2, cold.sum())
     # Zipf-like popularity over a random permutation of tracks.
     popularity = 1.0 / np.arange(1, n + 1) ** config.popularity_exponent
     # Within-genre deviations in standard units: users prefer some of these too, and audio
@@ -123,7 +138,7 @@ def sample_styles(rng: np.random.Generator, config: SyntheticConfig) -> pd.DataF
             "percussiveness": np.clip(centre["percussiveness"] + rng.normal(0, 0.08, n), 0, 1),
             "noisiness": np.clip(centre["noisiness"] + rng.normal(0, 0.05, n), 0, 0.8),
             "register": centre["register"] + np.round(2.5 * deviation[:, 2]),
-            "release": release,
+            "release_offset_s": release_offset_s,
             "popularity": rng.permutation(popularity),
             "seed": rng.integers(0, 2**31, n),
         }
@@ -200,16 +215,18 @@ def next_in_genre(styles: pd.DataFrame) -> dict[int, np.ndarray]:
     return following
 
 
-def sample_plays(rng: np.random.Generator, styles: pd.DataFrame, config: SyntheticConfig) -> pd.DataFrame:
+def sample_plays(
+    rng: np.random.Generator, styles: pd.DataFrame, config: SyntheticConfig, timeline: Timeline
+) -> pd.DataFrame:
     """Listening sessions: a start drawn from taste × popularity, then continuations along the
     genre order, repeats of earlier tracks, and fresh draws."""
     user_ids = ["user_" + u for u in random_ids(rng, config.n_users, 8)]
     genre = styles["genre"].to_numpy()
     popularity = styles["popularity"].to_numpy()
-    release = styles["release"].to_numpy().astype("datetime64[s]")
+    release = np.datetime64(timeline.test, "s") + styles["release_offset_s"].to_numpy().astype("timedelta64[s]")
     following = next_in_genre(styles)
     deviations = styles[DEVIATIONS].to_numpy()
-    span = int((END - START).total_seconds())
+    span = int((timeline.end - timeline.start).total_seconds())
     rows: list[tuple[str, int, np.datetime64]] = []
     for user in user_ids:
         first_taste = rng.dirichlet(np.full(config.n_genres, config.taste_concentration))
@@ -222,7 +239,7 @@ def sample_plays(rng: np.random.Generator, styles: pd.DataFrame, config: Synthet
         session_offsets = np.sort(rng.integers(0, span, n_sessions))
         history: list[int] = []
         for offset in session_offsets:
-            session_start = np.datetime64(START, "s") + np.timedelta64(int(offset), "s")
+            session_start = np.datetime64(timeline.start, "s") + np.timedelta64(int(offset), "s")
             # Taste drifts over the year, so recent plays predict the test month best: the
             # order of a user's history carries signal beyond the sessions themselves.
             elapsed = offset / span
@@ -236,7 +253,7 @@ def sample_plays(rng: np.random.Generator, styles: pd.DataFrame, config: Synthet
             # Some sessions pick up where the previous one stopped, across the test boundary too.
             track = upcoming if history and rng.random() < config.resume_probability else fresh
             for _ in range(rng.geometric(1 / config.mean_session_length)):
-                if now >= np.datetime64(END, "s"):
+                if now >= np.datetime64(timeline.end, "s"):
                     break
                 rows.append((user, track, now))
                 history.append(track)
@@ -261,14 +278,15 @@ def write_log(plays: pd.DataFrame, path: Path) -> None:
     formatted.to_csv(path, sep="\t", index=False, lineterminator="\n")
 
 
-def generate(out_dir: str | Path, config: SyntheticConfig, workers: int = 2) -> None:
-    """Write audios/, the listening log and the hidden styles into `out_dir`."""
+def generate(out_dir: str | Path, config: SyntheticConfig, test_date: str, workers: int = 2) -> None:
+    """Write audios/, the listening log (a year before `test_date` and a month after it)
+    and the hidden styles into `out_dir`."""
     out_dir = Path(out_dir)
     audio_dir = out_dir / AUDIO_DIR
     audio_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     styles = sample_styles(rng, config)
-    plays = sample_plays(rng, styles, config)
+    plays = sample_plays(rng, styles, config, Timeline.around(test_date))
     write_log(plays, out_dir / LOG_NAME)
     vectors = style_vectors(styles, config.n_genres)
     hidden = styles.drop(columns=["seed"]).assign(style=list(vectors))
