@@ -14,6 +14,8 @@ BAD_ROW_POLICIES = ("fail", "skip")
 ERROR_POLICIES = ("fail", "skip")
 EXTRACT_DEVICES = ("auto", "cuda", "cpu")
 EXTRACT_DTYPES = ("float32", "float16", "bfloat16")
+# demo: each model's params.yaml section, sized for a 2-core make repro; study: as the original code ran.
+MODEL_SETTINGS = ("demo", "study")
 
 
 class ParamsError(ValueError):
@@ -30,7 +32,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
     from audiorec.backends import REGISTRY as BACKENDS
-    from audiorec.models import BASELINES, MODELS
+    from audiorec.models import BASELINES, INTERACTIONS_ONLY, MODELS
 
     dataset = params["dataset"]
     if dataset["source"] not in SOURCES:
@@ -53,13 +55,15 @@ def validate(params: dict) -> None:
         if name not in BACKENDS:
             raise ParamsError(f"backends: unknown backend {name!r}; registered: {', '.join(sorted(BACKENDS))}")
     for name in params["models"]:
-        if name in BASELINES:
+        if name in INTERACTIONS_ONLY:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
         if name not in MODELS:
-            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(sorted(set(MODELS) - set(BASELINES)))}")
+            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(sorted(set(MODELS) - set(INTERACTIONS_ONLY)))}")
     for name in params["baselines"]:
         if name not in BASELINES:
-            raise ParamsError(f"baselines: {name!r} is not an interactions-only model; allowed: {', '.join(BASELINES)}")
+            raise ParamsError(f"baselines: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
+    if params["model_settings"] not in MODEL_SETTINGS:
+        raise ParamsError(f"model_settings={params['model_settings']!r}; allowed: {', '.join(MODEL_SETTINGS)}")
     for key in ("shuffle", "unordered"):
         for name in params["controls"][key]:
             if name not in params["backends"]:
@@ -80,6 +84,15 @@ def validate(params: dict) -> None:
     split_protocol(params)
     if params["split"]["duplicate_plays"] not in DUPLICATE_PLAYS:
         raise ParamsError(f"split.duplicate_plays={params['split']['duplicate_plays']!r}; allowed: {', '.join(DUPLICATE_PLAYS)}")
+
+
+def model_params(params: dict, model: str) -> dict:
+    """The settings `model` runs with: its params.yaml section, and with `model_settings:
+    study` the original code's values for the split protocol in use (params.yaml `study`)."""
+    settings = dict(params[model])
+    if params["model_settings"] == "study":
+        settings.update(params["study"][params["split"]["protocol"]].get(model) or {})
+    return settings
 
 
 def split_protocol(params: dict) -> Protocol:

@@ -191,11 +191,15 @@ class Report:
     markdown: str
 
 
-def build_report(runs: list[Run], baselines: list[Run], controls: list[Run], k: int, cold_k: int) -> Report:
-    """Hot tables for every run; cold tables for the runs that ranked cold tracks, naming the models that cannot."""
+def build_report(
+    runs: list[Run], baselines: list[Run], controls: list[Run], k: int, cold_k: int, setting: str = ""
+) -> Report:
+    """Hot tables for every run; cold tables for the runs that ranked cold tracks, naming the
+    models that cannot. `setting` (the split protocol and model settings) opens the report."""
     hot = tables_by_model(runs + baselines, k=k, controls=controls)
     kinds = [kind for kind in KINDS if any(control.backend.endswith(control_name("", kind)) for control in controls)]
-    sections = [f"## Test users, tracks seen in train (k={k})\n", legend(k, kinds), to_markdown(hot, k=k)]
+    sections = [f"{setting}\n"] if setting else []
+    sections += [f"## Test users, tracks seen in train (k={k})\n", legend(k, kinds), to_markdown(hot, k=k)]
     cold_runs = [run for run in runs if run.has("cold")]
     cold = tables_by_model(cold_runs, k=cold_k, split="cold", controls=controls) if cold_runs else {}
     if cold:

@@ -34,7 +34,8 @@ def main() -> None:
         Run(backend=model, model=BASELINE_TABLE, dim=0, per_user=pd.read_parquet(paths.per_user(paths.NO_BACKEND, model)))
         for model in params["baselines"]
     ]
-    report = build_report(runs, baselines, controls, k, cold_k)
+    setting = f"Split protocol `{params['split']['protocol']}`, model settings `{params['model_settings']}`."
+    report = build_report(runs, baselines, controls, k, cold_k, setting)
     paths.TABLES.mkdir(parents=True, exist_ok=True)
     for prefix, tables in (("", report.hot), ("cold_", report.cold)):
         for model, table in tables.items():

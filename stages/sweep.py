@@ -14,7 +14,8 @@ from pathlib import Path
 from audiorec.config import setup_logging
 from audiorec.sweep import DVC, SweepError, queue, run_queue
 
-DEFAULT_SORT = "metrics/musicnn/shallow.json:test.hitrate@50.mean"
+# Experiments are ranked on validation: test metrics are reported, never chosen on.
+DEFAULT_SORT = "metrics/musicnn/shallow.json:val.ndcg@50.mean"
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 from dvclive import Live
 
 from audiorec import models, paths
-from audiorec.config import load_params, setup_logging
+from audiorec.config import load_params, model_params, setup_logging
 from audiorec.controls import control_name, shuffle_rows
 from audiorec.io import load_embeddings, usable_tracks
 from audiorec.ranking import rank_splits
@@ -40,7 +40,7 @@ def main() -> None:
     if args.shuffled:  # masked rows keep their place, so the control leaves out the same tracks
         item_embeddings = shuffle_rows(item_embeddings, params["controls"]["seed"])
         args.backend = control_name(args.backend)
-    settings = params[args.model]
+    settings = model_params(params, args.model)
     if args.unordered:
         if "shuffle_positions" not in settings:
             parser.error(f"--unordered needs a sequential model; {args.model} has no shuffle_positions param")
@@ -48,7 +48,7 @@ def main() -> None:
         args.backend = control_name(args.backend, "unordered")
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
     truths = {
-        split: pd.read_parquet(paths.SPLITS / name, columns=["user_id", "track_idx"])
+        split: pd.read_parquet(paths.SPLITS / name, columns=["user_id", "track_idx", "timestamp"])
         for split, name in (("val", "val.parquet"), ("test", "test.parquet"), ("cold", "cold_test.parquet"))
     }
     # Tracks the extraction skipped are neither learned from nor ranked; they stay in the
@@ -62,7 +62,8 @@ def main() -> None:
     with Live(str(paths.training_log(args.backend, args.model)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         if "resume" in settings:  # models that can continue a killed run keep their state here
             settings = {**settings, "checkpoint_dir": str(paths.resume_dir(args.backend, args.model))}
-        recommender = models.create(args.model, **settings).fit(item_embeddings, train, val=val, live=live)
+        cold_items = np.unique(truths["cold"]["track_idx"].to_numpy())
+        recommender = models.create(args.model, **settings).fit(item_embeddings, train, val=val, live=live, cold_items=cold_items)
     recommender.save(paths.model_dir(args.backend, args.model))
     predictions = rank_splits(recommender, train, truths, params["train"]["top_k"], usable)
     out = paths.predictions(args.backend, args.model)

@@ -25,10 +25,12 @@ def test_params_validation_names_parameter_and_choices():
         validate({**params, "models": ["svd"]})
     with pytest.raises(ParamsError, match="'mostpop' uses no audio; list it under params.yaml: baselines"):
         validate({**params, "models": ["knn", "mostpop"]})
-    with pytest.raises(ParamsError, match="baselines: 'knn' is not an interactions-only model; allowed: mostpop, ease"):
+    with pytest.raises(ParamsError, match="baselines: 'knn' cannot run without audio; allowed: mostpop, ease, bert4rec"):
         validate({**params, "baselines": ["knn"]})
-    with pytest.raises(ParamsError, match="split.test_date"):
-        validate({**params, "split": {**params["split"], "test_date": "2018-01-01"}})
+    with pytest.raises(ParamsError, match="model_settings='paper'; allowed: demo, study"):
+        validate({**params, "model_settings": "paper"})
+    with pytest.raises(ParamsError, match=r"split.journal: test_date \(2018-01-01\) must be after start_date"):
+        validate({**params, "split": {**params["split"], "journal": {**params["split"]["journal"], "test_date": "2018-01-01"}}})
     with pytest.raises(ParamsError, match="controls.shuffle: 'mert' is not in backends"):
         validate({**params, "controls": {**params["controls"], "shuffle": ["oracle", "mert"]}})
     with pytest.raises(ParamsError, match="report.cold_k=7"):

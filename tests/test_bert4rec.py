@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,10 +10,11 @@ from audiorec.models.bert4rec import (
     IGNORE,
     BERT4RecNet,
     BERT4RecRecommender,
+    last_positions,
+    layout,
     length_batches,
     mask_tokens,
     masked_softmax_loss,
-    right_aligned,
     sampled_softmax_loss,
     user_sequences,
 )
@@ -19,29 +22,47 @@ from audiorec.models.bert4rec import (
 N_ITEMS, DIM = 30, 8
 
 
-def net(hidden_dim=0, dropout=0.0):
+def net(hidden_dim=0, dropout=0.0, **options):
     torch.manual_seed(0)
-    return BERT4RecNet(torch.randn(N_ITEMS, DIM), hidden_dim, 12, 2, 2, 16, dropout, item_freeze=True).eval()
+    return BERT4RecNet(
+        torch.randn(N_ITEMS, DIM), hidden_dim=hidden_dim, max_seq_len=12, n_layers=2, n_heads=2, intermediate_dim=16,
+        dropout=dropout, item_freeze=True, **options,
+    ).eval()
 
 
 def test_masking_rates_and_forced_last_position_on_a_fixed_seed():
     lengths = np.random.default_rng(0).integers(1, 40, 2000)
-    tokens = right_aligned([np.arange(n) % N_ITEMS for n in lengths], 40, padding=N_ITEMS)
-    generator = torch.Generator().manual_seed(1)
-    masked, targets = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.2, 0.0, generator)
-    real = tokens != N_ITEMS
-    is_masked = masked == N_ITEMS + 1
-    assert not (is_masked & ~real).any()  # padding is never masked
-    assert is_masked.any(dim=1).all()  # every sequence teaches something
-    assert 0.2 <= is_masked.sum().item() / real.sum().item() <= 0.23  # 0.2 plus the at-least-one rule
-    assert torch.equal(targets[is_masked], tokens[is_masked]) and (targets[~is_masked] == IGNORE).all()
-    forced, _ = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.2, 1.0, torch.Generator().manual_seed(1))
-    assert (forced[:, -1] == N_ITEMS + 1).all()
+    for from_end in (True, False):
+        tokens = layout([np.arange(n) % N_ITEMS for n in lengths], 40, N_ITEMS, from_end)
+        masked, targets = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.2, 0.0, torch.Generator().manual_seed(1))
+        real = tokens != N_ITEMS
+        is_masked = masked == N_ITEMS + 1
+        assert not (is_masked & ~real).any()  # padding is never masked
+        assert is_masked.any(dim=1).all()  # every sequence teaches something
+        assert 0.2 <= is_masked.sum().item() / real.sum().item() <= 0.23  # 0.2 plus the at-least-one rule
+        assert torch.equal(targets[is_masked], tokens[is_masked]) and (targets[~is_masked] == IGNORE).all()
+        forced, _ = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.2, 1.0, torch.Generator().manual_seed(1))
+        most_recent = forced[torch.arange(len(tokens)), torch.tensor([n - 1 for n in np.minimum(lengths, 40)]) if not from_end else -1]
+        assert (most_recent == N_ITEMS + 1).all()
+
+
+def test_without_the_at_least_one_rule_short_sequences_can_stay_unmasked():
+    tokens = layout([np.array([3])] * 1000, 5, N_ITEMS, from_end=False)
+    masked, _ = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.2, 0.0, torch.Generator().manual_seed(2), at_least_one=False)
+    assert 0.15 < (masked == N_ITEMS + 1).any(dim=1).float().mean().item() < 0.25
+
+
+def test_layouts_put_the_most_recent_track_last_or_first_padded():
+    tokens = layout([np.array([1, 2, 3]), np.array([4, 5, 6, 7, 8])], 4, padding=9, from_end=True)
+    assert tokens.tolist() == [[9, 1, 2, 3], [5, 6, 7, 8]]
+    tokens = layout([np.array([1, 2, 3]), np.array([4, 5, 6, 7, 8])], 4, padding=9, from_end=False)
+    assert tokens.tolist() == [[1, 2, 3, 9], [5, 6, 7, 8]]
+    assert last_positions(tokens, 9).tolist() == [2, 3]
 
 
 def test_masked_only_loss_equals_the_naive_full_logits_loss():
     model = net(hidden_dim=6)
-    tokens = right_aligned([np.arange(5), np.arange(3, 12), np.array([7])], 12, padding=N_ITEMS)
+    tokens = layout([np.arange(5), np.arange(3, 12), np.array([7])], 12, N_ITEMS, from_end=True)
     masked, targets = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.4, 0.5, torch.Generator().manual_seed(3))
     outputs = model(masked)
     naive_logits = outputs @ model.item_vectors().T  # (batch, seq, n_items): what the original computed
@@ -49,13 +70,97 @@ def test_masked_only_loss_equals_the_naive_full_logits_loss():
     assert masked_softmax_loss(outputs, targets, model.item_vectors()).item() == pytest.approx(naive.item(), abs=1e-5)
     # Sampled softmax against every other track with uniform q is the full softmax again.
     log_q = torch.full((N_ITEMS,), -np.log(N_ITEMS))
-    sampled = sampled_softmax_loss(outputs, targets, model, torch.arange(N_ITEMS), log_q)
+    sampled = sampled_softmax_loss(outputs, targets, model.item_vectors, torch.arange(N_ITEMS), log_q)
     assert sampled.item() == pytest.approx(naive.item(), abs=1e-5)
 
 
-def test_padding_never_leaks_into_the_outputs():
-    model = net()
-    tokens = right_aligned([np.array([3, 5, 7]), np.arange(10)], 12, padding=N_ITEMS)
+def original_loss(model: BERT4RecNet, sequences, vocabulary, masked_at):
+    """The original code's formulation, written out independently: a vocabulary of the train
+    tracks plus a mask row (id V) and a padding row (id V+1) in one embedding table, sequences
+    left-aligned and padded with V+1, BERT on the rows as inputs_embeds, the output layer tied
+    to the whole table, and cross-entropy over every position with unmasked ones ignored."""
+    table = torch.cat([model.items.weight[vocabulary], model.special[1:2], model.special[0:1]])  # ..., mask, padding
+    mask, padding = len(vocabulary), len(vocabulary) + 1
+    width = max(map(len, sequences))
+    ids = torch.full((len(sequences), width), padding)
+    labels = torch.full((len(sequences), width), IGNORE)
+    position = {int(track): i for i, track in enumerate(vocabulary)}
+    for row, sequence in enumerate(sequences):
+        for column, track in enumerate(sequence):
+            ids[row, column] = position[int(track)]
+            if (row, column) in masked_at:
+                labels[row, column], ids[row, column] = position[int(track)], mask
+    attention = (ids != padding).long()
+    outputs = model.bert(inputs_embeds=table[ids], attention_mask=attention).last_hidden_state
+    logits = outputs @ table.T
+    return F.cross_entropy(logits.reshape(-1, len(table)), labels.reshape(-1), ignore_index=IGNORE)
+
+
+def test_the_study_settings_give_the_original_loss_and_gradients_over_its_vocabulary():
+    """special_tokens: table, positions: from_start and a train vocabulary are the original's model;
+    the masked-only loss over the vocabulary's classes must be its full-logits loss, gradients included."""
+    torch.manual_seed(0)
+    model = BERT4RecNet(
+        torch.randn(N_ITEMS, DIM), hidden_dim=0, max_seq_len=12, n_layers=2, n_heads=2, intermediate_dim=16,
+        dropout=0.0, item_freeze=False, special_tokens="table", positions="from_start",
+    ).eval()
+    sequences = [np.array([4, 9, 2, 17]), np.array([9, 17, 21, 4, 2, 8, 11]), np.array([21])]
+    vocabulary = torch.tensor(sorted({int(t) for s in sequences for t in s} | {25, 26}))  # train tracks and two more
+    masked_at = {(0, 1), (1, 0), (1, 5), (1, 6), (2, 0)}
+    tokens = layout(sequences, 12, N_ITEMS, from_end=False)
+    targets = torch.full_like(tokens, IGNORE)
+    for row, column in masked_at:
+        targets[row, column], tokens[row, column] = tokens[row, column], N_ITEMS + 1
+    class_of = torch.full((N_ITEMS,), -1)
+    class_of[vocabulary] = torch.arange(len(vocabulary))
+    class_targets = torch.where(targets == IGNORE, targets, class_of[targets.clamp(min=0)])
+    ours = masked_softmax_loss(model(tokens), class_targets, model.class_vectors(vocabulary))
+    ours.backward()
+    gradients = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    theirs = original_loss(model, sequences, vocabulary, masked_at)
+    theirs.backward()
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+    for name, parameter in model.named_parameters():
+        if parameter.grad is not None:
+            torch.testing.assert_close(gradients[name], parameter.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert set(gradients) >= {"items.weight", "special"}  # the fine-tuned table and the specials learn
+
+
+def test_sampled_softmax_subtracts_log_q_a_worked_example():
+    # One masked position with output h = (1, 0); classes c0 = (2, 0), c1 = (0, 1), c2 = (1, 1);
+    # target c0, negatives c1 and c2, q = (0.5, 0.25, 0.25). Logits minus log q:
+    # 2 + ln 2, 0 + ln 4, 1 + ln 4; the loss is -(2 + ln 2) + ln(e^(2 + ln 2) + e^(ln 4) + e^(1 + ln 4)).
+    classes = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    outputs, targets = torch.tensor([[[1.0, 0.0]]]), torch.tensor([[0]])
+    log_q = torch.log(torch.tensor([0.5, 0.25, 0.25]))
+    loss = sampled_softmax_loss(outputs, targets, lambda ids: classes[ids], torch.tensor([1, 2]), log_q)
+    expected = -(2 + math.log(2)) + math.log(2 * math.e**2 + 4 + 4 * math.e)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sampled_softmax_with_popularity_q_converges_to_the_full_softmax():
+    """With n negatives drawn from q, the corrected loss approaches the full cross-entropy plus
+    log(n q(target)), a constant of the data: the gradients become the full softmax's."""
+    generator = torch.Generator().manual_seed(0)
+    classes = torch.randn(200, 4, generator=generator)
+    outputs, targets = torch.randn(1, 6, 4, generator=generator), torch.tensor([[5, IGNORE, 17, 0, IGNORE, 150]])
+    q = torch.arange(1, 201, dtype=torch.float64).flip(0) ** 1.5
+    q = (q / q.sum()).float()
+    full = masked_softmax_loss(outputs, targets, classes).item()
+    errors = []
+    for n in (30, 100_000):
+        negatives = torch.multinomial(q, n, replacement=True, generator=generator)
+        sampled = sampled_softmax_loss(outputs, targets, lambda ids: classes[ids], negatives, q.log()).item()
+        shift = torch.log(n * q[targets[targets != IGNORE]]).mean().item()
+        errors.append(abs(sampled - shift - full))
+    assert errors[1] < 0.02 < errors[0]
+
+
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_padding_never_leaks_into_the_outputs(positions):
+    model = net(positions=positions)
+    tokens = layout([np.array([3, 5, 7]), np.arange(10)], 12, N_ITEMS, from_end=positions == "from_end")
     before = model(tokens)
     with torch.no_grad():
         model.special[0] = torch.randn(DIM) * 100  # whatever the padding row holds
@@ -64,14 +169,18 @@ def test_padding_never_leaks_into_the_outputs():
     torch.testing.assert_close(before[real], after[real])
 
 
-def test_padding_length_does_not_change_the_outputs():
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_padding_length_does_not_change_the_outputs(positions):
     # Batches are padded only to their longest sequence; the same user must get the same
     # outputs whether padded to 5 or to the model's full 12 positions.
-    model = net()
-    short = right_aligned([np.array([3, 5, 7]), np.arange(5)], 12, padding=N_ITEMS)
+    model, from_end = net(positions=positions), positions == "from_end"
+    short = layout([np.array([3, 5, 7]), np.arange(5)], 12, N_ITEMS, from_end)
     assert short.shape == (2, 5)
     full = torch.full((2, 12), N_ITEMS)
-    full[:, -5:] = short
+    if from_end:
+        full[:, -5:] = short
+    else:
+        full[:, :5] = short
     torch.testing.assert_close(model(short)[short != N_ITEMS], model(full)[full != N_ITEMS])
 
 
@@ -88,9 +197,9 @@ def test_length_batches_cover_every_row_once_with_similar_lengths():
 
 def test_normalized_items_score_by_cosine():
     torch.manual_seed(0)
-    model = BERT4RecNet(torch.randn(N_ITEMS, DIM) * 5, 0, 12, 2, 2, 16, 0.0, item_freeze=True, normalize_items=True)
-    norms = model.item_vectors().norm(dim=1)
-    torch.testing.assert_close(norms, torch.ones(N_ITEMS))
+    model = BERT4RecNet(torch.randn(N_ITEMS, DIM) * 5, hidden_dim=0, max_seq_len=12, n_layers=2, n_heads=2,
+                        intermediate_dim=16, dropout=0.0, item_freeze=True, normalize_items=True)
+    torch.testing.assert_close(model.item_vectors().norm(dim=1), torch.ones(N_ITEMS))
 
 
 def _toy_data(n_users=25, length=8):
@@ -123,6 +232,25 @@ def test_recommendations_are_unseen_real_tracks_without_duplicates():
     assert set(cold["track_idx"].iloc[0].tolist()) <= {0, 1, 2}
 
 
+@pytest.mark.parametrize("positions, predict_seq_len", [("from_end", 0), ("from_start", 4)])
+def test_a_user_vector_is_the_output_at_a_mask_after_the_recent_tracks(positions, predict_seq_len):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    model = BERT4RecRecommender(max_seq_len=6, predict_seq_len=predict_seq_len, positions=positions, max_epochs=1,
+                                batch_size=8, device="cpu").fit(items, train)
+    history = model.sequences[model.user_ids.index("u03")]
+    kept = history[-((predict_seq_len or 6) - 1):]
+    tokens = torch.tensor([list(kept) + [model.net.mask]])  # no padding: both layouts are the same sequence
+    model.net.eval()
+    with torch.no_grad():
+        expected = model.net(tokens)[0, -1].numpy()
+    users = model.recommend(["u03"], top_k=3)
+    np.testing.assert_allclose(model._user_vectors(np.array([3]))[0], expected, rtol=1e-5, atol=1e-6)
+    scores = model.net.item_vectors().detach().numpy() @ expected
+    scores[history] = -np.inf
+    assert users["track_idx"].iloc[0].tolist() == np.argsort(-scores, kind="stable")[:3].tolist()
+
+
 def test_a_tiny_model_overfits_a_toy_sequence():
     # Eight users who played the same eight tracks in the same order: each masked track is
     # determined by its position and neighbours, so the loss can reach zero.
@@ -134,9 +262,41 @@ def test_a_tiny_model_overfits_a_toy_sequence():
     assert np.mean([model._train_epoch() for _ in range(5)]) < 0.05
 
 
+def test_without_audio_the_item_table_is_learned_and_cold_tracks_are_not_ranked():
+    train = _toy_data()
+    model = BERT4RecRecommender(max_seq_len=6, learned_dim=16, max_epochs=2, batch_size=8, device="cpu")
+    model.fit(np.zeros((N_ITEMS, 0), np.float32), train)
+    assert model.net.items.weight.shape == (N_ITEMS, 16) and model.net.items.weight.requires_grad
+    assert not model.ranks_cold_tracks
+    assert BERT4RecRecommender().ranks_cold_tracks  # on audio vectors, a cold track has its vector
+
+
+def test_the_original_settings_train_on_their_vocabulary_and_stop_on_the_val_loss():
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    data = _toy_data(n_users=30)
+    val = data.groupby("user_id").tail(3)
+    train = data.drop(val.index)
+    study = dict(special_tokens="table", positions="from_start", item_freeze=False, mask_at_least_one=False,
+                 batching="random", vocabulary="train_and_cold", standardize_items=False, normalize_items=False,
+                 stop_on="loss", schedule_on="loss", dropout=0.1)
+    cold = np.array([28, 29])
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=3, batch_size=8, device="cpu", **study)
+    model.fit(items, train[~train["track_idx"].isin(cold)], val=val[~val["track_idx"].isin(cold)], cold_items=cold)
+    classes = model.classes.numpy()
+    assert set(classes) == set(train.loc[~train["track_idx"].isin(cold), "track_idx"]) | {28, 29}
+    assert model.net.class_vectors(model.classes).shape[0] == len(classes) + 2  # the mask and padding rows are classes
+    assert model.net.items.weight.requires_grad  # the original's inverted flag: the table is fine-tuned
+    with pytest.raises(ValueError, match="needs val with a timestamp column"):
+        BERT4RecRecommender(max_epochs=1, batch_size=8, device="cpu", stop_on="loss").fit(items, train, val=val[["user_id", "track_idx"]])
+
+
 def test_bad_params_are_named():
     with pytest.raises(ValueError, match="bert4rec.loss='bpr'; allowed: softmax, sampled_softmax"):
         BERT4RecRecommender(loss="bpr")
+    with pytest.raises(ValueError, match="bert4rec.vocabulary='all'; allowed: catalogue, train, train_and_cold"):
+        BERT4RecRecommender(vocabulary="all")
+    with pytest.raises(ValueError, match="bert4rec.predict_seq_len=300; must be 0"):
+        BERT4RecRecommender(predict_seq_len=300, max_seq_len=200)
     with pytest.raises(ValueError, match="bert4rec.n_heads=3 must divide the model width 8"):
         BERT4RecRecommender(n_heads=3, max_epochs=1).fit(np.zeros((N_ITEMS, DIM), np.float32), _toy_data())
 

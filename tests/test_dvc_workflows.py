@@ -143,7 +143,7 @@ def test_queued_sweep_runs_both_points(tiny_repo_copy, tmp_path):
     env = {**env, "HOME": str(tmp_path / "home"), "GIT_CONFIG_NOSYSTEM": "1"}
     (tmp_path / "home").mkdir()
     sweep = [sys.executable, "-m", "stages.sweep", "-S", "mostpop.count_by=plays,users", "-j", "1",
-             "--sort-by", "metrics/none/mostpop.json:test.hitrate@50.mean"]
+             "--sort-by", "metrics/none/mostpop.json:val.ndcg@50.mean"]
     result = run(sweep, root, env)
     assert "mostpop.count_by" in result.stdout
     experiments = _experiments(json.loads(run(dvc + ["exp", "show", "--json"], root, env).stdout))

@@ -46,6 +46,21 @@ def test_knn_user_is_mean_of_train_tracks():
     assert ranked.set_index("user_id").loc["v", "track_idx"].tolist() == [3, 5]
 
 
+def test_knn_can_reproduce_the_journal_codes_indexing_bug():
+    """user_rows: item_ids averages the catalogue rows numbered like the user's item ids (each
+    track's rank among the train and cold tracks), as the journal's KNN did."""
+    items = np.random.default_rng(3).normal(size=(10, 4)).astype(np.float32)
+    train = pd.DataFrame({"user_id": ["u", "u", "v"], "track_idx": [3, 7, 5]})
+    cold = np.array([9])
+    # item ids: 3 -> 0, 5 -> 1, 7 -> 2, 9 -> 3, so u averages rows 0 and 2 and v takes row 1.
+    model = KNNRecommender(user_rows="item_ids").fit(items, train, cold_items=cold)
+    expected = np.stack([items[[0, 2]].mean(axis=0), items[1]])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(model.user_vectors, expected, rtol=1e-6)
+    correct = KNNRecommender().fit(items, train)
+    assert not np.allclose(correct.user_vectors, model.user_vectors)
+
+
 def test_candidates_restrict_the_ranking_to_their_items():
     rng = np.random.default_rng(1)
     items = rng.normal(size=(30, 5)).astype(np.float32)

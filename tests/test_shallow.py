@@ -123,6 +123,27 @@ def test_freeze_flags_after_one_step(item_freeze, user_freeze):
     assert model.net.users.weight.requires_grad != user_freeze
 
 
+@pytest.mark.parametrize("item_freeze", [True, False])
+def test_l2_adds_the_squared_parameters_to_the_loss_as_the_original_did(item_freeze):
+    """loss = hinge + l2 * (sum of every parameter squared, frozen tables included), so the
+    gradient of a trained parameter gains 2 * l2 * its value (Adam's weight decay would add 1x)."""
+    items, train = random_data()
+    plain = ShallowRecommender(item_freeze=item_freeze, **FAST)
+    decayed = ShallowRecommender(item_freeze=item_freeze, l2=0.01, **FAST)
+    for model in (plain, decayed):
+        model._build(items, train)
+    pairs = plain._pairs(train)
+    batch = torch.arange(len(pairs))
+    hinge = plain._loss(pairs, batch, torch.Generator().manual_seed(5), None)
+    total = decayed._loss(pairs, batch, torch.Generator().manual_seed(5), None)
+    squares = sum(float((tensor.double() ** 2).sum()) for tensor in decayed.net.state_dict().values())
+    assert total.item() == pytest.approx(hinge.item() + 0.01 * squares, rel=1e-5)
+    hinge.backward()
+    total.backward()
+    weight = decayed.net.tower.weight
+    torch.testing.assert_close(weight.grad, plain.net.tower.weight.grad + 2 * 0.01 * weight.detach(), rtol=1e-4, atol=1e-6)
+
+
 def test_fit_leaves_the_callers_embeddings_alone():
     items, train = random_data()
     original = items.copy()

@@ -8,22 +8,23 @@ from audiorec.models.training import train_epochs
 METRIC = f"val/ndcg@{VAL_K}"
 
 
-def run(val_scores: list[float], patience: int, min_epochs: int) -> tuple[int, int, list[float]]:
-    """(epochs trained, epoch restored, lr after each epoch) for a model whose val scores are `val_scores`."""
+def run(val_scores: list[float], patience: int, min_epochs: int, metric: str = METRIC) -> tuple[int, int, list[float]]:
+    """(epochs trained, epoch restored, lr after each epoch) for a model whose val `metric` values are `val_scores`."""
     net = nn.Linear(1, 1)
     optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=0)
+    mode = "min" if metric.endswith("loss") else "max"
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, patience=0)
     scores, rates = iter(val_scores), []
 
     def validate() -> dict[str, float]:
         with torch.no_grad():
             net.bias.fill_(len(rates))  # the weights remember which epoch they come from
         rates.append(None)
-        return {METRIC: next(scores)}
+        return {metric: next(scores)}
 
     best_epoch, _ = train_epochs(
         "toy", net, optimizer, scheduler, torch.Generator(), patience, len(val_scores),
-        train_epoch=lambda: 0.0, validate=validate, schedule_on=METRIC,
+        train_epoch=lambda: 0.0, validate=validate, schedule_on=metric, stop_on=metric,
         resume_dir=None, fingerprint="", live=None, min_epochs=min_epochs,
     )
     assert net.bias.item() == best_epoch - 1  # the restored weights are the best epoch's
@@ -46,3 +47,14 @@ def test_min_epochs_keeps_training_and_the_learning_rate_until_then():
 def test_an_early_best_that_is_never_beaten_stops_training_right_after_min_epochs():
     epochs, best, _ = run([0.9, 0.1, 0.2, 0.3, 0.4, 0.5], patience=2, min_epochs=3)
     assert (epochs, best) == (3, 1)
+
+
+def test_a_tie_is_not_an_improvement():
+    epochs, best, _ = run([0.5, 0.5, 0.5, 0.9], patience=2, min_epochs=0)
+    assert (epochs, best) == (3, 1)
+
+
+def test_a_loss_improves_by_falling_and_nan_never_improves():
+    """The original's criterion: early stopping and the scheduler watch the val loss."""
+    epochs, best, _ = run([3.0, 2.0, float("nan"), 1.5, 1.6, 1.7, 1.0], patience=2, min_epochs=0, metric="val/loss")
+    assert (epochs, best) == (6, 4)

@@ -1,4 +1,7 @@
-"""The paper's control: a seeded Gaussian vector per track, no audio involved."""
+"""The paper's control: a seeded random vector per track, no audio involved.
+
+Gaussian by default; the original's Shallow Net ran on uniform [0, 1) vectors of 64
+(RecSys) or 128 (journal) dims (`distribution: uniform`, `dim`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,11 +13,17 @@ from audiorec.backends.base import Backend
 class RandomBackend(Backend):
     name = "random"
 
-    def __init__(self, dim: int = 200, seed: int = 0):
-        self.dim = dim
-        self.seed = seed
+    DISTRIBUTIONS = ("normal", "uniform")
+
+    def __init__(self, dim: int = 200, seed: int = 0, distribution: str = "normal"):
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(f"random.distribution={distribution!r}; allowed: {', '.join(self.DISTRIBUTIONS)}")
+        self.dim, self.seed, self.distribution = dim, seed, distribution
 
     def embed_tracks(
         self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
     ) -> np.ndarray:
-        return np.random.default_rng(self.seed).standard_normal((len(tracks), self.dim)).astype(np.float32)
+        rng = np.random.default_rng(self.seed)
+        shape = (len(tracks), self.dim)
+        vectors = rng.standard_normal(shape) if self.distribution == "normal" else rng.random(shape)
+        return vectors.astype(np.float32)

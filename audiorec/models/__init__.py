@@ -15,8 +15,12 @@ MODELS: dict[str, str] = {
     "mostpop": "audiorec.models.mostpop:MostPopRecommender",
     "ease": "audiorec.models.ease:EASERecommender",
 }
-# Models that use interactions only: they run once (params.yaml: baselines), not per backend.
-BASELINES = ("mostpop", "ease")
+# Models that can run without audio, once, as reference points (params.yaml: baselines): the
+# interactions-only ones, and BERT4Rec on a learned item table (what the original ran as its
+# "random" BERT4Rec), the same sequential model without audio.
+BASELINES = ("mostpop", "ease", "bert4rec")
+# Models that use no audio at all: they cannot run per backend (params.yaml: models).
+INTERACTIONS_ONLY = ("mostpop", "ease")
 
 
 def create(name: str, **params) -> Recommender:

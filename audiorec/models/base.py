@@ -28,10 +28,14 @@ class Recommender(ABC):
         train: pd.DataFrame,
         val: pd.DataFrame | None = None,
         live: Live | None = None,
+        cold_items: np.ndarray | None = None,
     ) -> "Recommender":
         """Learn from `train` (`user_id, track_idx, timestamp, count`); row i of
-        `item_embeddings` is track i of tracks.parquet. `val` (`user_id, track_idx`)
-        is held-out truth for model selection; `live` receives per-step metrics."""
+        `item_embeddings` is track i of tracks.parquet. `val` (`user_id, track_idx`,
+        `timestamp`) is held-out truth for model selection; `live` receives per-step
+        metrics. `cold_items` are the tracks of the cold split, which the journal's code
+        knew at training time (its BERT4Rec scored them in its softmax); other models
+        ignore them."""
 
     @abstractmethod
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:

@@ -1,28 +1,34 @@
 """BERT4Rec (Sun et al. 2019) on frozen audio item embeddings, as in Tamm & Aljanaki.
 
-A user is the sequence of their unique train tracks in order of first play,
-the last `max_seq_len` of them, right-aligned (padding on the left, so the most
-recent track always sits at the last position). Training hides positions behind
-a mask token (each with `mlm_probability`; the last one also with
-`force_last_item_masking_prob`) and a bidirectional Transformer predicts the
-hidden tracks. A track's input is its frozen audio vector, optionally projected
-to `hidden_dim`, plus a learned position embedding; padding and mask are two
-learned rows. A track's score is the inner product of the output at a position
-with the same (projected) audio vectors, so retrieval is the shared
-`top_k_unseen` and tracks nobody played can be ranked too.
+A user is the sequence of their unique train tracks in order of first play, the
+last `max_seq_len` of them. Training hides positions behind a mask token (each
+with `mlm_probability`; the most recent one also with `force_last_item_masking_prob`)
+and a bidirectional Transformer, Hugging Face's `BertModel` as in the original,
+predicts the hidden tracks. A track's input is its audio vector, fed as
+`inputs_embeds` (optionally projected to `hidden_dim`); BERT adds its position and
+token-type embeddings. A track's score is the inner product of the output at a
+position with the same (projected) vectors: the output layer is tied to the item
+table, so retrieval is the shared `top_k_unseen` and tracks nobody played in
+train can be ranked too. Without audio (a zero-width matrix: the `baselines` run)
+the item table is learned from BERT's N(0, 0.02) initialisation instead.
 
-The loss is cross-entropy on the masked positions only, and they are gathered
-*before* the output layer: logits are `[n_masked x n_items]`, never
-`[batch x seq x n_items]` (the original code's 128 x 300 x 56k floats, 8.6 GB).
-`loss: sampled_softmax` scores each masked position against `n_negatives`
-shared negatives instead of the whole catalogue, drawn uniformly or by
-popularity, with the logQ correction that keeps the estimate unbiased.
+The loss is the cross-entropy over the `vocabulary` (the original: the train
+tracks, plus the cold tracks in the journal, plus its mask and padding rows)
+at the masked positions only, gathered *before* the output layer: logits are
+`[n_masked x n_classes]`, never `[batch x seq x n_classes]` as in the original
+(128 x 300 x 56k floats, 8.6 GB); tests check it is the same loss, and the same
+gradients. `loss: sampled_softmax` scores each masked position against
+`n_negatives` shared negatives instead, drawn uniformly or by popularity, with
+the logQ correction that keeps the estimate unbiased.
+
+Every way the default departs from the original code is a parameter; params.yaml
+`model_settings: study` sets them all to the original's (README "Deviations").
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,10 +38,13 @@ from torch import nn
 
 from audiorec.models.base import VAL_K, Recommender, user_rows, validation_metrics
 from audiorec.models.training import (
+    MONITORED,
     check_at_least,
     check_choice,
     constructor_config,
+    monitored_metric,
     resolve_device,
+    scheduler_mode,
     seed_deterministic,
     train_epochs,
     training_fingerprint,
@@ -49,16 +58,29 @@ logger = logging.getLogger(__name__)
 
 LOSSES = ("softmax", "sampled_softmax")
 NEGATIVE_SAMPLING = ("uniform", "popularity")
+VOCABULARIES = ("catalogue", "train", "train_and_cold")
+SPECIAL_TOKENS = ("learned", "table")
+POSITIONS = ("from_end", "from_start")
+BATCHING = ("by_length", "random")
 IGNORE = -100  # target of a position that is not masked (F.cross_entropy's ignore_index)
+INIT_STD = 0.02  # BERT's initializer_range, also the original's for its learned and special rows
 CHECKPOINT = "checkpoint.pt"
 
 
 class BERT4RecNet(nn.Module):
-    """Token ids are track indices, `n_items` for padding and `n_items + 1` for the mask."""
+    """Token ids are catalogue track indices, `n_items` for padding and `n_items + 1` for the mask.
+
+    `special_tokens`: `learned`, two learned rows outside the scored classes; `table`, the
+    original's layout: two rows of the item table (N(0, 0.02), the padding row zero), trained
+    or frozen with it, and scored as two more classes. `positions`: `from_end`, sequences
+    right-aligned with positions counted back from the most recent track (the same position
+    embedding for it at any length); `from_start`, the original's left-aligned sequences with
+    positions counted from the first track."""
 
     def __init__(
         self,
         items: torch.Tensor,
+        *,
         hidden_dim: int,
         max_seq_len: int,
         n_layers: int,
@@ -67,23 +89,44 @@ class BERT4RecNet(nn.Module):
         dropout: float,
         item_freeze: bool,
         normalize_items: bool = False,
+        special_tokens: str = "learned",
+        positions: str = "from_end",
+        learned_dim: int = 128,
     ):
+        from transformers import BertConfig, BertModel
+
         super().__init__()
-        self.normalize_items = normalize_items
         n_items, audio_dim = items.shape
+        learned = audio_dim == 0
+        if learned:  # no audio: the item table itself is learned
+            items, audio_dim = torch.empty(n_items, learned_dim).normal_(0, INIT_STD), learned_dim
+        self.n_items, self.normalize_items = n_items, normalize_items
+        self.items = nn.Embedding.from_pretrained(items, freeze=item_freeze and not learned)
+        self.score_special_tokens, self.count_from_end = special_tokens == "table", positions == "from_end"
+        if self.score_special_tokens:
+            special = torch.empty(2, audio_dim).normal_(0, INIT_STD)
+            special[0] = 0.0  # the padding row, as nn.Embedding(padding_idx=...) leaves it
+            self.special = nn.Parameter(special, requires_grad=self.items.weight.requires_grad)
+        else:
+            self.special = nn.Parameter(torch.randn(2, audio_dim) * float(items.std()))
         width = hidden_dim or audio_dim
-        self.n_items = n_items
-        self.items = nn.Embedding.from_pretrained(items, freeze=item_freeze)
-        self.special = nn.Parameter(torch.randn(2, audio_dim) * float(items.std()))
         # No projection when the widths agree: the study feeds the audio vectors as they are.
         self.project = nn.Linear(audio_dim, width) if width != audio_dim else nn.Identity()
-        self.positions = nn.Embedding(max_seq_len, width)
-        self.norm = nn.LayerNorm(width)
-        self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
-            width, n_heads, intermediate_dim, dropout, activation="gelu", batch_first=True
+        if isinstance(self.project, nn.Linear):
+            nn.init.normal_(self.project.weight, 0.0, INIT_STD)
+            nn.init.zeros_(self.project.bias)
+        config = BertConfig(
+            vocab_size=2,  # BERT's own word embeddings go unused: inputs come as inputs_embeds
+            hidden_size=width,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            intermediate_size=intermediate_dim,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+            max_position_embeddings=max_seq_len,
+            initializer_range=INIT_STD,
         )
-        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.bert = BertModel(config, add_pooling_layer=False)
 
     @property
     def padding(self) -> int:
@@ -93,9 +136,22 @@ class BERT4RecNet(nn.Module):
     def mask(self) -> int:
         return self.n_items + 1
 
+    @property
+    def width(self) -> int:
+        return self.bert.config.hidden_size
+
     def item_vectors(self, indices: torch.Tensor | None = None) -> torch.Tensor:
-        """The output table: the (projected) audio vectors of `indices`, or of every track."""
-        vectors = self.project(self.items.weight if indices is None else self.items(indices))
+        """The output table: the (projected) vectors of catalogue tracks `indices`, or of every track."""
+        return self._output(self.items.weight if indices is None else self.items(indices))
+
+    def class_vectors(self, classes: torch.Tensor | None) -> torch.Tensor:
+        """The vectors of the softmax classes: the tracks `classes` (None: every track), then
+        the padding and mask rows when they are scored (`special_tokens: table`)."""
+        vectors = self.item_vectors(classes)
+        return torch.cat([vectors, self._output(self.special)]) if self.score_special_tokens else vectors
+
+    def _output(self, rows: torch.Tensor) -> torch.Tensor:
+        vectors = self.project(rows)
         return F.normalize(vectors, dim=-1) if self.normalize_items else vectors
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -104,11 +160,31 @@ class BERT4RecNet(nn.Module):
         audio = self.items(tokens.clamp(max=self.n_items - 1))
         special = self.special[(tokens - self.n_items).clamp(min=0, max=1)]
         inputs = self.project(torch.where(is_special[..., None], special, audio))
-        # Batches are padded only to their longest sequence, so positions count back from the
-        # end: the most recent track has the same position embedding at any padded length.
-        first = self.positions.num_embeddings - tokens.shape[1]
-        inputs = inputs + self.positions(torch.arange(first, self.positions.num_embeddings, device=tokens.device))
-        return self.encoder(self.dropout(self.norm(inputs)), src_key_padding_mask=tokens == self.padding)
+        length, positions = tokens.shape[1], self.bert.config.max_position_embeddings
+        first = positions - length if self.count_from_end else 0
+        position_ids = torch.arange(first, first + length, device=tokens.device).expand(len(tokens), -1)
+        attention = (tokens != self.padding).long()
+        return self.bert(inputs_embeds=inputs, attention_mask=attention, position_ids=position_ids).last_hidden_state
+
+
+def layout(sequences: Sequence[np.ndarray], length: int, padding: int, from_end: bool) -> torch.Tensor:
+    """The last `length` tracks of each sequence, padded to the longest of them: on the left
+    (`from_end`, the most recent track in the last column) or on the right."""
+    length = max(1, min(length, max(map(len, sequences), default=1)))
+    tokens = np.full((len(sequences), length), padding, dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        tail = sequence[-length:]
+        if from_end:
+            tokens[row, length - len(tail) :] = tail
+        else:
+            tokens[row, : len(tail)] = tail
+    return torch.from_numpy(tokens)
+
+
+def last_positions(tokens: torch.Tensor, padding: int) -> torch.Tensor:
+    """The column of each row's most recent track (its last non-padding token)."""
+    columns = torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)
+    return torch.where(tokens != padding, columns, -1).amax(dim=1).clamp(min=0)
 
 
 def mask_tokens(
@@ -118,42 +194,46 @@ def mask_tokens(
     mlm_probability: float,
     force_last_item_masking_prob: float,
     generator: torch.Generator,
+    at_least_one: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(masked tokens, targets): real positions are masked with `mlm_probability`, the
-    last one (the most recent track) also with `force_last_item_masking_prob`, and
-    every sequence gets at least one masked position; targets are IGNORE elsewhere."""
+    most recent one also with `force_last_item_masking_prob`; with `at_least_one`, a
+    sequence with nothing masked gets its most recent track masked (the original did
+    not, so such a sequence taught nothing). Targets are IGNORE elsewhere."""
     real = tokens != padding
     draws = torch.rand(tokens.shape, generator=generator, device=tokens.device)
     masked = real & (draws < mlm_probability)
+    rows, last = torch.arange(len(tokens), device=tokens.device), last_positions(tokens, padding)
     force = torch.rand(len(tokens), generator=generator, device=tokens.device) < force_last_item_masking_prob
-    masked[:, -1] |= force & real[:, -1]
-    # A sequence with nothing masked would teach nothing: mask its last track.
-    masked[:, -1] |= ~masked.any(dim=1) & real[:, -1]
+    if at_least_one:
+        force |= ~masked.any(dim=1)
+    masked[rows, last] |= force & real[rows, last]
     targets = torch.where(masked, tokens, torch.full_like(tokens, IGNORE))
     return torch.where(masked, torch.full_like(tokens, mask), tokens), targets
 
 
-def masked_softmax_loss(outputs: torch.Tensor, targets: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the whole catalogue at the masked positions only, gathered first."""
+def masked_softmax_loss(outputs: torch.Tensor, targets: torch.Tensor, class_vectors: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over every class at the masked positions only, gathered first;
+    `targets` are class ids (rows of `class_vectors`) or IGNORE."""
     at = targets != IGNORE
-    return F.cross_entropy(outputs[at] @ item_vectors.T, targets[at])
+    return F.cross_entropy(outputs[at] @ class_vectors.T, targets[at])
 
 
 def sampled_softmax_loss(
     outputs: torch.Tensor,
     targets: torch.Tensor,
-    net: BERT4RecNet,
+    class_vectors: Callable[[torch.Tensor], torch.Tensor],
     negatives: torch.Tensor,
     log_q: torch.Tensor,
 ) -> torch.Tensor:
-    """Cross-entropy of each masked position's track against `negatives` (shared by the
-    batch, so their logits are one `[n_masked x n_negatives]` product), each logit minus the
-    log of its sampling probability (logQ correction); a negative that is the position's
-    own track is left out."""
+    """Cross-entropy of each masked position's class against `negatives` (class ids shared
+    by the batch, so their logits are one `[n_masked x n_negatives]` product), each logit
+    minus the log of its sampling probability `log_q` (the logQ correction); a negative that
+    is the position's own class is left out."""
     at = targets != IGNORE
     hidden, positives = outputs[at], targets[at]
-    positive_logits = (hidden * net.item_vectors(positives)).sum(dim=-1) - log_q[positives]
-    negative_logits = hidden @ net.item_vectors(negatives).T - log_q[negatives]
+    positive_logits = (hidden * class_vectors(positives)).sum(dim=-1) - log_q[positives]
+    negative_logits = hidden @ class_vectors(negatives).T - log_q[negatives]
     negative_logits = negative_logits.masked_fill(negatives[None, :] == positives[:, None], float("-inf"))
     logits = torch.cat([positive_logits[:, None], negative_logits], dim=1)
     return F.cross_entropy(logits, torch.zeros(len(positives), dtype=torch.int64, device=logits.device))
@@ -170,21 +250,16 @@ def length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Genera
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).numpy()]
 
 
-def user_sequences(train: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Each user's unique train tracks in order of first play (ties: track index), by sorted user id."""
-    ordered = train.sort_values(["user_id", "timestamp", "track_idx"], kind="stable")
+def random_batches(n_rows: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """Rows in a random order, cut into batches (the original's shuffled DataLoader)."""
+    order = torch.randperm(n_rows, generator=generator).numpy()
+    return [order[start : start + batch_size] for start in range(0, n_rows, batch_size)]
+
+
+def user_sequences(interactions: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each user's unique tracks in order of first play (ties: track index), by sorted user id."""
+    ordered = interactions.sort_values(["user_id", "timestamp", "track_idx"], kind="stable")
     return {user: group.to_numpy() for user, group in ordered.groupby("user_id", sort=True)["track_idx"]}
-
-
-def right_aligned(sequences: Sequence[np.ndarray], length: int, padding: int) -> torch.Tensor:
-    """The last `length` tracks of each sequence, padded on the left to the longest of them."""
-    length = max(1, min(length, max(map(len, sequences), default=1)))
-    tokens = np.full((len(sequences), length), padding, dtype=np.int64)
-    for row, sequence in enumerate(sequences):
-        tail = sequence[-length:]
-        if len(tail):
-            tokens[row, -len(tail) :] = tail
-    return torch.from_numpy(tokens)
 
 
 class BERT4RecRecommender(Recommender):
@@ -194,50 +269,67 @@ class BERT4RecRecommender(Recommender):
         self,
         *,
         max_seq_len: int = 200,
+        predict_seq_len: int = 0,
         hidden_dim: int = 0,
+        learned_dim: int = 128,
         n_layers: int = 2,
         n_heads: int = 2,
         intermediate_dim: int = 256,
         dropout: float = 0.1,
         mlm_probability: float = 0.2,
         force_last_item_masking_prob: float = 0.0,
+        mask_at_least_one: bool = True,
         item_freeze: bool = True,
+        special_tokens: str = "learned",
+        positions: str = "from_end",
         normalize_items: bool = False,
         standardize_items: bool = False,
+        vocabulary: str = "catalogue",
         loss: str = "softmax",
         n_negatives: int = 1000,
         negative_sampling: str = "uniform",
         shuffle_positions: bool = False,
+        batching: str = "by_length",
         lr: float = 1e-3,
         batch_size: int = 128,
         max_epochs: int = 200,
         min_epochs: int = 0,
         patience: int = 10,
         scheduler_patience: int = 4,
+        stop_on: str = "ndcg",
+        schedule_on: str = "ndcg",
+        val_min_tracks: int = 0,
         device: str = "auto",
         seed: int = 0,
         resume: bool = False,
         checkpoint_dir: str | None = None,
     ):
-        check_choice("bert4rec", "loss", loss, LOSSES)
-        check_choice("bert4rec", "negative_sampling", negative_sampling, NEGATIVE_SAMPLING)
-        for name, value in {"max_seq_len": max_seq_len, "n_layers": n_layers, "n_heads": n_heads,
+        choices = {"loss": (loss, LOSSES), "negative_sampling": (negative_sampling, NEGATIVE_SAMPLING),
+                   "vocabulary": (vocabulary, VOCABULARIES), "special_tokens": (special_tokens, SPECIAL_TOKENS),
+                   "positions": (positions, POSITIONS), "batching": (batching, BATCHING),
+                   "stop_on": (stop_on, MONITORED), "schedule_on": (schedule_on, MONITORED)}
+        for name, (value, allowed) in choices.items():
+            check_choice("bert4rec", name, value, allowed)
+        for name, value in {"max_seq_len": max_seq_len, "n_layers": n_layers, "n_heads": n_heads, "learned_dim": learned_dim,
                             "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience,
                             "n_negatives": n_negatives}.items():
             check_at_least("bert4rec", name, value, 2 if name == "max_seq_len" else 1)
-        check_at_least("bert4rec", "hidden_dim", hidden_dim, 0)
-        check_at_least("bert4rec", "min_epochs", min_epochs, 0)
+        for name, value in {"hidden_dim": hidden_dim, "min_epochs": min_epochs, "val_min_tracks": val_min_tracks}.items():
+            check_at_least("bert4rec", name, value, 0)
+        if predict_seq_len and not 2 <= predict_seq_len <= max_seq_len:
+            raise ValueError(f"bert4rec.predict_seq_len={predict_seq_len}; must be 0 (max_seq_len) or between 2 and max_seq_len ({max_seq_len})")
         for name, value in {"mlm_probability": mlm_probability, "force_last_item_masking_prob": force_last_item_masking_prob}.items():
             if not 0 <= value <= 1:
                 raise ValueError(f"bert4rec.{name}={value!r}; must be between 0 and 1")
-        self.max_seq_len, self.hidden_dim, self.n_layers, self.n_heads = max_seq_len, hidden_dim, n_layers, n_heads
-        self.intermediate_dim, self.dropout, self.item_freeze = intermediate_dim, dropout, item_freeze
-        self.normalize_items, self.standardize_items = normalize_items, standardize_items
+        self.max_seq_len, self.predict_seq_len, self.hidden_dim, self.learned_dim = max_seq_len, predict_seq_len, hidden_dim, learned_dim
+        self.n_layers, self.n_heads, self.intermediate_dim, self.dropout = n_layers, n_heads, intermediate_dim, dropout
         self.mlm_probability, self.force_last_item_masking_prob = mlm_probability, force_last_item_masking_prob
-        self.loss, self.n_negatives, self.negative_sampling = loss, n_negatives, negative_sampling
-        self.shuffle_positions, self.lr, self.batch_size = shuffle_positions, lr, batch_size
-        self.max_epochs, self.min_epochs = max_epochs, min_epochs
-        self.patience, self.scheduler_patience = patience, scheduler_patience
+        self.mask_at_least_one, self.item_freeze, self.special_tokens = mask_at_least_one, item_freeze, special_tokens
+        self.positions, self.normalize_items, self.standardize_items = positions, normalize_items, standardize_items
+        self.vocabulary, self.loss, self.n_negatives, self.negative_sampling = vocabulary, loss, n_negatives, negative_sampling
+        self.shuffle_positions, self.batching, self.lr, self.batch_size = shuffle_positions, batching, lr, batch_size
+        self.max_epochs, self.min_epochs, self.patience, self.scheduler_patience = max_epochs, min_epochs, patience, scheduler_patience
+        self.stop_on, self.schedule_on, self.val_min_tracks = stop_on, schedule_on, val_min_tracks
         self.device, self.seed = device, seed
         self.resume, self.checkpoint_dir = resume, checkpoint_dir
         self.torch_device = resolve_device("bert4rec", device)
@@ -252,36 +344,47 @@ class BERT4RecRecommender(Recommender):
         train: pd.DataFrame,
         val: pd.DataFrame | None = None,
         live: Live | None = None,
+        cold_items: np.ndarray | None = None,
     ) -> "BERT4RecRecommender":
         """Train on the users' first-play sequences; with `val`, schedule the learning rate
-        and stop early on val NDCG@50, keeping the best epoch. With `live`, per-epoch metrics."""
-        width = self.hidden_dim or item_embeddings.shape[1]
+        and stop early on `schedule_on` / `stop_on` (val NDCG@50, or the masked-item loss on
+        the val users' own val sequences as the original did, which needs val's `timestamp`),
+        keeping the best epoch. `cold_items` join the softmax with `vocabulary: train_and_cold`."""
+        width = self.hidden_dim or item_embeddings.shape[1] or self.learned_dim
         if width % self.n_heads:
             raise ValueError(
                 f"bert4rec.n_heads={self.n_heads} must divide the model width {width} "
                 f"({'hidden_dim' if self.hidden_dim else 'the embedding dim'}); change n_heads or set hidden_dim"
             )
+        # Without audio the item table is learned, and nothing can place a track nobody played.
+        self.ranks_cold_tracks = item_embeddings.shape[1] > 0
         sequences = user_sequences(train)
         self.user_ids, self.sequences = list(sequences), list(sequences.values())
         self._user_rows = pd.Index(self.user_ids)
         seed_deterministic(self.seed)
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
-        if self.standardize_items:  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
+        if self.standardize_items and items.shape[1]:  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
             items = (items - items.mean(dim=0)) / items.std(dim=0).clamp(min=1e-6)
         self.net = BERT4RecNet(
-            items, self.hidden_dim, self.max_seq_len, self.n_layers, self.n_heads,
-            self.intermediate_dim, self.dropout, self.item_freeze, self.normalize_items,
+            items, hidden_dim=self.hidden_dim, max_seq_len=self.max_seq_len, n_layers=self.n_layers, n_heads=self.n_heads,
+            intermediate_dim=self.intermediate_dim, dropout=self.dropout, item_freeze=self.item_freeze,
+            normalize_items=self.normalize_items, special_tokens=self.special_tokens, positions=self.positions,
+            learned_dim=self.learned_dim,
         ).to(self.torch_device)
+        self._set_classes(train, len(items), cold_items)
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        self.log_q = self._sampling_log_probabilities(train, len(items))
         trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=self.lr)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", patience=self.scheduler_patience)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode=scheduler_mode(self.schedule_on), patience=self.scheduler_patience
+        )
+        validate = self._validation(val, train) if val is not None else None
         self.epoch, self.loss_value = train_epochs(
             "bert4rec", self.net, self.optimizer, scheduler, self.generator, self.patience, self.max_epochs,
             train_epoch=self._train_epoch,
-            validate=(lambda: validation_metrics(self, val, train, VAL_K)) if val is not None else None,
-            schedule_on=f"val/ndcg@{VAL_K}",
+            validate=validate,
+            schedule_on=monitored_metric(self.schedule_on),
+            stop_on=monitored_metric(self.stop_on),
             resume_dir=self.checkpoint_dir if self.resume else None,
             fingerprint=training_fingerprint(__file__, self.config(), item_embeddings, train, val),
             live=live,
@@ -290,7 +393,7 @@ class BERT4RecRecommender(Recommender):
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
-        """Scores at a mask token placed after the user's last `max_seq_len - 1` tracks."""
+        """Scores at a mask token placed after the user's last `predict_seq_len - 1` tracks."""
         rows = user_rows(self._user_rows, user_ids, "BERT4Rec")
         users = self._user_vectors(rows)
         items = self.net.item_vectors().detach().cpu().numpy()
@@ -304,7 +407,7 @@ class BERT4RecRecommender(Recommender):
         np.save(directory / "user_representations.npy", self._user_vectors(np.arange(len(self.user_ids))))
         np.save(directory / "item_representations.npy", self.net.item_vectors().detach().cpu().numpy())
         state = self.net.state_dict()
-        if self.item_freeze:
+        if not self.net.items.weight.requires_grad:
             del state["items.weight"]
         torch.save(
             {"epoch": self.epoch, "loss": self.loss_value, "model_state_dict": state, "config": self.config(),
@@ -312,50 +415,120 @@ class BERT4RecRecommender(Recommender):
             directory / CHECKPOINT,
         )
 
+    def _set_classes(self, train: pd.DataFrame, n_items: int, cold_items: np.ndarray | None) -> None:
+        """The softmax classes: `vocabulary` tracks (None: the catalogue), each track's class id
+        (-1 outside), and log q of the negative sampler over the classes."""
+        if self.vocabulary == "catalogue":
+            classes = None
+        else:
+            extra = cold_items if self.vocabulary == "train_and_cold" and cold_items is not None else []
+            classes = np.union1d(train["track_idx"].to_numpy(), extra).astype(np.int64)
+        tracks = np.arange(n_items) if classes is None else classes
+        class_of = np.full(n_items, -1, dtype=np.int64)
+        class_of[tracks] = np.arange(len(tracks))
+        self.classes = None if classes is None else torch.from_numpy(classes).to(self.torch_device)
+        self.class_of = torch.from_numpy(class_of).to(self.torch_device)
+        self.log_q = self._sampling_log_probabilities(train, tracks)
+
+    def _class_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        return torch.where(targets == IGNORE, targets, self.class_of[targets.clamp(min=0)])
+
     @torch.no_grad()
     def _user_vectors(self, rows: np.ndarray, batch_size: int = 64) -> np.ndarray:
         self.net.eval()
-        vectors = np.empty((len(rows), self.net.positions.embedding_dim), np.float32)
+        vectors = np.empty((len(rows), self.net.width), np.float32)
+        history_length = (self.predict_seq_len or self.max_seq_len) - 1
         # Users in order of length, in small batches, so each batch is padded only to a similar
         # length: batches of 512 padded most users to 200 tracks and took 5x as long.
         by_length = np.argsort([len(self.sequences[row]) for row in rows], kind="stable")
         for start in range(0, len(rows), batch_size):
             at = by_length[start : start + batch_size]
-            history = [self.sequences[row] for row in rows[at]]
-            tokens = right_aligned([np.append(h[-(self.max_seq_len - 1) :], self.net.mask) for h in history], self.max_seq_len, self.net.padding)
-            vectors[at] = self.net(tokens.to(self.torch_device))[:, -1].cpu().numpy()
+            history = [np.append(self.sequences[row][-history_length:], self.net.mask) for row in rows[at]]
+            tokens = layout(history, self.max_seq_len, self.net.padding, self.net.count_from_end).to(self.torch_device)
+            outputs = self.net(tokens)
+            vectors[at] = outputs[torch.arange(len(tokens)), last_positions(tokens, self.net.padding)].cpu().numpy()
         return vectors
+
+    def _batches(self, lengths: np.ndarray) -> list[np.ndarray]:
+        if self.batching == "by_length":
+            return length_batches(lengths, self.batch_size, self.generator)
+        return random_batches(len(lengths), self.batch_size, self.generator)
+
+    def _masked_batch(self, sequences: list[np.ndarray], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, targets = mask_tokens(
+            layout(sequences, self.max_seq_len, self.net.padding, self.net.count_from_end),
+            self.net.padding, self.net.mask, self.mlm_probability, self.force_last_item_masking_prob,
+            generator, self.mask_at_least_one,
+        )
+        return tokens.to(self.torch_device), self._class_targets(targets.to(self.torch_device))
 
     def _train_epoch(self) -> float:
         self.net.train()
         lengths = np.minimum([len(sequence) for sequence in self.sequences], self.max_seq_len)
         total, batches = 0.0, 0
-        for rows in length_batches(lengths, self.batch_size, self.generator):
+        for rows in self._batches(lengths):
             batch = [self.sequences[row] for row in rows]
             if self.shuffle_positions:  # the control: same tracks, order destroyed
                 batch = [sequence[torch.randperm(len(sequence), generator=self.generator).numpy()] for sequence in batch]
-            tokens, targets = mask_tokens(
-                right_aligned(batch, self.max_seq_len, self.net.padding), self.net.padding, self.net.mask,
-                self.mlm_probability, self.force_last_item_masking_prob, self.generator,
-            )
-            outputs = self.net(tokens.to(self.torch_device))
-            loss = self._loss(outputs, targets.to(self.torch_device))
+            tokens, targets = self._masked_batch(batch, self.generator)
+            if not (targets != IGNORE).any():  # nothing masked (possible without mask_at_least_one): no signal, no step
+                continue
+            loss = self._loss(self.net(tokens), targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             total, batches = total + loss.item(), batches + 1
         return total / max(batches, 1)
 
+    def _validation(self, val: pd.DataFrame, train: pd.DataFrame) -> Callable[[], dict[str, float]]:
+        """Per epoch: val HitRate@50 and NDCG@50 of the ranked lists and, when monitored, the
+        original's val loss: the masked-item loss on the val users' own val sequences (those
+        with at least `val_min_tracks` tracks), with the same masks every epoch."""
+        needs_loss = "loss" in (self.stop_on, self.schedule_on)
+        if needs_loss and "timestamp" not in val:
+            raise ValueError("bert4rec.stop_on/schedule_on: loss needs val with a timestamp column (its sequences' order)")
+        sequences = []
+        if needs_loss:
+            counts = val.groupby("user_id")["track_idx"].transform("size")
+            sequences = list(user_sequences(val[counts >= self.val_min_tracks]).values())
+            if not sequences:
+                raise ValueError(f"no val user has bert4rec.val_min_tracks={self.val_min_tracks} val tracks: lower it")
+
+        def validate() -> dict[str, float]:
+            metrics = validation_metrics(self, val, train, VAL_K)
+            if needs_loss:
+                metrics["val/loss"] = self._sequence_loss(sequences)
+            return metrics
+
+        return validate
+
+    @torch.no_grad()
+    def _sequence_loss(self, sequences: list[np.ndarray]) -> float:
+        """Mean over batches of the masked-item loss, as the original averaged its val loss."""
+        self.net.eval()
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        losses = []
+        for start in range(0, len(sequences), self.batch_size):
+            tokens, targets = self._masked_batch(sequences[start : start + self.batch_size], generator)
+            if (targets != IGNORE).any():
+                losses.append(self._loss(self.net(tokens), targets).item())
+        return float(np.mean(losses)) if losses else float("nan")
+
     def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.loss == "softmax":
-            return masked_softmax_loss(outputs, targets, self.net.item_vectors())
+            return masked_softmax_loss(outputs, targets, self.net.class_vectors(self.classes))
         negatives = torch.multinomial(self.log_q.exp().cpu(), self.n_negatives, replacement=True, generator=self.generator)
-        return sampled_softmax_loss(outputs, targets, self.net, negatives.to(self.torch_device), self.log_q)
+        return sampled_softmax_loss(outputs, targets, self._class_vectors_of, negatives.to(self.torch_device), self.log_q)
 
-    def _sampling_log_probabilities(self, train: pd.DataFrame, n_items: int) -> torch.Tensor:
-        """log q(track) of the negative sampler: uniform, or by train listeners (each track at least one)."""
+    def _class_vectors_of(self, class_ids: torch.Tensor) -> torch.Tensor:
+        tracks = class_ids if self.classes is None else self.classes[class_ids]
+        return self.net.item_vectors(tracks)
+
+    def _sampling_log_probabilities(self, train: pd.DataFrame, tracks: np.ndarray) -> torch.Tensor:
+        """log q of the negative sampler over the track classes `tracks`: uniform, or by train
+        listeners (each track at least one)."""
         if self.negative_sampling == "uniform":
-            weights = np.ones(n_items)
+            weights = np.ones(len(tracks))
         else:
-            weights = np.bincount(train["track_idx"].to_numpy(), minlength=n_items) + 1.0
+            weights = np.bincount(train["track_idx"].to_numpy(), minlength=len(self.class_of))[tracks] + 1.0
         return torch.tensor(np.log(weights / weights.sum()), dtype=torch.float32, device=self.torch_device)

@@ -55,6 +55,7 @@ class EASERecommender(Recommender):
         train: pd.DataFrame,
         val: pd.DataFrame | None = None,
         live: Live | None = None,
+        cold_items: np.ndarray | None = None,
     ) -> "EASERecommender":
         """Learn B from which (user, track) pairs occur in `train`; `item_embeddings` only gives the catalogue size."""
         n_items = len(item_embeddings)

@@ -14,11 +14,16 @@ if TYPE_CHECKING:
     from dvclive import Live
 
 
+USER_ROWS = ("tracks", "item_ids")
+
+
 class KNNRecommender(Recommender):
     ranks_cold_tracks = True
 
-    def __init__(self, batch_size: int = 1024):
-        self.batch_size = batch_size
+    def __init__(self, batch_size: int = 1024, user_rows: str = "tracks"):
+        if user_rows not in USER_ROWS:
+            raise ValueError(f"knn.user_rows={user_rows!r}; allowed: {', '.join(USER_ROWS)}")
+        self.batch_size, self.user_rows = batch_size, user_rows
 
     def fit(
         self,
@@ -26,12 +31,21 @@ class KNNRecommender(Recommender):
         train: pd.DataFrame,
         val: pd.DataFrame | None = None,
         live: Live | None = None,
+        cold_items: np.ndarray | None = None,
     ) -> "KNNRecommender":
-        """Nothing is trained; with `val` and `live`, the validation metrics are logged as step 0."""
+        """Nothing is trained; with `val` and `live`, the validation metrics are logged as step 0.
+
+        `user_rows: item_ids` reproduces the journal code's indexing bug: it averaged the
+        catalogue rows numbered like the user's item ids (each track's rank among the train and
+        cold tracks) instead of the tracks' own rows."""
         self.item_vectors = l2_normalise(item_embeddings.astype(np.float32))
         self.seen_items = seen_by_user(train)
+        rows = self.seen_items
+        if self.user_rows == "item_ids":
+            known = np.union1d(train["track_idx"].to_numpy(), [] if cold_items is None else cold_items)
+            rows = {user: np.searchsorted(known, items) for user, items in rows.items()}
         self.user_vectors = l2_normalise(
-            np.stack([item_embeddings[items].mean(axis=0) for items in self.seen_items.values()]).astype(np.float32)
+            np.stack([item_embeddings[items].mean(axis=0) for items in rows.values()]).astype(np.float32)
         )
         self._user_rows = pd.Index(self.seen_items)
         log_validation(self, val, train, live)

@@ -31,6 +31,7 @@ class MostPopRecommender(Recommender):
         train: pd.DataFrame,
         val: pd.DataFrame | None = None,
         live: Live | None = None,
+        cold_items: np.ndarray | None = None,
     ) -> "MostPopRecommender":
         """Popularity of each of the `len(item_embeddings)` tracks: total plays, or distinct listeners."""
         weights = train["count"].to_numpy(dtype=np.float64) if self.count_by == "plays" else None

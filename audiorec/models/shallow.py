@@ -23,10 +23,13 @@ from torch import nn
 
 from audiorec.models.base import VAL_K, Recommender, seen_by_user, user_rows, validation_metrics
 from audiorec.models.training import (
+    MONITORED,
     check_at_least,
     check_choice,
     constructor_config,
+    monitored_metric,
     resolve_device,
+    scheduler_mode,
     seed_deterministic,
     train_epochs,
     training_fingerprint,
@@ -218,6 +221,8 @@ class ShallowRecommender(Recommender):
         max_epochs: int = 100,
         patience: int = 16,
         scheduler_patience: int = 5,
+        stop_on: str = "ndcg",
+        schedule_on: str = "loss",
         device: str = "auto",
         seed: int = 0,
         resume: bool = False,
@@ -225,6 +230,8 @@ class ShallowRecommender(Recommender):
     ):
         check_choice("shallow", "variant", variant, VARIANTS)
         check_choice("shallow", "sample_type", sample_type, SAMPLE_TYPES)
+        check_choice("shallow", "stop_on", stop_on, MONITORED)
+        check_choice("shallow", "schedule_on", schedule_on, MONITORED)
         check_at_least("shallow", "hidden_dim", hidden_dim, 0)
         positive = {"neg_samples": neg_samples, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}
         for name, value in positive.items():
@@ -235,6 +242,7 @@ class ShallowRecommender(Recommender):
         self.item_freeze, self.user_freeze = item_freeze, user_freeze
         self.lr, self.batch_size, self.max_epochs = lr, batch_size, max_epochs
         self.patience, self.scheduler_patience = patience, scheduler_patience
+        self.stop_on, self.schedule_on = stop_on, schedule_on
         self.device, self.seed = device, seed
         self.resume, self.checkpoint_dir = resume, checkpoint_dir
         self.torch_device = resolve_device("shallow", device)
@@ -257,9 +265,11 @@ class ShallowRecommender(Recommender):
         train: pd.DataFrame,
         val: pd.DataFrame | None = None,
         live: Live | None = None,
+        cold_items: np.ndarray | None = None,
     ) -> "ShallowRecommender":
-        """Train on `train`; with `val` (`user_id, track_idx` truth), schedule the
-        learning rate on val loss, stop early on val NDCG@50 and keep the best epoch.
+        """Train on `train`; with `val` (`user_id, track_idx` truth), schedule the learning
+        rate on `schedule_on` and stop early on `stop_on` (val loss or val NDCG@50), keeping
+        the best epoch. `cold_items` are not used: a cold track is its audio vector.
         With `live`, every epoch's metrics go to `live.log_metric`, then `live.next_step()`.
         With `resume` and a `checkpoint_dir`, the state after every epoch is kept
         there, and a run that was killed continues from its last finished epoch,
@@ -268,12 +278,15 @@ class ShallowRecommender(Recommender):
         pairs = self._pairs(train)
         train_codes = self._codes(pairs) if self.exclude_positives else None
         validation = self._validation_data(val, pairs) if val is not None else None
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, patience=self.scheduler_patience)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode=scheduler_mode(self.schedule_on), patience=self.scheduler_patience
+        )
         self.epoch, self.loss = train_epochs(
             "shallow", self.net, self.optimizer, scheduler, self.generator, self.patience, self.max_epochs,
             train_epoch=lambda: self._train_epoch(pairs, train_codes),
             validate=(lambda: self._validate(*validation, train)) if validation is not None else None,
-            schedule_on="val/loss",
+            schedule_on=monitored_metric(self.schedule_on),
+            stop_on=monitored_metric(self.stop_on),
             resume_dir=self.checkpoint_dir if self.resume else None,
             fingerprint=training_fingerprint(__file__, self.config(), item_embeddings, train, val),
             live=live,
@@ -347,8 +360,12 @@ class ShallowRecommender(Recommender):
     def _make_net(self, items: torch.Tensor, users: torch.Tensor) -> None:
         self.net = ShallowNet(items, users, self.hidden_dim, self.variant, self.item_freeze, self.user_freeze)
         self.net.to(self.torch_device)
-        trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=self.lr, weight_decay=self.l2)
+        self.trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
+        self.optimizer = torch.optim.Adam(self.trainable, lr=self.lr)
+        # The original's L2 term, l2 * (sum of every parameter squared), is part of the loss; the
+        # frozen tables' share is a constant, computed once.
+        with torch.no_grad():
+            self.frozen_l2 = sum(float(p.pow(2).sum()) for p in self.net.parameters() if not p.requires_grad)
 
     def _initial_users(self, items: torch.Tensor, train: pd.DataFrame) -> torch.Tensor:
         if not self.user_init:
@@ -441,7 +458,10 @@ class ShallowRecommender(Recommender):
             anchors, table, candidates = self.net.represent_users(users), self.net.items, items
         scores = self.net.candidate_scores(anchors, table, torch.cat([candidates[:, None], negatives], dim=1))
         weights = None if pairs.weights is None else pairs.weights[batch]
-        return hinge_loss(scores[:, 0], scores[:, 1:], self.margin, weights)
+        loss = hinge_loss(scores[:, 0], scores[:, 1:], self.margin, weights)
+        if self.l2 > 0:
+            loss = loss + self.l2 * (sum(parameter.pow(2).sum() for parameter in self.trainable) + self.frozen_l2)
+        return loss
 
     @torch.no_grad()
     def _retrieval_vectors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# What early stopping and the learning-rate scheduler may watch: val NDCG@50 of the ranked
+# lists, or the model's own loss on the val pairs (what the original code watched).
+MONITORED = ("ndcg", "loss")
+
+
+def monitored_metric(name: str) -> str:
+    """The logged metric a MONITORED name stands for."""
+    return f"val/ndcg@{VAL_K}" if name == "ndcg" else "val/loss"
+
+
+def scheduler_mode(name: str) -> str:
+    """ReduceLROnPlateau's mode for a MONITORED name: a loss falls, NDCG rises."""
+    return "min" if name == "loss" else "max"
+
+
 # Written after every epoch when training may resume; removed once training finishes.
 RESUME_CHECKPOINT = "last_epoch.pt"
 # Settings that do not change what is trained, so a resumed run may differ in them.
@@ -28,14 +43,17 @@ NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "device")
 
 class EarlyStopping:
     """The best state dict by a validation score, and whether training may stop: `patience`
-    epochs without a gain, and at least `min_epochs` trained."""
+    epochs without a gain (a tie or NaN is none; with `mode="min"` a gain is a fall), and at
+    least `min_epochs` trained."""
 
-    def __init__(self, patience: int, min_epochs: int = 0):
-        self.patience, self.min_epochs, self.best, self.stale = patience, min_epochs, -np.inf, 0
+    def __init__(self, patience: int, min_epochs: int = 0, mode: str = "max"):
+        self.patience, self.min_epochs, self.stale = patience, min_epochs, 0
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best = -self.sign * np.inf
         self.state: dict[str, torch.Tensor] | None = None
 
     def improved(self, score: float, net: nn.Module) -> bool:
-        if score <= self.best:
+        if not self.sign * score > self.sign * self.best:
             self.stale += 1
             return False
         self.best, self.stale = score, 0
@@ -146,6 +164,10 @@ class EpochResume:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
+        # Dropout draws from torch's global generators: without them a resumed run would differ.
+        torch.set_rng_state(state["torch_rng"])
+        if torch.cuda.is_available() and state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.stopping.best, self.stopping.stale, self.stopping.state = (
             state["stopping"][key] for key in ("best", "stale", "state")
         )
@@ -165,6 +187,8 @@ class EpochResume:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "stopping": {"best": self.stopping.best, "stale": self.stopping.stale, "state": self.stopping.state},
         }
         # Written aside and renamed, so a kill during the write leaves the previous epoch's state intact.
@@ -188,6 +212,7 @@ def train_epochs(
     train_epoch: Callable[[], float],
     validate: Callable[[], dict[str, float]] | None,
     schedule_on: str,
+    stop_on: str,
     resume_dir: str | None,
     fingerprint: str,
     live: Live | None,
@@ -195,13 +220,14 @@ def train_epochs(
 ) -> tuple[int, float]:
     """The epoch loop of the torch models: `train_epoch()` returns the train loss; with
     `validate`, the scheduler steps on its `schedule_on` metric, training stops after
-    `patience` epochs without a val NDCG@50 gain and the best epoch's weights are restored.
+    `patience` epochs without a gain in the `stop_on` metric (a tie is no gain; a loss
+    gains by falling) and the best epoch's weights are restored.
     The first `min_epochs` epochs run at the initial learning rate and are never the last:
     on a small, noisy val a lucky early epoch would otherwise cut the learning rate and
     stop training before the model has learned much. With a `resume_dir`, a killed run
     continues from its last finished epoch (EpochResume). Returns the epoch the weights
     come from and its train loss."""
-    stopping = EarlyStopping(patience, min_epochs)
+    stopping = EarlyStopping(patience, min_epochs, mode="min" if stop_on.endswith("loss") else "max")
     resume = EpochResume(resume_dir, fingerprint, net, optimizer, scheduler, generator, stopping)
     history, progress = resume.restore()
     best_epoch, best_loss = progress.get("epoch", 0), progress.get("loss", float("nan"))
@@ -220,12 +246,12 @@ def train_epochs(
             log_epoch(live, metrics)
             bar.update()
             bar.set_postfix({key: f"{value:.4g}" for key, value in metrics.items()})
-            if validate is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], net):
+            if validate is None or stopping.improved(metrics[stop_on], net):
                 best_epoch, best_loss = epoch, metrics["train/loss"]
             elif stopping.stops_after(epoch):
-                logger.info("%s: early stop at epoch %d, no val ndcg@%d gain for %d epochs", name, epoch, VAL_K, patience)
+                logger.info("%s: early stop at epoch %d, no %s gain for %d epochs", name, epoch, stop_on, patience)
             history.append(metrics)
             resume.keep(history, {"epoch": best_epoch, "loss": best_loss})
     resume.finish()
-    restore_best(net, stopping, best_epoch, f"val_ndcg@{VAL_K}", live)
+    restore_best(net, stopping, best_epoch, stop_on.replace("/", "_"), live)
     return best_epoch, best_loss
