@@ -4,6 +4,7 @@ import subprocess
 
 import pandas as pd
 import pytest
+import yaml
 
 
 @pytest.mark.e2e
@@ -14,7 +15,8 @@ def test_tables_are_written(tiny_repo):
         assert set(table["backend"]) == {"random", "mfcc", "musicnn", "oracle"}
         assert table["HitRate@50"].is_monotonic_decreasing
     baselines = pd.read_csv(root / "metrics/tables/baselines.csv")
-    assert set(baselines["backend"]) == {"mostpop", "ease"}
+    assert set(baselines["backend"]) == {"mostpop", "ease", "bert4rec"}
+    assert (root / "metrics/tables/results.md").read_text().startswith("Split protocol `journal`, model settings `demo`.")
     assert (root / "metrics/tables/results.md").read_text().count("|") > 40
     assert (root / "metrics/tables/hitrate.png").stat().st_size > 1000
     training_log = json.loads((root / "metrics/train/oracle/knn/metrics.json").read_text())
@@ -68,7 +70,7 @@ def test_cold_start_ranks_only_cold_tracks_and_baselines_are_not_applicable(tiny
         assert set(table["backend"]) == {"random", "mfcc", "musicnn", "oracle"}
         assert table["users"].eq(cold["user_id"].nunique()).all()
     assert not (root / "metrics/tables/cold_baselines.csv").exists()
-    assert "Not applicable (no interactions to score a cold track from): mostpop, ease." in (
+    assert "Not applicable (no interactions to score a cold track from): mostpop, ease, bert4rec." in (
         root / "metrics/tables/results.md"
     ).read_text()
 
@@ -95,3 +97,28 @@ def test_bert4rec_sits_next_to_its_order_control_with_its_curves(tiny_repo):
         log_dir = root / f"metrics/train/{backend}/bert4rec"
         for name in ("train/loss", "val/ndcg@50", "val/hitrate@50", "lr"):
             assert (log_dir / f"plots/metrics/{name}.tsv").is_file(), (backend, name)
+
+
+@pytest.mark.e2e
+def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
+    """The other protocol through the real `dvc repro`: its dates, no cold split, val/test users 50/50."""
+    from audiorec.worktree import set_params
+
+    root, env, dvc = tiny_repo_copy
+    set_params(root, "split", protocol="recsys24")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(backends=["random", "oracle"], models=["knn", "shallow"], baselines=["mostpop"])
+    params["controls"].update(shuffle=[], unordered=[])
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    plays = pd.read_parquet(root / "data/plays.parquet")
+    assert plays["timestamp"].min() >= pd.Timestamp("2019-02-20") and (plays["timestamp"] >= pd.Timestamp("2020-02-20")).any()
+    split = json.loads((root / "metrics/split.json").read_text())
+    assert split["cold_test"]["interactions"] == 0
+    assert abs(split["val"]["users"] - split["test"]["users"]) <= 1  # train_test_split(test_size=0.5)
+    for model in ("knn", "shallow"):
+        assert set(pd.read_csv(root / f"metrics/tables/{model}.csv")["backend"]) == {"random", "oracle"}
+    assert not list((root / "metrics/tables").glob("cold_*.csv"))
+    report = (root / "metrics/tables/results.md").read_text()
+    assert report.startswith("Split protocol `recsys24`") and "Cold start" not in report

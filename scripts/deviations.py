@@ -1,0 +1,91 @@
+"""The validation evidence for each way a model's default departs from the original code.
+
+For a model, every setting of `params.yaml: study.<protocol>.<model>` that differs from the
+model's own section is reverted to the original's value, one group at a time, and the model
+is trained and evaluated on every backend; the table gives val NDCG@50 and HitRate@50 (the
+evidence) and test HitRate@50 (reported, never chosen on) next to the defaults and the full
+study setting.
+
+    python scripts/deviations.py bert4rec shallow > deviations.md
+
+It works in a scratch copy of the repository that shares this clone's DVC cache, so stages
+whose inputs did not change are restored, not re-run: run `make repro` first. About 2 minutes
+per row and model on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from audiorec.worktree import DVC, REPO, copy_worktree, pipeline_env
+
+# Settings that only mean something together: one row reverts them all.
+GROUPS = {
+    "stopping": ("stop_on", "schedule_on", "patience", "scheduler_patience", "min_epochs", "max_epochs", "val_min_tracks"),
+    "freeze flags": ("item_freeze", "user_freeze"),
+    "sequence length": ("max_seq_len", "predict_seq_len"),
+}
+
+
+def reverted_groups(params: dict, model: str) -> dict[str, dict]:
+    """name -> the original's values, for each setting (or group) where the default differs."""
+    study = params["study"][params["split"]["protocol"]].get(model) or {}
+    differing = {key: value for key, value in study.items() if params[model].get(key) != value}
+    rows = {}
+    for name, keys in GROUPS.items():
+        group = {key: study[key] for key in keys if key in differing}
+        if group:
+            rows[name] = {key: study[key] for key in keys if key in study}
+            for key in group:
+                differing.pop(key)
+    rows.update({key: {key: value} for key, value in differing.items()})
+    return rows
+
+
+def evaluate(root: Path, params: dict, model: str, overrides: dict) -> dict:
+    """Mean val NDCG@50 and HitRate@50, test HitRate@50 over the backends, with `overrides` on `model`."""
+    changed = {**params, model: {**params[model], **overrides}}
+    (root / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+    targets = [f"evaluate@{backend}-{model}" for backend in params["backends"]]
+    result = subprocess.run(DVC + ["repro", *targets], cwd=root, env=pipeline_env(), capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"dvc repro failed with {overrides}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    runs = {backend: json.loads((root / f"metrics/{backend}/{model}.json").read_text()) for backend in params["backends"]}
+
+    def mean(split: str, metric: str) -> float:
+        return sum(run[split][metric]["mean"] for run in runs.values()) / len(runs)
+
+    return {"val_ndcg": mean("val", "ndcg@50"), "val_hitrate": mean("val", "hitrate@50"), "test_hitrate": mean("test", "hitrate@50"),
+            "by_backend": {backend: run["val"]["ndcg@50"]["mean"] for backend, run in runs.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    args = parser.parse_args()
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    cache = subprocess.run(DVC + ["cache", "dir"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = copy_worktree(Path(scratch))
+        subprocess.run(DVC + ["cache", "dir", "--local", cache], cwd=root, check=True)
+        for model in args.models:
+            study = params["study"][params["split"]["protocol"]].get(model) or {}
+            rows = {"defaults": {}, **reverted_groups(params, model), "all of the original's settings": study}
+            print(f"\n### {model} (protocol `{params['split']['protocol']}`)\n")
+            print("| reverted to the original | val NDCG@50 | val HitRate@50 | test HitRate@50 | val NDCG@50 by backend |")
+            print("|---|---|---|---|---|")
+            for name, overrides in rows.items():
+                found = evaluate(root, params, model, overrides)
+                label = name if not overrides or name == "all of the original's settings" else f"{name}: " + ", ".join(f"`{k}: {v}`" for k, v in overrides.items())
+                by_backend = ", ".join(f"{b} {v:.4f}" for b, v in found["by_backend"].items())
+                print(f"| {label} | {found['val_ndcg']:.4f} | {found['val_hitrate']:.4f} | {found['test_hitrate']:.4f} | {by_backend} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
