@@ -28,7 +28,6 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
-    from audiorec.backends import REGISTRY as BACKENDS
     from audiorec.models import BASELINES, MODELS
 
     dataset = params["dataset"]
@@ -49,8 +48,7 @@ def validate(params: dict) -> None:
         if not isinstance(extract[key], int) or extract[key] < 1:
             raise ParamsError(f"extract.{key}={extract[key]!r}; must be an integer >= 1")
     for name in params["backends"]:
-        if name not in BACKENDS:
-            raise ParamsError(f"backends: unknown backend {name!r}; registered: {', '.join(sorted(BACKENDS))}")
+        validate_backend(name, params.get(name))
     for name in params["models"]:
         if name in BASELINES:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
@@ -81,6 +79,28 @@ def validate(params: dict) -> None:
         raise ParamsError(f"split.test_date ({split['test_date']}) must be after split.start_date ({split['start_date']})")
     if not 0 < split["val_fraction"] < 1:
         raise ParamsError(f"split.val_fraction={split['val_fraction']}; must be strictly between 0 and 1")
+
+
+def validate_backend(name: str, section: dict | None) -> None:
+    """A built-in name, an installed plugin with its version pinned, or a precomputed file's section."""
+    from audiorec import backends
+    from audiorec.backends import plugins
+
+    found = backends.kind(name, section)
+    if found is None:
+        raise ParamsError(f"backends: unknown backend {name!r}; {backends.unknown(name)}")
+    if found == backends.BUILT_IN and name in plugins.discovered():
+        owner = plugins.entry_point(name).dist.name
+        raise ParamsError(f"backends: {name!r} is built in and also declared by the installed package {owner}; rename its entry point")
+    try:
+        if found == backends.PLUGIN:
+            plugins.check_version(name, (section or {}).get("version"))
+        elif found == backends.PRECOMPUTED:
+            from audiorec.backends.precomputed import check_section
+
+            check_section(name, section)
+    except ValueError as error:
+        raise ParamsError(str(error)) from error
 
 
 def setup_logging() -> None:
