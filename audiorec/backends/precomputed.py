@@ -60,26 +60,25 @@ def array_row(row: int) -> str:
     return f"row {row}"
 
 
-def read_ids(path: Path, id_column: str, setting: str) -> pd.Series:
+def require_column(path: Path, columns: list, column: str, setting: str, holding: str) -> None:
+    if column not in columns:
+        raise PrecomputedFileError(
+            f"{path}: no column {column!r} (its columns: {', '.join(map(str, columns[:8]))}); "
+            f"set {setting} to the column holding {holding}"
+        )
+
+
+def read_ids(path: Path, id_column: str, name: str) -> pd.Series:
     """The `id_column` of a tsv (by its extension) or csv table with a header line, as strings."""
     delimiter = "\t" if path.suffix == ".tsv" else ","
-    header = pd.read_csv(path, sep=delimiter, nrows=0).columns
-    if id_column not in header:
-        raise PrecomputedFileError(
-            f"{path}: no column {id_column!r} (its columns: {', '.join(map(str, header[:8]))}); "
-            f"set {setting} to the column holding the track ids"
-        )
+    require_column(path, list(pd.read_csv(path, sep=delimiter, nrows=0).columns), id_column, f"{name}.id_column", "the track ids")
     return pd.read_csv(path, sep=delimiter, usecols=[id_column], dtype=str, keep_default_na=False)[id_column]
 
 
 def read_table(path: Path, delimiter: str, id_column: str, dim: int, name: str) -> Vectors:
     """A tsv/csv with a header line: the id column and one column per dimension."""
-    header = pd.read_csv(path, sep=delimiter, nrows=0).columns
-    if id_column not in header:
-        raise PrecomputedFileError(
-            f"{path}: no column {id_column!r} (its columns: {', '.join(map(str, header[:8]))}); "
-            f"set {name}.id_column to the column holding the track ids"
-        )
+    header = list(pd.read_csv(path, sep=delimiter, nrows=0).columns)
+    require_column(path, header, id_column, f"{name}.id_column", "the track ids")
     value_columns = [column for column in header if column != id_column]
     if len(value_columns) != dim:
         raise PrecomputedFileError(
@@ -121,7 +120,7 @@ def read_npy(path: Path, ids_path: Path, id_column: str, dim: int, name: str) ->
             f"{path}: shape {matrix.shape}, but {name}.dim is {dim}; every row must hold {dim} values "
             f"(set {name}.dim to the matrix's width, or export a 2-D matrix)"
         )
-    ids = read_ids(ids_path, id_column, f"{name}.id_column")
+    ids = read_ids(ids_path, id_column, name)
     if len(ids) != len(matrix):
         raise PrecomputedFileError(
             f"{ids_path}: {len(ids)} ids for the {len(matrix)} rows of {path}; the ids file needs one id per matrix row, in row order"
@@ -132,11 +131,8 @@ def read_npy(path: Path, ids_path: Path, id_column: str, dim: int, name: str) ->
 def read_parquet(path: Path, id_column: str, vector_column: str, dim: int, name: str) -> Vectors:
     """A parquet table: the id column and a list-of-numbers column."""
     columns = pq.read_schema(path).names
-    for column, setting in ((id_column, "id_column"), (vector_column, "vector_column")):
-        if column not in columns:
-            raise PrecomputedFileError(
-                f"{path}: no column {column!r} (its columns: {', '.join(columns[:8])}); set {name}.{setting}"
-            )
+    require_column(path, columns, id_column, f"{name}.id_column", "the track ids")
+    require_column(path, columns, vector_column, f"{name}.vector_column", "the vectors")
     table = pq.read_table(path, columns=[id_column, vector_column])
     vectors = table.column(vector_column).combine_chunks()
     lengths = pc.list_value_length(vectors).fill_null(-1).to_numpy()
