@@ -31,7 +31,6 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
-    from audiorec.backends import REGISTRY as BACKENDS
     from audiorec.models import BASELINES, INTERACTIONS_ONLY, MODELS
 
     dataset = params["dataset"]
@@ -52,8 +51,7 @@ def validate(params: dict) -> None:
         if not isinstance(extract[key], int) or extract[key] < 1:
             raise ParamsError(f"extract.{key}={extract[key]!r}; must be an integer >= 1")
     for name in params["backends"]:
-        if name not in BACKENDS:
-            raise ParamsError(f"backends: unknown backend {name!r}; registered: {', '.join(sorted(BACKENDS))}")
+        validate_backend(name, params.get(name))
     for name in params["models"]:
         if name in INTERACTIONS_ONLY:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
@@ -104,6 +102,28 @@ def split_protocol(params: dict) -> Protocol:
         return Protocol.from_params(split)
     except (TypeError, ValueError) as error:
         raise ParamsError(f"split.{split['protocol']}: {error}") from None
+
+
+def validate_backend(name: str, section: dict | None) -> None:
+    """A built-in name, an installed plugin with its version pinned, or a precomputed file's section."""
+    from audiorec import backends
+    from audiorec.backends import plugins
+
+    found = backends.kind(name, section)
+    if found is None:
+        raise ParamsError(f"backends: unknown backend {name!r}; {backends.unknown(name)}")
+    if found == backends.BUILT_IN and name in plugins.discovered():
+        owner = plugins.entry_point(name).dist.name
+        raise ParamsError(f"backends: {name!r} is built in and also declared by the installed package {owner}; rename its entry point")
+    try:
+        if found == backends.PLUGIN:
+            plugins.check_version(name, (section or {}).get("version"))
+        elif found == backends.PRECOMPUTED:
+            from audiorec.backends.precomputed import check_section
+
+            check_section(name, section)
+    except ValueError as error:
+        raise ParamsError(str(error)) from error
 
 
 def setup_logging() -> None:

@@ -47,12 +47,17 @@ def stale_stages(root: Path = Path(".")) -> dict[str, list[str]]:
                 for path, state in changes.items():
                     if isinstance(state, dict):  # params: {"knn.batch_size": "modified"}
                         reasons += [f"{path}: {name} {change}" for name, change in state.items()]
-                    elif is_tracked(path, tracked) or (state == "deleted" and path not in produced):
+                    elif is_tracked(path, tracked) or (state == "deleted" and not is_produced(path, produced)):
                         # A deleted path no stage produces is code or input that was removed or renamed.
                         reasons.append(f"{path} {state}")
         if reasons:
             stale[stage] = reasons
     return stale
+
+
+def is_produced(path: str, produced: set[str]) -> bool:
+    """A stage's output, or a file inside an output folder (extract@<name> reads data/sources/<name>.json)."""
+    return any(path == out or path.startswith(f"{out}/") for out in produced)
 
 
 def stage_outputs(root: Path) -> set[str]:

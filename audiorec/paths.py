@@ -7,6 +7,10 @@ TRACKS = DATA / "tracks.parquet"
 PLAYS = DATA / "plays.parquet"
 SPLITS = DATA / "splits"
 EMBEDDINGS = DATA / "embeddings"
+# One folder per precomputed backend, holding its file(s) (docs/backends.md).
+PRECOMPUTED = DATA / "precomputed"
+# What each backend's extraction depends on beyond the shared code (stages/sources.py).
+SOURCES = DATA / "sources"
 PREDICTIONS = DATA / "predictions"
 EVAL = DATA / "eval"
 METRICS = Path("metrics")
@@ -17,6 +21,14 @@ NO_BACKEND = "none"
 
 def embeddings(backend: str) -> Path:
     return EMBEDDINGS / f"{backend}.npy"
+
+
+def precomputed(backend: str) -> Path:
+    return PRECOMPUTED / backend
+
+
+def source(backend: str) -> Path:
+    return SOURCES / f"{backend}.json"
 
 
 def extraction_stats(backend: str) -> Path:

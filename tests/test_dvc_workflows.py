@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from audiorec.compare import Difference, beyond, differences, evaluate_stage
-from audiorec.lockcheck import stale_stages
+from audiorec.lockcheck import is_produced, stale_stages
 from audiorec.worktree import REPO, set_params
 
 REFERENCE = Path("tests/reference/tiny_metrics.json")
@@ -280,3 +280,11 @@ def test_a_removed_code_dependency_makes_the_lock_stale(tmp_path):
     stale = stale_stages(clone)
     assert "audiorec/ranking.py deleted" in stale["train@oracle-knn"]
     assert "extract@musicnn" not in stale  # its missing data is produced by stages: not staleness
+
+
+def test_a_file_inside_an_output_folder_counts_as_produced():
+    """extract@<name> depends on data/sources/<name>.json, a file of the sources stage's output folder:
+    missing in a clean clone, it is data to produce, not a removed input."""
+    produced = {"data/sources", "data/tracks.parquet"}
+    assert is_produced("data/sources/mfcc.json", produced) and is_produced("data/tracks.parquet", produced)
+    assert not is_produced("data/sources_old/mfcc.json", produced) and not is_produced("audiorec/ranking.py", produced)

@@ -1,11 +1,16 @@
 """Audio backends, registered by name.
 
-Classes are imported on first use (see audiorec.registry); add a backend by
-adding its module here.
+A name in params.yaml `backends` is one of three kinds (docs/backends.md):
+- built in: a module here and a line in REGISTRY (classes are imported on first use, see
+  audiorec.registry); add a backend by adding its module here;
+- a plugin: a class another installed package declares (audiorec.backends.plugins);
+- precomputed: vectors read from a file, named by a section with `format`
+  (audiorec.backends.precomputed).
 """
 from __future__ import annotations
 
 from audiorec import registry
+from audiorec.backends import plugins
 from audiorec.backends.base import AudioBackend, Backend, BackendUnavailable, ExtractionError
 from audiorec.backends.engine import extract
 
@@ -24,10 +29,42 @@ REGISTRY: dict[str, str] = {
     "muq_mulan": "audiorec.backends.muq_mulan:MuQMuLanBackend",
 }
 
+BUILT_IN, PLUGIN, PRECOMPUTED = "built-in", "plugin", "precomputed"
+
+
+def kind(name: str, section: dict | None = None) -> str | None:
+    """Which kind of backend `name` is, given its params.yaml section (None: none of them)."""
+    if name in REGISTRY:
+        return BUILT_IN
+    if name in plugins.discovered():
+        return PLUGIN
+    if isinstance(section, dict) and "format" in section:
+        return PRECOMPUTED
+    return None
+
+
+def unknown(name: str) -> str:
+    """What a name that is no backend could have been."""
+    installed = sorted(plugins.discovered())
+    return (
+        f"registered: {', '.join(sorted(REGISTRY))}"
+        + (f"; installed plugins: {', '.join(installed)}" if installed else "")
+        + f"; or vectors from a file: a section `{name}:` with format, file and dim (docs/backends.md)"
+    )
+
 
 def create(name: str, **params) -> Backend:
-    """Build a registered backend from its `params.yaml` section."""
+    """Build a backend from its `params.yaml` section."""
+    found = kind(name, params)
+    if found == PLUGIN:
+        return plugins.create(name, **params)
+    if found == PRECOMPUTED:
+        from audiorec.backends.precomputed import PrecomputedBackend
+
+        return PrecomputedBackend(name, **params)
+    if found is None:
+        raise KeyError(f"unknown backend {name!r} (params.yaml: backends); {unknown(name)}")
     return registry.create(REGISTRY, name, "backend", **params)
 
 
-__all__ = ["REGISTRY", "AudioBackend", "Backend", "BackendUnavailable", "ExtractionError", "create", "extract"]
+__all__ = ["REGISTRY", "AudioBackend", "Backend", "BackendUnavailable", "ExtractionError", "create", "extract", "kind"]

@@ -30,6 +30,9 @@ class Backend(ABC):
     # Where the model runs ("cpu" or "cuda"); part of the resume fingerprint, since
     # GPU and CPU kernels round differently.
     device_kind: str = "cpu"
+    # False for a source that may lack tracks by design (a precomputed file): the tracks it
+    # reports in `failures` are masked whatever extract.on_error says.
+    covers_all_tracks: ClassVar[bool] = True
 
     @abstractmethod
     def embed_tracks(
@@ -39,6 +42,10 @@ class Backend(ABC):
         run `batch_size` tracks per forward pass. A track that cannot be embedded
         raises ExtractionError, or with a `failures` dict is recorded there (row ->
         reason) and gets a row of NaN."""
+
+    def summary(self) -> dict:
+        """What this backend adds to metrics/extract/<name>.json after `embed_tracks`."""
+        return {}
 
     def use_device(self, device: str, dtype: str, local_rank: int = 0) -> None:
         """Run on `device` in `dtype` (extract.device, extract.dtype). Backends outside

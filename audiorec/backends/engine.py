@@ -137,16 +137,24 @@ def tracks_digest(tracks: pd.DataFrame) -> str:
 
 
 def code_digest(backend: Backend) -> str:
-    """A hash of the audiorec source that computes the backend's values: a code change must
-    not resume from shards the old code wrote."""
+    """A hash of the source that computes the backend's values (audiorec's, and a plugin's own
+    class): a code change must not resume from shards the old code wrote."""
     import audiorec.audio
 
-    files = {inspect.getsourcefile(cls) for cls in type(backend).__mro__ if cls.__module__.startswith("audiorec.")}
+    classes = [cls for cls in type(backend).__mro__ if cls.__module__.startswith("audiorec.") or cls is type(backend)]
+    files = {source_file(cls) for cls in classes}
     files.add(inspect.getsourcefile(audiorec.audio))
     digest = hashlib.sha256()
     for name in sorted(f for f in files if f):
         digest.update(Path(name).read_bytes())
     return digest.hexdigest()
+
+
+def source_file(cls: type) -> str | None:
+    try:
+        return inspect.getsourcefile(cls)
+    except (OSError, TypeError):  # a class defined without a file (`python -c`) has nothing to hash
+        return None
 
 
 def run_fingerprint(backend: Backend, identity: dict, settings: dict, n_tracks: int) -> str:
@@ -209,7 +217,7 @@ def extract(
             return None
         embeddings = backend.embed_tracks(tracks, max_seconds=max_seconds, batch_size=batch_size, failures=failures)
     seconds = time.perf_counter() - started
-    if on_error == "fail" and failures:
+    if on_error == "fail" and failures and backend.covers_all_tracks:
         row = min(failures)
         record_failure(backend.name, tracks, row, failures[row], None)
     return checked(backend, tracks, embeddings, failures, seconds)
@@ -308,6 +316,7 @@ def checked(
         "skipped_tracks": len(skipped),
         "seconds": round(seconds, 2),
         "tracks_per_second": round(len(tracks) / max(seconds, 1e-9), 2),
+        **backend.summary(),
     }
     log.info("%s: %s", backend.name, stats)
     return embeddings, stats, skipped
