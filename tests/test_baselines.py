@@ -104,6 +104,8 @@ def test_inverse_overwrites_the_matrix_and_mirrors_tiles():
 def test_inverse_refuses_a_matrix_that_is_not_positive_definite():
     with pytest.raises(np.linalg.LinAlgError, match=r"not positive definite in float64 .*track index 1 of 2.*ease\.l2"):
         invert_spd_in_place(np.array([[1.0, 2.0], [2.0, 1.0]]))
+    with pytest.raises(TypeError, match="needs a C-ordered float32/float64 matrix, got int64"):
+        invert_spd_in_place(2 * np.eye(3, dtype=np.int64))  # LAPACK would invert a copy and lose it
 
 
 def test_ease_refuses_a_catalogue_too_big_for_memory(monkeypatch):

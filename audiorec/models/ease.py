@@ -73,7 +73,9 @@ def invert_spd_in_place(matrix: np.ndarray) -> None:
     # without a copy; its lower triangle is the upper triangle of `matrix`.
     fortran = matrix.T
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (fortran,))
-    _, info = potrf(fortran, lower=1, clean=0, overwrite_a=1)
+    factor, info = potrf(fortran, lower=1, clean=0, overwrite_a=1)
+    if factor is not fortran:  # f2py copies an input it cannot use as is: the result would be lost
+        raise TypeError(f"invert_spd_in_place needs a C-ordered float32/float64 matrix, got {matrix.dtype} {matrix.flags}")
     if info > 0:
         raise np.linalg.LinAlgError(
             f"EASE: X^T X + l2 I is not positive definite in {matrix.dtype} (Cholesky failed at track index "
