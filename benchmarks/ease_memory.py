@@ -115,13 +115,14 @@ def run_variant(variant: str, n_items: int, n_users: int, per_user: float) -> di
 
 
 def measure(variant: str, n_items: int, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--variant", variant, "--items", str(n_items)]
+    # faulthandler: a crash inside LAPACK still names the Python line that called it.
+    command = [sys.executable, "-X", "faulthandler", __file__, "--variant", variant, "--items", str(n_items)]
     command += ["--users", str(args.users), "--per-user", str(args.per_user)]
     finished = subprocess.run(command, capture_output=True, text=True)
     if finished.returncode != 0:
         reason = f"signal {-finished.returncode}" if finished.returncode < 0 else f"exit {finished.returncode}"
-        tail = finished.stderr.strip().splitlines()[-1:] or [""]
-        return {"variant": variant, "items": n_items, "failed": f"{reason} {tail[0]}"[:160]}
+        tail = "\n    ".join(finished.stderr.strip().splitlines()[-8:])
+        return {"variant": variant, "items": n_items, "failed": f"{reason}\n    {tail}"}
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 

@@ -37,20 +37,22 @@ DTYPES = ("float32", "float64")
 GRAM_BLOCK_ENTRIES = 2**24
 # Side of the square tiles in which the inverse's triangle is mirrored (cache-sized).
 MIRROR_TILE = 512
-# Peak memory of `fit` + `recommend` above what the process held before, measured by
-# benchmarks/ease_memory.py at 8,000 and 24,214 tracks: the n x n array itself, plus
-# per scored (user, track) cell its float scores, the float64 masked copy, its
-# negation and the int64 argsort of `top_k_by_score`, plus a fixed overhead
-# (LAPACK's buffers, the Gram blocks, thread pools).
+# What `required_bytes` counts, measured by benchmarks/ease_memory.py (docs/models.md):
+# `fit` peaks at 1.00 copies of the n x n array + 82 MiB (fitted at 10,000 and 24,214
+# tracks; 1.01 copies at 56,512); scoring a batch adds, per (user, track) cell, its
+# score in `dtype` and, in `top_k_by_score`, a float64 masked copy, its negation and an
+# int64 argsort (28 bytes measured in float32). The overhead rounds the 82 MiB up (Gram
+# blocks, LAPACK's buffers, the train frame's per-user arrays).
 MATRIX_COPIES = 1.0
-SCORE_CELL_BYTES = 28
+SCORE_CELL_BYTES = 3 * 8
 OVERHEAD_BYTES = 2**28
 
 
 def required_bytes(n_items: int, batch_size: int = 1024, dtype: str = "float32") -> int:
     """Peak memory EASE needs on `n_items` tracks, scoring `batch_size` users at a time."""
     itemsize = np.dtype(dtype).itemsize
-    return int(MATRIX_COPIES * itemsize * n_items**2 + SCORE_CELL_BYTES * batch_size * n_items + OVERHEAD_BYTES)
+    scoring = (itemsize + SCORE_CELL_BYTES) * batch_size * n_items
+    return int(MATRIX_COPIES * itemsize * n_items**2 + scoring + OVERHEAD_BYTES)
 
 
 def gram_matrix(interactions: sparse.csr_matrix, l2: float, dtype: str = "float32") -> np.ndarray:
