@@ -6,7 +6,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install repro test benchmark tiny-reference
+.PHONY: install repro test benchmark benchmark-ease tiny-reference
 
 $(INSTALLED): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -33,3 +33,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/musicnn_speed.py
 	$(BIN)/python benchmarks/shallow_throughput.py
 	$(BIN)/python benchmarks/extract_speed.py --tracks 96
+
+## EASE peak memory and time: in-place Cholesky vs numpy.linalg.inv at 10,000 tracks, then 24,214 and Music4All's 56,512 (~14 GiB, 15+ min).
+benchmark-ease: $(INSTALLED)
+	$(BIN)/python benchmarks/ease_memory.py
