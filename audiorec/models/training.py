@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 RESUME_CHECKPOINT = "last_epoch.pt"
 # Settings that do not change what is trained, so a resumed run may differ in them.
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "device")
+# The metric that selects the epoch and stops training, unless a model names another.
+VAL_METRIC = f"val/ndcg@{VAL_K}"
 
 
 class EarlyStopping:
@@ -177,6 +179,25 @@ class EpochResume:
             self.path.unlink(missing_ok=True)
 
 
+def selection_score(metrics: dict[str, float], name: str) -> float:
+    """`metrics[name]` as a score to maximise: losses (names ending in `loss`) are negated."""
+    return -metrics[name] if name.endswith("loss") else metrics[name]
+
+
+class FixedLearningRate:
+    """A scheduler that never changes the learning rate, for models trained without one
+    (ELSA's journal runs): `train_epochs` steps and checkpoints any scheduler it is given."""
+
+    def step(self, metric: float | None = None) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
 def train_epochs(
     name: str,
     net: nn.Module,
@@ -192,6 +213,7 @@ def train_epochs(
     fingerprint: str,
     live: Live | None,
     min_epochs: int = 0,
+    stop_on: str | None = VAL_METRIC,
 ) -> tuple[int, float]:
     """The epoch loop of the torch models: `train_epoch()` returns the train loss; with
     `validate`, the scheduler steps on its `schedule_on` metric, training stops after
@@ -199,8 +221,10 @@ def train_epochs(
     The first `min_epochs` epochs run at the initial learning rate and are never the last:
     on a small, noisy val a lucky early epoch would otherwise cut the learning rate and
     stop training before the model has learned much. With a `resume_dir`, a killed run
-    continues from its last finished epoch (EpochResume). Returns the epoch the weights
-    come from and its train loss."""
+    continues from its last finished epoch (EpochResume). `stop_on` names the metric
+    that selects the epoch and stops training (maximised; one whose name ends in `loss`
+    is minimised); None trains all `max_epochs` and keeps the last. Returns the epoch the
+    weights come from and its train loss."""
     stopping = EarlyStopping(patience, min_epochs)
     resume = EpochResume(resume_dir, fingerprint, net, optimizer, scheduler, generator, stopping)
     history, progress = resume.restore()
@@ -220,12 +244,12 @@ def train_epochs(
             log_epoch(live, metrics)
             bar.update()
             bar.set_postfix({key: f"{value:.4g}" for key, value in metrics.items()})
-            if validate is None or stopping.improved(metrics[f"val/ndcg@{VAL_K}"], net):
+            if validate is None or stop_on is None or stopping.improved(selection_score(metrics, stop_on), net):
                 best_epoch, best_loss = epoch, metrics["train/loss"]
             elif stopping.stops_after(epoch):
-                logger.info("%s: early stop at epoch %d, no val ndcg@%d gain for %d epochs", name, epoch, VAL_K, patience)
+                logger.info("%s: early stop at epoch %d, no %s gain for %d epochs", name, epoch, stop_on, patience)
             history.append(metrics)
             resume.keep(history, {"epoch": best_epoch, "loss": best_loss})
     resume.finish()
-    restore_best(net, stopping, best_epoch, f"val_ndcg@{VAL_K}", live)
+    restore_best(net, stopping, best_epoch, (stop_on or VAL_METRIC).replace("/", "_"), live)
     return best_epoch, best_loss
