@@ -14,9 +14,15 @@ MODELS: dict[str, str] = {
     "bert4rec": "audiorec.models.bert4rec:BERT4RecRecommender",
     "mostpop": "audiorec.models.mostpop:MostPopRecommender",
     "ease": "audiorec.models.ease:EASERecommender",
+    "elsa": "audiorec.models.elsa:ELSARecommender",
+    "bimodal": "audiorec.models.bimodal:BimodalRecommender",
+    "hybrid": "audiorec.models.hybrid:HybridRecommender",
 }
 # Models that use interactions only: they run once (params.yaml: baselines), not per backend.
-BASELINES = ("mostpop", "ease")
+BASELINES = ("mostpop", "ease", "elsa")
+# Audio models that also read ELSA's item factors (train_baseline@elsa's output): they run in
+# their own stages, which depend on that output (params.yaml: elsa_models).
+ELSA_MODELS = ("bimodal",)
 
 
 def create(name: str, **params) -> Recommender:
