@@ -215,3 +215,10 @@ def test_params_yaml_places_the_journal_models():
     for change, message in cases:
         with pytest.raises(ParamsError, match=message):
             validate({**params, **change})
+
+
+def test_bimodal_never_trains_on_a_lone_track_without_negatives():
+    audio, factors, train, _, _ = planted()
+    played = train["track_idx"].nunique()
+    model = BimodalRecommender(collaborative_factors=factors, hidden_dim=8, batch_size=played - 1, max_epochs=2, device="cpu")
+    assert np.isfinite(model.fit(audio, train).loss)  # batches of played - 1 leave one track over

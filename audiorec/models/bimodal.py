@@ -167,8 +167,9 @@ class BimodalRecommender(MeanUserRecommender):
     def _train_epoch(self, tracks: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
         self.net.train()
         order = tracks[torch.randperm(len(tracks), generator=self.generator, device=self.torch_device)]
-        # Near-equal batches of at most batch_size, so none is a single track with no negatives.
-        batches = torch.tensor_split(order, -(-len(order) // self.batch_size))
+        batches = list(torch.split(order, self.batch_size))  # the journal's DataLoader: the remainder last
+        if len(batches) > 1 and len(batches[-1]) == 1:  # a lone track has no negatives: it joins the batch before
+            batches[-2:] = [torch.cat(batches[-2:])]
         total = 0.0
         for batch in batches:
             content, collaborative = self.net(self.audio[batch], self.factors[batch])
