@@ -6,7 +6,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install repro test benchmark tiny-reference
+.PHONY: install repro test benchmark tiny-reference benchmark-elsa
 
 $(INSTALLED): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -33,3 +33,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/musicnn_speed.py
 	$(BIN)/python benchmarks/shallow_throughput.py
 	$(BIN)/python benchmarks/extract_speed.py --tracks 96
+
+## ELSA fitted at Music4All scale (56,512 tracks, ~17k users, ~5M pairs): fit time and peak memory vs EASE's requirement (about an hour on 2 cores).
+benchmark-elsa: $(INSTALLED)
+	$(BIN)/python benchmarks/elsa_scale.py
