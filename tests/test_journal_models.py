@@ -222,3 +222,12 @@ def test_bimodal_never_trains_on_a_lone_track_without_negatives():
     played = train["track_idx"].nunique()
     model = BimodalRecommender(collaborative_factors=factors, hidden_dim=8, batch_size=played - 1, max_epochs=2, device="cpu")
     assert np.isfinite(model.fit(audio, train).loss)  # batches of played - 1 leave one track over
+
+
+def test_the_compare_gate_names_the_stages_of_the_models_that_read_elsa():
+    from audiorec.compare import evaluate_stage
+
+    assert evaluate_stage("metrics/musicnn/bimodal.json") == "evaluate_with_elsa@musicnn-bimodal"
+    assert evaluate_stage("metrics/oracle_shuffled/bimodal.json") == "evaluate_control_with_elsa@oracle-bimodal"
+    assert evaluate_stage("metrics/musicnn/hybrid.json") == "evaluate@musicnn-hybrid"
+    assert evaluate_stage("metrics/none/elsa.json") == "evaluate_baseline@elsa"
