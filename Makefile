@@ -6,7 +6,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install repro test benchmark benchmark-ease tiny-reference
+.PHONY: install repro test benchmark benchmark-ease benchmark-elsa tiny-reference
 
 $(INSTALLED): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -37,3 +37,7 @@ benchmark: $(INSTALLED)
 ## EASE peak memory and time: in-place Cholesky vs numpy.linalg.inv at 10,000 tracks, then 24,214 and Music4All's 56,512 (~14 GiB, 15+ min).
 benchmark-ease: $(INSTALLED)
 	$(BIN)/python benchmarks/ease_memory.py
+
+## ELSA fitted at Music4All scale (56,512 tracks, ~17k users, ~5M pairs): fit time and peak memory vs EASE's requirement (about an hour on 2 cores).
+benchmark-elsa: $(INSTALLED)
+	$(BIN)/python benchmarks/elsa_scale.py

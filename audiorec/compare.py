@@ -18,6 +18,7 @@ import pandas as pd
 
 from audiorec import paths
 from audiorec.controls import control_name
+from audiorec.models import ELSA_MODELS
 
 # Only held-out results count: val metrics drive model selection, the rest are timings and counts.
 COMPARED_SPLITS = ("test", "cold")
@@ -56,8 +57,13 @@ def evaluate_stage(metrics_path: str) -> str:
         return f"evaluate_baseline@{model}"
     for kind, stage in CONTROL_STAGES.items():
         if backend.endswith(suffix := control_name("", kind)):
-            return stage.format(backend=backend.removesuffix(suffix), model=model)
-    return f"evaluate@{backend}-{model}"
+            return with_elsa(stage.format(backend=backend.removesuffix(suffix), model=model), model)
+    return with_elsa(f"evaluate@{backend}-{model}", model)
+
+
+def with_elsa(stage: str, model: str) -> str:
+    """Models that read ELSA's item factors (params.yaml: elsa_models) run in the `*_with_elsa` stage families."""
+    return stage.replace("@", "_with_elsa@", 1) if model in ELSA_MODELS else stage
 
 
 def is_evaluation_file(path: str) -> bool:

@@ -31,7 +31,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
-    from audiorec.models import BASELINES, INTERACTIONS_ONLY, MODELS
+    from audiorec.models import BASELINES, ELSA_MODELS, INTERACTIONS_ONLY, MODELS
 
     dataset = params["dataset"]
     if dataset["source"] not in SOURCES:
@@ -55,8 +55,12 @@ def validate(params: dict) -> None:
     for name in params["models"]:
         if name in INTERACTIONS_ONLY:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
+        if name in ELSA_MODELS:
+            raise ParamsError(f"models: {name!r} reads ELSA's item factors; list it under params.yaml: elsa_models instead")
         if name not in MODELS:
-            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(sorted(set(MODELS) - set(INTERACTIONS_ONLY)))}")
+            audio_models = sorted(set(MODELS) - set(INTERACTIONS_ONLY) - {"elsa"} - set(ELSA_MODELS))
+            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(audio_models)}")
+    validate_elsa_models(params, ELSA_MODELS)
     for name in params["baselines"]:
         if name not in BASELINES:
             raise ParamsError(f"baselines: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
@@ -124,6 +128,21 @@ def validate_backend(name: str, section: dict | None) -> None:
             check_section(name, section)
     except ValueError as error:
         raise ParamsError(str(error)) from error
+
+
+def validate_elsa_models(params: dict, registered: tuple[str, ...]) -> None:
+    """`elsa_models` (and their controls) need ELSA's item factors, so elsa must be a baseline."""
+    for name in params["elsa_models"]:
+        if name not in registered:
+            raise ParamsError(f"elsa_models: {name!r} does not read ELSA's item factors; allowed: {', '.join(registered)}")
+    if params["elsa_models"] and "elsa" not in params["baselines"]:
+        raise ParamsError(
+            f"elsa_models ({', '.join(params['elsa_models'])}) read train_baseline@elsa's item factors; "
+            "add elsa to params.yaml: baselines"
+        )
+    for name in params["controls"]["elsa_models"]:
+        if name not in params["elsa_models"]:
+            raise ParamsError(f"controls.elsa_models: {name!r} is not in elsa_models ({', '.join(params['elsa_models'])}); add it there first")
 
 
 def setup_logging() -> None:

@@ -58,6 +58,12 @@ def model_dir(backend: str, model: str) -> Path:
     return DATA / "models" / backend / model
 
 
+def elsa_item_factors() -> Path:
+    """ELSA's item factors, one row per track (train_baseline@elsa's output): the collaborative
+    view that the models of params.yaml: elsa_models read."""
+    return model_dir(NO_BACKEND, "elsa") / "item_factors.npy"
+
+
 def resume_dir(backend: str, model: str) -> Path:
     """Where a model that can resume keeps its last epoch's state: not a DVC output, so it
     survives a killed `dvc repro` (DVC deletes a stage's outputs before running it)."""

@@ -26,8 +26,9 @@ def main() -> None:
     setup_logging()
     params = load_params()
     k, cold_k = params["report"]["k"], params["report"]["cold_k"]
-    runs = audio_runs(params["backends"], params["models"])
-    controls = audio_runs(params["controls"]["shuffle"], params["controls"]["models"], control_name)
+    runs = audio_runs(params["backends"], params["models"] + params["elsa_models"])
+    shuffled_models = params["controls"]["models"] + params["controls"]["elsa_models"]
+    controls = audio_runs(params["controls"]["shuffle"], shuffled_models, control_name)
     controls += audio_runs(params["controls"]["unordered"], ["bert4rec"], lambda backend: control_name(backend, "unordered"))
     # Interactions-only models share one table, a row per model.
     baselines = [

@@ -2,6 +2,8 @@
 
 Without --backend (train_baseline@<model>), an interactions-only model from
 params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
+A model of params.yaml: elsa_models (train_with_elsa@<backend>-<model>) also gets ELSA's
+item factors, train_baseline@elsa's output.
 With --shuffled (train_control@<backend>-<model>), the backend's shuffled control; with
 --unordered (train_unordered@<backend>), BERT4Rec trained on sequences in random order.
 Which tracks each split ranks is audiorec.ranking's protocol.
@@ -41,6 +43,8 @@ def main() -> None:
         item_embeddings = shuffle_rows(item_embeddings, params["controls"]["seed"])
         args.backend = control_name(args.backend)
     settings = model_params(params, args.model)
+    if args.model in models.ELSA_MODELS:
+        settings = {**settings, "collaborative_factors": np.load(paths.elsa_item_factors())}
     if args.unordered:
         if "shuffle_positions" not in settings:
             parser.error(f"--unordered needs a sequential model; {args.model} has no shuffle_positions param")

@@ -25,7 +25,7 @@ def test_params_validation_names_parameter_and_choices():
         validate({**params, "models": ["svd"]})
     with pytest.raises(ParamsError, match="'mostpop' uses no audio; list it under params.yaml: baselines"):
         validate({**params, "models": ["knn", "mostpop"]})
-    with pytest.raises(ParamsError, match="baselines: 'knn' cannot run without audio; allowed: mostpop, ease, bert4rec"):
+    with pytest.raises(ParamsError, match="baselines: 'knn' cannot run without audio; allowed: mostpop, ease, elsa, bert4rec"):
         validate({**params, "baselines": ["knn"]})
     with pytest.raises(ParamsError, match="model_settings='paper'; allowed: demo, study"):
         validate({**params, "model_settings": "paper"})

@@ -276,6 +276,12 @@ RESUMABLE = {
     "shallow": {"max_epochs": 9, "batch_size": 64, "neg_samples": 5, "patience": 100, "seed": 3},
     "bert4rec": {"max_epochs": 9, "batch_size": 8, "max_seq_len": 8, "n_heads": 2, "intermediate_dim": 16,
                  "shuffle_positions": True, "patience": 100, "seed": 3},
+    # elsarec shuffles with torch's global generator: the resumed run must restore it too.
+    "elsa": {"max_epochs": 9, "factors": 8, "batch_size": 8, "shuffle": True, "stop_on": "val_ndcg", "patience": 100,
+             "seed": 3},
+    "bimodal": {"max_epochs": 9, "hidden_dim": 16, "batch_size": 32, "patience": 100, "seed": 3,
+                "collaborative_factors": np.random.default_rng(0).normal(size=(80, 8)).astype(np.float32)},
+    "hybrid": {"max_epochs": 9, "hidden_dim": 16, "batch_size": 8, "patience": 100, "seed": 3},
 }
 
 

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from audiorec.models.base import VAL_K
-from audiorec.models.training import train_epochs
+from audiorec.models.training import FixedLearningRate, train_epochs
 
 METRIC = f"val/ndcg@{VAL_K}"
 
@@ -58,3 +58,34 @@ def test_a_loss_improves_by_falling_and_nan_never_improves():
     """The original's criterion: early stopping and the scheduler watch the val loss."""
     epochs, best, _ = run([3.0, 2.0, float("nan"), 1.5, 1.6, 1.7, 1.0], patience=2, min_epochs=0, metric="val/loss")
     assert (epochs, best) == (6, 4)
+
+
+def run_on_losses(losses: list[float], stop_on: str | None) -> tuple[int, int]:
+    """(epochs trained, epoch restored) for a model whose train losses are `losses` (val scores rise throughout)."""
+    net = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+    trained = iter(losses)
+    epochs = []
+
+    def train_epoch() -> float:
+        epochs.append(None)
+        with torch.no_grad():
+            net.bias.fill_(len(epochs))  # the weights remember which epoch they come from
+        return next(trained)
+
+    best_epoch, _ = train_epochs(
+        "toy", net, optimizer, FixedLearningRate(), torch.Generator(), 2, len(losses),
+        train_epoch=train_epoch, validate=lambda: {METRIC: float(len(epochs))}, schedule_on=METRIC,
+        resume_dir=None, fingerprint="", live=None, stop_on=stop_on,
+    )
+    assert net.bias.item() == best_epoch
+    return len(epochs), best_epoch
+
+
+def test_a_loss_as_stopping_metric_is_minimised():
+    # The lowest loss is epoch 2; two epochs without a lower one stop training after epoch 4.
+    assert run_on_losses([3.0, 1.0, 2.0, 1.5, 0.5, 0.1], stop_on="train/loss") == (4, 2)
+
+
+def test_without_a_stopping_metric_every_epoch_runs_and_the_last_is_kept():
+    assert run_on_losses([3.0, 1.0, 2.0, 1.5, 0.5, 0.7], stop_on=None) == (6, 6)

@@ -14,13 +14,19 @@ MODELS: dict[str, str] = {
     "bert4rec": "audiorec.models.bert4rec:BERT4RecRecommender",
     "mostpop": "audiorec.models.mostpop:MostPopRecommender",
     "ease": "audiorec.models.ease:EASERecommender",
+    "elsa": "audiorec.models.elsa:ELSARecommender",
+    "bimodal": "audiorec.models.bimodal:BimodalRecommender",
+    "hybrid": "audiorec.models.hybrid:HybridRecommender",
 }
 # Models that can run without audio, once, as reference points (params.yaml: baselines): the
 # interactions-only ones, and BERT4Rec on a learned item table (what the original ran as its
 # "random" BERT4Rec), the same sequential model without audio.
-BASELINES = ("mostpop", "ease", "bert4rec")
+BASELINES = ("mostpop", "ease", "elsa", "bert4rec")
 # Models that use no audio at all: they cannot run per backend (params.yaml: models).
-INTERACTIONS_ONLY = ("mostpop", "ease")
+INTERACTIONS_ONLY = ("mostpop", "ease", "elsa")
+# Audio models that also read ELSA's item factors (train_baseline@elsa's output): they run in
+# their own stages, which depend on that output (params.yaml: elsa_models).
+ELSA_MODELS = ("bimodal",)
 
 
 def create(name: str, **params) -> Recommender:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from audiorec.metrics import per_user_metrics
 
@@ -49,6 +50,16 @@ class Recommender(ABC):
 
 def seen_by_user(train: pd.DataFrame) -> dict[str, np.ndarray]:
     return {user: group.to_numpy() for user, group in train.groupby("user_id", sort=True)["track_idx"]}
+
+
+def binary_matrix(train: pd.DataFrame, users: pd.Index, n_items: int) -> sparse.csr_matrix:
+    """The binary `len(users) x n_items` matrix of which (user, track) pairs occur in `train`."""
+    rows = users.get_indexer(train["user_id"])
+    matrix = sparse.csr_matrix(
+        (np.ones(len(train), dtype=np.float32), (rows, train["track_idx"].to_numpy())), shape=(len(users), n_items)
+    )
+    matrix.data[:] = 1.0  # binary, even if a pair were listed twice
+    return matrix
 
 
 def user_rows(known_users: pd.Index, user_ids: Sequence[str], model: str) -> np.ndarray:

@@ -39,6 +39,8 @@ def scheduler_mode(name: str) -> str:
 RESUME_CHECKPOINT = "last_epoch.pt"
 # Settings that do not change what is trained, so a resumed run may differ in them.
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "device")
+# The metric that selects the epoch and stops training, unless a model names another.
+VAL_METRIC = f"val/ndcg@{VAL_K}"
 
 
 class EarlyStopping:
@@ -201,6 +203,20 @@ class EpochResume:
             self.path.unlink(missing_ok=True)
 
 
+class FixedLearningRate:
+    """A scheduler that never changes the learning rate, for models trained without one
+    (ELSA's journal runs): `train_epochs` steps and checkpoints any scheduler it is given."""
+
+    def step(self, metric: float | None = None) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
 def train_epochs(
     name: str,
     net: nn.Module,
@@ -212,7 +228,7 @@ def train_epochs(
     train_epoch: Callable[[], float],
     validate: Callable[[], dict[str, float]] | None,
     schedule_on: str,
-    stop_on: str,
+    stop_on: str | None,
     resume_dir: str | None,
     fingerprint: str,
     live: Live | None,
@@ -225,9 +241,11 @@ def train_epochs(
     The first `min_epochs` epochs run at the initial learning rate and are never the last:
     on a small, noisy val a lucky early epoch would otherwise cut the learning rate and
     stop training before the model has learned much. With a `resume_dir`, a killed run
-    continues from its last finished epoch (EpochResume). Returns the epoch the weights
-    come from and its train loss."""
-    stopping = EarlyStopping(patience, min_epochs, mode="min" if stop_on.endswith("loss") else "max")
+    continues from its last finished epoch (EpochResume). `stop_on` names the metric
+    that selects the epoch and stops training (maximised; one whose name ends in `loss`
+    is minimised); None trains all `max_epochs` and keeps the last. Returns the epoch the
+    weights come from and its train loss."""
+    stopping = EarlyStopping(patience, min_epochs, mode="min" if stop_on and stop_on.endswith("loss") else "max")
     resume = EpochResume(resume_dir, fingerprint, net, optimizer, scheduler, generator, stopping)
     history, progress = resume.restore()
     best_epoch, best_loss = progress.get("epoch", 0), progress.get("loss", float("nan"))
@@ -246,12 +264,12 @@ def train_epochs(
             log_epoch(live, metrics)
             bar.update()
             bar.set_postfix({key: f"{value:.4g}" for key, value in metrics.items()})
-            if validate is None or stopping.improved(metrics[stop_on], net):
+            if validate is None or stop_on is None or stopping.improved(metrics[stop_on], net):
                 best_epoch, best_loss = epoch, metrics["train/loss"]
             elif stopping.stops_after(epoch):
                 logger.info("%s: early stop at epoch %d, no %s gain for %d epochs", name, epoch, stop_on, patience)
             history.append(metrics)
             resume.keep(history, {"epoch": best_epoch, "loss": best_loss})
     resume.finish()
-    restore_best(net, stopping, best_epoch, stop_on.replace("/", "_"), live)
+    restore_best(net, stopping, best_epoch, (stop_on or VAL_METRIC).replace("/", "_"), live)
     return best_epoch, best_loss
