@@ -83,3 +83,28 @@ def top_k_by_score(
         ranked = ranked[: top_k + len(seen_items[row])]
         recommendations.append(ranked[np.isfinite(masked[row, ranked])][:top_k])
     return recommendations
+
+
+def top_k_in_order(
+    order: np.ndarray, seen_items: Sequence[np.ndarray], top_k: int, candidates: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """For models that rank every user's tracks the same way (`order`: all item indices, best
+    first): for each user, the first `top_k` items of `order` not in `seen_items[user]`, among
+    `candidates` (default: every item). The same lists as `top_k_by_score` on the scores that
+    `order` sorts, without a users x items matrix: the first `top_k` unseen items lie within
+    the first `top_k + len(seen)` of the order, so each user costs O(top_k + len(seen))."""
+    if top_k <= 0:
+        raise ValueError(f"top_k must be positive, got {top_k}")
+    n_items = len(order)
+    if candidates is not None:
+        allowed = np.zeros(n_items, dtype=bool)
+        allowed[candidates] = True
+        order = order[allowed[order]]
+    is_seen = np.zeros(n_items, dtype=bool)  # set and cleared per user: no allocation per user
+    recommendations = []
+    for seen in seen_items:
+        is_seen[seen] = True
+        head = order[: top_k + len(seen)]
+        recommendations.append(head[~is_seen[head]][:top_k])
+        is_seen[seen] = False
+    return recommendations
