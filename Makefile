@@ -6,7 +6,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install repro test benchmark tiny-reference
+.PHONY: install repro test benchmark benchmark-scale tiny-reference
 
 $(INSTALLED): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -33,3 +33,8 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/musicnn_speed.py
 	$(BIN)/python benchmarks/shallow_throughput.py
 	$(BIN)/python benchmarks/extract_speed.py --tracks 96
+
+## Every stage on a synthetic log of Music4All-Onion's shape: wall time and peak memory next to floors (docs/scale.md).
+SCALE_ARGS ?= --scale 1 --widths 200 4800
+benchmark-scale: $(INSTALLED)
+	$(BIN)/python benchmarks/music4all_scale.py $(SCALE_ARGS)
