@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,7 @@ STUDY_BACKENDS = {
 FULL_LOG_ROWS = 250_000_000
 DISK_MARGIN = 5 * 2**30
 GIB = 2**30
+MIN_AVAILABLE = 0.5  # GiB the machine keeps free while a stage runs under --max-memory
 VALIDATION_TARGET = 0.2  # of an epoch
 
 
@@ -136,32 +138,64 @@ class Report:
         return row
 
 
-def run_process(argv: list[str], work: Path, log_name: str) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (GiB) of one child process; stops on failure."""
+class OutOfMemory(RuntimeError):
+    pass
+
+
+def run_process(argv: list[str], work: Path, log_name: str, max_memory: float | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (GiB) of one child process; stops on failure.
+    With `max_memory` (GiB), a child that grows past it, or that leaves the machine with
+    under MIN_AVAILABLE GiB, is killed and OutOfMemory raised: the machine may be shared."""
+    import psutil
+
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
     log = logs / f"{log_name}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    killed = None
     with log.open("w") as out:
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, *argv], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, so its own peak memory
+        watched = psutil.Process(process.pid)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # this child's own rusage: its own peak
+            if pid:
+                break
+            if max_memory is not None and killed is None:
+                try:
+                    rss = watched.memory_info().rss / GIB
+                except psutil.NoSuchProcess:
+                    rss = 0.0
+                available = psutil.virtual_memory().available / GIB
+                if rss > max_memory or available < MIN_AVAILABLE:
+                    killed = f"killed at {rss:.1f} GiB (--max-memory {max_memory:g} GiB; {available:.1f} GiB left on the machine)"
+                    process.kill()
+            time.sleep(0.2)
         wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
+    if killed:
+        raise OutOfMemory(killed)
     if process.returncode:
         tail = log.read_text()[-3000:]
         raise SystemExit(f"{' '.join(argv)} failed with exit code {process.returncode}; log {log}:\n{tail}")
     return wall, usage.ru_maxrss * 1024 / GIB
 
 
-def run_stage(argv: list[str], work: Path, log_name: str) -> tuple[float, float]:
-    return run_process(["-m", *argv], work, log_name)
+@dataclass
+class Runner:
+    """Runs stage modules and workers in the scratch folder, each in its own process."""
 
+    work: Path
+    max_memory: float | None = None
 
-def run_worker(work: Path, log_name: str, *args: str) -> tuple[dict, float, float]:
-    out = work / "logs" / f"{log_name}.json"
-    wall, peak = run_process([str(Path(__file__).resolve()), "--worker", *args, "--out", str(out)], work, log_name)
-    return json.loads(out.read_text()), wall, peak
+    def stage(self, argv: list[str], log_name: str) -> tuple[float, float]:
+        return run_process(["-m", *argv], self.work, log_name, self.max_memory)
+
+    def worker(self, log_name: str, *args: str) -> tuple[dict, float, float]:
+        out = self.work / "logs" / f"{log_name}.json"
+        argv = [str(Path(__file__).resolve()), "--worker", *args, "--out", str(out)]
+        wall, peak = run_process(argv, self.work, log_name, self.max_memory)
+        return json.loads(out.read_text()), wall, peak
 
 
 # ---------------------------------------------------------------- floors
@@ -629,6 +663,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="rewrite the log even if one of the same shape is there")
     parser.add_argument("--epoch-budget", type=float, default=300, help="seconds of an epoch to measure before extrapolating")
     parser.add_argument("--stage-limit", type=float, default=3600, help="skip a train stage estimated to take longer (s)")
+    parser.add_argument("--max-memory", type=float, help="GiB: kill a stage that grows past it (or leaves the machine < 0.5 GiB)")
     parser.add_argument("--profile", action="store_true", help="torch.profiler top ops of one (budgeted) epoch per model and width")
     args = parser.parse_args()
     import torch
@@ -640,7 +675,7 @@ def main() -> None:
     if args.full:
         log_rows, full_note = full_log_rows(work, args.full_rows)
     sizes = prepare(work, shape, log_rows, args.widths, device, args.fresh)
-    report = Report()
+    run, report = Runner(work, args.max_memory), Report()
     gflops = matmul_gflops(device)
     print(f"scratch: {work}\nlog: {sizes['log_rows']:,} rows ({sizes['log_bytes'] / GIB:.2f} GiB), "
           f"{sizes['tracks']:,} tracks, {sizes['users']:,} users; device {device}, {torch.get_num_threads()} torch threads, "
@@ -648,81 +683,99 @@ def main() -> None:
     print(TABLE_HEADER, flush=True)
     params = yaml.safe_load((work / "params.yaml").read_text())
     if "dataset" in args.stages:
-        wall, peak = run_stage(["stages.dataset"], work, "dataset")
-        floor = parse_floor(work / "music4all" / LOG_NAME)
-        row = report.add(Row("dataset", wall=wall, peak=peak, floor=floor, note=f"{sizes['log_rows']:,} log rows; floor: pyarrow parses the TSV"))
-        if args.full and sizes["log_rows"] < args.full_rows:
-            factor = args.full_rows / sizes["log_rows"]
-            report.add(Row(f"dataset at {args.full_rows:,} rows", wall=row.wall * factor, peak=row.peak * factor,
-                           floor=row.floor * factor, estimated=True, note=f"linear extrapolation ×{factor:.2f} of the row above"))
+        with guarded(report, "dataset"):
+            wall, peak = run.stage(["stages.dataset"], "dataset")
+            floor = parse_floor(work / "music4all" / LOG_NAME)
+            row = report.add(Row("dataset", wall=wall, peak=peak, floor=floor, note=f"{sizes['log_rows']:,} log rows; floor: pyarrow parses the TSV"))
+            if args.full and sizes["log_rows"] < args.full_rows:
+                factor = args.full_rows / sizes["log_rows"]
+                report.add(Row(f"dataset at {args.full_rows:,} rows", wall=row.wall * factor, peak=row.peak * factor,
+                               floor=row.floor * factor, estimated=True, note=f"linear extrapolation ×{factor:.2f} of the row above"))
     if "split" in args.stages:
-        wall, peak = run_stage(["stages.split"], work, "split")
-        split = json.loads((work / "metrics" / "split.json").read_text())
-        counts = ", ".join(f"{name} {split[name]['users']:,} users / {split[name]['interactions']:,} pairs"
-                           for name in ("train", "val", "test", "cold_test"))
-        report.add(Row("split", wall=wall, peak=peak, note=counts))
+        with guarded(report, "split"):
+            wall, peak = run.stage(["stages.split"], "split")
+            split = json.loads((work / "metrics" / "split.json").read_text())
+            counts = ", ".join(f"{name} {split[name]['users']:,} users / {split[name]['interactions']:,} pairs"
+                               for name in ("train", "val", "test", "cold_test"))
+            report.add(Row("split", wall=wall, peak=peak, note=counts))
     if not (work / "data" / "splits" / "train.parquet").is_file():
         raise SystemExit(f"{work} has no split yet: run with --stages dataset split first")
     split = split_shape(work)
     evaluated: list[tuple[str, str]] = []
     if "mostpop" in args.stages:
-        wall, peak = run_stage(["stages.train", "--model", "mostpop"], work, "train_mostpop")
-        compare, *_ = run_worker(work, "mostpop_compare", "mostpop")
-        ratio = compare["old_seconds"] / compare["new_seconds"]
-        report.add(Row("train mostpop", wall=wall, peak=peak, floor=sort_floor(split.n_items),
-                       note=f"floor: argsort of the catalogue. Ranking {compare['users']:,} users: dense score matrix "
-                            f"{compare['old_seconds']:.1f} s, sorted list {compare['new_seconds']:.2f} s = {ratio:.0f}× "
-                            f"({'identical' if compare['identical'] else 'DIFFERENT'} lists)"))
-        evaluated.append(("none", "mostpop"))
+        with guarded(report, "train mostpop"):
+            wall, peak = run.stage(["stages.train", "--model", "mostpop"], "train_mostpop")
+            compare, *_ = run.worker("mostpop_compare", "mostpop")
+            ratio = compare["old_seconds"] / compare["new_seconds"]
+            report.add(Row("train mostpop", wall=wall, peak=peak, floor=sort_floor(split.n_items),
+                           note=f"floor: argsort of the catalogue. Ranking {compare['users']:,} users: dense score matrix "
+                                f"{compare['old_seconds']:.1f} s, sorted list {compare['new_seconds']:.2f} s = {ratio:.0f}× "
+                                f"({'identical' if compare['identical'] else 'DIFFERENT'} lists)"))
+            evaluated.append(("none", "mostpop"))
     for width in args.widths:
         backend = backend_name(width)
         if "knn" in args.stages:
-            wall, peak = run_stage(["stages.train", "--backend", backend, "--model", "knn"], work, f"train_{backend}_knn")
-            floor = knn_floor(split.ranked_users, split.n_items, width)
-            report.add(Row("train knn", str(width), wall, peak, floor, f"floor: ({split.ranked_users:,} × {width}) @ ({width} × {split.n_items:,}) matmul"))
-            evaluated.append((backend, "knn"))
-            compare, wall, peak = run_worker(work, f"retrieval_{backend}", "retrieval", "--backend", backend)
-            report.add(Row("└ validation retrieval, KNN vectors", str(width), compare["new_seconds"], peak, knn_floor(split.val_users, split.n_items, width),
-                           f"top 50 of {compare['users']:,} val users: faiss top_k + history (before) {compare['old_seconds']:.1f} s = "
-                           f"{compare['old_seconds'] / compare['new_seconds']:.1f}× slower; identical lists {compare['identical']:,}/{compare['users']:,}"))
+            with guarded(report, "train knn", str(width)):
+                wall, peak = run.stage(["stages.train", "--backend", backend, "--model", "knn"], f"train_{backend}_knn")
+                floor = knn_floor(split.ranked_users, split.n_items, width)
+                report.add(Row("train knn", str(width), wall, peak, floor, f"floor: ({split.ranked_users:,} × {width}) @ ({width} × {split.n_items:,}) matmul"))
+                evaluated.append((backend, "knn"))
+                compare, wall, peak = run.worker(f"retrieval_{backend}", "retrieval", "--backend", backend)
+                report.add(Row("└ validation retrieval, KNN vectors", str(width), compare["new_seconds"], peak,
+                               knn_floor(split.val_users, split.n_items, width),
+                               f"top 50 of {compare['users']:,} val users: faiss top_k + history (before) {compare['old_seconds']:.1f} s = "
+                               f"{compare['old_seconds'] / compare['new_seconds']:.1f}× slower; identical lists {compare['identical']:,}/{compare['users']:,}"))
         for model in TRAINED:
             if model in args.stages:
-                trained_rows(report, work, model, width, split, params[model], gflops, device, args)
-                evaluated.append((backend, model))
+                with guarded(report, f"train {model}", str(width)):
+                    trained_rows(report, run, model, width, split, params[model], gflops, device, args)
+                    evaluated.append((backend, model))
     if "evaluate" in args.stages:
         for backend, model in evaluated:
             if (work / "data" / "predictions" / backend / f"{model}.parquet").is_file():
-                wall, peak = run_stage(["stages.evaluate", "--backend", backend, "--model", model], work, f"evaluate_{backend}_{model}")
-                report.add(Row(f"evaluate {model}", backend.removeprefix("random") if backend != "none" else "—", wall, peak))
+                width = backend.removeprefix("random") if backend != "none" else "—"
+                with guarded(report, f"evaluate {model}", width):
+                    wall, peak = run.stage(["stages.evaluate", "--backend", backend, "--model", model], f"evaluate_{backend}_{model}")
+                    report.add(Row(f"evaluate {model}", width, wall, peak))
     print_summary(report, args, gflops, device, split, params)
 
 
-def trained_rows(report: Report, work: Path, model: str, width: int, split: SplitShape, params: dict, gflops: float, device: str, args) -> None:
+@contextmanager
+def guarded(report: Report, stage: str, width: str = "—"):
+    """A stage killed for memory gets a row saying so; the benchmark goes on with the next."""
+    try:
+        yield
+    except OutOfMemory as error:
+        report.add(Row(stage, width, note=str(error)))
+
+
+def trained_rows(report: Report, run: Runner, model: str, width: int, split: SplitShape, params: dict, gflops: float, device: str, args) -> None:
     backend = backend_name(width)
     flops = (shallow_epoch_flops if model == "shallow" else bert4rec_epoch_flops)(split, width, params)
     floor = flops / (gflops * 1e9)
-    pieces, wall, peak = run_worker(work, f"pieces_{backend}_{model}", model, "--backend", backend,
+    pieces, wall, peak = run.worker(f"pieces_{backend}_{model}", model, "--backend", backend,
                                     "--device", device, "--epoch-budget", str(args.epoch_budget))
     epoch = pieces["epoch"]
     fit = pieces["during_fit"]
-    validation = fit.get("val loss + validation", fit.get("validation", 0.0))
+    validation = validation_seconds(pieces)
     setup = pieces["fit_seconds"] - (epoch["measured_seconds"] or 0.0) - validation
     estimate = setup + epoch["seconds"] + validation + pieces["ranking_seconds"]
     report.breakdowns[(model, width)] = {**pieces, "floor": floor, "flops": flops, "estimate": estimate}
+    stage = f"train {model} (1 epoch + val + ranking)"
     if estimate <= args.stage_limit:
-        stage_wall, stage_peak = run_stage(["stages.train", "--backend", backend, "--model", model], work, f"train_{backend}_{model}")
-        report.add(Row(f"train {model} (1 epoch + val + ranking)", str(width), stage_wall, stage_peak, floor, "floor: one epoch's FLOPs"))
+        with guarded(report, stage, str(width)):
+            stage_wall, stage_peak = run.stage(["stages.train", "--backend", backend, "--model", model], f"train_{backend}_{model}")
+            report.add(Row(stage, str(width), stage_wall, stage_peak, floor, "floor: one epoch's FLOPs"))
     else:
-        report.add(Row(f"train {model} (1 epoch + val + ranking)", str(width), estimate, None, floor,
+        report.add(Row(stage, str(width), estimate, None, floor,
                        f"not run: the pieces below add up to {estimate:,.0f} s (> --stage-limit {args.stage_limit:,.0f} s)", estimated=True))
     cut = f"{epoch['batches_run']} of {epoch['batches']} batches, extrapolated" if epoch["extrapolated"] else "whole epoch"
     report.add(Row(f"├ {model} training epoch", str(width), epoch["seconds"], peak, floor, f"{cut}; {flops / 1e12:,.1f} TFLOP", estimated=epoch["extrapolated"]))
     share = validation / epoch["seconds"] if epoch["seconds"] else float("nan")
     verdict = "≤" if share <= VALIDATION_TARGET else ">"
     parts = ", ".join(f"{name} {fit[name]:.1f} s" for name in ("user vectors", "retrieval", "metrics") if name in fit)
-    val_loss = fit.get("val loss + validation", 0.0) - fit.get("validation", 0.0)
     if model == "shallow":
-        parts = f"val loss {val_loss:.1f} s, " + parts
+        parts = f"val loss {fit.get('val loss + validation', 0.0) - fit.get('validation', 0.0):.1f} s, " + parts
     report.add(Row(f"├ {model} per-epoch validation", str(width), validation, None, None,
                    f"{pieces['val_users']:,} val users: {parts}; {share:.0%} of the epoch ({verdict} {VALIDATION_TARGET:.0%})"))
     ranking = pieces["in_ranking"]
@@ -731,7 +784,7 @@ def trained_rows(report: Report, work: Path, model: str, width: int, split: Spli
     if pieces["missing_hooks"]:
         report.notes.append(f"{model} @ {width}: hooks not found (their phase is not separated): {', '.join(pieces['missing_hooks'])}")
     if args.profile:
-        profiled, *_ = run_worker(work, f"profile_{backend}_{model}", model, "--backend", backend,
+        profiled, *_ = run.worker(f"profile_{backend}_{model}", model, "--backend", backend,
                                   "--device", device, "--epoch-budget", str(min(args.epoch_budget, 120)), "--profile")
         report.breakdowns[(model, width)]["profile"] = profiled["profile"]
         report.breakdowns[(model, width)]["profiled_epoch"] = profiled["epoch"]
