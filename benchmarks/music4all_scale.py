@@ -3,7 +3,7 @@
 Writes a synthetic listening log of Music4All-Onion's shape (benchmarks/music4all_log.py)
 and random embedding matrices at the study's widths into a scratch folder laid out like
 the repository (params.yaml, data/, metrics/), then runs the real stage modules there,
-each in its own process, and prints wall time and peak memory (the process's ru_maxrss)
+each in its own process, and prints wall time and peak memory (the process's VmHWM)
 per stage next to its floor: parsing the TSV for the dataset stage, a BLAS matmul of the
 same shape for KNN, a sort of the catalogue for MostPop, and for Shallow and BERT4Rec the
 FLOPs of one epoch at the GFLOP/s of a matmul on this machine. The scratch params.yaml
@@ -43,7 +43,8 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # audiorec from this checkout, not from wherever the venv points
+# audiorec from this checkout, not from wherever the venv points; the log writer next to this file.
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from music4all_log import AUDIO_DIR, LOG_NAME, ROW_BYTES, LogShape, write_log  # noqa: E402
 
@@ -142,25 +143,45 @@ class OutOfMemory(RuntimeError):
     pass
 
 
-def run_process(argv: list[str], work: Path, log_name: str, max_memory: float | None = None) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (GiB) of one child process; stops on failure.
-    With `max_memory` (GiB), a child that grows past it, or that leaves the machine with
-    under MIN_AVAILABLE GiB, is killed and OutOfMemory raised: the machine may be shared."""
+# Children start through this: at exit it writes the process's VmHWM, the peak resident memory
+# of its own image. wait4's ru_maxrss is not that: exec carries over the peak of the memory it
+# replaces, which after Python's vfork is this benchmark's own (a child that never held 2 GiB
+# reported 2 GiB after the parent had).
+PEAK_FILE = "MUSIC4ALL_SCALE_PEAK_FILE"
+BOOTSTRAP = f"""
+import atexit, os, runpy, sys
+def write_peak():
+    with open('/proc/self/status') as status:
+        kib = next(line.split()[1] for line in status if line.startswith('VmHWM'))
+    with open(os.environ['{PEAK_FILE}'], 'w') as out:
+        out.write(kib)
+atexit.register(write_peak)
+target, sys.argv = sys.argv[1], sys.argv[1:]
+if target.endswith('.py'):
+    runpy.run_path(target, run_name='__main__')
+else:
+    runpy.run_module(target, run_name='__main__', alter_sys=True)
+"""
+
+
+def run_process(target: str, args: list[str], work: Path, log_name: str, max_memory: float | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (GiB) of `target` (a module or a script) in its
+    own process; stops on failure. With `max_memory` (GiB), a child that grows past it, or
+    that leaves the machine with under MIN_AVAILABLE GiB, is killed and OutOfMemory raised:
+    the machine may be shared."""
     import psutil
 
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
-    log = logs / f"{log_name}.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    log, peak_file = logs / f"{log_name}.log", logs / f"{log_name}.peak_kib"
+    peak_file.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), PEAK_FILE: str(peak_file)}
     killed = None
     with log.open("w") as out:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, *argv], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-c", BOOTSTRAP, target, *args], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
         watched = psutil.Process(process.pid)
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # this child's own rusage: its own peak
-            if pid:
-                break
+        while process.poll() is None:
             if max_memory is not None and killed is None:
                 try:
                     rss = watched.memory_info().rss / GIB
@@ -172,13 +193,12 @@ def run_process(argv: list[str], work: Path, log_name: str, max_memory: float | 
                     process.kill()
             time.sleep(0.2)
         wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
     if killed:
         raise OutOfMemory(killed)
     if process.returncode:
         tail = log.read_text()[-3000:]
-        raise SystemExit(f"{' '.join(argv)} failed with exit code {process.returncode}; log {log}:\n{tail}")
-    return wall, usage.ru_maxrss * 1024 / GIB
+        raise SystemExit(f"{target} {' '.join(args)} failed with exit code {process.returncode}; log {log}:\n{tail}")
+    return wall, int(peak_file.read_text()) / 2**20
 
 
 @dataclass
@@ -189,12 +209,12 @@ class Runner:
     max_memory: float | None = None
 
     def stage(self, argv: list[str], log_name: str) -> tuple[float, float]:
-        return run_process(["-m", *argv], self.work, log_name, self.max_memory)
+        return run_process(argv[0], argv[1:], self.work, log_name, self.max_memory)
 
     def worker(self, log_name: str, *args: str) -> tuple[dict, float, float]:
         out = self.work / "logs" / f"{log_name}.json"
-        argv = [str(Path(__file__).resolve()), "--worker", *args, "--out", str(out)]
-        wall, peak = run_process(argv, self.work, log_name, self.max_memory)
+        argv = ["--worker", *args, "--out", str(out)]
+        wall, peak = run_process(str(Path(__file__).resolve()), argv, self.work, log_name, self.max_memory)
         return json.loads(out.read_text()), wall, peak
 
 
@@ -443,8 +463,9 @@ def retrieval_worker(args) -> dict:
 
 def trained_worker(args) -> dict:
     """One epoch of Shallow or BERT4Rec with its validation, then the final ranking, timed in
-    pieces; an epoch over `epoch_budget` seconds is cut after its first batches (the rest
-    skipped) and extrapolated by FLOPs."""
+    pieces. A piece longer than `epoch_budget` seconds (the epoch, Shallow's val loss,
+    BERT4Rec's user vectors) is cut there and extrapolated (Cuts). With `profile`, only the
+    epoch runs, under torch.profiler."""
     import torch
 
     from audiorec import models
@@ -459,56 +480,59 @@ def trained_worker(args) -> dict:
     recommender = models.create(args.model, **settings)
     module = sys.modules[type(recommender).__module__]
     cls = type(recommender)
-    hooks = Hooks()
-    budget = Budget(args.epoch_budget)
-    hooks.wrap("epoch", cls, "_train_epoch", around=budget.around_epoch)
+    hooks, cuts = Hooks(), Cuts(args.epoch_budget)
+    hooks.wrap("epoch", cls, "_train_epoch", around=cuts.around_epoch)
     hooks.wrap("validation", module, "validation_metrics")
     hooks.wrap("retrieval", module, "top_k_unseen")
     hooks.wrap("metrics", base, "per_user_metrics")
     if args.model == "shallow":
-        hooks.wrap("val loss + validation", cls, "_validate")
-        budget.cut_shallow(hooks, cls)
+        hooks.wrap("val loss + validation", cls, "_validate", around=cuts.around_validate)
+        cuts.cut_shallow(hooks, cls)
     else:
-        hooks.wrap("user vectors", cls, "_user_vectors")
-        budget.cut_bert4rec(module, items.shape[1], len(items), params[args.model])
-    profile = None
+        hooks.wrap("user vectors", cls, "_user_vectors", around=cuts.around_user_vectors)
+        cuts.cut_bert4rec(hooks, module, items.shape[1], len(items), params[args.model])
     if args.profile:
-        profile = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
-        budget.profiler = profile
+        cuts.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+        recommender.fit(items, train)
+        return {"epoch": cuts.summary(), "profile": profile_summary(cuts.profiler)}
     started = time.perf_counter()
     recommender.fit(items, train, val=val)
     fit_seconds = time.perf_counter() - started
     during_fit = hooks.snapshot()
+    cuts.context = "ranking"
     started = time.perf_counter()
     rank_splits(recommender, train, truths, params["train"]["top_k"])
     ranking_seconds = time.perf_counter() - started
     after = hooks.snapshot()
-    in_ranking = {phase: after.get(phase, 0.0) - during_fit.get(phase, 0.0) for phase in after}
-    result = {
+    return {
         "fit_seconds": fit_seconds,
         "ranking_seconds": ranking_seconds,
         "during_fit": during_fit,
-        "in_ranking": in_ranking,
+        "in_ranking": {phase: after.get(phase, 0.0) - during_fit.get(phase, 0.0) for phase in after},
+        # Seconds the cut pieces would have taken on top of what ran, by where they ran.
+        "extrapolated_extra": cuts.extra,
         "missing_hooks": hooks.missing,
-        "epoch": budget.summary(),
+        "epoch": cuts.summary(),
         "val_users": int(val["user_id"].nunique()),
         "torch_threads": torch.get_num_threads(),
     }
-    if profile is not None:
-        result["profile"] = profile_summary(profile)
-    return result
 
 
-class Budget:
-    """Cuts an epoch after `seconds` and keeps what is needed to extrapolate it: the batches
-    run and the total, weighted by their FLOPs where batches differ (BERT4Rec's lengths)."""
+class Cuts:
+    """Cuts long pieces of a train stage after `seconds` and keeps what extrapolates them:
+    the epoch (its batches run and the total, weighted by FLOPs where batches differ, as
+    BERT4Rec's lengths do), Shallow's val loss (by batches) and BERT4Rec's user vectors (by
+    tokens). What a cut piece would have cost on top goes to `extra[context]`."""
 
     def __init__(self, seconds: float):
-        self.seconds, self.started, self.in_epoch = seconds, None, False
+        self.seconds, self.started, self.in_epoch, self.in_validate = seconds, None, False, False
         self.done_weight = self.total_weight = 0.0
         self.done_batches = self.total_batches = 0
         self.measured_seconds = None
         self.profiler = None
+        self.context = "fit"
+        self.extra = {"fit": 0.0, "ranking": 0.0}
+        self.val_loss = {"first": None, "cut": None, "done": 0, "total": 0}
 
     def over(self) -> bool:
         return time.perf_counter() - self.started > self.seconds
@@ -526,58 +550,102 @@ class Budget:
             if self.measured_seconds is None:
                 self.measured_seconds = time.perf_counter() - self.started
 
+    def around_validate(self, original, *args, **kwargs):
+        self.in_validate, self.val_loss = True, {"first": None, "cut": None, "done": 0, "total": 0}
+        try:
+            return original(*args, **kwargs)
+        finally:
+            self.in_validate = False
+            state = self.val_loss
+            if state["cut"] is not None and state["done"]:
+                per_batch = (state["cut"] - state["first"]) / state["done"]
+                self.extra[self.context] += per_batch * (state["total"] - state["done"])
+
     def cut_shallow(self, hooks: Hooks, cls) -> None:
         """Shallow's batches are alike (pairs drawn at random): extrapolate by their count.
-        Past the budget, `_loss` returns a constant, so the rest of the epoch costs nothing."""
+        Past the budget, `_loss` returns a constant, so the rest of the epoch (or of the val
+        loss) costs nothing."""
         import torch
 
         original = getattr(cls, "_loss", None)
         if original is None:
             hooks.missing.append(f"{cls.__name__}._loss")
             return
-        budget = self
+        cuts = self
 
         def loss(model, pairs, batch, *args, **kwargs):
-            if not budget.in_epoch:
-                return original(model, pairs, batch, *args, **kwargs)
-            budget.total_batches += 1
-            budget.total_weight += 1
-            if budget.measured_seconds is None and budget.over():
-                budget.measured_seconds = time.perf_counter() - budget.started
-            if budget.measured_seconds is not None:
-                return torch.zeros((), requires_grad=True)
-            budget.done_batches += 1
-            budget.done_weight += 1
+            if cuts.in_epoch:
+                cuts.total_batches += 1
+                cuts.total_weight += 1
+                if cuts.measured_seconds is None and cuts.over():
+                    cuts.measured_seconds = time.perf_counter() - cuts.started
+                if cuts.measured_seconds is not None:
+                    return torch.zeros((), requires_grad=True)
+                cuts.done_batches += 1
+                cuts.done_weight += 1
+            elif cuts.in_validate:
+                state, now = cuts.val_loss, time.perf_counter()
+                state["total"] += 1
+                state["first"] = state["first"] or now
+                if state["cut"] is None and state["done"] and now - state["first"] > cuts.seconds:
+                    state["cut"] = now
+                if state["cut"] is not None:
+                    return torch.zeros(())
+                state["done"] += 1
             return original(model, pairs, batch, *args, **kwargs)
 
         cls._loss = loss
 
-    def cut_bert4rec(self, module, width: int, n_items: int, params: dict) -> None:
+    def cut_bert4rec(self, hooks: Hooks, module, width: int, n_items: int, params: dict) -> None:
         """BERT4Rec's batches differ in length: weigh each by its FLOPs (padded as it runs)."""
         original = getattr(module, "length_batches", None)
         if original is None:
+            hooks.missing.append(f"{module.__name__}.length_batches")
             return
-        budget = self
+        cuts = self
 
         def length_batches(lengths, *args, **kwargs):
             batches = original(lengths, *args, **kwargs)
-            if not budget.in_epoch:
+            if not cuts.in_epoch:
                 return batches
             weights = [bert4rec_batch_flops(np.full(len(rows), lengths[rows].max()), width, n_items, params) for rows in batches]
-            budget.total_batches, budget.total_weight = len(batches), float(sum(weights))
+            cuts.total_batches, cuts.total_weight = len(batches), float(sum(weights))
 
             def cut():
                 for rows, weight in zip(batches, weights):
-                    if budget.done_batches and budget.over():
-                        budget.measured_seconds = time.perf_counter() - budget.started
+                    if cuts.done_batches and cuts.over():
+                        cuts.measured_seconds = time.perf_counter() - cuts.started
                         return
-                    budget.done_batches += 1
-                    budget.done_weight += weight
+                    cuts.done_batches += 1
+                    cuts.done_weight += weight
                     yield rows
 
             return cut()
 
         module.length_batches = length_batches
+
+    def around_user_vectors(self, original, model, rows, *args, **kwargs):
+        """BERT4Rec's user vectors in chunks of users of similar length, chunks in random
+        order, until the budget; the rest are zeros and their time is extrapolated by tokens."""
+        sequences, max_len = getattr(model, "sequences", None), getattr(model, "max_seq_len", None)
+        if sequences is None or max_len is None:
+            return original(model, rows, *args, **kwargs)
+        rows = np.asarray(rows)
+        lengths = np.minimum([len(sequences[row]) for row in rows], max_len)
+        by_length = np.argsort(lengths, kind="stable")
+        chunks = np.array_split(by_length, max(1, len(rows) // 256))
+        started, done_tokens, vectors = time.perf_counter(), 0, None
+        for chunk in (chunks[i] for i in np.random.default_rng(0).permutation(len(chunks))):
+            if done_tokens and time.perf_counter() - started > self.seconds:
+                break
+            part = original(model, rows[chunk], *args, **kwargs)
+            if vectors is None:
+                vectors = np.zeros((len(rows), part.shape[1]), dtype=part.dtype)
+            vectors[chunk] = part
+            done_tokens += int(lengths[chunk].sum())
+        measured = time.perf_counter() - started
+        self.extra[self.context] += measured * (lengths.sum() / done_tokens - 1) if done_tokens else 0.0
+        return vectors
 
     def summary(self) -> dict:
         full = self.done_batches >= self.total_batches
@@ -757,9 +825,10 @@ def trained_rows(report: Report, run: Runner, model: str, width: int, split: Spl
                                     "--device", device, "--epoch-budget", str(args.epoch_budget))
     epoch = pieces["epoch"]
     fit = pieces["during_fit"]
-    validation = validation_seconds(pieces)
-    setup = pieces["fit_seconds"] - (epoch["measured_seconds"] or 0.0) - validation
-    estimate = setup + epoch["seconds"] + validation + pieces["ranking_seconds"]
+    extra = pieces["extrapolated_extra"]
+    setup = pieces["fit_seconds"] - (epoch["measured_seconds"] or 0.0) - validation_seconds(pieces, with_extra=False)
+    validation, ranking_seconds = validation_seconds(pieces), pieces["ranking_seconds"] + extra["ranking"]
+    estimate = setup + epoch["seconds"] + validation + ranking_seconds
     report.breakdowns[(model, width)] = {**pieces, "floor": floor, "flops": flops, "estimate": estimate}
     stage = f"train {model} (1 epoch + val + ranking)"
     if estimate <= args.stage_limit:
@@ -776,11 +845,15 @@ def trained_rows(report: Report, run: Runner, model: str, width: int, split: Spl
     parts = ", ".join(f"{name} {fit[name]:.1f} s" for name in ("user vectors", "retrieval", "metrics") if name in fit)
     if model == "shallow":
         parts = f"val loss {fit.get('val loss + validation', 0.0) - fit.get('validation', 0.0):.1f} s, " + parts
+    cut = f" (+{extra['fit']:.0f} s extrapolated for the part cut at --epoch-budget)" if extra["fit"] else ""
     report.add(Row(f"├ {model} per-epoch validation", str(width), validation, None, None,
-                   f"{pieces['val_users']:,} val users: {parts}; {share:.0%} of the epoch ({verdict} {VALIDATION_TARGET:.0%})"))
+                   f"{pieces['val_users']:,} val users: {parts}{cut}; {share:.0%} of the epoch ({verdict} {VALIDATION_TARGET:.0%})",
+                   estimated=bool(extra["fit"])))
     ranking = pieces["in_ranking"]
     parts = ", ".join(f"{name} {ranking[name]:.1f} s" for name in ("user vectors", "retrieval") if name in ranking)
-    report.add(Row(f"└ {model} final ranking", str(width), pieces["ranking_seconds"], None, None, f"val + test + cold users: {parts}"))
+    cut = f" (+{extra['ranking']:.0f} s extrapolated for the part cut at --epoch-budget)" if extra["ranking"] else ""
+    report.add(Row(f"└ {model} final ranking", str(width), ranking_seconds, None, None, f"val + test + cold users: {parts}{cut}",
+                   estimated=bool(extra["ranking"])))
     if pieces["missing_hooks"]:
         report.notes.append(f"{model} @ {width}: hooks not found (their phase is not separated): {', '.join(pieces['missing_hooks'])}")
     if args.profile:
@@ -822,9 +895,12 @@ def interpolate(points: list[tuple[float, float]], x: float) -> float:
     raise AssertionError("unreachable")
 
 
-def validation_seconds(pieces: dict) -> float:
+def validation_seconds(pieces: dict, with_extra: bool = True) -> float:
+    """The per-epoch validation: Shallow's val loss and ranking, BERT4Rec's ranking; with the
+    extrapolated rest of a piece that was cut."""
     fit = pieces["during_fit"]
-    return fit.get("val loss + validation", fit.get("validation", 0.0))
+    measured = fit.get("val loss + validation", fit.get("validation", 0.0))
+    return measured + (pieces["extrapolated_extra"]["fit"] if with_extra else 0.0)
 
 
 def print_study_estimate(report: Report, split: SplitShape, params: dict) -> None:
@@ -851,7 +927,7 @@ def print_study_estimate(report: Report, split: SplitShape, params: dict) -> Non
             flops = (shallow_epoch_flops if model == "shallow" else bert4rec_epoch_flops)(split, width, params[model])
             epoch = interpolate([(p["flops"], p["epoch"]["seconds"]) for p in measured.values()], flops)
             validation = interpolate([(w, validation_seconds(p)) for w, p in measured.items()], width)
-            ranking = interpolate([(w, p["ranking_seconds"]) for w, p in measured.items()], width)
+            ranking = interpolate([(w, p["ranking_seconds"] + p["extrapolated_extra"]["ranking"]) for w, p in measured.items()], width)
             cells.append(repo[model]["max_epochs"] * (epoch + validation) + ranking)
         total += sum(cell for cell in cells if cell)
         shown = [f"{cells[0]:,.0f}" if cells[0] else "—"] + [f"{cell / 3600:,.1f}" if cell else "—" for cell in cells[1:]]
