@@ -726,7 +726,8 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--device", default="auto", help="auto: cuda when torch sees one")
     parser.add_argument("--full", action="store_true", help="dataset and split stages on a 250M-row log (disk permitting)")
-    parser.add_argument("--full-rows", type=int, default=FULL_LOG_ROWS, help="log rows for --full")
+    parser.add_argument("--full-rows", type=int, default=FULL_LOG_ROWS,
+                        help="log rows to write for --full (fewer: the dataset and split rows are also extrapolated to 250M)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default /tmp/music4all_scale_<scale>)")
     parser.add_argument("--fresh", action="store_true", help="rewrite the log even if one of the same shape is there")
     parser.add_argument("--epoch-budget", type=float, default=300, help="seconds of an epoch to measure before extrapolating")
@@ -755,17 +756,15 @@ def main() -> None:
             wall, peak = run.stage(["stages.dataset"], "dataset")
             floor = parse_floor(work / "music4all" / LOG_NAME)
             row = report.add(Row("dataset", wall=wall, peak=peak, floor=floor, note=f"{sizes['log_rows']:,} log rows; floor: pyarrow parses the TSV"))
-            if args.full and sizes["log_rows"] < args.full_rows:
-                factor = args.full_rows / sizes["log_rows"]
-                report.add(Row(f"dataset at {args.full_rows:,} rows", wall=row.wall * factor, peak=row.peak * factor,
-                               floor=row.floor * factor, estimated=True, note=f"linear extrapolation ×{factor:.2f} of the row above"))
+            extrapolate_to_full_log(report, row, sizes["log_rows"], args.full)
     if "split" in args.stages:
         with guarded(report, "split"):
             wall, peak = run.stage(["stages.split"], "split")
             split = json.loads((work / "metrics" / "split.json").read_text())
             counts = ", ".join(f"{name} {split[name]['users']:,} users / {split[name]['interactions']:,} pairs"
                                for name in ("train", "val", "test", "cold_test"))
-            report.add(Row("split", wall=wall, peak=peak, note=counts))
+            row = report.add(Row("split", wall=wall, peak=peak, note=counts))
+            extrapolate_to_full_log(report, row, sizes["log_rows"], args.full)
     if not (work / "data" / "splits" / "train.parquet").is_file():
         raise SystemExit(f"{work} has no split yet: run with --stages dataset split first")
     split = split_shape(work)
@@ -806,6 +805,16 @@ def main() -> None:
                     wall, peak = run.stage(["stages.evaluate", "--backend", backend, "--model", model], f"evaluate_{backend}_{model}")
                     report.add(Row(f"evaluate {model}", width, wall, peak))
     print_summary(report, args, gflops, device, split, params)
+
+
+def extrapolate_to_full_log(report: Report, row: Row, log_rows: int, full: bool) -> None:
+    """With --full on a log short of the real 250M rows, the row scaled linearly to them."""
+    if not full or log_rows >= FULL_LOG_ROWS:
+        return
+    factor = FULL_LOG_ROWS / log_rows
+    report.add(Row(f"{row.stage} at {FULL_LOG_ROWS:,} log rows", wall=row.wall * factor, peak=row.peak * factor,
+                   floor=row.floor * factor if row.floor else None, estimated=True,
+                   note=f"the row above × {factor:.2f} (linear in the log's rows; memory too, which overstates its fixed part)"))
 
 
 @contextmanager
