@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -181,17 +182,21 @@ def run_process(target: str, args: list[str], work: Path, log_name: str, max_mem
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-c", BOOTSTRAP, target, *args], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
         watched = psutil.Process(process.pid)
-        while process.poll() is None:
-            if max_memory is not None and killed is None:
-                try:
-                    rss = watched.memory_info().rss / GIB
-                except psutil.NoSuchProcess:
-                    rss = 0.0
-                available = psutil.virtual_memory().available / GIB
-                if rss > max_memory or available < MIN_AVAILABLE:
-                    killed = f"killed at {rss:.1f} GiB (--max-memory {max_memory:g} GiB; {available:.1f} GiB left on the machine)"
-                    process.kill()
-            time.sleep(0.2)
+        try:
+            while process.poll() is None:
+                if max_memory is not None and killed is None:
+                    try:
+                        rss = watched.memory_info().rss / GIB
+                    except psutil.NoSuchProcess:
+                        rss = 0.0
+                    available = psutil.virtual_memory().available / GIB
+                    if rss > max_memory or available < MIN_AVAILABLE:
+                        killed = f"killed at {rss:.1f} GiB (--max-memory {max_memory:g} GiB; {available:.1f} GiB left on the machine)"
+                        process.kill()
+                time.sleep(0.2)
+        finally:  # interrupted (Ctrl-C, or SIGTERM: see main): the child goes too
+            if process.poll() is None:
+                process.kill()
         wall = time.perf_counter() - started
     if killed:
         raise OutOfMemory(killed)
@@ -735,6 +740,7 @@ def main() -> None:
     parser.add_argument("--max-memory", type=float, help="GiB: kill a stage that grows past it (or leaves the machine < 0.5 GiB)")
     parser.add_argument("--profile", action="store_true", help="torch.profiler top ops of one (budgeted) epoch per model and width")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a stage running now is killed with the benchmark
     import torch
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
