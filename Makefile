@@ -6,7 +6,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install repro test benchmark benchmark-ease benchmark-elsa tiny-reference
+.PHONY: install repro test benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
 
 $(INSTALLED): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -41,3 +41,8 @@ benchmark-ease: $(INSTALLED)
 ## ELSA fitted at Music4All scale (56,512 tracks, ~17k users, ~5M pairs): fit time and peak memory vs EASE's requirement (about an hour on 2 cores).
 benchmark-elsa: $(INSTALLED)
 	$(BIN)/python benchmarks/elsa_scale.py
+
+## Every stage on a synthetic log of Music4All-Onion's shape: wall time and peak memory next to floors (docs/scale.md).
+SCALE_ARGS ?= --scale 1 --widths 200 4800
+benchmark-scale: $(INSTALLED)
+	$(BIN)/python benchmarks/music4all_scale.py $(SCALE_ARGS)

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from audiorec.models.knn import KNNRecommender
 from audiorec.retrieval import top_k_unseen
@@ -83,3 +84,53 @@ def test_knn_ranks_cold_candidates_from_audio():
     ranked = model.recommend(["u", "v"], top_k=2, candidates=np.array([3, 4])).set_index("user_id")["track_idx"]
     assert ranked["u"].tolist() == [3, 4]
     assert ranked["v"].tolist() == [4, 3]
+
+
+def by_definition(users: np.ndarray, items: np.ndarray, seen: list[np.ndarray], top_k: int) -> list[list[int]]:
+    """Every unseen item sorted by (score, then lower index first), in float64."""
+    scores = users.astype(np.float64) @ items.astype(np.float64).T
+    ranked = []
+    for user, history in enumerate(seen):
+        unseen = np.setdiff1d(np.arange(len(items)), history)
+        ranked.append(unseen[np.lexsort((unseen, -scores[user, unseen]))][:top_k].tolist())
+    return ranked
+
+
+def by_faiss(users: np.ndarray, items: np.ndarray, seen: list[np.ndarray], top_k: int) -> list[list[int]]:
+    """The search this module ran before: faiss's exact inner-product index over every item, seen ones dropped."""
+    import faiss
+
+    index = faiss.IndexFlatIP(items.shape[1])
+    index.add(items)
+    _, ranked = index.search(users, len(items))
+    return [row[~np.isin(row, history)][:top_k].tolist() for row, history in zip(ranked, seen)]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_cases_match_the_definition_and_the_faiss_search(seed):
+    rng = np.random.default_rng(seed)
+    n_items, dim, n_users = int(rng.integers(20, 400)), int(rng.integers(2, 40)), int(rng.integers(1, 60))
+    items = rng.normal(size=(n_items, dim)).astype(np.float32)
+    users = rng.normal(size=(n_users, dim)).astype(np.float32)
+    # From empty histories to users who heard all but a few items.
+    seen = [rng.choice(n_items, size=int(rng.integers(0, n_items)), replace=False) for _ in range(n_users)]
+    top_k = int(rng.integers(1, 120))
+    ranked = [r.tolist() for r in top_k_unseen(users, items, seen, top_k, batch_size=int(rng.integers(1, 40)))]
+    assert ranked == by_definition(users, items, seen, top_k)
+    assert ranked == by_faiss(users, items, seen, top_k)
+    candidates = rng.choice(n_items, size=int(rng.integers(1, n_items)), replace=False)
+    within = top_k_unseen(users, items, seen, top_k, candidates=candidates)
+    for user, got in enumerate(within):
+        allowed = np.setdiff1d(candidates, seen[user])
+        scores = items[allowed].astype(np.float64) @ users[user]
+        assert got.tolist() == allowed[np.lexsort((allowed, -scores))][:top_k].tolist()
+
+
+def test_equal_scores_rank_the_lower_index_first_also_at_the_cut():
+    # Items 1, 3, 4 and 6 have the same vector; the cut at 3 falls inside that group.
+    items = np.array([[0.0], [1.0], [2.0], [1.0], [1.0], [-1.0], [1.0]], dtype=np.float32)
+    user = np.ones((1, 1), dtype=np.float32)
+    (ranked,) = top_k_unseen(user, items, [np.array([1])], top_k=3)
+    assert ranked.tolist() == [2, 3, 4]
+    (ranked,) = top_k_unseen(user, items, [np.array([], dtype=np.int64)], top_k=7)
+    assert ranked.tolist() == [2, 1, 3, 4, 6, 0, 5]

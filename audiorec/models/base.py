@@ -76,7 +76,7 @@ def validation_metrics(
 ) -> dict[str, float]:
     """Mean HitRate@k and NDCG@k of `recommender` on held-out `truth`, for model selection and
     logs; tracks are ranked among those of `train`, as in evaluation (audiorec.ranking)."""
-    candidates = np.unique(train["track_idx"].to_numpy())
+    candidates = np.sort(pd.unique(train["track_idx"].to_numpy()))  # np.unique: 30x slower on 5M pairs
     ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k, candidates)
     # Only the two logged: every epoch of the torch models pays for this.
     per_user = per_user_metrics(truth, ranked, [k], metrics=("hitrate", "ndcg"))

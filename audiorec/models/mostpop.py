@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
-from audiorec.retrieval import top_k_by_score
+from audiorec.retrieval import top_k_in_order
 
 if TYPE_CHECKING:
     from dvclive import Live
@@ -20,10 +20,10 @@ COUNT_BY = ("plays", "users")
 
 
 class MostPopRecommender(Recommender):
-    def __init__(self, count_by: str = "plays", batch_size: int = 1024):
+    def __init__(self, count_by: str = "plays"):
         if count_by not in COUNT_BY:
             raise ValueError(f"mostpop.count_by={count_by!r}; allowed: {', '.join(COUNT_BY)}")
-        self.count_by, self.batch_size = count_by, batch_size
+        self.count_by = count_by
 
     def fit(
         self,
@@ -36,6 +36,8 @@ class MostPopRecommender(Recommender):
         """Popularity of each of the `len(item_embeddings)` tracks: total plays, or distinct listeners."""
         weights = train["count"].to_numpy(dtype=np.float64) if self.count_by == "plays" else None
         self.popularity = np.bincount(train["track_idx"], weights=weights, minlength=len(item_embeddings))
+        # One ranking for everybody; stable on the negated counts, so ties go to the lower track index.
+        self.order = np.argsort(-self.popularity, kind="stable")
         self.seen_items = seen_by_user(train)
         self._user_rows = pd.Index(self.seen_items)
         log_validation(self, val, train, live)
@@ -44,11 +46,7 @@ class MostPopRecommender(Recommender):
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
         user_ids = list(user_ids)
         user_rows(self._user_rows, user_ids, "mostpop")  # raises for users without train history
-        ranked: list[np.ndarray] = []
-        for start in range(0, len(user_ids), self.batch_size):
-            batch = user_ids[start : start + self.batch_size]
-            scores = np.broadcast_to(self.popularity, (len(batch), len(self.popularity)))
-            ranked += top_k_by_score(scores, [self.seen_items[user] for user in batch], top_k, candidates)
+        ranked = top_k_in_order(self.order, [self.seen_items[user] for user in user_ids], top_k, candidates)
         return pd.DataFrame({"user_id": user_ids, "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:
