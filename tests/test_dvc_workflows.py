@@ -246,7 +246,8 @@ def test_an_interrupted_repro_recomputes_only_unfinished_stages(tiny_repo_copy):
     import signal
 
     root, env, dvc = tiny_repo_copy
-    set_params(root, "evaluate", ks=[10, 20, 50, 100])  # every evaluate stage and the report are stale now
+    # The shuffled controls' two train stages, their two evaluate stages and the report are stale now.
+    set_params(root, "controls", seed=1)
     process = subprocess.Popen(
         dvc + ["repro"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )

@@ -107,7 +107,7 @@ def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
     root, env, dvc = tiny_repo_copy
     set_params(root, "split", protocol="recsys24")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(backends=["random", "oracle"], models=["knn", "shallow"], baselines=["mostpop"])
+    params.update(backends=["random", "oracle"], models=["knn"], baselines=["mostpop"])
     params["controls"].update(shuffle=[], unordered=[])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
@@ -117,8 +117,7 @@ def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
     split = json.loads((root / "metrics/split.json").read_text())
     assert split["cold_test"]["interactions"] == 0
     assert abs(split["val"]["users"] - split["test"]["users"]) <= 1  # train_test_split(test_size=0.5)
-    for model in ("knn", "shallow"):
-        assert set(pd.read_csv(root / f"metrics/tables/{model}.csv")["backend"]) == {"random", "oracle"}
+    assert set(pd.read_csv(root / "metrics/tables/knn.csv")["backend"]) == {"random", "oracle"}
     assert not list((root / "metrics/tables").glob("cold_*.csv"))
     report = (root / "metrics/tables/results.md").read_text()
     assert report.startswith("Split protocol `recsys24`") and "Cold start" not in report
