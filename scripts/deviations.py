@@ -7,6 +7,7 @@ evidence) and test HitRate@50 (reported, never chosen on) next to the defaults a
 study setting.
 
     python scripts/deviations.py bert4rec shallow > deviations.md
+    python scripts/deviations.py bert4rec --backends oracle musicnn   # fewer backends, less time
 
 It works in a scratch copy of the repository that shares this clone's DVC cache, so stages
 whose inputs did not change are restored, not re-run: run `make repro` first. About 2 minutes
@@ -68,8 +69,14 @@ def evaluate(root: Path, params: dict, model: str, overrides: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")
+    parser.add_argument("--backends", nargs="+", help="the backends to train on (default: params.yaml's)")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    if args.backends:
+        unknown = set(args.backends) - set(params["backends"])
+        if unknown:
+            parser.error(f"--backends: {', '.join(sorted(unknown))} not in params.yaml: backends ({', '.join(params['backends'])})")
+        params["backends"] = args.backends
     cache = subprocess.run(DVC + ["cache", "dir"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:
         root = copy_worktree(Path(scratch))

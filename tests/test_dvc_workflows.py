@@ -122,8 +122,12 @@ def test_a_knn_param_change_reruns_only_knn_stages(tiny_repo_copy):
         f"train_control@{b}-knn" for b in settings["controls"]["shuffle"]
     }
     assert knn_training <= set(ran), ran
-    # The batch size does not change the exact search, so nothing downstream re-runs either.
-    assert set(ran) == knn_training, ran
+    # Only what reads KNN's predictions may follow: a batch of another size can round a
+    # float32 score differently and swap two near-tied tracks, never more.
+    downstream = {f"evaluate@{b}-knn" for b in settings["backends"]} | {
+        f"evaluate_control@{b}-knn" for b in settings["controls"]["shuffle"]
+    } | {"report"}
+    assert set(ran) - knn_training <= downstream, ran
 
 
 def _experiments(shown: list) -> list[dict]:

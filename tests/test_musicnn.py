@@ -32,7 +32,9 @@ def test_fast_path_matches_library_extractor(clip, backend):
     assert per_patch.shape == features["penultimate"].shape == (2, 200)
     # The library's loop re-appends the first patch's `penultimate` for every later patch,
     # so only patch 0 is comparable there ...
-    np.testing.assert_allclose(per_patch[0], features["penultimate"][0], rtol=1e-5, atol=1e-6)
+    # With oneDNN's kernels (TF_ENABLE_ONEDNN_OPTS=1) the two graphs, batched differently,
+    # round differently: measured differences stay below 6e-6 on values of order 0.1.
+    np.testing.assert_allclose(per_patch[0], features["penultimate"][0], rtol=1e-4, atol=2e-5)
     np.testing.assert_array_equal(features["penultimate"][1], features["penultimate"][0])
     assert np.abs(per_patch[1] - per_patch[0]).max() > 1e-3
     # ... while the pooled layers feeding it are appended correctly and must match for all patches.

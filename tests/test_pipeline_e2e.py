@@ -108,7 +108,7 @@ def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
     set_params(root, "split", protocol="recsys24")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(backends=["random", "oracle"], models=["knn"], baselines=["mostpop"])
-    params["controls"].update(shuffle=[], unordered=[])
+    params["controls"].update(shuffle=[], models=["knn"], unordered=[])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
