@@ -22,7 +22,7 @@ repro: $(INSTALLED)
 
 ## Run the test suite (includes one real `dvc repro` on the tiny dataset).
 test: $(INSTALLED)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=25
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --durations=25
 
 ## Refresh the tiny run's reference metrics that CI checks (commit the result with the change that moved them).
 tiny-reference: $(INSTALLED)

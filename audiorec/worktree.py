@@ -39,6 +39,22 @@ def set_params(root: Path, section: str, **values) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+# The run CI reproduces (tests/conftest.py) and tests/reference/tiny_metrics.json records:
+# the tiny dataset on three backends, Shallow capped at 30 epochs. It tests the pipeline,
+# not the models' quality, within `make test`'s budget; mfcc's extraction has unit tests.
+TINY_SETTINGS = {"dataset": {"size": "tiny"}, "shallow": {"max_epochs": 30}}
+TINY_BACKENDS = ["random", "musicnn", "oracle"]
+
+
+def use_tiny_settings(root: Path) -> None:
+    for section, values in TINY_SETTINGS.items():
+        set_params(root, section, **values)
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["backends"] = TINY_BACKENDS
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def pipeline_env() -> dict[str, str]:
     """DVC runs `python -m stages...`: make that the interpreter running us."""
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from audiorec.worktree import DVC, REPO, copy_worktree, pipeline_env, set_params
+from audiorec.worktree import DVC, REPO, copy_worktree, pipeline_env, use_tiny_settings
 
 REFERENCE = REPO / "tests/reference/tiny_metrics.json"
 
@@ -18,7 +18,7 @@ REFERENCE = REPO / "tests/reference/tiny_metrics.json"
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = copy_worktree(Path(scratch))
-        set_params(root, "dataset", size="tiny")
+        use_tiny_settings(root)
         env = pipeline_env()
         subprocess.run(DVC + ["repro"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(

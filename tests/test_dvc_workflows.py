@@ -117,7 +117,7 @@ def test_a_knn_param_change_reruns_only_knn_stages(tiny_repo_copy):
     root, env, dvc = tiny_repo_copy
     set_params(root, "knn", batch_size=7)
     ran = STAGE_RUN.findall(run(dvc + ["repro"], root, env).stdout)
-    settings = params()
+    settings = yaml.safe_load((root / "params.yaml").read_text())
     knn_training = {f"train@{b}-knn" for b in settings["backends"]} | {
         f"train_control@{b}-knn" for b in settings["controls"]["shuffle"]
     }
