@@ -2,7 +2,7 @@
 
 `dvc metrics diff` shows what changed but exits 0 whatever it finds. This module
 takes the same numbers (the test and cold-start metrics of every
-`metrics/<backend>/<model>.json` written by the evaluate stages), names the
+`metrics/<backend>/<run>.json` written by the evaluate stages), names the
 stage that wrote each, and says which moved by more than a tolerance.
 """
 from __future__ import annotations
@@ -46,19 +46,27 @@ class Difference:
         return self.current - self.reference
 
 
-# The dvc.yaml stage that evaluates each kind of control (audiorec.controls.KINDS).
+# The dvc.yaml stage family that evaluates each kind of control (audiorec.controls.KINDS).
 CONTROL_STAGES = {"shuffled": "evaluate_control@{backend}-{model}", "unordered": "evaluate_unordered@{backend}"}
 
 
 def evaluate_stage(metrics_path: str) -> str:
-    """The dvc.yaml stage that writes `metrics/<backend>/<model>.json`."""
-    backend, model = Path(metrics_path).parent.name, Path(metrics_path).stem
+    """The dvc.yaml stage that writes `metrics/<backend>/<run>.json`: a trained model's
+    run names its seed (evaluate@oracle-shallow-0), a deterministic model's stage family
+    ends in _deterministic (evaluate_deterministic@oracle-knn)."""
+    backend = Path(metrics_path).parent.name
+    model, seed = paths.parse_run_name(Path(metrics_path).stem)
     if backend == paths.NO_BACKEND:
-        return f"evaluate_baseline@{model}"
-    for kind, stage in CONTROL_STAGES.items():
-        if backend.endswith(suffix := control_name("", kind)):
-            return with_elsa(stage.format(backend=backend.removesuffix(suffix), model=model), model)
-    return with_elsa(f"evaluate@{backend}-{model}", model)
+        stage = f"evaluate_baseline@{model}"
+    else:
+        stage = f"evaluate@{backend}-{model}"
+        for kind, family in CONTROL_STAGES.items():
+            if backend.endswith(suffix := control_name("", kind)):
+                stage = family.format(backend=backend.removesuffix(suffix), model=model)
+                break
+    if seed is None:
+        return stage.replace("@", "_deterministic@", 1)
+    return with_elsa(f"{stage}-{seed}", model)
 
 
 def with_elsa(stage: str, model: str) -> str:

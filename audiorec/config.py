@@ -31,7 +31,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
-    from audiorec.models import BASELINES, ELSA_MODELS, INTERACTIONS_ONLY, MODELS
+    from audiorec.models import BASELINES, DETERMINISTIC, ELSA_MODELS, INTERACTIONS_ONLY, MODELS
 
     dataset = params["dataset"]
     if dataset["source"] not in SOURCES:
@@ -52,27 +52,24 @@ def validate(params: dict) -> None:
             raise ParamsError(f"extract.{key}={extract[key]!r}; must be an integer >= 1")
     for name in params["backends"]:
         validate_backend(name, params.get(name))
-    for name in params["models"]:
-        if name in INTERACTIONS_ONLY:
-            raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
-        if name in ELSA_MODELS:
-            raise ParamsError(f"models: {name!r} reads ELSA's item factors; list it under params.yaml: elsa_models instead")
-        if name not in MODELS:
-            audio_models = sorted(set(MODELS) - set(INTERACTIONS_ONLY) - {"elsa"} - set(ELSA_MODELS))
-            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(audio_models)}")
+    validate_seeds(params["seeds"])
+    validate_audio_models(params, MODELS, INTERACTIONS_ONLY, ELSA_MODELS, DETERMINISTIC)
     validate_elsa_models(params, ELSA_MODELS)
-    for name in params["baselines"]:
-        if name not in BASELINES:
-            raise ParamsError(f"baselines: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
+    for key, deterministic in (("baselines", False), ("deterministic_baselines", True)):
+        for name in params[key]:
+            if name not in BASELINES:
+                raise ParamsError(f"{key}: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
+            check_kind(key, name, deterministic, DETERMINISTIC)
     if params["model_settings"] not in MODEL_SETTINGS:
         raise ParamsError(f"model_settings={params['model_settings']!r}; allowed: {', '.join(MODEL_SETTINGS)}")
     for key in ("shuffle", "unordered"):
         for name in params["controls"][key]:
             if name not in params["backends"]:
                 raise ParamsError(f"controls.{key}: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first")
-    for name in params["controls"]["models"]:
-        if name not in params["models"]:
-            raise ParamsError(f"controls.models: {name!r} is not in models ({', '.join(params['models'])}); add it there first")
+    for key in ("models", "deterministic_models"):
+        for name in params["controls"][key]:
+            if name not in params[key]:
+                raise ParamsError(f"controls.{key}: {name!r} is not in {key} ({', '.join(params[key])}); add it there first")
     if params["controls"]["unordered"] and "bert4rec" not in params["models"]:
         raise ParamsError("controls.unordered needs bert4rec in models (it is BERT4Rec's order control); add it or empty the list")
     if params["train"]["top_k"] <= 0:
@@ -86,6 +83,37 @@ def validate(params: dict) -> None:
     split_protocol(params)
     if params["split"]["duplicate_plays"] not in DUPLICATE_PLAYS:
         raise ParamsError(f"split.duplicate_plays={params['split']['duplicate_plays']!r}; allowed: {', '.join(DUPLICATE_PLAYS)}")
+
+
+def validate_seeds(seeds: object) -> None:
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(seed, int) and seed >= 0 for seed in seeds):
+        raise ParamsError(f"seeds={seeds!r}; must be a non-empty list of integers >= 0, e.g. [0] or [0, 1, 2]")
+    if len(set(seeds)) != len(seeds):
+        raise ParamsError(f"seeds={seeds!r} repeats a seed; each seed is one run, list it once")
+
+
+def check_kind(key: str, name: str, deterministic: bool, registered: tuple[str, ...]) -> None:
+    """Deterministic models run once, trained ones once per seed: each list holds one kind."""
+    if name in registered and not deterministic:
+        raise ParamsError(f"{key}: {name!r} has no randomness (one run whatever seeds says); list it under params.yaml: deterministic_{key}")
+    if name not in registered and deterministic:
+        plain = key.removeprefix("deterministic_")
+        raise ParamsError(f"{key}: {name!r} trains from a seed (one run per seed); list it under params.yaml: {plain}")
+
+
+def validate_audio_models(
+    params: dict, registered: dict, interactions_only: tuple[str, ...], elsa: tuple[str, ...], deterministic: tuple[str, ...]
+) -> None:
+    for key, is_deterministic in (("models", False), ("deterministic_models", True)):
+        for name in params[key]:
+            if name in interactions_only:
+                raise ParamsError(f"{key}: {name!r} uses no audio; list it under params.yaml: baselines instead")
+            if name in elsa:
+                raise ParamsError(f"{key}: {name!r} reads ELSA's item factors; list it under params.yaml: elsa_models instead")
+            if name not in registered:
+                audio_models = sorted(set(registered) - set(interactions_only) - {"elsa"} - set(elsa))
+                raise ParamsError(f"{key}: unknown model {name!r}; registered: {', '.join(audio_models)}")
+            check_kind(key, name, is_deterministic, deterministic)
 
 
 def model_params(params: dict, model: str) -> dict:

@@ -63,3 +63,17 @@ def summarise(per_user: pd.DataFrame) -> dict[str, dict[str, float]]:
         half_width = values.std(ddof=1) / np.sqrt(n) * stdtrit(n - 1, 0.975) if n > 1 else float("nan")
         summary[name] = {"mean": float(values.mean()), "ci95": float(half_width), "users": n}
     return summary
+
+
+def mean_over_seeds(per_seed: list[pd.DataFrame]) -> pd.DataFrame:
+    """Evaluate's per-user frames (split, user_id, metric@k...) of one model's runs, one per
+    seed, as one frame: each user's metrics averaged over the seeds. The runs must have
+    evaluated the same users, or an average would mix users seen by some seeds only."""
+    keys = ["split", "user_id"]
+    indexed = [frame.set_index(keys).sort_index() for frame in per_seed]
+    for frame in indexed[1:]:
+        if not frame.index.equals(indexed[0].index):
+            raise ValueError("the seeds' runs evaluated different users; re-run their evaluate stages")
+    if len(indexed) == 1:
+        return per_seed[0]
+    return pd.concat(indexed).groupby(level=keys, sort=False).mean().reset_index()

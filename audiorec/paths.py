@@ -1,4 +1,10 @@
-"""Where each stage reads and writes, relative to the repository root (as in dvc.yaml)."""
+"""Where each stage reads and writes, relative to the repository root (as in dvc.yaml).
+
+The `model` of the per-run paths is a run name (run_name): the model, and for a trained
+model its seed.
+"""
+from __future__ import annotations
+
 from pathlib import Path
 
 DATA = Path("data")
@@ -17,6 +23,10 @@ METRICS = Path("metrics")
 TABLES = METRICS / "tables"
 # The backend slot of models that use no audio (params.yaml: baselines).
 NO_BACKEND = "none"
+# Between a trained model's name and its seed in run names: shallow.seed0 (run_name).
+SEED_MARK = ".seed"
+# The file of ELSA's model folder that holds its item factors.
+ELSA_ITEM_FACTORS = "item_factors.npy"
 
 
 def embeddings(backend: str) -> Path:
@@ -42,6 +52,18 @@ def extraction_resume(backend: str) -> Path:
     return DATA / "resume" / "extract" / backend
 
 
+def run_name(model: str, seed: int | None = None) -> str:
+    """How one run of `model` is named in paths: a trained model's runs differ by their
+    training seed (params.yaml: seeds), a deterministic model has one run."""
+    return model if seed is None else f"{model}{SEED_MARK}{seed}"
+
+
+def parse_run_name(name: str) -> tuple[str, int | None]:
+    """(model, seed) of a run name; seed None for a deterministic model's run."""
+    model, mark, seed = name.partition(SEED_MARK)
+    return (model, int(seed)) if mark and seed.isdigit() else (name, None)
+
+
 def predictions(backend: str, model: str) -> Path:
     return PREDICTIONS / backend / f"{model}.parquet"
 
@@ -58,10 +80,10 @@ def model_dir(backend: str, model: str) -> Path:
     return DATA / "models" / backend / model
 
 
-def elsa_item_factors() -> Path:
-    """ELSA's item factors, one row per track (train_baseline@elsa's output): the collaborative
-    view that the models of params.yaml: elsa_models read."""
-    return model_dir(NO_BACKEND, "elsa") / "item_factors.npy"
+def elsa_item_factors(seed: int) -> Path:
+    """ELSA's item factors, one row per track (train_baseline@elsa-<seed>'s output): the
+    collaborative view that the models of params.yaml: elsa_models read, seed by seed."""
+    return model_dir(NO_BACKEND, run_name("elsa", seed)) / ELSA_ITEM_FACTORS
 
 
 def resume_dir(backend: str, model: str) -> Path:

@@ -6,6 +6,12 @@ the rows of the table. A backend with a control (audiorec.controls: shuffled
 embeddings, or unordered sequences) shows the control's HitRate@k and the same
 paired tests against it, Holm-corrected across the table's controls of that kind. Interactions-only models form one `baselines` table. The same
 tables are built for the hot test split and for the cold-start split.
+
+A trained model run over several seeds (params.yaml: seeds) is one row: each metric
+is the mean over seeds ± the 95% Student-t half-width over the seed means (the
+journal's convention), and the paired tests read each user's metric averaged over
+the seeds. A row with one run (one seed, or a deterministic model) keeps the
+interval over users; the CSV also holds the per-user interval of the pooled lists.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from audiorec.controls import KINDS, control_name
-from audiorec.metrics import column, summarise
+from audiorec.metrics import column, mean_over_seeds, summarise
 from audiorec.significance import holm, paired_pvalues
 
 BASELINE_TABLE = "baselines"
@@ -25,18 +31,35 @@ DISPLAY_NAMES = {"hitrate": "HitRate", "mrr": "MRR", "precision": "Precision", "
 
 @dataclass(frozen=True)
 class Run:
+    """One row of a table: a model on a backend, with the per-user metrics of each of its
+    runs (one per seed; a single frame for a deterministic model)."""
+
     backend: str
     model: str
     dim: int
-    per_user: pd.DataFrame  # columns: split, user_id, metric@k...
+    per_seed: tuple[pd.DataFrame, ...]  # each: columns split, user_id, metric@k...
 
+    @property
+    def seeds(self) -> int:
+        return len(self.per_seed)
 
     def has(self, split: str) -> bool:
-        return bool((self.per_user["split"] == split).any())
+        return bool((self.per_seed[0]["split"] == split).any())
+
+    def seed_values(self, split: str) -> list[pd.DataFrame]:
+        """Per-user metrics of one split, indexed by user, one frame per seed."""
+        return [frame[frame["split"] == split].drop(columns="split").set_index("user_id") for frame in self.per_seed]
 
     def values(self, split: str) -> pd.DataFrame:
-        """Per-user metrics of one split, indexed by user."""
-        return self.per_user[self.per_user["split"] == split].drop(columns="split").set_index("user_id")
+        """Per-user metrics of one split, indexed by user: each user's mean over the seeds."""
+        if self.seeds == 1:
+            return self.seed_values(split)[0]
+        averaged = mean_over_seeds([frame[frame["split"] == split] for frame in self.per_seed])
+        return averaged.drop(columns="split").set_index("user_id")
+
+    def seed_means(self, split: str) -> pd.DataFrame:
+        """One row per seed: each metric's mean over the split's users."""
+        return pd.DataFrame([frame.mean() for frame in self.seed_values(split)])
 
 
 def model_table(runs: list[Run], k: int = 50, split: str = "test", controls: list[Run] = ()) -> pd.DataFrame:
@@ -51,13 +74,24 @@ def model_table(runs: list[Run], k: int = 50, split: str = "test", controls: lis
 
 
 def summary_row(run: Run, k: int, split: str) -> dict[str, object]:
-    summary = summarise(run.values(split).reset_index())
+    """Each metric's mean and 95% half-width: over users for a single run; over the seed
+    means for several seeds, with the pooled per-user interval beside it."""
+    per_user = summarise(run.values(split).reset_index())
+    if run.seeds > 1:
+        over_seeds = summarise(run.seed_means(split).assign(user_id=range(run.seeds)))
+        pooled = summarise(pd.concat(run.seed_values(split)).reset_index())
     row: dict[str, object] = {"backend": run.backend}
     for metric, display in DISPLAY_NAMES.items():
-        row[f"{display}@{k}"] = summary[column(metric, k)]["mean"]
-        row[f"{display}@{k}_ci95"] = summary[column(metric, k)]["ci95"]
+        name = column(metric, k)
+        summary = over_seeds if run.seeds > 1 else per_user
+        row[f"{display}@{k}"] = summary[name]["mean"]
+        row[f"{display}@{k}_ci95"] = summary[name]["ci95"]
+        if run.seeds > 1:
+            row[f"{display}@{k}_ci95_pooled_users"] = pooled[name]["ci95"]
     row["Size"] = run.dim
-    row["users"] = summary[column("hitrate", k)]["users"]
+    row["users"] = per_user[column("hitrate", k)]["users"]
+    if run.seeds > 1:
+        row["seeds"] = run.seeds
     return row
 
 
@@ -122,6 +156,8 @@ def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50) -> str:
             name = f"{display}@{k}"
             shown[name] = _mean_cells(table[name], table[f"{name}_ci95"])
         shown["Size"] = [str(size) if size else "—" for size in table["Size"]]
+        if "seeds" in table:
+            shown["Seeds"] = [str(int(n)) if pd.notna(n) else "1" for n in table["seeds"]]
         shown["vs best"] = [_pvalue_cell(t, w, "best") for t, w in zip(table["p_t_holm"], table["p_wilcoxon_holm"])]
         for kind in KINDS:
             if f"{kind}_HitRate@{k}" in table and table[f"{kind}_HitRate@{k}"].notna().any():
@@ -140,9 +176,18 @@ CONTROL_LEGENDS = {
 }
 
 
-def legend(k: int, control_kinds: list[str] = ()) -> str:
-    """What the columns mean; `control_kinds` are the controls the tables show."""
+def legend(k: int, control_kinds: list[str] = (), seeds: int = 1) -> str:
+    """What the columns mean; `control_kinds` are the controls the tables show, `seeds` the
+    most seeds any row ran."""
     controls = "".join(f"`{kind}` / `vs {kind}`: {CONTROL_LEGENDS[kind]}; " for kind in KINDS if kind in control_kinds)
+    if seeds > 1:
+        return (
+            f"Each metric: a row with several seeds (`Seeds`) shows the mean over its seeds ± 95% Student-t interval "
+            f"half-width over the seed means; a row with one run (one seed, or a deterministic model), the mean ± 95% "
+            f"half-width over users. `vs best`: Holm-corrected p-values of the paired t-test / Wilcoxon test of each row's "
+            f"per-user HitRate@{k}, averaged over its seeds, against the table's best row; "
+            f"{controls}* marks p < {ALPHA}.\n"
+        )
     return (
         f"Each metric: mean ± 95% Student-t interval half-width over users. `vs best`: Holm-corrected p-values "
         f"of the paired t-test / Wilcoxon test of each row's per-user HitRate@{k} against the table's best row; "
@@ -184,6 +229,35 @@ def plot_hitrate(tables: dict[str, pd.DataFrame], path: str | Path, k: int = 50,
     plt.close(figure)
 
 
+def plot_seed_spread(runs: list[Run], path: str | Path, k: int = 50, split: str = "test") -> None:
+    """Each seed's HitRate@k as a dot, backends side by side within each model, a bar at
+    their mean: how far one seed's result is from another's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(run.model for run in runs))
+    rows = list(dict.fromkeys(run.backend for run in runs))
+    width = 0.8 / max(len(rows), 1)
+    figure, axes = plt.subplots(figsize=(2 + 1.5 * len(models) * max(1, len(rows) / 3), 4))
+    labelled: set[str] = set()
+    for run in runs:
+        i, j = rows.index(run.backend), models.index(run.model)
+        values = run.seed_means(split)[column("hitrate", k)].to_numpy()
+        position = j + (i - (len(rows) - 1) / 2) * width
+        label = None if run.backend in labelled else run.backend
+        labelled.add(run.backend)
+        axes.scatter([position] * len(values), values, s=14, color=f"C{i % 10}", label=label)
+        axes.hlines(values.mean(), position - width / 3, position + width / 3, color=f"C{i % 10}")
+    axes.set_xticks(range(len(models)), models)
+    axes.set_ylabel(f"{split} HitRate@{k}, one dot per seed")
+    axes.legend(title="backend", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 @dataclass(frozen=True)
 class Report:
     hot: dict[str, pd.DataFrame]  # model -> table on the test users' hot tracks
@@ -198,8 +272,9 @@ def build_report(
     models that cannot. `setting` (the split protocol and model settings) opens the report."""
     hot = tables_by_model(runs + baselines, k=k, controls=controls)
     kinds = [kind for kind in KINDS if any(control.backend.endswith(control_name("", kind)) for control in controls)]
+    seeds = max(run.seeds for run in runs + baselines)
     sections = [f"{setting}\n"] if setting else []
-    sections += [f"## Test users, tracks seen in train (k={k})\n", legend(k, kinds), to_markdown(hot, k=k)]
+    sections += [f"## Test users, tracks seen in train (k={k})\n", legend(k, kinds, seeds), to_markdown(hot, k=k)]
     cold_runs = [run for run in runs if run.has("cold")]
     cold = tables_by_model(cold_runs, k=cold_k, split="cold", controls=controls) if cold_runs else {}
     if cold:
@@ -208,7 +283,7 @@ def build_report(
         )
         sections += [
             f"## Cold start: test users' tracks absent from train, ranked among the cold tracks only (k={cold_k})\n",
-            legend(cold_k, kinds),
+            legend(cold_k, kinds, seeds),
             to_markdown(cold, k=cold_k),
             f"Not applicable (no interactions to score a cold track from): {', '.join(not_applicable)}.\n",
         ]

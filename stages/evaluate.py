@@ -1,4 +1,6 @@
-"""evaluate@<backend>-<model>: per-user metrics and their means with 95% intervals.
+"""evaluate@<backend>-<model>-<seed>: per-user metrics and their means with 95% intervals.
+
+--model and --seed name the run whose predictions are read (a deterministic model: no --seed).
 
 Splits: val, test and, for models that ranked them, the cold tracks of cold_test ("cold").
 """
@@ -18,10 +20,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", required=True)
     parser.add_argument("--model", required=True)
+    parser.add_argument("--seed", type=int, help="the trained run's seed")
     args = parser.parse_args()
+    run = paths.run_name(args.model, args.seed)
     setup_logging()
     ks = load_params()["evaluate"]["ks"]
-    predictions = pd.read_parquet(paths.predictions(args.backend, args.model))
+    predictions = pd.read_parquet(paths.predictions(args.backend, run))
     per_user, summary = [], {}
     for split, name in TRUTH.items():
         ranked = predictions[predictions["split"] == split]
@@ -31,10 +35,10 @@ def main() -> None:
         values = per_user_metrics(truth, ranked, ks)
         summary[split] = summarise(values)
         per_user.append(values.assign(split=split))
-    out = paths.per_user(args.backend, args.model)
+    out = paths.per_user(args.backend, run)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(per_user, ignore_index=True).to_parquet(out, index=False)
-    write_json(summary, paths.run_metrics(args.backend, args.model))
+    write_json(summary, paths.run_metrics(args.backend, run))
 
 
 if __name__ == "__main__":

@@ -1,39 +1,56 @@
 """report: per-model tables (CSV, Markdown) and HitRate charts from the per-user metrics,
-for the hot test split and, when the split has cold tracks, for the cold-start split."""
+for the hot test split and, when the split has cold tracks, for the cold-start split.
+A trained model's row gathers its runs over params.yaml: seeds; with more than one seed,
+seeds.png shows each seed's result."""
 import numpy as np
 import pandas as pd
 
 from audiorec import paths
 from audiorec.config import load_params, setup_logging
 from audiorec.controls import control_name
-from audiorec.report import BASELINE_TABLE, Run, build_report, plot_hitrate
+from audiorec.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread
 
 
-def audio_runs(backends: list[str], models: list[str], name=lambda backend: backend) -> list[Run]:
+def seed_runs(backend: str, model: str, seeds: list[int] | None) -> tuple[pd.DataFrame, ...]:
+    """Evaluate's per-user metrics of each run of `model` on `backend`; seeds None: its one deterministic run."""
+    names = [paths.run_name(model)] if seeds is None else [paths.run_name(model, seed) for seed in seeds]
+    return tuple(pd.read_parquet(paths.per_user(backend, name)) for name in names)
+
+
+def audio_runs(backends: list[str], models: list[str], seeds: list[int] | None, name=lambda backend: backend) -> list[Run]:
     return [
         Run(
             backend=name(backend),
             model=model,
             dim=np.load(paths.embeddings(backend), mmap_mode="r").shape[1],
-            per_user=pd.read_parquet(paths.per_user(name(backend), model)),
+            per_seed=seed_runs(name(backend), model, seeds),
         )
         for model in models
         for backend in backends
     ]
 
 
+def in_grid_order(runs: list[Run], models: list[str]) -> list[Run]:
+    """Tables in the order of params.yaml's model lists, whatever list each model is in."""
+    return sorted(runs, key=lambda run: models.index(run.model))
+
+
 def main() -> None:
     setup_logging()
     params = load_params()
-    k, cold_k = params["report"]["k"], params["report"]["cold_k"]
-    runs = audio_runs(params["backends"], params["models"] + params["elsa_models"])
-    shuffled_models = params["controls"]["models"] + params["controls"]["elsa_models"]
-    controls = audio_runs(params["controls"]["shuffle"], shuffled_models, control_name)
-    controls += audio_runs(params["controls"]["unordered"], ["bert4rec"], lambda backend: control_name(backend, "unordered"))
-    # Interactions-only models share one table, a row per model.
+    k, cold_k, seeds = params["report"]["k"], params["report"]["cold_k"], params["seeds"]
+    controls_params = params["controls"]
+    audio_models = params["deterministic_models"] + params["models"] + params["elsa_models"]
+    runs = audio_runs(params["backends"], params["deterministic_models"], None)
+    runs += audio_runs(params["backends"], params["models"] + params["elsa_models"], seeds)
+    runs = in_grid_order(runs, audio_models)
+    controls = audio_runs(controls_params["shuffle"], controls_params["deterministic_models"], None, control_name)
+    controls += audio_runs(controls_params["shuffle"], controls_params["models"] + controls_params["elsa_models"], seeds, control_name)
+    controls += audio_runs(controls_params["unordered"], ["bert4rec"], seeds, lambda backend: control_name(backend, "unordered"))
+    # Models without audio share one table, a row per model.
     baselines = [
-        Run(backend=model, model=BASELINE_TABLE, dim=0, per_user=pd.read_parquet(paths.per_user(paths.NO_BACKEND, model)))
-        for model in params["baselines"]
+        Run(backend=model, model=BASELINE_TABLE, dim=0, per_seed=seed_runs(paths.NO_BACKEND, model, model_seeds))
+        for model, model_seeds in [(m, None) for m in params["deterministic_baselines"]] + [(m, seeds) for m in params["baselines"]]
     ]
     setting = f"Split protocol `{params['split']['protocol']}`, model settings `{params['model_settings']}`."
     report = build_report(runs, baselines, controls, k, cold_k, setting)
@@ -45,6 +62,9 @@ def main() -> None:
     plot_hitrate(report.hot, paths.TABLES / "hitrate.png", k=k)
     if report.cold:
         plot_hitrate(report.cold, paths.TABLES / "hitrate_cold.png", k=cold_k, split="cold")
+    seeded = [run for run in runs + baselines if run.seeds > 1]
+    if seeded:
+        plot_seed_spread(seeded, paths.TABLES / "seeds.png", k=k)
     print(report.markdown)
 
 

@@ -1,11 +1,14 @@
-"""train@<backend>-<model>: fit a recommender on frozen embeddings, rank tracks for val and test users.
+"""train@<backend>-<model>-<seed>: fit a recommender on frozen embeddings, rank tracks for val and test users.
 
-Without --backend (train_baseline@<model>), an interactions-only model from
-params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
-A model of params.yaml: elsa_models (train_with_elsa@<backend>-<model>) also gets ELSA's
-item factors, train_baseline@elsa's output.
-With --shuffled (train_control@<backend>-<model>), the backend's shuffled control; with
---unordered (train_unordered@<backend>), BERT4Rec trained on sequences in random order.
+--seed is the training seed of one run (params.yaml: seeds); its outputs carry it in their run
+name (audiorec.paths.run_name: shallow.seed0). A deterministic model (train_deterministic@
+<backend>-<model>) takes no seed and runs once.
+Without --backend (train_baseline@<model>-<seed>, train_baseline_deterministic@<model>), a model
+from params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
+A model of params.yaml: elsa_models (train_with_elsa@<backend>-<model>-<seed>) also gets the item
+factors of ELSA's run of the same seed, train_baseline@elsa-<seed>'s output.
+With --shuffled (train_control@...), the backend's shuffled control; with --unordered
+(train_unordered@<backend>-<seed>), BERT4Rec trained on sequences in random order.
 Which tracks each split ranks is audiorec.ranking's protocol.
 """
 import argparse
@@ -28,7 +31,10 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--shuffled", action="store_true", help="the backend's control: its rows permuted across tracks")
     parser.add_argument("--unordered", action="store_true", help="the order control: training sequences shuffled")
+    parser.add_argument("--seed", type=int, help="the training seed; required by every model but the deterministic ones")
     args = parser.parse_args()
+    if (args.seed is None) != (args.model in models.DETERMINISTIC):
+        parser.error(f"--seed is {'required' if args.seed is None else 'not taken'} for {args.model} (deterministic models: {', '.join(models.DETERMINISTIC)})")
     setup_logging()
     params = load_params()
     tracks = pd.read_parquet(paths.TRACKS)
@@ -43,8 +49,10 @@ def main() -> None:
         item_embeddings = shuffle_rows(item_embeddings, params["controls"]["seed"])
         args.backend = control_name(args.backend)
     settings = model_params(params, args.model)
-    if args.model in models.ELSA_MODELS:
-        settings = {**settings, "collaborative_factors": np.load(paths.elsa_item_factors())}
+    if args.seed is not None:
+        settings = {**settings, "seed": args.seed}
+    if args.model in models.ELSA_MODELS:  # the ELSA run of the same seed
+        settings = {**settings, "collaborative_factors": np.load(paths.elsa_item_factors(args.seed))}
     if args.unordered:
         if "shuffle_positions" not in settings:
             parser.error(f"--unordered needs a sequential model; {args.model} has no shuffle_positions param")
@@ -62,15 +70,16 @@ def main() -> None:
         logging.getLogger(__name__).warning("%d tracks have no embedding; they are left out", len(tracks) - len(usable))
         train = train[train["track_idx"].isin(usable)]
     val = truths["val"][truths["val"]["track_idx"].isin(train["track_idx"])]
+    run = paths.run_name(args.model, args.seed)
     # Defaults would rewrite the root dvc.yaml and try to commit an experiment mid-repro.
-    with Live(str(paths.training_log(args.backend, args.model)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    with Live(str(paths.training_log(args.backend, run)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         if "resume" in settings:  # models that can continue a killed run keep their state here
-            settings = {**settings, "checkpoint_dir": str(paths.resume_dir(args.backend, args.model))}
+            settings = {**settings, "checkpoint_dir": str(paths.resume_dir(args.backend, run))}
         cold_items = np.unique(truths["cold"]["track_idx"].to_numpy())
         recommender = models.create(args.model, **settings).fit(item_embeddings, train, val=val, live=live, cold_items=cold_items)
-    recommender.save(paths.model_dir(args.backend, args.model))
+    recommender.save(paths.model_dir(args.backend, run))
     predictions = rank_splits(recommender, train, truths, params["train"]["top_k"], usable)
-    out = paths.predictions(args.backend, args.model)
+    out = paths.predictions(args.backend, run)
     out.parent.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(out, index=False)
 

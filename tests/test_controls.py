@@ -22,7 +22,7 @@ def test_shuffled_control_is_a_seeded_permutation_of_the_rows():
 def _run(backend, hits, split="test"):
     users = [f"u{i:03d}" for i in range(len(hits))]
     metrics = {f"{metric}@10": hits for metric in ("hitrate", "mrr", "precision", "recall", "ndcg")}
-    return Run(backend, "knn", 8, pd.DataFrame({"split": split, "user_id": users, **metrics}))
+    return Run(backend, "knn", 8, (pd.DataFrame({"split": split, "user_id": users, **metrics}),))
 
 
 def test_tables_put_each_backend_next_to_its_control():

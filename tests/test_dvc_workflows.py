@@ -34,10 +34,13 @@ def params():
 
 
 def test_metrics_paths_name_their_stages():
-    assert evaluate_stage("metrics/oracle/knn.json") == "evaluate@oracle-knn"
-    assert evaluate_stage("metrics/none/ease.json") == "evaluate_baseline@ease"
-    assert evaluate_stage("metrics/musicnn_shuffled/shallow.json") == "evaluate_control@musicnn-shallow"
-    assert evaluate_stage("metrics/oracle_unordered/bert4rec.json") == "evaluate_unordered@oracle"
+    assert evaluate_stage("metrics/oracle/knn.json") == "evaluate_deterministic@oracle-knn"
+    assert evaluate_stage("metrics/oracle/shallow.seed12.json") == "evaluate@oracle-shallow-12"
+    assert evaluate_stage("metrics/none/ease.json") == "evaluate_baseline_deterministic@ease"
+    assert evaluate_stage("metrics/none/bert4rec.seed1.json") == "evaluate_baseline@bert4rec-1"
+    assert evaluate_stage("metrics/musicnn_shuffled/shallow.seed0.json") == "evaluate_control@musicnn-shallow-0"
+    assert evaluate_stage("metrics/musicnn_shuffled/knn.json") == "evaluate_control_deterministic@musicnn-knn"
+    assert evaluate_stage("metrics/oracle_unordered/bert4rec.seed2.json") == "evaluate_unordered@oracle-2"
 
 
 def test_gate_fails_on_changes_beyond_tolerance_and_on_lost_metrics_only():
@@ -48,14 +51,14 @@ def test_gate_fails_on_changes_beyond_tolerance_and_on_lost_metrics_only():
     }
     found = differences(reference, current)
     assert {(d.stage, d.metric) for d in found} == {
-        ("evaluate@oracle-knn", "test.hitrate@50.mean"),
-        ("evaluate@oracle-knn", "test.ndcg@50.mean"),
-        ("evaluate@mfcc-knn", "test.hitrate@50.mean"),
+        ("evaluate_deterministic@oracle-knn", "test.hitrate@50.mean"),
+        ("evaluate_deterministic@oracle-knn", "test.ndcg@50.mean"),
+        ("evaluate_deterministic@mfcc-knn", "test.hitrate@50.mean"),
     }
-    assert [(d.stage, d.metric) for d in beyond(found, 0.001)] == [("evaluate@oracle-knn", "test.ndcg@50.mean")]
+    assert [(d.stage, d.metric) for d in beyond(found, 0.001)] == [("evaluate_deterministic@oracle-knn", "test.ndcg@50.mean")]
     assert beyond(found, 0.05) == []
     lost = differences(current, reference)
-    assert [d.stage for d in beyond(lost, 1.0)] == ["evaluate@mfcc-knn"]
+    assert [d.stage for d in beyond(lost, 1.0)] == ["evaluate_deterministic@mfcc-knn"]
     assert Difference("s", "m", None, 1.0).change == 0.0
 
 
@@ -75,8 +78,8 @@ def test_stale_lock_names_the_stage_and_what_changed(tmp_path):
         code.write("# an edit made after the last dvc repro\n")
     set_params(clone, "knn", batch_size=7)
     stale = stale_stages(clone)
-    assert "stages/evaluate.py modified" in stale["evaluate@oracle-knn"]
-    assert "params.yaml: knn modified" in stale["train@oracle-knn"]
+    assert "stages/evaluate.py modified" in stale["evaluate_deterministic@oracle-knn"]
+    assert "params.yaml: knn modified" in stale["train_deterministic@oracle-knn"]
     # Missing data is expected in a clean clone and is not staleness.
     assert "dataset" not in stale and "extract@musicnn" not in stale and "report" not in stale
 
@@ -105,7 +108,7 @@ def test_compare_exits_nonzero_on_a_planted_change_and_zero_otherwise(tiny_repo_
     path.write_text(json.dumps(metrics))
     result = run(compare, root, env, check=False)
     assert result.returncode == 1
-    assert re.search(r"evaluate@oracle-knn\s+test\.hitrate@50\.mean", result.stdout), result.stdout
+    assert re.search(r"evaluate_deterministic@oracle-knn\s+test\.hitrate@50\.mean", result.stdout), result.stdout
     # dvc metrics diff sees the same change on the committed layout, but exits 0.
     diff = run(dvc + ["metrics", "diff", "HEAD", "--json"], root, env)
     assert json.loads(diff.stdout)["metrics/oracle/knn.json"]["test.hitrate@50.mean"]["diff"] == pytest.approx(0.01)
@@ -118,14 +121,14 @@ def test_a_knn_param_change_reruns_only_knn_stages(tiny_repo_copy):
     set_params(root, "knn", batch_size=7)
     ran = STAGE_RUN.findall(run(dvc + ["repro"], root, env).stdout)
     settings = yaml.safe_load((root / "params.yaml").read_text())
-    knn_training = {f"train@{b}-knn" for b in settings["backends"]} | {
-        f"train_control@{b}-knn" for b in settings["controls"]["shuffle"]
+    knn_training = {f"train_deterministic@{b}-knn" for b in settings["backends"]} | {
+        f"train_control_deterministic@{b}-knn" for b in settings["controls"]["shuffle"]
     }
     assert knn_training <= set(ran), ran
     # Only what reads KNN's predictions may follow: a batch of another size can round a
     # float32 score differently and swap two near-tied tracks, never more.
-    downstream = {f"evaluate@{b}-knn" for b in settings["backends"]} | {
-        f"evaluate_control@{b}-knn" for b in settings["controls"]["shuffle"]
+    downstream = {f"evaluate_deterministic@{b}-knn" for b in settings["backends"]} | {
+        f"evaluate_control_deterministic@{b}-knn" for b in settings["controls"]["shuffle"]
     } | {"report"}
     assert set(ran) - knn_training <= downstream, ran
 
@@ -162,7 +165,7 @@ def test_queued_sweep_runs_both_points(tiny_repo_copy, tmp_path):
     assert set(by_setting) == {"plays", "users"}
     assert by_setting["plays"] != by_setting["users"]
     # The changed point re-ran mostpop; both went over the extraction stages without running them.
-    assert "Running stage 'train_baseline@mostpop'" in logs["users"], logs["users"][-2000:]
+    assert "Running stage 'train_baseline_deterministic@mostpop'" in logs["users"], logs["users"][-2000:]
     for log in logs.values():
         assert "extract@musicnn" in log, log[-2000:]
         assert "Running stage 'extract@" not in log and "Running stage 'dataset'" not in log
@@ -283,7 +286,7 @@ def test_a_removed_code_dependency_makes_the_lock_stale(tmp_path):
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     (clone / "audiorec/ranking.py").unlink()
     stale = stale_stages(clone)
-    assert "audiorec/ranking.py deleted" in stale["train@oracle-knn"]
+    assert "audiorec/ranking.py deleted" in stale["train_deterministic@oracle-knn"]
     assert "extract@musicnn" not in stale  # its missing data is produced by stages: not staleness
 
 

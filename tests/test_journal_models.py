@@ -206,8 +206,8 @@ def test_params_yaml_places_the_journal_models():
         params = yaml.safe_load(handle)
     validate({**params, "models": [*params["models"], "hybrid"], "baselines": ["elsa"], "elsa_models": ["bimodal"]})
     cases = [
-        ({"models": ["knn", "bimodal"]}, "models: 'bimodal' reads ELSA's item factors; list it under params.yaml: elsa_models"),
-        ({"models": ["knn", "elsa"]}, "models: 'elsa' uses no audio; list it under params.yaml: baselines"),
+        ({"models": ["shallow", "bimodal"]}, "models: 'bimodal' reads ELSA's item factors; list it under params.yaml: elsa_models"),
+        ({"models": ["shallow", "elsa"]}, "models: 'elsa' uses no audio; list it under params.yaml: baselines"),
         ({"elsa_models": ["hybrid"]}, "elsa_models: 'hybrid' does not read ELSA's item factors; allowed: bimodal"),
         ({"elsa_models": ["bimodal"], "baselines": ["mostpop"]}, "add elsa to params.yaml: baselines"),
         ({"controls": {**params["controls"], "elsa_models": ["bimodal"]}}, "controls.elsa_models: 'bimodal' is not in elsa_models"),
@@ -227,7 +227,7 @@ def test_bimodal_never_trains_on_a_lone_track_without_negatives():
 def test_the_compare_gate_names_the_stages_of_the_models_that_read_elsa():
     from audiorec.compare import evaluate_stage
 
-    assert evaluate_stage("metrics/musicnn/bimodal.json") == "evaluate_with_elsa@musicnn-bimodal"
-    assert evaluate_stage("metrics/oracle_shuffled/bimodal.json") == "evaluate_control_with_elsa@oracle-bimodal"
-    assert evaluate_stage("metrics/musicnn/hybrid.json") == "evaluate@musicnn-hybrid"
-    assert evaluate_stage("metrics/none/elsa.json") == "evaluate_baseline@elsa"
+    assert evaluate_stage("metrics/musicnn/bimodal.seed0.json") == "evaluate_with_elsa@musicnn-bimodal-0"
+    assert evaluate_stage("metrics/oracle_shuffled/bimodal.seed2.json") == "evaluate_control_with_elsa@oracle-bimodal-2"
+    assert evaluate_stage("metrics/musicnn/hybrid.seed1.json") == "evaluate@musicnn-hybrid-1"
+    assert evaluate_stage("metrics/none/elsa.seed0.json") == "evaluate_baseline@elsa-0"

@@ -1,5 +1,6 @@
 """The real `dvc repro` on the tiny synthetic dataset, in a throw-away copy of the repo (tests/conftest.py)."""
 import json
+import re
 import subprocess
 
 import pandas as pd
@@ -28,7 +29,7 @@ def test_tables_are_written(tiny_repo):
 @pytest.mark.e2e
 def test_shallow_training_curves_are_logged(tiny_repo):
     root, env, dvc = tiny_repo
-    log_dir = root / "metrics/train/oracle/shallow"
+    log_dir = root / "metrics/train/oracle/shallow.seed0"
     summary = json.loads((log_dir / "metrics.json").read_text())
     curve = pd.read_csv(log_dir / "plots/metrics/val/ndcg@50.tsv", sep="\t")
     assert len(curve) == summary["step"] + 1
@@ -36,7 +37,7 @@ def test_shallow_training_curves_are_logged(tiny_repo):
     for name in ("train/loss", "val/loss", "val/hitrate@50", "lr"):
         assert (log_dir / f"plots/metrics/{name}.tsv").is_file(), name
     plots = subprocess.run(dvc + ["plots", "show", "--json"], cwd=root, env=env, capture_output=True, text=True, check=True)
-    assert "metrics/train/oracle/shallow/plots/metrics/val/ndcg@50.tsv" in plots.stdout
+    assert "metrics/train/oracle/shallow.seed0/plots/metrics/val/ndcg@50.tsv" in plots.stdout
 
 
 @pytest.mark.e2e
@@ -64,7 +65,7 @@ def test_cold_start_ranks_only_cold_tracks_and_baselines_are_not_applicable(tiny
     train = pd.read_parquet(root / "data/splits/train.parquet")
     cold = pd.read_parquet(root / "data/splits/cold_test.parquet")
     assert len(cold) and not set(cold["track_idx"]) & set(train["track_idx"])
-    predictions = pd.read_parquet(root / "data/predictions/musicnn/shallow.parquet")
+    predictions = pd.read_parquet(root / "data/predictions/musicnn/shallow.seed0.parquet")
     ranked_cold = predictions.loc[predictions["split"] == "cold", "track_idx"].explode()
     assert set(ranked_cold) == set(cold["track_idx"])  # the tiny cold catalogue is shorter than top_k
     for model in ("knn", "shallow"):
@@ -93,10 +94,10 @@ def test_bert4rec_sits_next_to_its_order_control_with_its_curves(tiny_repo):
     root, _, _ = tiny_repo
     table = pd.read_csv(root / "metrics/tables/bert4rec.csv").set_index("backend")
     assert table["unordered_HitRate@50"].dropna().index.tolist() == ["oracle"]
-    unordered = json.loads((root / "metrics/oracle_unordered/bert4rec.json").read_text())["test"]["hitrate@50"]["mean"]
+    unordered = json.loads((root / "metrics/oracle_unordered/bert4rec.seed0.json").read_text())["test"]["hitrate@50"]["mean"]
     assert table.loc["oracle", "unordered_HitRate@50"] == pytest.approx(unordered)
     for backend in ("oracle", "oracle_unordered"):
-        log_dir = root / f"metrics/train/{backend}/bert4rec"
+        log_dir = root / f"metrics/train/{backend}/bert4rec.seed0"
         for name in ("train/loss", "val/ndcg@50", "val/hitrate@50", "lr"):
             assert (log_dir / f"plots/metrics/{name}.tsv").is_file(), (backend, name)
 
@@ -109,8 +110,8 @@ def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
     root, env, dvc = tiny_repo_copy
     set_params(root, "split", protocol="recsys24")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(backends=["random", "oracle"], models=["knn"], baselines=["mostpop"])
-    params["controls"].update(shuffle=[], models=["knn"], unordered=[])
+    params.update(backends=["random", "oracle"], models=[], deterministic_models=["knn"], baselines=[], deterministic_baselines=["mostpop"])
+    params["controls"].update(shuffle=[], models=[], deterministic_models=["knn"], unordered=[])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -123,3 +124,41 @@ def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
     assert not list((root / "metrics/tables").glob("cold_*.csv"))
     report = (root / "metrics/tables/results.md").read_text()
     assert report.startswith("Split protocol `recsys24`") and "Cold start" not in report
+
+
+@pytest.mark.e2e
+def test_two_seeds_are_two_runs_of_each_trained_model_and_one_of_the_others(tiny_repo_copy):
+    """seeds: [0, 1] through the real `dvc repro`: only the trained models' seed-1 stages run,
+    and each Shallow row is the mean over its two seeds ± the t interval over the seed means."""
+    from scipy import stats
+
+    root, env, dvc = tiny_repo_copy
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(seeds=[0, 1], backends=["random", "oracle"], models=["shallow"], baselines=[])
+    params["controls"].update(shuffle=["oracle"], models=["shallow"], unordered=[])
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trained = {line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage 'train")}
+    assert trained == {"train@random-shallow-1", "train@oracle-shallow-1", "train_control@oracle-shallow-1"}
+
+    table = pd.read_csv(root / "metrics/tables/shallow.csv").set_index("backend")
+    for backend in ("random", "oracle"):
+        seed_means = [
+            json.loads((root / f"metrics/{backend}/shallow.seed{seed}.json").read_text())["test"]["hitrate@50"]["mean"]
+            for seed in (0, 1)
+        ]
+        assert seed_means[0] != seed_means[1]  # two seeds, two different trainings
+        half_width = stats.t.ppf(0.975, 1) * stats.sem(seed_means)
+        assert table.loc[backend, "HitRate@50"] == pytest.approx(sum(seed_means) / 2, abs=1e-6)
+        assert table.loc[backend, "HitRate@50_ci95"] == pytest.approx(half_width, abs=1e-6)
+        assert table.loc[backend, "seeds"] == 2
+    assert "seeds" not in pd.read_csv(root / "metrics/tables/knn.csv")  # deterministic: one run, today's table
+    report = (root / "metrics/tables/results.md").read_text()
+    assert re.search(r"\|\s+Seeds\s+\|", report)
+    assert "mean over its seeds" in report
+    import matplotlib.image
+
+    assert matplotlib.image.imread(root / "metrics/tables/seeds.png").ndim == 3
+    status = subprocess.run(dvc + ["status", "--json"], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(status.stdout) == {}

@@ -23,7 +23,7 @@ def test_identical_runs_are_not_different():
 def _run(backend, hits):
     users = [f"u{i:03d}" for i in range(len(hits))]
     metrics = {f"{metric}@50": hits for metric in ("hitrate", "mrr", "precision", "recall", "ndcg")}
-    return Run(backend, "knn", 8, pd.DataFrame({"split": "test", "user_id": users, **metrics}))
+    return Run(backend, "knn", 8, (pd.DataFrame({"split": "test", "user_id": users, **metrics}),))
 
 
 def test_planted_difference_is_found_and_noise_is_not():

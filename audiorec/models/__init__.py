@@ -27,6 +27,10 @@ INTERACTIONS_ONLY = ("mostpop", "ease", "elsa")
 # Audio models that also read ELSA's item factors (train_baseline@elsa's output): they run in
 # their own stages, which depend on that output (params.yaml: elsa_models).
 ELSA_MODELS = ("bimodal",)
+# Models without randomness: the same inputs give the same lists, so they run once whatever
+# params.yaml: seeds says (params.yaml: deterministic_models, deterministic_baselines). Every
+# other model trains from a seed and runs once per seed.
+DETERMINISTIC = ("knn", "mostpop", "ease")
 
 
 def create(name: str, **params) -> Recommender:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ITEM_FACTORS = paths.elsa_item_factors().name
+ITEM_FACTORS = paths.ELSA_ITEM_FACTORS
 # none: the journal's run, every epoch trained and the last kept; val_ndcg: early stopping on val NDCG@50.
 STOP_ON = {"none": None, "val_ndcg": "val/ndcg@50"}
 
