@@ -49,8 +49,12 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from music4all_log import AUDIO_DIR, LOG_NAME, ROW_BYTES, LogShape, write_log  # noqa: E402
 
+from audiorec import paths  # noqa: E402
+from audiorec.models import DETERMINISTIC  # noqa: E402
+
 STAGES = ("dataset", "split", "knn", "mostpop", "shallow", "bert4rec", "evaluate")
 TRAINED = ("shallow", "bert4rec")
+BENCHMARK_SEED = 0  # the trained models' one run (params.yaml: seeds)
 WIDTHS = (200, 768, 1024, 4800)
 # The study's nine pretrained backends and their widths (the reference's table; MusicFM over time).
 STUDY_BACKENDS = {
@@ -805,10 +809,11 @@ def main() -> None:
                     evaluated.append((backend, model))
     if "evaluate" in args.stages:
         for backend, model in evaluated:
-            if (work / "data" / "predictions" / backend / f"{model}.parquet").is_file():
+            seed = [] if model in DETERMINISTIC else ["--seed", str(BENCHMARK_SEED)]
+            if (work / paths.predictions(backend, paths.run_name(model, None if model in DETERMINISTIC else BENCHMARK_SEED))).is_file():
                 width = backend.removeprefix("random") if backend != "none" else "—"
                 with guarded(report, f"evaluate {model}", width):
-                    wall, peak = run.stage(["stages.evaluate", "--backend", backend, "--model", model], f"evaluate_{backend}_{model}")
+                    wall, peak = run.stage(["stages.evaluate", "--backend", backend, "--model", model, *seed], f"evaluate_{backend}_{model}")
                     report.add(Row(f"evaluate {model}", width, wall, peak))
     print_summary(report, args, gflops, device, split, params)
 
@@ -848,7 +853,7 @@ def trained_rows(report: Report, run: Runner, model: str, width: int, split: Spl
     stage = f"train {model} (1 epoch + val + ranking)"
     if estimate <= args.stage_limit:
         with guarded(report, stage, str(width)):
-            stage_wall, stage_peak = run.stage(["stages.train", "--backend", backend, "--model", model], f"train_{backend}_{model}")
+            stage_wall, stage_peak = run.stage(["stages.train", "--backend", backend, "--model", model, "--seed", str(BENCHMARK_SEED)], f"train_{backend}_{model}")
             report.add(Row(stage, str(width), stage_wall, stage_peak, floor, "floor: one epoch's FLOPs"))
     else:
         report.add(Row(stage, str(width), estimate, None, floor,

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import yaml
 
+from audiorec import paths
+from audiorec.compare import evaluate_stage
+from audiorec.models import DETERMINISTIC
 from audiorec.worktree import DVC, REPO, copy_worktree, pipeline_env
 
 # Settings that only mean something together: one row reverts them all.
@@ -53,11 +56,14 @@ def evaluate(root: Path, params: dict, model: str, overrides: dict) -> dict:
     """Mean val NDCG@50 and HitRate@50, test HitRate@50 over the backends, with `overrides` on `model`."""
     changed = {**params, model: {**params[model], **overrides}}
     (root / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
-    targets = [f"evaluate@{backend}-{model}" for backend in params["backends"]]
+    # One run per backend: a trained model's first seed of params.yaml: seeds.
+    seed = None if model in DETERMINISTIC else params["seeds"][0]
+    run = paths.run_name(model, seed)
+    targets = [evaluate_stage(str(paths.run_metrics(backend, run))) for backend in params["backends"]]
     result = subprocess.run(DVC + ["repro", *targets], cwd=root, env=pipeline_env(), capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"dvc repro failed with {overrides}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    runs = {backend: json.loads((root / f"metrics/{backend}/{model}.json").read_text()) for backend in params["backends"]}
+    runs = {backend: json.loads((root / paths.run_metrics(backend, run)).read_text()) for backend in params["backends"]}
 
     def mean(split: str, metric: str) -> float:
         return sum(run[split][metric]["mean"] for run in runs.values()) / len(runs)
