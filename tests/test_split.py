@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from audiorec.config import ParamsError, split_protocol
-from audiorec.data.split import EmptySplitError, Protocol, split_statistics, time_split
+from audiorec.data.split import EmptySplitError, Protocol, draw_val_users, split_statistics, time_split
 from audiorec.worktree import REPO
 
 RECSYS24 = Protocol("2019-02-20", "2020-02-20", None, cold_start=False, val_from="all", test_size=0.5, seed=42)
@@ -126,6 +126,28 @@ def test_validation_users_depend_on_the_seed():
     plays = planted_log(JOURNAL, 0)
     draws = {frozenset(time_split(plays, Protocol(**{**JOURNAL.__dict__, "seed": seed}))["val"]["user_id"]) for seed in range(5)}
     assert len(draws) > 1
+
+
+@pytest.mark.parametrize(
+    "n_users, test_size, n_val",
+    # The definition (sklearn's train_test_split): ceil(test_size * n) test users, the rest validation.
+    # Each case is one where a rounding other than the ceiling of the test part gives another count:
+    # 7 x 0.5 = 3.5 and 9 x 0.5 = 4.5 (halves: round() goes to even), 13 x 0.7 = 9.1 (floor and round differ
+    # from ceil), 23 x 0.7 = 16.1.
+    [(7, 0.5, 3), (9, 0.5, 4), (13, 0.7, 3), (23, 0.7, 6)],
+)
+def test_the_number_of_validation_users_is_the_rest_after_the_rounded_up_test_part(n_users, test_size, n_val):
+    users = np.array([f"user_{i:02d}" for i in range(n_users)][::-1])
+    val = draw_val_users(users, test_size, seed=42)
+    assert len(val) == n_val and len(set(val)) == n_val and set(val) <= set(users)
+    assert val.tolist() == sorted(val.tolist())
+
+
+def test_different_seeds_draw_different_validation_users_from_the_same_log():
+    plays = planted_log(RECSYS24, 0)
+    val = {seed: set(time_split(plays, Protocol(**{**RECSYS24.__dict__, "seed": seed}))["val"]["user_id"]) for seed in (1, 2)}
+    assert val[1] != val[2]
+    assert val[1] == {user for user, _ in by_definition(plays, Protocol(**{**RECSYS24.__dict__, "seed": 1}))["val"]}
 
 
 def test_journal_validation_users_have_no_cold_tracks_and_every_cold_row_is_kept():
