@@ -214,3 +214,65 @@ def test_the_committed_protocols_are_the_studies():
     assert Protocol(**split["recsys24"]) == RECSYS24
     assert Protocol(**split["journal"]) == JOURNAL
     assert split["duplicate_plays"] == "count"
+
+
+def test_window_and_test_date_boundaries_by_hand():
+    """A play exactly at start_date is inside the window, exactly at end_date outside it,
+    and exactly at test_date in the test period."""
+    protocol = Protocol("2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="all", test_size=0.5, seed=42)
+    plays = pd.DataFrame(
+        [play(user, 1, "2018-02-01") for user in "abcdef"]  # at start_date: train
+        + [play(user, 2, "2018-06-01") for user in "abcdef"] + [play("a", 5, "2018-06-01")]
+        + [play(user, 3, "2018-01-31 23:59:59") for user in "abcdef"]  # just before the window
+        + [play(user, 2, "2019-02-01") for user in "ab"]  # at test_date: not a train play
+        + [play(user, 5, "2019-02-01") for user in "cdef"]  # at test_date: hot test-period pairs
+        + [play(user, 3, "2019-02-01") for user in "cd"]  # track 3 is not in train inside the window: cold
+        + [play(user, 3, "2019-03-01") for user in "ab"]  # at end_date: outside
+    )
+    splits = time_split(plays, protocol)
+    train = splits["train"].set_index(["user_id", "track_idx"])["count"]
+    assert sorted(train.index) == sorted([(u, t) for u in "abcdef" for t in (1, 2)] + [("a", 5)])
+    assert train.loc[("a", 2)] == 1
+    hot = pd.concat([splits["val"], splits["test"]])
+    assert sorted(zip(hot["user_id"], hot["track_idx"])) == [(u, 5) for u in "cdef"]
+    assert sorted(zip(splits["cold_test"]["user_id"], splits["cold_test"]["track_idx"])) == [("c", 3), ("d", 3)]
+    assert split_statistics(splits, plays, protocol)["ignored"]["plays_outside_window"] == 6 + 2
+
+
+def test_split_frames_have_exactly_the_split_columns_and_a_fresh_index():
+    splits = time_split(planted_log(JOURNAL, 1), JOURNAL)
+    for name, frame in splits.items():
+        assert list(frame.columns) == ["user_id", "track_idx", "timestamp", "count"], name
+        assert frame.index.equals(pd.RangeIndex(len(frame))), name
+
+
+def test_categorical_ids_split_as_strings_do():
+    """Readers may hand over categorical ids: unobserved (user, track) combinations must not become pairs."""
+    plays = planted_log(JOURNAL, 2)
+    categorical = plays.assign(user_id=plays["user_id"].astype("category"), track_idx=plays["track_idx"].astype("category"))
+    expected, splits = time_split(plays, JOURNAL), time_split(categorical, JOURNAL)
+    for name in expected:
+        assert as_dict(splits[name]) == as_dict(expected[name]), name
+        assert all(isinstance(user, str) for user in splits[name]["user_id"]), name
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"test_date": "2018-02-01"}, r"test_date \(2018-02-01\) must be after start_date \(2018-02-01\)"),
+        ({"end_date": "2019-02-01"}, r"end_date \(2019-02-01\) must be after test_date \(2019-02-01\), or null"),
+        ({"test_size": 0.0}, r"test_size=0.0; must be strictly between 0 and 1"),
+    ],
+)
+def test_protocol_boundaries_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        Protocol(**{**JOURNAL.__dict__, **change})
+
+
+def test_messages_name_the_choices_and_the_open_end():
+    plays = planted_log(RECSYS24, 0)
+    with pytest.raises(ValueError, match=r"^split.duplicate_plays='keep'; allowed: count, drop$"):
+        time_split(plays, RECSYS24, "keep")
+    late = Protocol("2019-02-20", "2021-01-01", None, False, "all", 0.5, 42)
+    with pytest.raises(EmptySplitError, match="from 2021-01-01 to the end of the log. Move"):
+        time_split(plays, late)
