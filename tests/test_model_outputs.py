@@ -95,3 +95,16 @@ def test_ease_refuses_a_catalogue_larger_than_the_memory_and_names_the_cure(monk
     needed = ease.required_bytes(50_000, 1024, "float32")
     monkeypatch.setattr(ease.psutil, "virtual_memory", lambda: SimpleNamespace(available=needed))
     ease.check_memory(50_000, 1024, "float32")
+
+
+def test_knn_item_ids_rows_reproduce_the_journal_indexing_by_hand():
+    """user_rows: item_ids averages the catalogue rows numbered like the user's tracks' ranks among
+    the train (and cold) tracks. Train tracks 1 and 3, cold track 2: user a's track 3 is rank 2 among
+    (1, 2, 3), so row 2 stands for it; without the cold track it is rank 1 among (1, 3)."""
+    train = pd.DataFrame({"user_id": ["a", "b"], "track_idx": [3, 1], "count": 1})
+    with_cold = KNNRecommender(user_rows="item_ids").fit(ITEMS, train, cold_items=np.array([2]))
+    np.testing.assert_allclose(with_cold.user_vectors[0], ITEMS[2] / np.linalg.norm(ITEMS[2]), rtol=1e-6)
+    without = KNNRecommender(user_rows="item_ids").fit(ITEMS, train)
+    np.testing.assert_allclose(without.user_vectors[0], ITEMS[1] / np.linalg.norm(ITEMS[1]), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"^knn.user_rows='rows'; allowed: tracks, item_ids$"):
+        KNNRecommender(user_rows="rows")
