@@ -1,4 +1,7 @@
 """The shared epoch loop (audiorec.models.training.train_epochs) on a scripted val curve."""
+import logging
+
+import pytest
 import torch
 from torch import nn
 
@@ -89,3 +92,72 @@ def test_a_loss_as_stopping_metric_is_minimised():
 
 def test_without_a_stopping_metric_every_epoch_runs_and_the_last_is_kept():
     assert run_on_losses([3.0, 1.0, 2.0, 1.5, 0.5, 0.7], stop_on=None) == (6, 6)
+
+
+class RecordingLive:
+    def __init__(self):
+        self.history, self.summary = {}, {}
+
+    def log_metric(self, name, value):
+        self.history.setdefault(name, []).append(value)
+
+    def next_step(self):
+        pass
+
+
+def toy_training(resume_dir, fail_at=None, fingerprint="data-1"):
+    """A real (tiny) training whose every part of the state matters: Adam's moments, the scheduler,
+    the batch generator, torch's global generator (the noise), the best score so far."""
+    torch.manual_seed(0)
+    net = nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=0, factor=0.5)
+    generator = torch.Generator().manual_seed(1)
+    live, calls = RecordingLive(), []
+
+    def train_epoch():
+        calls.append(None)
+        if len(calls) == fail_at:
+            raise RuntimeError("killed")
+        x = torch.randn(16, 2, generator=generator)
+        loss = ((net(x) - (x[:, :1] * 3 + torch.rand(16, 1))) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def validate():
+        with torch.no_grad():  # a score that rises and falls with the weights
+            return {METRIC: -abs(float(net.weight[0, 0]) - 2.5)}
+
+    best = train_epochs(
+        "toy", net, optimizer, scheduler, generator, 2, 12, train_epoch=train_epoch, validate=validate,
+        schedule_on=METRIC, stop_on=METRIC, resume_dir=resume_dir, fingerprint=fingerprint, live=live,
+    )
+    return best, {k: v.clone() for k, v in net.state_dict().items()}, live, optimizer.param_groups[0]["lr"]
+
+
+def test_a_killed_training_resumes_to_the_uninterrupted_result(tmp_path, caplog):
+    expected = toy_training(None)
+    with pytest.raises(RuntimeError, match="killed"):
+        toy_training(str(tmp_path), fail_at=5)
+    assert (tmp_path / "last_epoch.pt").is_file()  # epochs 1-4 kept
+    with caplog.at_level(logging.INFO):
+        resumed = toy_training(str(tmp_path))
+    assert f"resuming from {tmp_path / 'last_epoch.pt'} after epoch 4" in caplog.messages
+    assert resumed[0] == expected[0] and resumed[3] == expected[3]
+    for name, tensor in expected[1].items():
+        assert torch.equal(resumed[1][name], tensor), name
+    assert resumed[2].history == expected[2].history  # the kept epochs are logged again, then the rest
+    assert resumed[2].summary == expected[2].summary == {"best_epoch": expected[0][0], "best_val_ndcg@50": pytest.approx(max(expected[2].history[METRIC]))}
+    assert not (tmp_path / "last_epoch.pt").exists()  # removed once training finished
+
+
+def test_a_resume_state_of_other_settings_or_data_is_not_used(tmp_path, caplog):
+    with pytest.raises(RuntimeError, match="killed"):
+        toy_training(str(tmp_path), fail_at=5, fingerprint="data-2")
+    with caplog.at_level(logging.WARNING):
+        fresh = toy_training(str(tmp_path))
+    assert f"{tmp_path / 'last_epoch.pt'} was written for other settings or data; training from scratch" in caplog.messages
+    expected = toy_training(None)
+    assert fresh[0] == expected[0] and fresh[2].history == expected[2].history
