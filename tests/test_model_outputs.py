@@ -108,3 +108,16 @@ def test_knn_item_ids_rows_reproduce_the_journal_indexing_by_hand():
     np.testing.assert_allclose(without.user_vectors[0], ITEMS[1] / np.linalg.norm(ITEMS[1]), rtol=1e-6)
     with pytest.raises(ValueError, match=r"^knn.user_rows='rows'; allowed: tracks, item_ids$"):
         KNNRecommender(user_rows="rows")
+
+
+def test_mean_rows_and_the_journal_tower_by_hand():
+    from torch import nn
+
+    from audiorec.models.mean_user import mean_rows, mlp
+
+    means = mean_rows(ITEMS, [np.array([0, 1]), np.array([2]), np.array([1, 2, 3])])
+    np.testing.assert_allclose(means, [[1.5, 1.0], [1.0, 1.0], [1.0, 5 / 3]], rtol=1e-6)
+    assert means.dtype == np.float32
+    tower = mlp(3, 5)  # Linear -> ReLU -> Linear, `width` wide
+    assert [type(layer) for layer in tower] == [nn.Linear, nn.ReLU, nn.Linear]
+    assert (tower[0].in_features, tower[0].out_features, tower[2].in_features, tower[2].out_features) == (3, 5, 5, 5)
