@@ -83,6 +83,9 @@ def run_mutmut(workdir: Path, max_children: int) -> int:
         "HF_HUB_OFFLINE": "1", "TF_USE_LEGACY_KERAS": "1", "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
         # One thread per mutant's test run: mutmut already runs `max_children` of them at once.
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        # mutmut forks a child per mutant; tqdm's lock and monitor thread then deadlock some children
+        # (the epoch loop's progress bar), which mutmut would count as timeouts after a long wait.
+        "TQDM_DISABLE": "1",
     }
     mutmut = Path(sys.executable).parent / "mutmut"
     return subprocess.run([str(mutmut), "run", "--max-children", str(max_children)], cwd=workdir, env=env).returncode
@@ -112,20 +115,27 @@ def results(workdir: Path) -> dict[str, dict[str, str]]:
 
 
 def diff(workdir: Path, module: str, mutant: str) -> str:
-    """The mutant as a diff of its function, by mutmut's own `show` (run in the copy)."""
-    script = (
-        "import sys; from mutmut.mutation.diff_apply import get_diff_for_mutant; "
-        "print(get_diff_for_mutant(sys.argv[1], path=sys.argv[2]))"
-    )
-    shown = subprocess.run([sys.executable, "-c", script, mutant, module], cwd=workdir, capture_output=True, text=True)
-    changed = [line for line in shown.stdout.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return "\n".join(f"      {line.strip()[:150]}" for line in changed) or f"      (no diff: {shown.stderr.strip()[-200:]})"
+    """The mutant's changed lines, by mutmut's own diff of the function (read in the copy)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant  # imports mutmut's config from the cwd
+
+    here = Path.cwd()
+    os.chdir(workdir)
+    try:
+        shown = get_diff_for_mutant(mutant, path=module)
+    except Exception as error:  # noqa: BLE001 - a report line, not a failure
+        shown = f"+(no diff: {error})"
+    finally:
+        os.chdir(here)
+    changed = [line for line in shown.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return "\n".join(f"      {line.strip()[:150]}" for line in changed)
 
 
-def report(workdir: Path, show_diffs: bool = True) -> dict:
+def report(workdir: Path, show_diffs: bool = True, only: str | None = None) -> dict:
     equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
     table, survivors = [], []
     for module, mutants in results(workdir).items():
+        if only and only not in module:
+            continue
         counts = Counter(mutants.values())
         reasons = equivalent.get(module, {})
         equal = [name for name, state in mutants.items() if state != "killed" and name.split(".")[-1] in reasons]
@@ -133,23 +143,24 @@ def report(workdir: Path, show_diffs: bool = True) -> dict:
         total = len(mutants)
         table.append({
             "module": module, "mutants": total, "killed": counts["killed"], "timeout": counts["timeout"],
-            "survived": counts["survived"], "no_tests": counts["no tests"], "equivalent": len(equal),
+            "survived": counts["survived"], "no_tests": counts["no tests"], "not_checked": counts["not checked"],
+            "equivalent": len(equal),
             "score": caught / total if total else float("nan"),
             "score_without_equivalent": caught / (total - len(equal)) if total > len(equal) else float("nan"),
         })
         for name, state in mutants.items():
-            if state not in ("killed", "timeout"):
+            if state not in ("killed", "timeout", "not checked"):
                 survivors.append((module, name, state, reasons.get(name.split(".")[-1])))
     print(f"\nMutation score per module ({date.today()}, mutmut, fast unit tests only)\n")
-    print(f"{'module':40} {'mutants':>8} {'killed':>7} {'timeout':>8} {'survived':>9} {'no tests':>9} {'equiv.':>7} {'score':>7} {'w/o eq.':>8}")
+    print(f"{'module':40} {'mutants':>8} {'killed':>7} {'timeout':>8} {'survived':>9} {'no tests':>9} {'unrun':>6} {'equiv.':>7} {'score':>7} {'w/o eq.':>8}")
     for row in table:
         print(f"{row['module']:40} {row['mutants']:8d} {row['killed']:7d} {row['timeout']:8d} {row['survived']:9d} "
-              f"{row['no_tests']:9d} {row['equivalent']:7d} {row['score']:7.1%} {row['score_without_equivalent']:8.1%}")
+              f"{row['no_tests']:9d} {row['not_checked']:6d} {row['equivalent']:7d} {row['score']:7.1%} {row['score_without_equivalent']:8.1%}")
     total = sum(row["mutants"] for row in table)
     caught = sum(row["killed"] + row["timeout"] for row in table)
     equal = sum(row["equivalent"] for row in table)
     if total:
-        print(f"{'all':40} {total:8d} {'':>46} {caught / total:7.1%} {caught / max(total - equal, 1):8.1%}")
+        print(f"{'all':40} {total:8d} {'':>53} {caught / total:7.1%} {caught / max(total - equal, 1):8.1%}")
     print("\nMutants not killed" + (" (equivalent ones with their reason)" if equal else "") + ":\n")
     for module, name, state, reason in survivors:
         print(f"  {name} [{state}]" + (f"  EQUIVALENT: {reason}" if reason else ""))
@@ -170,6 +181,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="scratch copy (default build/mutation/<modules>)")
     parser.add_argument("--report-only", action="store_true", help="only print the report of an earlier run in --workdir")
     parser.add_argument("--no-diffs", action="store_true", help="list surviving mutants without their diffs")
+    parser.add_argument("--only", help="report only the modules whose path contains this text")
     args = parser.parse_args()
     modules = args.modules or core_modules(config)
     unknown = [m for m in modules if not (ROOT / m).is_file()]
@@ -181,7 +193,7 @@ def main() -> None:
         prepare(workdir, modules, args.tests or config["pytest_add_cli_args_test_selection"], config, args.tests_from)
         print(f"mutating {len(modules)} modules in {workdir}: {', '.join(modules)}", flush=True)
         run_mutmut(workdir, args.max_children)
-    report(workdir, show_diffs=not args.no_diffs)
+    report(workdir, show_diffs=not args.no_diffs, only=args.only)
 
 
 if __name__ == "__main__":

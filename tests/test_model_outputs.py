@@ -121,3 +121,13 @@ def test_mean_rows_and_the_journal_tower_by_hand():
     tower = mlp(3, 5)  # Linear -> ReLU -> Linear, `width` wide
     assert [type(layer) for layer in tower] == [nn.Linear, nn.ReLU, nn.Linear]
     assert (tower[0].in_features, tower[0].out_features, tower[2].in_features, tower[2].out_features) == (3, 5, 5, 5)
+
+
+def test_ease_logs_the_gram_matrix_size_and_the_inversion(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="audiorec.models.ease"):
+        EASERecommender(l2=1.0).fit(np.zeros((3000, 1), np.float32), TRAIN)
+    # 3000^2 float32 entries: 36,000,000 bytes = 0.0335 GiB.
+    assert "EASE: Gram matrix of 3000 tracks (0.0 GiB of float32)" in caplog.messages
+    assert "EASE: inverting it in place (Cholesky)" in caplog.messages
