@@ -161,3 +161,69 @@ def test_a_resume_state_of_other_settings_or_data_is_not_used(tmp_path, caplog):
     assert f"{tmp_path / 'last_epoch.pt'} was written for other settings or data; training from scratch" in caplog.messages
     expected = toy_training(None)
     assert fresh[0] == expected[0] and fresh[2].history == expected[2].history
+
+
+def test_the_small_helpers_by_their_definitions():
+    import numpy as np
+    import pandas as pd
+
+    from audiorec.models import training
+
+    assert training.monitored_metric("ndcg") == "val/ndcg@50" and training.monitored_metric("loss") == "val/loss"
+    assert training.scheduler_mode("loss") == "min" and training.scheduler_mode("ndcg") == "max"
+    with pytest.raises(ValueError, match=r"^shallow\.variant='dot'; allowed: cosine, interaction$"):
+        training.check_choice("shallow", "variant", "dot", ("cosine", "interaction"))
+    training.check_choice("shallow", "variant", "cosine", ("cosine", "interaction"))
+    with pytest.raises(ValueError, match=r"^bert4rec\.n_layers=0; must be >= 1$"):
+        training.check_at_least("bert4rec", "n_layers", 0, 1)
+    training.check_at_least("bert4rec", "n_layers", 1, 1)
+    assert training.resolve_device("m", "cpu") == torch.device("cpu")
+    assert training.resolve_device("m", "auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match=r"^m\.device='tpu'; allowed: auto, cpu, cuda, cuda:<index>$"):
+        training.resolve_device("m", "tpu")
+
+    class Model:
+        def __init__(self, lr, seed=0):
+            self.lr, self.seed = lr, seed
+
+    assert training.constructor_config(Model(0.1, 3)) == {"lr": 0.1, "seed": 3}
+
+
+def test_the_resume_fingerprint_changes_with_what_is_trained_and_only_with_it(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from audiorec.models.training import training_fingerprint
+
+    source = tmp_path / "model.py"
+    source.write_text("code")
+    items = np.eye(3, dtype=np.float32)
+    train = pd.DataFrame({"user_id": ["a", "b"], "track_idx": [0, 1], "timestamp": 0})
+    val = pd.DataFrame({"user_id": ["a"], "track_idx": [2]})
+    config = {"lr": 0.1, "resume": True, "checkpoint_dir": "x", "device": "cpu"}
+    base = training_fingerprint(str(source), config, items, train, val)
+    assert len(base) == 64 and base == training_fingerprint(str(source), dict(reversed(config.items())), items, train, val)
+    # Settings that do not change what is trained may differ; a timestamp column is not hashed.
+    assert base == training_fingerprint(str(source), {**config, "resume": False, "checkpoint_dir": "y", "device": "cuda"}, items, train.assign(timestamp=1), val)
+    changed = [
+        training_fingerprint(str(source), {**config, "lr": 0.2}, items, train, val),
+        training_fingerprint(str(source), config, items * 2, train, val),
+        training_fingerprint(str(source), config, items, train.assign(track_idx=[0, 2]), val),
+        training_fingerprint(str(source), config, items, train, val.assign(track_idx=[1])),
+        training_fingerprint(str(source), config, items, train, None),
+    ]
+    source.write_text("other code")
+    changed.append(training_fingerprint(str(source), config, items, train, val))
+    assert len({base, *changed}) == 1 + len(changed)
+
+
+def test_seed_deterministic_seeds_torch_and_asks_for_deterministic_kernels():
+    from audiorec.models.training import seed_deterministic
+
+    seed_deterministic(7)
+    first = torch.rand(3)
+    seed_deterministic(7)
+    assert torch.equal(torch.rand(3), first) and torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory is False
+    seed_deterministic(8)
+    assert not torch.equal(torch.rand(3), first)
