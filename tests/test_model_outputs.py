@@ -131,3 +131,20 @@ def test_ease_logs_the_gram_matrix_size_and_the_inversion(caplog):
     # 3000^2 float32 entries: 36,000,000 bytes = 0.0335 GiB.
     assert "EASE: Gram matrix of 3000 tracks (0.0 GiB of float32)" in caplog.messages
     assert "EASE: inverting it in place (Cholesky)" in caplog.messages
+
+
+def test_shared_helpers_by_hand(tmp_path):
+    from audiorec.models.base import binary_matrix, validation_metrics
+
+    twice = pd.concat([TRAIN, TRAIN.iloc[:1]])  # (a, 0) listed twice
+    matrix = binary_matrix(twice, pd.Index(["a", "b", "c"]), 4)
+    assert matrix.dtype == np.float32
+    assert matrix.toarray().tolist() == [[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 0, 0]]
+    # Ranked among the train tracks only: track 3 (no train plays) would outscore c's val track 2.
+    items = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, 1.0], [5.0, 0.1]], dtype=np.float32)
+    model = KNNRecommender().fit(items, TRAIN, val=pd.DataFrame({"user_id": ["c"], "track_idx": [2]}))  # no live: nothing logged
+    assert validation_metrics(model, pd.DataFrame({"user_id": ["c"], "track_idx": [2]}), TRAIN, k=1) == {"val/hitrate@1": 1.0, "val/ndcg@1": 1.0}
+    # User rows follow the sorted user ids, whatever the order of train.
+    shuffled = KNNRecommender().fit(ITEMS, TRAIN.iloc[::-1])
+    shuffled.save(tmp_path)
+    np.testing.assert_array_equal(np.load(tmp_path / "user_representations.npy"), KNNRecommender().fit(ITEMS, TRAIN).user_vectors)
