@@ -227,3 +227,37 @@ def test_seed_deterministic_seeds_torch_and_asks_for_deterministic_kernels():
     assert torch.utils.deterministic.fill_uninitialized_memory is False
     seed_deterministic(8)
     assert not torch.equal(torch.rand(3), first)
+
+
+def counting_run(resume_dir, kill_at=None):
+    """Scripted val scores by epoch; the net's bias counts the epochs (so a resumed run knows where it is)."""
+    scores = [0.9, 0.1, 0.2, 0.3, 0.4, 0.5]
+    net = nn.Linear(1, 1)
+    with torch.no_grad():
+        net.bias.fill_(0.0)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+
+    def train_epoch():
+        if kill_at is not None and int(net.bias.item()) + 1 == kill_at:
+            raise RuntimeError("killed")
+        with torch.no_grad():
+            net.bias += 1
+        return 10.0 * net.bias.item()  # epoch e has train loss 10 e
+
+    best = train_epochs(
+        "toy", net, optimizer, FixedLearningRate(), torch.Generator(), 3, len(scores),
+        train_epoch=train_epoch, validate=lambda: {METRIC: scores[int(net.bias.item()) - 1]}, schedule_on=METRIC,
+        stop_on=METRIC, resume_dir=resume_dir, fingerprint="", live=None,
+    )
+    return best, net.bias.item()
+
+
+def test_a_best_epoch_before_the_kill_is_still_the_one_restored_after_resuming(tmp_path, caplog):
+    # Epoch 1 is the best; epochs 2-4 bring no gain, so training stops after epoch 4 (patience 3).
+    assert counting_run(None) == ((1, 10.0), 1.0)
+    with pytest.raises(RuntimeError, match="killed"):
+        counting_run(str(tmp_path), kill_at=3)
+    with caplog.at_level(logging.INFO):
+        assert counting_run(str(tmp_path)) == ((1, 10.0), 1.0)  # epoch and train loss kept, its weights restored
+    assert "toy: early stop at epoch 4, no val/ndcg@50 gain for 3 epochs" in caplog.messages
+    assert "restored epoch 1, val_ndcg@50 0.9000" in caplog.messages
