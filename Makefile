@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 1
 
-.PHONY: install repro test benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
+.PHONY: install repro test mutation benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
 
 $(INSTALLED): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -23,6 +23,15 @@ repro: $(INSTALLED)
 ## Run the test suite (includes one real `dvc repro` on the tiny dataset).
 test: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --durations=25
+
+## Mutation score of the core library (mutmut, fast unit tests only; long, not in CI; docs/testing.md).
+## MODULES=audiorec/metrics.py narrows it; TESTS= the test files to run; JOBS= mutants at once; BEFORE=<rev> scores that revision's tests.
+MODULES ?=
+TESTS ?=
+JOBS ?= 2
+mutation: $(INSTALLED)
+	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install -q "mutmut==3.8.1"
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/mutation.py --max-children $(JOBS) $(if $(MODULES),--modules $(MODULES)) $(if $(TESTS),--tests $(TESTS)) $(if $(BEFORE),--tests-from $(BEFORE))
 
 ## Refresh the tiny run's reference metrics that CI checks (commit the result with the change that moved them).
 tiny-reference: $(INSTALLED)

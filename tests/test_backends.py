@@ -53,6 +53,23 @@ def test_random_backend_is_seeded():
     b = backends.create("random", dim=5, seed=1).embed_tracks(tracks)
     assert a.shape == (3, 5)
     np.testing.assert_array_equal(a, b)
+    # A seed only compared with itself cannot show that it is used: another seed must give other vectors.
+    for seed in (0, 2):
+        other = backends.create("random", dim=5, seed=seed).embed_tracks(tracks)
+        assert not np.isclose(a, other).any(), seed
+
+
+def test_random_backend_draws_the_named_distribution():
+    tracks = pd.DataFrame({"track_id": [str(i) for i in range(400)]})
+    normal = backends.create("random", dim=50, seed=3).embed_tracks(tracks)
+    uniform = backends.create("random", dim=50, seed=3, distribution="uniform").embed_tracks(tracks)
+    assert normal.dtype == uniform.dtype == np.float32
+    # 20,000 draws: the moments of N(0, 1) and U[0, 1) within a few standard errors.
+    assert abs(normal.mean()) < 0.03 and abs(normal.std() - 1) < 0.03 and normal.min() < -3
+    assert uniform.min() >= 0 and uniform.max() < 1
+    assert abs(uniform.mean() - 0.5) < 0.01 and abs(uniform.var() - 1 / 12) < 0.005
+    with pytest.raises(ValueError, match="random.distribution='beta'; allowed: normal, uniform"):
+        backends.create("random", distribution="beta")
 
 
 def test_oracle_refuses_without_synthetic_styles(tmp_path):
@@ -62,11 +79,13 @@ def test_oracle_refuses_without_synthetic_styles(tmp_path):
 
 def test_mfcc_separates_bright_from_dark_timbre(tmp_path):
     styles = sample_styles(np.random.default_rng(0), SyntheticConfig(n_tracks=40, n_users=1, clip_seconds=2))
-    dark = styles.sort_values("brightness").iloc[0].to_dict()
-    bright = styles.sort_values("brightness").iloc[-1].to_dict()
+    # The generator's `brightness` is the exponent of its harmonics' roll-off (gain h^-brightness):
+    # the lowest value is the brightest timbre, the highest the darkest.
+    bright = styles.sort_values("brightness").iloc[0].to_dict()
+    dark = styles.sort_values("brightness").iloc[-1].to_dict()
     backend = backends.create("mfcc", n_mfcc=13, sample_rate=16000)
     rows = []
-    for name, style in {"dark": dark, "bright": bright}.items():
+    for name, style in {"bright": bright, "dark": dark}.items():
         path = tmp_path / f"{name}.wav"
         sf.write(path, synthesise(style, 2, 16000), 16000)
         rows.append({"track_id": name, "audio_path": str(path)})
@@ -74,6 +93,32 @@ def test_mfcc_separates_bright_from_dark_timbre(tmp_path):
     assert embeddings.shape == (2, 52) and stats["dim"] == 52
     assert np.isfinite(embeddings).all()
     assert not np.allclose(embeddings[0], embeddings[1])
+
+
+def spectral_centroid(waveform: np.ndarray, sample_rate: int) -> float:
+    """The power-weighted mean frequency of the whole clip, by numpy's FFT (no librosa)."""
+    power = np.abs(np.fft.rfft(waveform)) ** 2
+    return float((np.fft.rfftfreq(len(waveform), 1 / sample_rate) * power).sum() / power.sum())
+
+
+def test_mfcc_orders_timbres_as_the_generator_planted_them(tmp_path):
+    """Clips that differ only in the planted harmonic roll-off, from bright to dark. The first
+    cepstral coefficient is the log-mel spectrum's tilt: it must rise as the clips darken (as an
+    FFT spectral centroid, computed independently, falls), and the vectors must move away from
+    the brightest clip in the same order. MFCCs of anything but the audio would not."""
+    rolloff = [0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8]
+    style = {"tempo": 120.0, "scale": "major", "root": 0, "register": 57.0, "percussiveness": 0.0, "noisiness": 0.0, "seed": 7}
+    rows, centroids = [], []
+    for i, exponent in enumerate(rolloff):
+        waveform = synthesise({**style, "brightness": exponent}, 2, 16000)
+        centroids.append(spectral_centroid(waveform, 16000))
+        sf.write(tmp_path / f"{i}.wav", waveform, 16000)
+        rows.append({"track_id": str(i), "audio_path": str(tmp_path / f"{i}.wav")})
+    assert np.all(np.diff(centroids) < 0)  # the planted order, seen by an independent measure
+    embeddings, _, _ = backends.extract(backends.create("mfcc", n_mfcc=13, sample_rate=16000), pd.DataFrame(rows))
+    tilt = embeddings[:, 1]  # mean of coefficient 1 over frames
+    assert np.all(np.diff(tilt) > 0), tilt
+    assert np.all(np.diff(np.linalg.norm(embeddings - embeddings[0], axis=1)) > 0)
 
 
 def test_report_k_must_be_evaluated():

@@ -64,3 +64,23 @@ def test_non_positive_k_is_refused():
     truth = pd.DataFrame({"user_id": ["u"], "track_idx": [1]})
     with pytest.raises(ValueError, match="evaluate.ks"):
         per_user_metrics(truth, truth.assign(track_idx=[[1]]), ks=[0])
+
+
+def test_one_row_per_user_in_sorted_order_and_k_of_one():
+    truth = pd.DataFrame({"user_id": ["u3", "u1", "u2", "u1"], "track_idx": [7, 1, 5, 2]})
+    predictions = pd.DataFrame({"user_id": ["u2", "u1", "u3"], "track_idx": [[4, 5], [2, 9], [8]]})
+    result = per_user_metrics(truth, predictions, ks=[1])
+    assert result["user_id"].tolist() == ["u1", "u2", "u3"]  # sorted, as the per-user files are paired by position
+    # At k = 1 only the first track counts: u1's 2 is a hit (1 of its 2 tracks), u2's 4 and u3's 8 are not.
+    assert result["hitrate@1"].tolist() == [1.0, 0.0, 0.0]
+    assert result["recall@1"].tolist() == [0.5, 0.0, 0.0]
+    assert result["precision@1"].tolist() == [1.0, 0.0, 0.0]
+    assert (result.drop(columns="user_id").dtypes == "float64").all()
+
+
+def test_student_t_interval_of_two_users_and_of_one():
+    two = summarise(pd.DataFrame({"user_id": ["a", "b"], "hitrate@1": [1.0, 0.0]}))["hitrate@1"]
+    # sd = 0.7071068, se = 0.5, t(0.975, 1) = 12.7062047
+    assert two["mean"] == 0.5 and two["ci95"] == pytest.approx(0.5 * 12.7062047, rel=1e-6) and two["users"] == 2
+    one = summarise(pd.DataFrame({"user_id": ["a"], "hitrate@1": [1.0]}))["hitrate@1"]
+    assert one["mean"] == 1.0 and math.isnan(one["ci95"]) and one["users"] == 1

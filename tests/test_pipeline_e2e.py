@@ -10,6 +10,12 @@ import yaml
 from audiorec.worktree import TINY_BACKENDS
 
 
+def first_column(markdown: str) -> list[str]:
+    """The first cells of the body rows of the Markdown table in `markdown`, sorted (a row twice shows twice)."""
+    rows = [line for line in markdown.splitlines() if line.startswith("|")][2:]  # after the header and the rule
+    return sorted(row.split("|")[1].strip() for row in rows)
+
+
 @pytest.mark.e2e
 def test_tables_are_written(tiny_repo):
     root, _, _ = tiny_repo
@@ -20,8 +26,15 @@ def test_tables_are_written(tiny_repo):
     baselines = pd.read_csv(root / "metrics/tables/baselines.csv")
     assert set(baselines["backend"]) == {"mostpop", "ease", "bert4rec"}
     assert (root / "metrics/tables/results.md").read_text().startswith("Split protocol `journal`, model settings `demo`.")
-    assert (root / "metrics/tables/results.md").read_text().count("|") > 40
-    assert (root / "metrics/tables/hitrate.png").stat().st_size > 1000
+    # The hot part of the report: one table per model, one row per backend (per model for the baselines).
+    hot = (root / "metrics/tables/results.md").read_text().split("## Cold start")[0]
+    rows = {title.split()[0]: first_column(body) for title, body in (section.split("\n", 1) for section in hot.split("### ")[1:])}
+    backends = sorted(TINY_BACKENDS)
+    assert rows == {"knn": backends, "shallow": backends, "bert4rec": backends, "baselines": ["bert4rec", "ease", "mostpop"]}
+    # The chart decodes at the size plot_hitrate draws it: (2 + 1.5 in per model for 3 backends) x 4 in at 120 dpi.
+    import matplotlib.image
+
+    assert matplotlib.image.imread(root / "metrics/tables/hitrate.png").shape[:2] == (4 * 120, int((2 + 1.5 * 3) * 120))
     training_log = json.loads((root / "metrics/train/oracle/knn/metrics.json").read_text())
     assert 0 < training_log["val"]["ndcg@50"] <= 1
 

@@ -134,3 +134,21 @@ def test_equal_scores_rank_the_lower_index_first_also_at_the_cut():
     assert ranked.tolist() == [2, 3, 4]
     (ranked,) = top_k_unseen(user, items, [np.array([], dtype=np.int64)], top_k=7)
     assert ranked.tolist() == [2, 1, 3, 4, 6, 0, 5]
+
+
+def test_many_ties_rank_the_lower_index_first_when_the_whole_row_is_sorted():
+    # 200 items scoring 0, 1 or 2 and a seen item among the sampled ones: the selection sorts the
+    # whole row, where an unstable sort would shuffle each tied group.
+    items = np.random.default_rng(0).integers(0, 3, (200, 1)).astype(np.float32)
+    seen = np.array([0, 8, 57])
+    (ranked,) = top_k_unseen(np.ones((1, 1), dtype=np.float32), items, [seen], top_k=190)
+    unseen = np.setdiff1d(np.arange(200), seen)
+    assert ranked.tolist() == unseen[np.lexsort((unseen, -items[unseen, 0]))][:190].tolist()
+
+
+def test_l2_normalise_gives_unit_rows_and_keeps_zero_rows_zero():
+    from audiorec.retrieval import l2_normalise
+
+    with np.errstate(all="raise"):  # no 0 / 0 is ever computed
+        result = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0], [0.0, -2.0]]))
+    assert result.tolist() == [[0.6, 0.8], [0.0, 0.0], [0.0, -1.0]]

@@ -164,13 +164,16 @@ def test_planted_clusters_are_learned(variant):
     ndcg = live.history["val/ndcg@50"]
     assert live.summary == {"best_epoch": 1 + int(np.argmax(ndcg)), "best_val_ndcg@50": max(ndcg)}
     assert model.epoch == live.summary["best_epoch"]
-    if variant == "interaction":
-        # Not asserted: on this toy data the un-normalised ReLU tower can zero a whole
-        # cluster's representations for some seeds (dying ReLU), so the ranking check would be seed luck.
-        return
     ranked = model.recommend(sorted(train["user_id"].unique()), top_k=5)
-    for user, tracks in zip(ranked["user_id"], ranked["track_idx"]):
-        assert (cluster[tracks] == int(user[1:]) % 2).all(), (user, tracks)
+    own = np.array([(cluster[tracks] == int(user[1:]) % 2).mean() for user, tracks in zip(ranked["user_id"], ranked["track_idx"])])
+    if variant == "interaction":
+        # On this toy data the un-normalised ReLU tower can zero a whole cluster's representations
+        # for some seeds (dying ReLU: seed 1 puts 78% own-cluster tracks in the top 5, seeds 0, 2 and 3
+        # all of them), so every list being pure would be seed luck. Ranking at chance puts
+        # 12 / 32 = 37.5% there (each user's unseen tracks: 12 of their cluster, 20 of the other).
+        assert own.mean() >= 0.75, own
+    else:
+        assert (own == 1).all(), own
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from audiorec.config import ParamsError, split_protocol
-from audiorec.data.split import EmptySplitError, Protocol, split_statistics, time_split
+from audiorec.data.split import EmptySplitError, Protocol, draw_val_users, split_statistics, time_split
 from audiorec.worktree import REPO
 
 RECSYS24 = Protocol("2019-02-20", "2020-02-20", None, cold_start=False, val_from="all", test_size=0.5, seed=42)
@@ -128,6 +128,28 @@ def test_validation_users_depend_on_the_seed():
     assert len(draws) > 1
 
 
+@pytest.mark.parametrize(
+    "n_users, test_size, n_val",
+    # The definition (sklearn's train_test_split): ceil(test_size * n) test users, the rest validation.
+    # Each case is one where a rounding other than the ceiling of the test part gives another count:
+    # 7 x 0.5 = 3.5 and 9 x 0.5 = 4.5 (halves: round() goes to even), 13 x 0.7 = 9.1 (floor and round differ
+    # from ceil), 23 x 0.7 = 16.1.
+    [(7, 0.5, 3), (9, 0.5, 4), (13, 0.7, 3), (23, 0.7, 6)],
+)
+def test_the_number_of_validation_users_is_the_rest_after_the_rounded_up_test_part(n_users, test_size, n_val):
+    users = np.array([f"user_{i:02d}" for i in range(n_users)][::-1])
+    val = draw_val_users(users, test_size, seed=42)
+    assert len(val) == n_val and len(set(val)) == n_val and set(val) <= set(users)
+    assert val.tolist() == sorted(val.tolist())
+
+
+def test_different_seeds_draw_different_validation_users_from_the_same_log():
+    plays = planted_log(RECSYS24, 0)
+    val = {seed: set(time_split(plays, Protocol(**{**RECSYS24.__dict__, "seed": seed}))["val"]["user_id"]) for seed in (1, 2)}
+    assert val[1] != val[2]
+    assert val[1] == {user for user, _ in by_definition(plays, Protocol(**{**RECSYS24.__dict__, "seed": 1}))["val"]}
+
+
 def test_journal_validation_users_have_no_cold_tracks_and_every_cold_row_is_kept():
     plays = planted_log(JOURNAL, 3)
     splits = time_split(plays, JOURNAL)
@@ -192,3 +214,65 @@ def test_the_committed_protocols_are_the_studies():
     assert Protocol(**split["recsys24"]) == RECSYS24
     assert Protocol(**split["journal"]) == JOURNAL
     assert split["duplicate_plays"] == "count"
+
+
+def test_window_and_test_date_boundaries_by_hand():
+    """A play exactly at start_date is inside the window, exactly at end_date outside it,
+    and exactly at test_date in the test period."""
+    protocol = Protocol("2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="all", test_size=0.5, seed=42)
+    plays = pd.DataFrame(
+        [play(user, 1, "2018-02-01") for user in "abcdef"]  # at start_date: train
+        + [play(user, 2, "2018-06-01") for user in "abcdef"] + [play("a", 5, "2018-06-01")]
+        + [play(user, 3, "2018-01-31 23:59:59") for user in "abcdef"]  # just before the window
+        + [play(user, 2, "2019-02-01") for user in "ab"]  # at test_date: not a train play
+        + [play(user, 5, "2019-02-01") for user in "cdef"]  # at test_date: hot test-period pairs
+        + [play(user, 3, "2019-02-01") for user in "cd"]  # track 3 is not in train inside the window: cold
+        + [play(user, 3, "2019-03-01") for user in "ab"]  # at end_date: outside
+    )
+    splits = time_split(plays, protocol)
+    train = splits["train"].set_index(["user_id", "track_idx"])["count"]
+    assert sorted(train.index) == sorted([(u, t) for u in "abcdef" for t in (1, 2)] + [("a", 5)])
+    assert train.loc[("a", 2)] == 1
+    hot = pd.concat([splits["val"], splits["test"]])
+    assert sorted(zip(hot["user_id"], hot["track_idx"])) == [(u, 5) for u in "cdef"]
+    assert sorted(zip(splits["cold_test"]["user_id"], splits["cold_test"]["track_idx"])) == [("c", 3), ("d", 3)]
+    assert split_statistics(splits, plays, protocol)["ignored"]["plays_outside_window"] == 6 + 2
+
+
+def test_split_frames_have_exactly_the_split_columns_and_a_fresh_index():
+    splits = time_split(planted_log(JOURNAL, 1), JOURNAL)
+    for name, frame in splits.items():
+        assert list(frame.columns) == ["user_id", "track_idx", "timestamp", "count"], name
+        assert frame.index.equals(pd.RangeIndex(len(frame))), name
+
+
+def test_categorical_ids_split_as_strings_do():
+    """Readers may hand over categorical ids: unobserved (user, track) combinations must not become pairs."""
+    plays = planted_log(JOURNAL, 2)
+    categorical = plays.assign(user_id=plays["user_id"].astype("category"), track_idx=plays["track_idx"].astype("category"))
+    expected, splits = time_split(plays, JOURNAL), time_split(categorical, JOURNAL)
+    for name in expected:
+        assert as_dict(splits[name]) == as_dict(expected[name]), name
+        assert splits[name]["user_id"].dtype == expected[name]["user_id"].dtype, name  # strings, not categories
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"test_date": "2018-02-01"}, r"test_date \(2018-02-01\) must be after start_date \(2018-02-01\)"),
+        ({"end_date": "2019-02-01"}, r"end_date \(2019-02-01\) must be after test_date \(2019-02-01\), or null"),
+        ({"test_size": 0.0}, r"test_size=0.0; must be strictly between 0 and 1"),
+    ],
+)
+def test_protocol_boundaries_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        Protocol(**{**JOURNAL.__dict__, **change})
+
+
+def test_messages_name_the_choices_and_the_open_end():
+    plays = planted_log(RECSYS24, 0)
+    with pytest.raises(ValueError, match=r"^split.duplicate_plays='keep'; allowed: count, drop$"):
+        time_split(plays, RECSYS24, "keep")
+    late = Protocol("2019-02-20", "2021-01-01", None, False, "all", 0.5, 42)
+    with pytest.raises(EmptySplitError, match="from 2021-01-01 to the end of the log. Move"):
+        time_split(plays, late)

@@ -1,4 +1,7 @@
 """The shared epoch loop (audiorec.models.training.train_epochs) on a scripted val curve."""
+import logging
+
+import pytest
 import torch
 from torch import nn
 
@@ -89,3 +92,172 @@ def test_a_loss_as_stopping_metric_is_minimised():
 
 def test_without_a_stopping_metric_every_epoch_runs_and_the_last_is_kept():
     assert run_on_losses([3.0, 1.0, 2.0, 1.5, 0.5, 0.7], stop_on=None) == (6, 6)
+
+
+class RecordingLive:
+    def __init__(self):
+        self.history, self.summary = {}, {}
+
+    def log_metric(self, name, value):
+        self.history.setdefault(name, []).append(value)
+
+    def next_step(self):
+        pass
+
+
+def toy_training(resume_dir, fail_at=None, fingerprint="data-1"):
+    """A real (tiny) training whose every part of the state matters: Adam's moments, the scheduler,
+    the batch generator, torch's global generator (the noise), the best score so far."""
+    torch.manual_seed(0)
+    net = nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=0, factor=0.5)
+    generator = torch.Generator().manual_seed(1)
+    live, calls = RecordingLive(), []
+
+    def train_epoch():
+        calls.append(None)
+        if len(calls) == fail_at:
+            raise RuntimeError("killed")
+        x = torch.randn(16, 2, generator=generator)
+        loss = ((net(x) - (x[:, :1] * 3 + torch.rand(16, 1))) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def validate():
+        with torch.no_grad():  # a score that rises and falls with the weights
+            return {METRIC: -abs(float(net.weight[0, 0]) - 2.5)}
+
+    best = train_epochs(
+        "toy", net, optimizer, scheduler, generator, 2, 12, train_epoch=train_epoch, validate=validate,
+        schedule_on=METRIC, stop_on=METRIC, resume_dir=resume_dir, fingerprint=fingerprint, live=live,
+    )
+    return best, {k: v.clone() for k, v in net.state_dict().items()}, live, optimizer.param_groups[0]["lr"]
+
+
+def test_a_killed_training_resumes_to_the_uninterrupted_result(tmp_path, caplog):
+    expected = toy_training(None)
+    with pytest.raises(RuntimeError, match="killed"):
+        toy_training(str(tmp_path), fail_at=5)
+    assert (tmp_path / "last_epoch.pt").is_file()  # epochs 1-4 kept
+    with caplog.at_level(logging.INFO):
+        resumed = toy_training(str(tmp_path))
+    assert f"resuming from {tmp_path / 'last_epoch.pt'} after epoch 4" in caplog.messages
+    assert resumed[0] == expected[0] and resumed[3] == expected[3]
+    for name, tensor in expected[1].items():
+        assert torch.equal(resumed[1][name], tensor), name
+    assert resumed[2].history == expected[2].history  # the kept epochs are logged again, then the rest
+    assert resumed[2].summary == expected[2].summary == {"best_epoch": expected[0][0], "best_val_ndcg@50": pytest.approx(max(expected[2].history[METRIC]))}
+    assert not (tmp_path / "last_epoch.pt").exists()  # removed once training finished
+
+
+def test_a_resume_state_of_other_settings_or_data_is_not_used(tmp_path, caplog):
+    with pytest.raises(RuntimeError, match="killed"):
+        toy_training(str(tmp_path), fail_at=5, fingerprint="data-2")
+    with caplog.at_level(logging.WARNING):
+        fresh = toy_training(str(tmp_path))
+    assert f"{tmp_path / 'last_epoch.pt'} was written for other settings or data; training from scratch" in caplog.messages
+    expected = toy_training(None)
+    assert fresh[0] == expected[0] and fresh[2].history == expected[2].history
+
+
+def test_the_small_helpers_by_their_definitions():
+    import numpy as np
+    import pandas as pd
+
+    from audiorec.models import training
+
+    assert training.monitored_metric("ndcg") == "val/ndcg@50" and training.monitored_metric("loss") == "val/loss"
+    assert training.scheduler_mode("loss") == "min" and training.scheduler_mode("ndcg") == "max"
+    with pytest.raises(ValueError, match=r"^shallow\.variant='dot'; allowed: cosine, interaction$"):
+        training.check_choice("shallow", "variant", "dot", ("cosine", "interaction"))
+    training.check_choice("shallow", "variant", "cosine", ("cosine", "interaction"))
+    with pytest.raises(ValueError, match=r"^bert4rec\.n_layers=0; must be >= 1$"):
+        training.check_at_least("bert4rec", "n_layers", 0, 1)
+    training.check_at_least("bert4rec", "n_layers", 1, 1)
+    assert training.resolve_device("m", "cpu") == torch.device("cpu")
+    assert training.resolve_device("m", "auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match=r"^m\.device='tpu'; allowed: auto, cpu, cuda, cuda:<index>$"):
+        training.resolve_device("m", "tpu")
+
+    class Model:
+        def __init__(self, lr, seed=0):
+            self.lr, self.seed = lr, seed
+
+    assert training.constructor_config(Model(0.1, 3)) == {"lr": 0.1, "seed": 3}
+
+
+def test_the_resume_fingerprint_changes_with_what_is_trained_and_only_with_it(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from audiorec.models.training import training_fingerprint
+
+    source = tmp_path / "model.py"
+    source.write_text("code")
+    items = np.eye(3, dtype=np.float32)
+    train = pd.DataFrame({"user_id": ["a", "b"], "track_idx": [0, 1], "timestamp": 0})
+    val = pd.DataFrame({"user_id": ["a"], "track_idx": [2]})
+    config = {"lr": 0.1, "resume": True, "checkpoint_dir": "x", "device": "cpu"}
+    base = training_fingerprint(str(source), config, items, train, val)
+    assert len(base) == 64 and base == training_fingerprint(str(source), dict(reversed(config.items())), items, train, val)
+    # Settings that do not change what is trained may differ; a timestamp column is not hashed.
+    assert base == training_fingerprint(str(source), {**config, "resume": False, "checkpoint_dir": "y", "device": "cuda"}, items, train.assign(timestamp=1), val)
+    changed = [
+        training_fingerprint(str(source), {**config, "lr": 0.2}, items, train, val),
+        training_fingerprint(str(source), config, items * 2, train, val),
+        training_fingerprint(str(source), config, items, train.assign(track_idx=[0, 2]), val),
+        training_fingerprint(str(source), config, items, train, val.assign(track_idx=[1])),
+        training_fingerprint(str(source), config, items, train, None),
+    ]
+    source.write_text("other code")
+    changed.append(training_fingerprint(str(source), config, items, train, val))
+    assert len({base, *changed}) == 1 + len(changed)
+
+
+def test_seed_deterministic_seeds_torch_and_asks_for_deterministic_kernels():
+    from audiorec.models.training import seed_deterministic
+
+    seed_deterministic(7)
+    first = torch.rand(3)
+    seed_deterministic(7)
+    assert torch.equal(torch.rand(3), first) and torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory is False
+    seed_deterministic(8)
+    assert not torch.equal(torch.rand(3), first)
+
+
+def counting_run(resume_dir, kill_at=None):
+    """Scripted val scores by epoch; the net's bias counts the epochs (so a resumed run knows where it is)."""
+    scores = [0.9, 0.1, 0.2, 0.3, 0.4, 0.5]
+    net = nn.Linear(1, 1)
+    with torch.no_grad():
+        net.bias.fill_(0.0)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+
+    def train_epoch():
+        if kill_at is not None and int(net.bias.item()) + 1 == kill_at:
+            raise RuntimeError("killed")
+        with torch.no_grad():
+            net.bias += 1
+        return 10.0 * net.bias.item()  # epoch e has train loss 10 e
+
+    best = train_epochs(
+        "toy", net, optimizer, FixedLearningRate(), torch.Generator(), 3, len(scores),
+        train_epoch=train_epoch, validate=lambda: {METRIC: scores[int(net.bias.item()) - 1]}, schedule_on=METRIC,
+        stop_on=METRIC, resume_dir=resume_dir, fingerprint="", live=None,
+    )
+    return best, net.bias.item()
+
+
+def test_a_best_epoch_before_the_kill_is_still_the_one_restored_after_resuming(tmp_path, caplog):
+    # Epoch 1 is the best; epochs 2-4 bring no gain, so training stops after epoch 4 (patience 3).
+    assert counting_run(None) == ((1, 10.0), 1.0)
+    with pytest.raises(RuntimeError, match="killed"):
+        counting_run(str(tmp_path), kill_at=3)
+    with caplog.at_level(logging.INFO):
+        assert counting_run(str(tmp_path)) == ((1, 10.0), 1.0)  # epoch and train loss kept, its weights restored
+    assert "toy: early stop at epoch 4, no val/ndcg@50 gain for 3 epochs" in caplog.messages
+    assert "restored epoch 1, val_ndcg@50 0.9000" in caplog.messages
