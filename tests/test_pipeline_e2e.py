@@ -157,14 +157,16 @@ def test_two_seeds_are_two_runs_of_each_trained_model_and_one_of_the_others(tiny
 
     table = pd.read_csv(root / "metrics/tables/shallow.csv").set_index("backend")
     for backend in ("random", "oracle"):
-        seed_means = [
-            json.loads((root / f"metrics/{backend}/shallow.seed{seed}.json").read_text())["test"]["hitrate@50"]["mean"]
-            for seed in (0, 1)
-        ]
-        assert seed_means[0] != seed_means[1]  # two seeds, two different trainings
-        half_width = stats.t.ppf(0.975, 1) * stats.sem(seed_means)
-        assert table.loc[backend, "HitRate@50"] == pytest.approx(sum(seed_means) / 2, abs=1e-6)
-        assert table.loc[backend, "HitRate@50_ci95"] == pytest.approx(half_width, abs=1e-6)
+        lists = [pd.read_parquet(root / f"data/predictions/{backend}/shallow.seed{seed}.parquet") for seed in (0, 1)]
+        assert [list(t) for t in lists[0]["track_idx"]] != [list(t) for t in lists[1]["track_idx"]]  # two seeds, two trainings
+        for metric, column in (("hitrate@50", "HitRate@50"), ("ndcg@50", "NDCG@50")):
+            seed_means = [
+                json.loads((root / f"metrics/{backend}/shallow.seed{seed}.json").read_text())["test"][metric]["mean"]
+                for seed in (0, 1)
+            ]
+            half_width = stats.t.ppf(0.975, 1) * stats.sem(seed_means)
+            assert table.loc[backend, column] == pytest.approx(sum(seed_means) / 2, abs=1e-6)
+            assert table.loc[backend, f"{column}_ci95"] == pytest.approx(half_width, abs=1e-6)
         assert table.loc[backend, "seeds"] == 2
     assert "seeds" not in pd.read_csv(root / "metrics/tables/knn.csv")  # deterministic: one run, today's table
     report = (root / "metrics/tables/results.md").read_text()
