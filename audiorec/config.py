@@ -31,7 +31,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
-    from audiorec.models import BASELINES, DETERMINISTIC, ELSA_MODELS, INTERACTIONS_ONLY, MODELS
+    from audiorec.models import BASELINES, ELSA_MODELS
 
     dataset = params["dataset"]
     if dataset["source"] not in SOURCES:
@@ -53,13 +53,13 @@ def validate(params: dict) -> None:
     for name in params["backends"]:
         validate_backend(name, params.get(name))
     validate_seeds(params["seeds"])
-    validate_audio_models(params, MODELS, INTERACTIONS_ONLY, ELSA_MODELS, DETERMINISTIC)
+    validate_audio_models(params)
     validate_elsa_models(params, ELSA_MODELS)
     for key, deterministic in (("baselines", False), ("deterministic_baselines", True)):
         for name in params[key]:
             if name not in BASELINES:
                 raise ParamsError(f"{key}: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
-            check_kind(key, name, deterministic, DETERMINISTIC)
+            check_kind(key, name, deterministic)
     if params["model_settings"] not in MODEL_SETTINGS:
         raise ParamsError(f"model_settings={params['model_settings']!r}; allowed: {', '.join(MODEL_SETTINGS)}")
     for key in ("shuffle", "unordered"):
@@ -92,28 +92,31 @@ def validate_seeds(seeds: object) -> None:
         raise ParamsError(f"seeds={seeds!r} repeats a seed; each seed is one run, list it once")
 
 
-def check_kind(key: str, name: str, deterministic: bool, registered: tuple[str, ...]) -> None:
+def check_kind(key: str, name: str, deterministic: bool) -> None:
     """Deterministic models run once, trained ones once per seed: each list holds one kind."""
-    if name in registered and not deterministic:
+    from audiorec.models import DETERMINISTIC
+
+    if name in DETERMINISTIC and not deterministic:
         raise ParamsError(f"{key}: {name!r} has no randomness (one run whatever seeds says); list it under params.yaml: deterministic_{key}")
-    if name not in registered and deterministic:
+    if name not in DETERMINISTIC and deterministic:
         plain = key.removeprefix("deterministic_")
         raise ParamsError(f"{key}: {name!r} trains from a seed (one run per seed); list it under params.yaml: {plain}")
 
 
-def validate_audio_models(
-    params: dict, registered: dict, interactions_only: tuple[str, ...], elsa: tuple[str, ...], deterministic: tuple[str, ...]
-) -> None:
-    for key, is_deterministic in (("models", False), ("deterministic_models", True)):
+def validate_audio_models(params: dict) -> None:
+    """`models` and `deterministic_models`: registered models that read audio, each in the list of its kind."""
+    from audiorec.models import ELSA_MODELS, INTERACTIONS_ONLY, MODELS
+
+    for key, deterministic in (("models", False), ("deterministic_models", True)):
         for name in params[key]:
-            if name in interactions_only:
+            if name in INTERACTIONS_ONLY:
                 raise ParamsError(f"{key}: {name!r} uses no audio; list it under params.yaml: baselines instead")
-            if name in elsa:
+            if name in ELSA_MODELS:
                 raise ParamsError(f"{key}: {name!r} reads ELSA's item factors; list it under params.yaml: elsa_models instead")
-            if name not in registered:
-                audio_models = sorted(set(registered) - set(interactions_only) - {"elsa"} - set(elsa))
+            if name not in MODELS:
+                audio_models = sorted(set(MODELS) - set(INTERACTIONS_ONLY) - {"elsa"} - set(ELSA_MODELS))
                 raise ParamsError(f"{key}: unknown model {name!r}; registered: {', '.join(audio_models)}")
-            check_kind(key, name, is_deterministic, deterministic)
+            check_kind(key, name, deterministic)
 
 
 def model_params(params: dict, model: str) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from audiorec import paths
 from audiorec.controls import KINDS, control_name
 from audiorec.metrics import column, mean_over_seeds, summarise
 from audiorec.significance import holm, paired_pvalues
@@ -60,6 +61,13 @@ class Run:
     def seed_means(self, split: str) -> pd.DataFrame:
         """One row per seed: each metric's mean over the split's users."""
         return pd.DataFrame([frame.mean() for frame in self.seed_values(split)])
+
+
+def read_per_user(backend: str, model: str, seeds: list[int] | None) -> tuple[pd.DataFrame, ...]:
+    """Evaluate's per-user metrics of each run of `model` on `backend`: one frame per seed, or
+    (seeds None, a deterministic model) its one run. A missing run raises FileNotFoundError."""
+    names = [paths.run_name(model)] if seeds is None else [paths.run_name(model, seed) for seed in seeds]
+    return tuple(pd.read_parquet(paths.per_user(backend, name)) for name in names)
 
 
 def model_table(runs: list[Run], k: int = 50, split: str = "test", controls: list[Run] = ()) -> pd.DataFrame:

@@ -809,11 +809,11 @@ def main() -> None:
                     evaluated.append((backend, model))
     if "evaluate" in args.stages:
         for backend, model in evaluated:
-            seed = [] if model in DETERMINISTIC else ["--seed", str(BENCHMARK_SEED)]
-            if (work / paths.predictions(backend, paths.run_name(model, None if model in DETERMINISTIC else BENCHMARK_SEED))).is_file():
+            seed = None if model in DETERMINISTIC else BENCHMARK_SEED
+            if (work / paths.predictions(backend, paths.run_name(model, seed))).is_file():
                 width = backend.removeprefix("random") if backend != "none" else "—"
                 with guarded(report, f"evaluate {model}", width):
-                    wall, peak = run.stage(["stages.evaluate", "--backend", backend, "--model", model, *seed], f"evaluate_{backend}_{model}")
+                    wall, peak = run.stage(["stages.evaluate", "--backend", backend, "--model", model, *([] if seed is None else ["--seed", str(seed)])], f"evaluate_{backend}_{model}")
                     report.add(Row(f"evaluate {model}", width, wall, peak))
     print_summary(report, args, gflops, device, split, params)
 

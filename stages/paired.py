@@ -17,6 +17,7 @@ import pandas as pd
 from audiorec import paths
 from audiorec.config import load_params
 from audiorec.metrics import mean_over_seeds
+from audiorec.report import read_per_user
 from audiorec.significance import compare_runs
 
 
@@ -25,12 +26,11 @@ def per_user(run: str, seeds: list[int]) -> pd.DataFrame | None:
     backend, _, name = run.partition("/")
     if not name:
         return None
-    if paths.per_user(backend, name).is_file():
-        return pd.read_parquet(paths.per_user(backend, name))
-    seed_files = [paths.per_user(backend, paths.run_name(name, seed)) for seed in seeds]
-    if not all(path.is_file() for path in seed_files):
+    exact = paths.per_user(backend, name).is_file()  # a deterministic model, or <model>.seed<N>
+    try:
+        return mean_over_seeds(list(read_per_user(backend, name, None if exact else seeds)))
+    except FileNotFoundError:
         return None
-    return mean_over_seeds([pd.read_parquet(path) for path in seed_files])
 
 
 def main() -> None:

@@ -3,36 +3,26 @@ for the hot test split and, when the split has cold tracks, for the cold-start s
 A trained model's row gathers its runs over params.yaml: seeds; with more than one seed,
 seeds.png shows each seed's result."""
 import numpy as np
-import pandas as pd
 
 from audiorec import paths
 from audiorec.config import load_params, setup_logging
 from audiorec.controls import control_name
-from audiorec.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread
+from audiorec.models import DETERMINISTIC
+from audiorec.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread, read_per_user
 
 
-def seed_runs(backend: str, model: str, seeds: list[int] | None) -> tuple[pd.DataFrame, ...]:
-    """Evaluate's per-user metrics of each run of `model` on `backend`; seeds None: its one deterministic run."""
-    names = [paths.run_name(model)] if seeds is None else [paths.run_name(model, seed) for seed in seeds]
-    return tuple(pd.read_parquet(paths.per_user(backend, name)) for name in names)
-
-
-def audio_runs(backends: list[str], models: list[str], seeds: list[int] | None, name=lambda backend: backend) -> list[Run]:
+def audio_runs(backends: list[str], models: list[str], seeds: list[int], name=lambda backend: backend) -> list[Run]:
+    """A row per (model, backend): a trained model's runs over `seeds`, a deterministic model's one run."""
     return [
         Run(
             backend=name(backend),
             model=model,
             dim=np.load(paths.embeddings(backend), mmap_mode="r").shape[1],
-            per_seed=seed_runs(name(backend), model, seeds),
+            per_seed=read_per_user(name(backend), model, None if model in DETERMINISTIC else seeds),
         )
         for model in models
         for backend in backends
     ]
-
-
-def in_grid_order(runs: list[Run], models: list[str]) -> list[Run]:
-    """Tables in the order of params.yaml's model lists, whatever list each model is in."""
-    return sorted(runs, key=lambda run: models.index(run.model))
 
 
 def main() -> None:
@@ -40,17 +30,15 @@ def main() -> None:
     params = load_params()
     k, cold_k, seeds = params["report"]["k"], params["report"]["cold_k"], params["seeds"]
     controls_params = params["controls"]
-    audio_models = params["deterministic_models"] + params["models"] + params["elsa_models"]
-    runs = audio_runs(params["backends"], params["deterministic_models"], None)
-    runs += audio_runs(params["backends"], params["models"] + params["elsa_models"], seeds)
-    runs = in_grid_order(runs, audio_models)
-    controls = audio_runs(controls_params["shuffle"], controls_params["deterministic_models"], None, control_name)
-    controls += audio_runs(controls_params["shuffle"], controls_params["models"] + controls_params["elsa_models"], seeds, control_name)
+    runs = audio_runs(params["backends"], params["deterministic_models"] + params["models"] + params["elsa_models"], seeds)
+    shuffled_models = controls_params["deterministic_models"] + controls_params["models"] + controls_params["elsa_models"]
+    controls = audio_runs(controls_params["shuffle"], shuffled_models, seeds, control_name)
     controls += audio_runs(controls_params["unordered"], ["bert4rec"], seeds, lambda backend: control_name(backend, "unordered"))
     # Models without audio share one table, a row per model.
     baselines = [
-        Run(backend=model, model=BASELINE_TABLE, dim=0, per_seed=seed_runs(paths.NO_BACKEND, model, model_seeds))
-        for model, model_seeds in [(m, None) for m in params["deterministic_baselines"]] + [(m, seeds) for m in params["baselines"]]
+        Run(backend=model, model=BASELINE_TABLE, dim=0,
+            per_seed=read_per_user(paths.NO_BACKEND, model, None if model in DETERMINISTIC else seeds))
+        for model in params["deterministic_baselines"] + params["baselines"]
     ]
     setting = f"Split protocol `{params['split']['protocol']}`, model settings `{params['model_settings']}`."
     report = build_report(runs, baselines, controls, k, cold_k, setting)
