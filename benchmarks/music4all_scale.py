@@ -402,7 +402,7 @@ def mostpop_worker(args) -> dict:
     """Ranking val and test users among the train tracks: the dense score matrix MostPop
     used until now vs one sorted popularity list, same lists required."""
     from audiorec.models.mostpop import MostPopRecommender
-    from audiorec.ranking import hot_candidates
+    from audiorec.evaluation.ranking import hot_candidates
     from audiorec.retrieval import top_k_by_score
 
     items, train, truths, _ = load_stage_inputs("none")
@@ -452,7 +452,7 @@ def retrieval_worker(args) -> dict:
     KNN's vectors for this width: faiss as before vs the BLAS product and selection now."""
     from audiorec.models.base import VAL_K
     from audiorec.models.knn import KNNRecommender
-    from audiorec.ranking import hot_candidates
+    from audiorec.evaluation.ranking import hot_candidates
     from audiorec.retrieval import top_k_unseen
 
     items, train, _, val = load_stage_inputs(args.backend)
@@ -480,7 +480,7 @@ def trained_worker(args) -> dict:
     from audiorec import models
     from audiorec.config import load_params
     from audiorec.models import base
-    from audiorec.ranking import rank_splits
+    from audiorec.evaluation.ranking import rank_splits
 
     items, train, truths, val = load_stage_inputs(args.backend)
     params = load_params()

@@ -17,8 +17,8 @@ import pandas as pd
 from audiorec import paths
 from audiorec.config import load_params
 from audiorec.metrics import mean_over_seeds
-from audiorec.report import read_per_user
-from audiorec.significance import compare_runs
+from audiorec.evaluation.report import read_per_user
+from audiorec.evaluation.significance import compare_runs
 
 
 def per_user(run: str, seeds: list[int]) -> pd.DataFrame | None:

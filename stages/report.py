@@ -8,7 +8,7 @@ from audiorec import paths
 from audiorec.config import load_params, setup_logging
 from audiorec.controls import control_name
 from audiorec.models import DETERMINISTIC
-from audiorec.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread, read_per_user
+from audiorec.evaluation.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread, read_per_user
 
 
 def audio_runs(backends: list[str], models: list[str], seeds: list[int], name=lambda backend: backend) -> list[Run]:

@@ -9,7 +9,7 @@ A model of params.yaml: elsa_models (train_with_elsa@<backend>-<model>-<seed>) a
 factors of ELSA's run of the same seed, train_baseline@elsa-<seed>'s output.
 With --shuffled (train_control@...), the backend's shuffled control; with --unordered
 (train_unordered@<backend>-<seed>), BERT4Rec trained on sequences in random order.
-Which tracks each split ranks is audiorec.ranking's protocol.
+Which tracks each split ranks is audiorec.evaluation.ranking's protocol.
 """
 import argparse
 import logging
@@ -22,7 +22,7 @@ from audiorec import models, paths
 from audiorec.config import load_params, model_params, setup_logging
 from audiorec.controls import control_name, shuffle_rows
 from audiorec.io import load_embeddings, usable_tracks
-from audiorec.ranking import rank_splits
+from audiorec.evaluation.ranking import rank_splits
 
 
 def main() -> None:

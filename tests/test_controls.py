@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from audiorec.controls import control_name, shuffle_rows
-from audiorec.report import Run, model_table, to_markdown
+from audiorec.evaluation.report import Run, model_table, to_markdown
 
 
 def test_shuffled_control_is_a_seeded_permutation_of_the_rows():

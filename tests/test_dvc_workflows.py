@@ -284,9 +284,9 @@ def test_gate_fails_when_a_metric_turns_nan_but_not_when_it_stays_nan():
 def test_a_removed_code_dependency_makes_the_lock_stale(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    (clone / "audiorec/ranking.py").unlink()
+    (clone / "audiorec/evaluation/ranking.py").unlink()
     stale = stale_stages(clone)
-    assert "audiorec/ranking.py deleted" in stale["train_deterministic@oracle-knn"]
+    assert "audiorec/evaluation/ranking.py deleted" in stale["train_deterministic@oracle-knn"]
     assert "extract@musicnn" not in stale  # its missing data is produced by stages: not staleness
 
 
@@ -295,4 +295,4 @@ def test_a_file_inside_an_output_folder_counts_as_produced():
     missing in a clean clone, it is data to produce, not a removed input."""
     produced = {"data/sources", "data/tracks.parquet"}
     assert is_produced("data/sources/mfcc.json", produced) and is_produced("data/tracks.parquet", produced)
-    assert not is_produced("data/sources_old/mfcc.json", produced) and not is_produced("audiorec/ranking.py", produced)
+    assert not is_produced("data/sources_old/mfcc.json", produced) and not is_produced("audiorec/evaluation/ranking.py", produced)

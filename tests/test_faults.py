@@ -436,7 +436,7 @@ def test_each_split_ranks_only_its_candidate_tracks():
     from audiorec.io import usable_tracks
     from audiorec.models.knn import KNNRecommender
     from audiorec.models.mostpop import MostPopRecommender
-    from audiorec.ranking import rank_splits
+    from audiorec.evaluation.ranking import rank_splits
 
     rng = np.random.default_rng(2)
     items = rng.normal(size=(40, 6)).astype(np.float32)

@@ -1,11 +1,11 @@
-"""Which users and tracks each split ranks (audiorec.ranking), on a hand-made split."""
+"""Which users and tracks each split ranks (audiorec.evaluation.ranking), on a hand-made split."""
 import logging
 
 import numpy as np
 import pandas as pd
 
 from audiorec.models.mostpop import MostPopRecommender
-from audiorec.ranking import hot_candidates, rank_splits
+from audiorec.evaluation.ranking import hot_candidates, rank_splits
 
 
 def test_users_without_train_tracks_get_no_list_and_a_warning(caplog):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from audiorec.metrics import mean_over_seeds
-from audiorec.report import BASELINE_TABLE, Run, build_report
+from audiorec.evaluation.report import BASELINE_TABLE, Run, build_report
 
 METRICS = ("hitrate", "mrr", "precision", "recall", "ndcg")
 # A report of a planted case written by the report code before seeds existed (commit d5fc343).

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from audiorec.report import Run, model_table, to_markdown
-from audiorec.significance import compare_runs, holm, paired_pvalues
+from audiorec.evaluation.report import Run, model_table, to_markdown
+from audiorec.evaluation.significance import compare_runs, holm, paired_pvalues
 
 
 def test_holm_by_hand():

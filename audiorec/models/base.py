@@ -75,7 +75,7 @@ def validation_metrics(
     recommender: Recommender, truth: pd.DataFrame, train: pd.DataFrame, k: int = VAL_K
 ) -> dict[str, float]:
     """Mean HitRate@k and NDCG@k of `recommender` on held-out `truth`, for model selection and
-    logs; tracks are ranked among those of `train`, as in evaluation (audiorec.ranking)."""
+    logs; tracks are ranked among those of `train`, as in evaluation (audiorec.evaluation.ranking)."""
     candidates = np.sort(pd.unique(train["track_idx"].to_numpy()))  # np.unique: 30x slower on 5M pairs
     ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k, candidates)
     # Only the two logged: every epoch of the torch models pays for this.

@@ -23,7 +23,7 @@ import pandas as pd
 from audiorec import paths
 from audiorec.controls import KINDS, control_name
 from audiorec.metrics import column, mean_over_seeds, summarise
-from audiorec.significance import holm, paired_pvalues
+from audiorec.evaluation.significance import holm, paired_pvalues
 
 BASELINE_TABLE = "baselines"
 ALPHA = 0.05
