@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from audiorec.worktree import DVC, copy_worktree, pipeline_env, set_params
+from audiorec.workflow.worktree import DVC, copy_worktree, pipeline_env, set_params
 
 BUDGET_SECONDS = 600
 STAGE_START = re.compile(r"^Running stage '([^']+)'")

@@ -25,9 +25,9 @@ from pathlib import Path
 import yaml
 
 from audiorec import paths
-from audiorec.compare import evaluate_stage
+from audiorec.workflow.compare import evaluate_stage
 from audiorec.models import DETERMINISTIC
-from audiorec.worktree import DVC, REPO, copy_worktree, pipeline_env
+from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env
 
 # Settings that only mean something together: one row reverts them all.
 GROUPS = {

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from audiorec.worktree import DVC, REPO, copy_worktree, pipeline_env, use_tiny_settings
+from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env, use_tiny_settings
 
 REFERENCE = REPO / "tests/reference/tiny_metrics.json"
 

@@ -5,7 +5,7 @@ The fix for a stale lock is `dvc repro` (or `make repro`) and committing dvc.loc
 """
 import sys
 
-from audiorec.lockcheck import stale_stages
+from audiorec.workflow.lockcheck import stale_stages
 
 
 def main() -> None:

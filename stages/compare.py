@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from audiorec.compare import as_table, beyond, differences, revision_metrics, workspace_metrics
+from audiorec.workflow.compare import as_table, beyond, differences, revision_metrics, workspace_metrics
 from audiorec.config import load_params
 from audiorec.io import write_json
 

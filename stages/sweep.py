@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from audiorec.config import setup_logging
-from audiorec.sweep import DVC, SweepError, queue, run_queue
+from audiorec.workflow.sweep import DVC, SweepError, queue, run_queue
 
 # Experiments are ranked on validation: test metrics are reported, never chosen on.
 DEFAULT_SORT = "metrics/musicnn/shallow.json:val.ndcg@50.mean"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from audiorec.worktree import DVC, copy_worktree, pipeline_env, use_tiny_settings
+from audiorec.workflow.worktree import DVC, copy_worktree, pipeline_env, use_tiny_settings
 
 # Tests never reach a model hub; a hub id must fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audiorec.compare import Difference, beyond, differences, evaluate_stage
-from audiorec.lockcheck import is_produced, stale_stages
-from audiorec.worktree import REPO, set_params
+from audiorec.workflow.compare import Difference, beyond, differences, evaluate_stage
+from audiorec.workflow.lockcheck import is_produced, stale_stages
+from audiorec.workflow.worktree import REPO, set_params
 
 REFERENCE = Path("tests/reference/tiny_metrics.json")
 STAGE_RUN = re.compile(r"^Running stage '([^']+)'", re.MULTILINE)

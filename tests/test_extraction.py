@@ -22,7 +22,7 @@ import yaml
 from audiorec import backends
 from audiorec.backends.base import BackendUnavailable, ExtractionError
 from audiorec.io import masked_rows
-from audiorec.worktree import REPO
+from audiorec.workflow.worktree import REPO
 
 RATE = 16000
 

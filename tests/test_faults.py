@@ -382,7 +382,7 @@ def test_fuzzed_log_and_audio_through_the_dataset_and_extract_stages(tmp_path):
 
     import yaml
 
-    from audiorec.worktree import REPO
+    from audiorec.workflow.worktree import REPO
 
     rng = np.random.default_rng(11)
     audios = tmp_path / "audios"

@@ -225,7 +225,7 @@ def test_bimodal_never_trains_on_a_lone_track_without_negatives():
 
 
 def test_the_compare_gate_names_the_stages_of_the_models_that_read_elsa():
-    from audiorec.compare import evaluate_stage
+    from audiorec.workflow.compare import evaluate_stage
 
     assert evaluate_stage("metrics/musicnn/bimodal.seed0.json") == "evaluate_with_elsa@musicnn-bimodal-0"
     assert evaluate_stage("metrics/oracle_shuffled/bimodal.seed2.json") == "evaluate_control_with_elsa@oracle-bimodal-2"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from audiorec.worktree import TINY_BACKENDS
+from audiorec.workflow.worktree import TINY_BACKENDS
 
 
 def first_column(markdown: str) -> list[str]:
@@ -118,7 +118,7 @@ def test_bert4rec_sits_next_to_its_order_control_with_its_curves(tiny_repo):
 @pytest.mark.e2e
 def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
     """The other protocol through the real `dvc repro`: its dates, no cold split, val/test users 50/50."""
-    from audiorec.worktree import set_params
+    from audiorec.workflow.worktree import set_params
 
     root, env, dvc = tiny_repo_copy
     set_params(root, "split", protocol="recsys24")

@@ -21,7 +21,7 @@ from audiorec import audio, backends
 from audiorec.backends import plugins
 from audiorec.backends.engine import code_digest
 from audiorec.config import ParamsError, validate
-from audiorec.worktree import REPO
+from audiorec.workflow.worktree import REPO
 
 RATE = 8000
 SECTION = {"version": "0.1.0", "n_bands": 8, "frame": 256, "sample_rate": RATE}

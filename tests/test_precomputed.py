@@ -22,7 +22,7 @@ from audiorec.backends.precomputed import PrecomputedFileError, write
 from audiorec.backends.sources import fingerprint
 from audiorec.config import ParamsError, validate
 from audiorec.io import masked_rows
-from audiorec.worktree import REPO
+from audiorec.workflow.worktree import REPO
 
 CATALOGUE = [f"t{i:02d}" for i in range(10)]
 LACKED = [3, 7]  # catalogue rows the files leave out
@@ -337,7 +337,7 @@ def test_the_extract_stage_writes_a_precomputed_backend_like_any_other(workdir, 
 def test_dvc_reruns_only_the_backend_whose_own_file_changed(tmp_path):
     """The real DVC on a scratch copy (no audio needed: `-s` runs the named stages only): a new
     precomputed file re-runs its extract stage and no other; an edited backend module, its own."""
-    from audiorec.worktree import DVC, copy_worktree, pipeline_env
+    from audiorec.workflow.worktree import DVC, copy_worktree, pipeline_env
 
     root = copy_worktree(tmp_path)
     (root / "data" / "raw").mkdir(parents=True)

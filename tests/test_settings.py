@@ -6,7 +6,7 @@ import yaml
 
 from audiorec.config import model_params
 from audiorec.models import create
-from audiorec.worktree import REPO
+from audiorec.workflow.worktree import REPO
 
 # The original code's settings, read off its launchers and training scripts.
 SHALLOW = {"variant": "cosine", "margin": 0.2, "neg_samples": 20, "sample_type": "item", "exclude_positives": False,

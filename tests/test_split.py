@@ -10,7 +10,7 @@ import yaml
 
 from audiorec.config import ParamsError, split_protocol
 from audiorec.data.split import EmptySplitError, Protocol, draw_val_users, split_statistics, time_split
-from audiorec.worktree import REPO
+from audiorec.workflow.worktree import REPO
 
 RECSYS24 = Protocol("2019-02-20", "2020-02-20", None, cold_start=False, val_from="all", test_size=0.5, seed=42)
 JOURNAL = Protocol("2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="without_cold", test_size=0.7, seed=42)

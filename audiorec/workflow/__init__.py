@@ -1,0 +1,3 @@
+"""The DVC tooling around the pipeline, not part of it: comparing runs (`compare`), checking
+that the committed dvc.lock matches the code (`lockcheck`), queued sweeps (`sweep`), and the
+scratch copies of the repository that tests and benchmarks run in (`worktree`)."""
