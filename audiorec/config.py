@@ -9,11 +9,6 @@ import yaml
 from audiorec.data.split import DUPLICATE_PLAYS, PROTOCOLS, Protocol
 
 SOURCES = ("synthetic", "music4all")
-# What to do with a malformed log line (audiorec.data.music4all) and an undecodable track (audiorec.backends).
-BAD_ROW_POLICIES = ("fail", "skip")
-ERROR_POLICIES = ("fail", "skip")
-EXTRACT_DEVICES = ("auto", "cuda", "cpu")
-EXTRACT_DTYPES = ("float32", "float16", "bfloat16")
 # demo: each model's params.yaml section, sized for a 2-core make repro; study: as the original code ran.
 MODEL_SETTINGS = ("demo", "study")
 
@@ -31,6 +26,10 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
+    # Imported here: each library room defines the values it accepts, and the stages that
+    # only read params should not pay for importing the audio stack.
+    from audiorec.backends.base import DEVICES, DTYPES, ERROR_POLICIES
+    from audiorec.data.music4all import BAD_ROW_POLICIES
     from audiorec.models import BASELINES, ELSA_MODELS
 
     dataset = params["dataset"]
@@ -43,10 +42,10 @@ def validate(params: dict) -> None:
     if params["extract"]["on_error"] not in ERROR_POLICIES:
         raise ParamsError(f"extract.on_error={params['extract']['on_error']!r}; allowed: {', '.join(ERROR_POLICIES)}")
     extract = params["extract"]
-    if extract["device"] not in EXTRACT_DEVICES:
-        raise ParamsError(f"extract.device={extract['device']!r}; allowed: {', '.join(EXTRACT_DEVICES)}")
-    if extract["dtype"] not in EXTRACT_DTYPES:
-        raise ParamsError(f"extract.dtype={extract['dtype']!r}; allowed: {', '.join(EXTRACT_DTYPES)}")
+    if extract["device"] not in DEVICES:
+        raise ParamsError(f"extract.device={extract['device']!r}; allowed: {', '.join(DEVICES)}")
+    if extract["dtype"] not in DTYPES:
+        raise ParamsError(f"extract.dtype={extract['dtype']!r}; allowed: {', '.join(DTYPES)}")
     for key in ("batch_size", "workers", "shard_batches"):
         if not isinstance(extract[key], int) or extract[key] < 1:
             raise ParamsError(f"extract.{key}={extract[key]!r}; must be an integer >= 1")

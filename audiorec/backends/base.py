@@ -13,6 +13,12 @@ from audiorec import audio
 
 log = logging.getLogger(__name__)
 
+# What to do with a track that cannot be decoded or embedded (params.yaml: extract.on_error),
+# and where and in which precision a torch backend runs (extract.device, extract.dtype).
+ERROR_POLICIES = ("fail", "skip")
+DEVICES = ("auto", "cuda", "cpu")
+DTYPES = ("float32", "float16", "bfloat16")
+
 
 class ExtractionError(RuntimeError):
     pass

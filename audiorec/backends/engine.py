@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from audiorec.backends.base import AudioBackend, Backend, ExtractionError, check_batch_size, record_failure
-from audiorec.config import ERROR_POLICIES
+from audiorec.backends.base import ERROR_POLICIES, AudioBackend, Backend, ExtractionError, check_batch_size, record_failure
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,7 @@ from typing import Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from audiorec.backends.base import AudioBackend, BackendUnavailable
-from audiorec.config import EXTRACT_DEVICES as DEVICES
-from audiorec.config import EXTRACT_DTYPES as DTYPES
+from audiorec.backends.base import DEVICES, DTYPES, AudioBackend, BackendUnavailable
 
 log = logging.getLogger(__name__)
 

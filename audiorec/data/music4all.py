@@ -15,9 +15,10 @@ from pandas.api.types import union_categoricals
 from pyarrow import csv
 from tqdm import tqdm
 
-from audiorec.config import BAD_ROW_POLICIES
-
 log = logging.getLogger(__name__)
+
+# What to do with a malformed log line (params.yaml: dataset.on_bad_row).
+BAD_ROW_POLICIES = ("fail", "skip")
 
 LOG_COLUMNS = ["user_id", "track_id", "timestamp"]
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
