@@ -21,6 +21,8 @@ PREDICTIONS = DATA / "predictions"
 EVAL = DATA / "eval"
 METRICS = Path("metrics")
 TABLES = METRICS / "tables"
+# Wall times: they change on every run, so neither git nor DVC tracks them (.gitignore).
+TIMINGS = Path("timings")
 # The backend slot of models that use no audio (params.yaml: baselines).
 NO_BACKEND = "none"
 # Between a trained model's name and its seed in run names: shallow.seed0 (run_name).
@@ -42,8 +44,13 @@ def source(backend: str) -> Path:
 
 
 def extraction_stats(backend: str) -> Path:
-    """Dim, wall time and tracks/s of one extraction: varies run to run, so kept out of data/."""
+    """Dim, track counts and skipped tracks of one extraction: the same on every run of the same inputs."""
     return METRICS / "extract" / f"{backend}.json"
+
+
+def extraction_timing(backend: str) -> Path:
+    """Wall time and tracks/s of one extraction, the part that varies run to run."""
+    return TIMINGS / "extract" / f"{backend}.json"
 
 
 def extraction_resume(backend: str) -> Path:

@@ -1,7 +1,9 @@
 """extract@<backend>: audio -> data/embeddings/<backend>.npy aligned with tracks.parquet.
 
 With extract.on_error: skip, tracks that cannot be embedded get a NaN row and are
-listed, with the reason, under `skipped` in metrics/extract/<backend>.json.
+listed, with the reason, under `skipped` in metrics/extract/<backend>.json. The wall
+time goes to timings/extract/<backend>.json, which neither git nor DVC tracks: it changes on
+every run, and a repro on unchanged inputs must leave both clean.
 
 Runs as one process (`dvc repro`) or under torchrun, one process per GPU
 (`torchrun --nproc_per_node 4 -m stages.extract --backend mert`): rank 0 writes the outputs.
@@ -47,7 +49,9 @@ def main() -> None:
     embeddings, stats, skipped = result
     paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
     np.save(paths.embeddings(args.backend), embeddings)
+    timing = stats.pop("timing")
     write_json({**stats, "skipped": skipped}, paths.extraction_stats(args.backend))
+    write_json(timing, paths.extraction_timing(args.backend))
     shutil.rmtree(resume, ignore_errors=True)  # the outputs hold everything now
 
 

@@ -425,6 +425,10 @@ def test_fuzzed_log_and_audio_through_the_dataset_and_extract_stages(tmp_path):
     assert dataset["tracks"] == len(played) == 60 and dataset["audio_without_plays"] == 20
     extraction = json.loads((work / "metrics/extract/mfcc.json").read_text())
     assert {entry["track_id"] for entry in extraction["skipped"]} == undecodable & played
+    # The wall time changes on every run: it is kept out of the DVC-tracked metrics file.
+    assert not {"seconds", "tracks_per_second", "timing"} & set(extraction)
+    timing = json.loads((work / "timings/extract/mfcc.json").read_text())
+    assert timing["seconds"] > 0 and timing["tracks_per_second"] == pytest.approx(60 / timing["seconds"], rel=0.05)
     embeddings = np.load(work / "data/embeddings/mfcc.npy")
     masked = masked_rows(embeddings)
     assert masked.sum() == len(undecodable & played) > 10 and np.isfinite(embeddings[~masked]).all()

@@ -73,6 +73,27 @@ def test_second_repro_runs_nothing(tiny_repo):
 
 
 @pytest.mark.e2e
+def test_rerunning_stages_on_unchanged_inputs_leaves_git_and_dvc_clean(tiny_repo_copy):
+    """A second repro from scratch must write what the first wrote: forced reruns of the data,
+    every extraction, one deterministic and one seeded training, their evaluations and the report
+    change nothing git or DVC tracks (wall times go to the untracked timings/ folder)."""
+    root, env, dvc = tiny_repo_copy
+    stages = [
+        "dataset", "sources", *(f"extract@{backend}" for backend in TINY_BACKENDS), "split",
+        "train_deterministic@oracle-knn", "train@oracle-shallow-0",
+        "evaluate_deterministic@oracle-knn", "evaluate@oracle-shallow-0", "report",
+    ]
+    rerun = subprocess.run(dvc + ["repro", "--force", "--single-item", *stages], cwd=root, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert rerun.stdout.count("Running stage") == len(stages), rerun.stdout[-3000:]
+    changed = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert changed == "", changed
+    status = subprocess.run(dvc + ["status", "--json"], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(status.stdout) == {}
+    assert json.loads((root / "timings/extract/musicnn.json").read_text())["seconds"] > 0
+
+
+@pytest.mark.e2e
 def test_cold_start_ranks_only_cold_tracks_and_baselines_are_not_applicable(tiny_repo):
     root, _, _ = tiny_repo
     train = pd.read_parquet(root / "data/splits/train.parquet")

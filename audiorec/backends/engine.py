@@ -183,8 +183,8 @@ def extract(
     resume_root: Path | None = None,
     identity: dict | None = None,
 ) -> tuple[np.ndarray, dict, list[dict]] | None:
-    """Run a backend over all tracks: the embeddings, timing stats, and the skipped tracks
-    (None on every torchrun rank but 0, which gathers the result).
+    """Run a backend over all tracks: the embeddings, their stats (`timing`: wall time and
+    tracks/s), and the skipped tracks (None on every torchrun rank but 0, which gathers the result).
 
     With `on_error="skip"` a track that cannot be decoded or embedded keeps a row
     of NaN (a masked row: downstream stages leave it out) and is listed with its
@@ -309,13 +309,9 @@ def checked(
         {"row": row, "track_id": tracks["track_id"].iloc[row], "audio_path": tracks["audio_path"].iloc[row], "reason": reason}
         for row, reason in sorted(failures.items())
     ]
-    stats = {
-        "dim": backend.dim,
-        "tracks": len(tracks),
-        "skipped_tracks": len(skipped),
-        "seconds": round(seconds, 2),
-        "tracks_per_second": round(len(tracks) / max(seconds, 1e-9), 2),
-        **backend.summary(),
-    }
+    # Wall time apart from the rest: it changes on every run, so it must stay out of the
+    # DVC-tracked metrics file, or a repro on unchanged inputs would rewrite dvc.lock.
+    timing = {"seconds": round(seconds, 2), "tracks_per_second": round(len(tracks) / max(seconds, 1e-9), 2)}
+    stats = {"dim": backend.dim, "tracks": len(tracks), "skipped_tracks": len(skipped), **backend.summary(), "timing": timing}
     log.info("%s: %s", backend.name, stats)
     return embeddings, stats, skipped
