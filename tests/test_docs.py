@@ -104,3 +104,43 @@ def test_each_study_setting_is_a_setting_of_the_models_own_section():
             unknown = set(settings) - set(params[model])
             assert not unknown, f"study.{protocol}.{model}: {sorted(unknown)} are not keys of {model} (so not in docs/params.md)"
 
+
+# --- the site's navigation and the README's links
+
+README_MAX_LINES = 200
+
+
+def _nav_pages(entries) -> list[str]:
+    pages = []
+    for entry in entries:
+        if isinstance(entry, str):
+            pages.append(entry)
+        elif isinstance(entry, dict):
+            for value in entry.values():
+                pages.extend(_nav_pages(value) if isinstance(value, list) else [value])
+    return pages
+
+
+def test_every_page_in_docs_is_in_the_navigation_and_every_nav_entry_exists():
+    config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
+    nav = _nav_pages(config["nav"])
+    assert len(nav) == len(set(nav)), f"mkdocs.yml: a page is in the nav twice: {sorted(p for p in nav if nav.count(p) > 1)}"
+    docs = REPO / config.get("docs_dir", "docs")
+    pages = {path.relative_to(docs).as_posix() for path in docs.rglob("*.md")}
+    assert not pages - set(nav), f"pages in docs/ missing from mkdocs.yml's nav: {sorted(pages - set(nav))}"
+    assert not set(nav) - pages, f"mkdocs.yml's nav names pages docs/ lacks: {sorted(set(nav) - pages)}"
+
+
+def test_the_readme_stays_short():
+    lines = len(README.read_text().splitlines())
+    assert lines <= README_MAX_LINES, (
+        f"README.md has {lines} lines, more than {README_MAX_LINES}: move reference material into a page of docs/")
+
+
+def test_every_relative_link_in_the_readme_resolves_to_a_file():
+    text = README.read_text()
+    targets = re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text) + re.findall(r"^\[[^\]]+\]:\s*(\S+)", text, re.M)
+    relative = [target for target in targets if not re.match(r"^[a-z][a-z0-9+.-]*:|^#", target)]
+    assert relative, "README.md links to no documentation page"
+    missing = [target for target in relative if not (REPO / target.split("#")[0]).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
