@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 1
 
-.PHONY: install repro test mutation benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
+.PHONY: install repro test readme docs mutation benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
 
 $(INSTALLED): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -23,6 +23,15 @@ repro: $(INSTALLED)
 ## Run the test suite (includes one real `dvc repro` on the tiny dataset).
 test: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --durations=25
+
+## Copy metrics/tables/results.md into the README between its results markers (after `make repro`; commit both).
+readme:
+	python3 scripts/readme_results.py
+
+## Build the documentation site (docs/, mkdocs.yml) into site/; --strict fails on a broken link or a page missing from the nav.
+## (NO_MKDOCS_2_WARNING hides Material for MkDocs' end-of-life banner: supported until May 2027, Zensical is its successor.)
+docs: $(INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## Mutation score of the core library (mutmut, fast unit tests only; long, not in CI; docs/testing.md).
 ## MODULES=audiorec/metrics.py narrows it; TESTS= the test files to run; JOBS= mutants at once; BEFORE=<rev> scores that revision's tests.

@@ -1,0 +1,146 @@
+"""The README and the documentation site: what must stay true of them without building the site
+(CI builds it with `make docs`, `mkdocs build --strict`, in .ci/run)."""
+import importlib.util
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+
+
+def _readme_results():
+    spec = importlib.util.spec_from_file_location("readme_results", REPO / "scripts" / "readme_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_results_are_the_reports_table_exactly():
+    results = (REPO / "metrics" / "tables" / "results.md").read_text()
+    assert _readme_results().between_markers(README.read_text()) == results, (
+        "README.md's results differ from metrics/tables/results.md: run `make readme` and commit README.md")
+
+
+def test_copying_the_results_replaces_only_the_text_between_the_markers():
+    module = _readme_results()
+    readme = f"# Title\n\nbefore\n\n{module.START}\nold table\nold line\n\n{module.END}\n\nafter\n"
+    updated = module.with_results(readme, "new table\n")
+    assert updated == f"# Title\n\nbefore\n\n{module.START}\nnew table\n\n{module.END}\n\nafter\n"
+    assert module.between_markers(updated) == "new table\n"
+    assert module.with_results(updated, "new table\n") == updated
+
+
+# --- the parameters reference: docs/params.md lists exactly the keys of params.yaml, with their values
+
+PARAMS_PAGE = REPO / "docs" / "params.md"
+KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+
+
+def _key_paths(params: dict) -> dict:
+    """Every key path of params.yaml -> its value. A path ends at a value that is not a non-empty
+    mapping, except under `study`, where it ends at `study.<protocol>.<model>` (whose keys are
+    the model section's, checked by the test below)."""
+    paths = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and value and not (path.startswith("study.") and path.count(".") == 2):
+                walk(value, path + ".")
+            else:
+                paths[path] = value
+
+    walk(params, "")
+    return paths
+
+
+def _documented() -> dict:
+    """key -> the text of its value cell, for every table row of docs/params.md whose first cell is a key."""
+    rows = {}
+    for number, line in enumerate(PARAMS_PAGE.read_text().splitlines(), 1):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) < 3 or not (cells[0].startswith("`") and cells[0].endswith("`")):
+            continue
+        key = cells[0].strip("`")
+        if not KEY.match(key):
+            continue
+        assert key not in rows, f"docs/params.md:{number}: {key} is documented twice"
+        rows[key] = cells[1]
+    return rows
+
+
+def _params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_the_parameters_reference_lists_every_key_of_params_yaml_and_no_other():
+    in_params, documented = set(_key_paths(_params())), set(_documented())
+    assert not in_params - documented, f"keys of params.yaml missing from docs/params.md: {sorted(in_params - documented)}"
+    assert not documented - in_params, f"keys in docs/params.md that params.yaml lacks: {sorted(documented - in_params)}"
+
+
+def test_the_parameters_reference_gives_each_value_as_params_yaml_has_it():
+    paths, documented = _key_paths(_params()), _documented()
+    wrong = {}
+    for key, cell in documented.items():
+        if key not in paths:
+            continue  # reported by the test above
+        if key.startswith("study."):
+            assert cell == "—", f"docs/params.md: {key} is a section of settings; its value cell must be —, not {cell}"
+            continue
+        assert cell.startswith("`") and cell.endswith("`"), f"docs/params.md: {key}: the value must be one code span, not {cell}"
+        if yaml.safe_load(cell.strip("`")) != paths[key] or type(yaml.safe_load(cell.strip("`"))) is not type(paths[key]):
+            wrong[key] = (cell, paths[key])
+    assert not wrong, "docs/params.md values differing from params.yaml (page, file): " + repr(wrong)
+
+
+def test_each_study_setting_is_a_setting_of_the_models_own_section():
+    params = _params()
+    for protocol, models in params["study"].items():
+        for model, settings in models.items():
+            assert model in params, f"study.{protocol}.{model}: params.yaml has no section {model}"
+            unknown = set(settings) - set(params[model])
+            assert not unknown, f"study.{protocol}.{model}: {sorted(unknown)} are not keys of {model} (so not in docs/params.md)"
+
+
+# --- the site's navigation and the README's links
+
+README_MAX_LINES = 200
+
+
+def _nav_pages(entries) -> list[str]:
+    pages = []
+    for entry in entries:
+        if isinstance(entry, str):
+            pages.append(entry)
+        elif isinstance(entry, dict):
+            for value in entry.values():
+                pages.extend(_nav_pages(value) if isinstance(value, list) else [value])
+    return pages
+
+
+def test_every_page_in_docs_is_in_the_navigation_and_every_nav_entry_exists():
+    config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
+    nav = _nav_pages(config["nav"])
+    assert len(nav) == len(set(nav)), f"mkdocs.yml: a page is in the nav twice: {sorted(p for p in nav if nav.count(p) > 1)}"
+    docs = REPO / config.get("docs_dir", "docs")
+    pages = {path.relative_to(docs).as_posix() for path in docs.rglob("*.md")}
+    assert not pages - set(nav), f"pages in docs/ missing from mkdocs.yml's nav: {sorted(pages - set(nav))}"
+    assert not set(nav) - pages, f"mkdocs.yml's nav names pages docs/ lacks: {sorted(set(nav) - pages)}"
+
+
+def test_the_readme_stays_short():
+    lines = len(README.read_text().splitlines())
+    assert lines <= README_MAX_LINES, (
+        f"README.md has {lines} lines, more than {README_MAX_LINES}: move reference material into a page of docs/")
+
+
+def test_every_relative_link_in_the_readme_resolves_to_a_file():
+    text = README.read_text()
+    targets = re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text) + re.findall(r"^\[[^\]]+\]:\s*(\S+)", text, re.M)
+    relative = [target for target in targets if not re.match(r"^[a-z][a-z0-9+.-]*:|^#", target)]
+    assert relative, "README.md links to no documentation page"
+    missing = [target for target in relative if not (REPO / target.split("#")[0]).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
