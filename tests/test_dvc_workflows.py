@@ -1,4 +1,4 @@
-"""The DVC workflows of the README, driven through the real `dvc` CLI: comparing
+"""The DVC workflows of docs/workflows.md, driven through the real `dvc` CLI: comparing
 runs, a stale-lock check on a clean clone, sweeps, params-scoped re-runs, and
 sharing outputs over a real SSH remote."""
 import getpass

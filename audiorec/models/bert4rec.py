@@ -22,7 +22,7 @@ gradients. `loss: sampled_softmax` scores each masked position against
 the logQ correction that keeps the estimate unbiased.
 
 Every way the default departs from the original code is a parameter; params.yaml
-`model_settings: study` sets them all to the original's (README "Deviations").
+`model_settings: study` sets them all to the original's (docs/deviations.md).
 """
 from __future__ import annotations
 
