@@ -15,9 +15,10 @@ $(INSTALLED): pyproject.toml scripts/install.sh
 
 install: $(INSTALLED)
 
-## Run the whole study on the built-in dataset and print the results table.
+## Run the whole study on the built-in dataset, copy the results table into the README, print it.
 repro: $(INSTALLED)
 	dvc repro
+	@$(BIN)/python scripts/readme_results.py
 	@cat metrics/tables/results.md
 
 ## Run the test suite (includes one real `dvc repro` on the tiny dataset).
