@@ -309,3 +309,127 @@ def test_standardized_items_have_zero_mean_and_unit_variance_per_dimension():
     table = model.net.items.weight.detach().numpy()
     np.testing.assert_allclose(table.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(table.std(axis=0, ddof=1), 1, atol=1e-4)
+
+
+def test_random_batches_cover_every_row_once_in_batches_of_batch_size_drawn_by_the_callers_generator():
+    from audiorec.models.bert4rec import random_batches
+
+    draws = []
+    for global_seed in (1, 2):  # torch's global generator must not matter
+        torch.manual_seed(global_seed)
+        draws.append(random_batches(23, 5, torch.Generator().manual_seed(0)))
+    batches = draws[0]
+    assert [len(rows) for rows in batches] == [5, 5, 5, 5, 3]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(23))
+    assert all(np.array_equal(a, b) for a, b in zip(*draws))
+    assert np.concatenate(batches).tolist() != list(range(23))  # shuffled
+
+
+def test_length_batches_never_mix_lengths_further_apart_than_the_jitter_and_follow_the_callers_generator():
+    # Lengths 1 and 2 differ by a factor of 2, more than the jitter's 1.25: no batch mixes them.
+    lengths = np.array([1, 2] * 50)
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        draws.append(length_batches(lengths, 10, torch.Generator().manual_seed(0)))
+    for rows in draws[0]:
+        assert len(set(lengths[rows].tolist())) == 1, lengths[rows]
+    assert all(np.array_equal(a, b) for a, b in zip(*draws))
+
+
+@pytest.mark.parametrize("batching", ["by_length", "random"])
+def test_batching_setting_chooses_length_batches_or_random_ones(batching):
+    model = BERT4RecRecommender(batch_size=10, batching=batching)
+    model.generator = torch.Generator().manual_seed(0)
+    lengths = np.array([1, 2] * 50)
+    mixed = [len(set(lengths[rows].tolist())) > 1 for rows in model._batches(lengths)]
+    # Ten random batches of a half-and-half population: all ten unmixed has probability ~1e-26.
+    assert any(mixed) == (batching == "random")
+
+
+def test_the_softmax_classes_of_each_vocabulary_and_the_sampling_distribution():
+    train = pd.DataFrame({"user_id": ["a", "a", "b", "c"], "track_idx": [0, 3, 3, 5]})
+    cold = np.array([7])
+    expected_classes = {"catalogue": None, "train": [0, 3, 5], "train_and_cold": [0, 3, 5, 7]}
+    for vocabulary, classes in expected_classes.items():
+        for cold_items in (cold, None):
+            model = BERT4RecRecommender(vocabulary=vocabulary, negative_sampling="uniform")
+            model._set_classes(train, 9, cold_items)
+            if vocabulary == "train_and_cold" and cold_items is None:
+                classes = [0, 3, 5]
+            tracks = list(range(9)) if classes is None else classes
+            assert (model.classes is None) == (classes is None)
+            if classes is not None:
+                assert model.classes.tolist() == classes
+            class_of = [tracks.index(t) if t in tracks else -1 for t in range(9)]
+            assert model.class_of.tolist() == class_of
+            np.testing.assert_allclose(model.log_q.exp().numpy(), np.full(len(tracks), 1 / len(tracks)), rtol=1e-6)
+            # Track ids to class ids; unmasked positions stay IGNORE (track 0 included).
+            targets = torch.tensor([[0, IGNORE, 5], [3, 5, IGNORE]])
+            mapped = [[IGNORE if t == IGNORE else class_of[t] for t in row] for row in targets.tolist()]
+            assert model._class_targets(targets).tolist() == mapped
+    # Popularity: (train listeners + 1), normalised over the classes.
+    model = BERT4RecRecommender(vocabulary="train_and_cold", negative_sampling="popularity")
+    model._set_classes(train, 9, cold)
+    np.testing.assert_allclose(model.log_q.exp().numpy(), np.array([2, 3, 2, 1]) / 8, rtol=1e-6)
+
+
+def test_validation_keeps_users_with_exactly_val_min_tracks_and_names_what_is_missing():
+    val = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "track_idx": [1, 2, 3, 4],
+                        "timestamp": pd.to_datetime(["2019-01-01", "2019-01-02"] * 2)})
+    BERT4RecRecommender(stop_on="loss", val_min_tracks=2)._validation(val, val)  # every user has exactly 2
+    with pytest.raises(ValueError, match=r"^no val user has bert4rec.val_min_tracks=3 val tracks: lower it$"):
+        BERT4RecRecommender(stop_on="loss", val_min_tracks=3)._validation(val, val)
+    with pytest.raises(ValueError, match=r"^bert4rec.stop_on/schedule_on: loss needs val with a timestamp column \(its sequences' order\)$"):
+        BERT4RecRecommender(schedule_on="loss")._validation(val.drop(columns="timestamp"), val)
+
+
+@pytest.mark.parametrize("item_freeze", [True, False])
+def test_save_writes_the_retrieval_vectors_and_a_checkpoint_that_rebuilds_the_net(tmp_path, item_freeze):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", item_freeze=item_freeze).fit(items, train)
+    directory = tmp_path / "new" / "bert4rec"
+    model.save(directory)
+    model.save(directory)  # an existing directory is reused
+    users = sorted(train["user_id"].unique())
+    user_vectors, item_vectors = np.load(directory / "user_representations.npy"), np.load(directory / "item_representations.npy")
+    # No projection (hidden_dim 0): a track's vector is its row of the item table, the audio one when frozen.
+    np.testing.assert_array_equal(item_vectors, model.net.items.weight.detach().numpy())
+    if item_freeze:
+        np.testing.assert_array_equal(item_vectors, items)
+    # A user's vector is the output at a mask after their last five tracks.
+    model.net.eval()
+    for row in (0, 7):
+        tokens = torch.tensor([list(model.sequences[row][-5:]) + [model.net.mask]])
+        with torch.no_grad():
+            np.testing.assert_allclose(user_vectors[row], model.net(tokens)[0, -1].numpy(), rtol=1e-5, atol=1e-6)
+    checkpoint = torch.load(directory / "checkpoint.pt", weights_only=True)
+    assert checkpoint["user_ids"] == users and checkpoint["epoch"] == model.epoch == 1
+    assert checkpoint["loss"] == model.loss_value and checkpoint["config"]["item_freeze"] == item_freeze
+    state = checkpoint["model_state_dict"]
+    assert ("items.weight" in state) != item_freeze  # a frozen table is the caller's embeddings
+    rebuilt = BERT4RecNet(torch.from_numpy(items), hidden_dim=0, max_seq_len=6, n_layers=2, n_heads=2, intermediate_dim=256,
+                          dropout=0.1, item_freeze=item_freeze).eval()
+    rebuilt.load_state_dict(state, strict=not item_freeze)
+    tokens = torch.tensor([list(model.sequences[3][-5:]) + [model.net.mask]])
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(tokens), model.net(tokens))
+
+
+def test_the_sampled_loss_reads_the_same_class_vectors_as_the_full_one():
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    for vocabulary in ("catalogue", "train"):
+        model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", loss="sampled_softmax",
+                                    n_negatives=5, vocabulary=vocabulary).fit(items, train)
+        ids = torch.tensor([0, 2, 1])
+        with torch.no_grad():
+            torch.testing.assert_close(model._class_vectors_of(ids), model.net.class_vectors(model.classes)[ids])
+
+
+def test_an_unknown_user_is_named():
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, _toy_data())
+    with pytest.raises(KeyError, match="first: nobody\\); BERT4Rec cannot represent them"):
+        model.recommend(["u00", "nobody"], top_k=3)
