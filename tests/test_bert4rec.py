@@ -433,3 +433,110 @@ def test_an_unknown_user_is_named():
     model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, _toy_data())
     with pytest.raises(KeyError, match="first: nobody\\); BERT4Rec cannot represent them"):
         model.recommend(["u00", "nobody"], top_k=3)
+
+
+def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_the_sampled_one_follows_its_generator():
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data().query("track_idx < 26")  # tracks 26-29 are not in the vocabulary: class ids are not track ids
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", vocabulary="train", dropout=0.0).fit(items, train)
+    model.net.eval()
+    tokens, targets = model._masked_batch(model.sequences[:4], torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        outputs = model.net(tokens)
+        vocabulary = np.unique(train["track_idx"].to_numpy())  # the train tracks, in order: class c is vocabulary[c]
+        logits = outputs @ torch.from_numpy(items[vocabulary]).T
+        at = targets != IGNORE
+        expected = F.cross_entropy(logits[at], targets[at])
+        assert model._loss(outputs, targets).item() == pytest.approx(expected.item(), rel=1e-5)
+        model.loss, model.n_negatives = "sampled_softmax", 7
+        losses = []
+        for global_seed in (1, 2):  # the negatives come from the model's generator, not torch's global one
+            torch.manual_seed(global_seed)
+            model.generator = torch.Generator().manual_seed(3)
+            losses.append(model._loss(outputs, targets).item())
+        assert losses[0] == losses[1] and losses[0] != pytest.approx(expected.item())
+
+
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_configured(positions):
+    sequences = [np.array([4, 5, 6]), np.array([7, 8, 9, 10, 11])]
+    train = pd.DataFrame({"user_id": "a", "track_idx": range(N_ITEMS)})
+
+    def batch(**options):
+        model = BERT4RecRecommender(max_seq_len=12, positions=positions, **options)
+        model.net = net(positions=positions)
+        model._set_classes(train, N_ITEMS, None)
+        return model._masked_batch(sequences, torch.Generator().manual_seed(0))
+
+    pad, mask = N_ITEMS, N_ITEMS + 1
+    # Only the most recent track masked (forced); padding where the net expects it.
+    tokens, targets = batch(mlm_probability=0.0, force_last_item_masking_prob=1.0)
+    if positions == "from_end":
+        assert tokens.tolist() == [[pad, pad, 4, 5, mask], [7, 8, 9, 10, mask]]
+        assert targets.tolist() == [[IGNORE] * 4 + [6], [IGNORE] * 4 + [11]]
+    else:
+        assert tokens.tolist() == [[4, 5, mask, pad, pad], [7, 8, 9, 10, mask]]
+        assert targets.tolist() == [[IGNORE, IGNORE, 6, IGNORE, IGNORE], [IGNORE] * 4 + [11]]
+    # Without the at-least-one rule nothing is masked when nothing is drawn; with it, the most recent track is.
+    tokens, targets = batch(mlm_probability=0.0, mask_at_least_one=False)
+    assert (targets == IGNORE).all() and not (tokens == mask).any()
+    _, targets = batch(mlm_probability=0.0)
+    assert (targets != IGNORE).sum(dim=1).tolist() == [1, 1]
+    # The masks follow the generator passed in, not torch's global one.
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        draws.append(batch(mlm_probability=0.5)[0])
+    assert torch.equal(draws[0], draws[1])
+
+
+def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_masked_is_skipped(monkeypatch):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, train)
+    losses, loss = [], model._loss
+
+    def recording(outputs, targets):
+        value = loss(outputs, targets)
+        losses.append(value.item())
+        return value
+
+    monkeypatch.setattr(model, "_loss", recording)
+    assert model._train_epoch() == pytest.approx(np.mean(losses), rel=1e-6) and len(losses) == 4  # 25 users, batches of 8
+    # Nothing masked: no batch trains, the weights stay, the epoch's loss is 0.
+    model.mlm_probability, model.mask_at_least_one = 0.0, False
+    before = {name: tensor.clone() for name, tensor in model.net.state_dict().items()}
+    assert model._train_epoch() == 0.0 and len(losses) == 4
+    for name, tensor in model.net.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+def test_shuffle_positions_trains_on_permutations_of_each_users_tracks_drawn_by_the_models_generator(monkeypatch):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    seen = {}
+    for shuffle in (False, True):
+        model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", shuffle_positions=shuffle).fit(items, train)
+        for global_seed in (1, 2):
+            batches = []
+            def first_batch(sequences, generator):
+                batches.append(sequences)
+                raise Enough
+
+            monkeypatch.setattr(model, "_masked_batch", first_batch)
+            model.generator = torch.Generator().manual_seed(5)
+            torch.manual_seed(global_seed)
+            with pytest.raises(Enough):
+                model._train_epoch()
+            seen[shuffle, global_seed] = [sequence.tolist() for sequence in batches[0]]
+    originals = {tuple(sorted(s)): s for s in (sequence.tolist() for sequence in model.sequences)}
+    for sequence in seen[False, 1]:
+        assert sequence == originals[tuple(sorted(sequence))]  # as played
+    shuffled = seen[True, 1]
+    assert all(tuple(sorted(s)) in originals for s in shuffled)  # the same tracks ...
+    assert any(s != originals[tuple(sorted(s))] for s in shuffled)  # ... in another order
+    assert seen[True, 1] == seen[True, 2]
+
+
+class Enough(Exception):
+    """Stops an epoch once its first batch is seen."""
