@@ -383,7 +383,7 @@ def test_fit_hands_the_epoch_loop_its_settings(monkeypatch):
     val = train.groupby("user_id").head(1)
     settings = dict(schedule_on="ndcg", stop_on="loss", scheduler_patience=3, patience=7, max_epochs=9, **FAST)
     model = ShallowRecommender(resume=True, checkpoint_dir="ckpt", **settings).fit(items, train, val=val)
-    ShallowRecommender(**settings).fit(items, train, val=val)
+    ShallowRecommender(checkpoint_dir="ckpt", exclude_positives=False, **settings).fit(items, train, val=val)
     ShallowRecommender(**settings).fit(items, train, val=val.iloc[1:])
     ShallowRecommender(**settings).fit(items, train.iloc[1:], val=val)
     ShallowRecommender(**settings).fit(items * 2, train, val=val)
@@ -393,9 +393,13 @@ def test_fit_hands_the_epoch_loop_its_settings(monkeypatch):
     assert first["generator"] is model.generator
     assert (first["schedule_on"], first["stop_on"]) == ("val/ndcg@50", "val/loss")
     assert first["resume_dir"] == "ckpt" and calls[1]["resume_dir"] is None
+    # The epoch's negatives avoid the train positives only with exclude_positives.
+    positives = []
+    monkeypatch.setattr(ShallowRecommender, "_train_epoch", lambda self, pairs, codes: positives.append(codes) or 0.0)
+    first["train_epoch"](), calls[1]["train_epoch"]()
+    assert isinstance(positives[0], PositivePairs) and positives[1] is None
     fingerprints = [call["fingerprint"] for call in calls]
-    assert fingerprints[0] == fingerprints[1]  # resuming is not part of what is trained
-    assert len(set(fingerprints[1:])) == 4  # other val, train or audio: another fingerprint
+    assert len(set(fingerprints)) == 5  # other settings, val, train or audio: another fingerprint
 
 
 def test_redrawn_negatives_follow_the_callers_generator_and_a_full_user_is_logged(caplog):
