@@ -540,3 +540,73 @@ def test_shuffle_positions_trains_on_permutations_of_each_users_tracks_drawn_by_
 
 class Enough(Exception):
     """Stops an epoch once its first batch is seen."""
+
+
+def test_params_name_the_model_the_setting_and_the_allowed_values():
+    import re
+
+    choices = {"loss": "softmax, sampled_softmax", "negative_sampling": "uniform, popularity",
+               "vocabulary": "catalogue, train, train_and_cold", "special_tokens": "learned, table",
+               "positions": "from_end, from_start", "batching": "by_length, random", "stop_on": "ndcg, loss",
+               "schedule_on": "ndcg, loss", "device": "auto, cpu, cuda, cuda:<index>"}
+    bad = [(name, "bogus", f"allowed: {allowed}") for name, allowed in choices.items()]
+    bad += [("max_seq_len", 1, "must be >= 2")]
+    bad += [(name, 0, "must be >= 1") for name in ("n_layers", "n_heads", "learned_dim", "batch_size", "max_epochs", "patience", "n_negatives")]
+    bad += [(name, -1, "must be >= 0") for name in ("hidden_dim", "min_epochs", "val_min_tracks")]
+    for name, value, message in bad:
+        with pytest.raises(ValueError, match=rf"^bert4rec\.{name}={re.escape(repr(value))}; {re.escape(message)}$"):
+            BERT4RecRecommender(**{name: value})
+    for name in ("mlm_probability", "force_last_item_masking_prob"):
+        with pytest.raises(ValueError, match=rf"^bert4rec\.{name}=1\.5; must be between 0 and 1$"):
+            BERT4RecRecommender(**{name: 1.5})
+        BERT4RecRecommender(**{name: 1.0})  # the bounds are allowed
+        BERT4RecRecommender(**{name: 0.0})
+    with pytest.raises(ValueError, match=r"^bert4rec\.predict_seq_len=1; must be 0 \(max_seq_len\) or between 2 and max_seq_len \(10\)$"):
+        BERT4RecRecommender(predict_seq_len=1, max_seq_len=10)
+    BERT4RecRecommender(predict_seq_len=2, max_seq_len=10)  # both ends of the range
+    BERT4RecRecommender(predict_seq_len=10, max_seq_len=10)
+    BERT4RecRecommender(max_seq_len=2)
+    items = np.zeros((N_ITEMS, DIM), np.float32)
+    with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=3 must divide the model width 8 \(the embedding dim\); change n_heads or set hidden_dim$"):
+        BERT4RecRecommender(n_heads=3).fit(items, _toy_data())
+    with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=2 must divide the model width 9 \(hidden_dim\); change n_heads or set hidden_dim$"):
+        BERT4RecRecommender(n_heads=2, hidden_dim=9).fit(items, _toy_data())
+
+
+def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_settings(monkeypatch):
+    from audiorec.models import bert4rec
+
+    calls = []
+
+    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
+        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience,
+                          max_epochs=max_epochs, **options))
+        return 0, float("nan")
+
+    monkeypatch.setattr(bert4rec, "train_epochs", recording)
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    data = _toy_data()
+    val = data.groupby("user_id").tail(2)
+    train = data.drop(val.index)
+    settings = dict(max_seq_len=6, hidden_dim=4, n_heads=2, lr=0.05, scheduler_patience=3, patience=7, max_epochs=9,
+                    min_epochs=2, schedule_on="loss", stop_on="ndcg", device="cpu")
+    model = BERT4RecRecommender(normalize_items=True, special_tokens="table", positions="from_end", resume=True,
+                                checkpoint_dir="ckpt", **settings).fit(items, train, val=val, live="live")
+    BERT4RecRecommender(positions="from_start", checkpoint_dir="ckpt", **settings).fit(items, train, val=val)
+    BERT4RecRecommender(**settings).fit(items, train, val=val.iloc[1:])
+    BERT4RecRecommender(**settings).fit(items, train.iloc[1:], val=val)
+    BERT4RecRecommender(**settings).fit(items * 2, train, val=val)
+    net = model.net
+    assert net.width == 4 and net.count_from_end and net.score_special_tokens
+    torch.testing.assert_close(net.item_vectors().norm(dim=1), torch.ones(N_ITEMS))  # normalize_items
+    assert model.ranks_cold_tracks is True
+    first = calls[0]
+    assert first["name"] == "bert4rec" and (first["patience"], first["max_epochs"], first["min_epochs"]) == (7, 9, 2)
+    assert first["optimizer"] is model.optimizer and model.optimizer.param_groups[0]["lr"] == 0.05
+    assert first["scheduler"].mode == "min" and first["scheduler"].patience == 3  # a loss falls
+    assert first["generator"] is model.generator and first["live"] == "live"
+    assert (first["schedule_on"], first["stop_on"]) == ("val/loss", "val/ndcg@50")
+    assert set(first["validate"]()) == {"val/hitrate@50", "val/ndcg@50", "val/loss"}
+    assert first["resume_dir"] == "ckpt" and calls[1]["resume_dir"] is None  # resume off: no resume directory
+    assert not calls[1]["net"].count_from_end and not calls[1]["net"].score_special_tokens  # from_start, learned
+    assert len({call["fingerprint"] for call in calls}) == 5  # other settings, val, train or audio: another fingerprint
