@@ -610,3 +610,68 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
     assert first["resume_dir"] == "ckpt" and calls[1]["resume_dir"] is None  # resume off: no resume directory
     assert not calls[1]["net"].count_from_end and not calls[1]["net"].score_special_tokens  # from_start, learned
     assert len({call["fingerprint"] for call in calls}) == 5  # other settings, val, train or audio: another fingerprint
+
+
+def test_the_initial_tables_follow_bert_and_the_original():
+    """Learned rows N(0, 0.02) (BERT's initializer_range), the table layout's padding row zero, learned
+    special tokens at the audio's scale, a projection N(0, 0.02) with zero bias; specials frozen with the table."""
+    torch.manual_seed(0)
+    audio = torch.randn(50, 400) * 3
+    common = dict(max_seq_len=4, n_layers=1, n_heads=2, intermediate_dim=8, dropout=0.0)
+    table = BERT4RecNet(audio, hidden_dim=0, item_freeze=True, special_tokens="table", **common)
+    assert table.special.shape == (2, 400) and torch.equal(table.special[0], torch.zeros(400))
+    assert table.special[1].mean().abs() < 0.01 and 0.017 < table.special[1].std() < 0.023
+    assert not table.special.requires_grad  # frozen with the table it belongs to
+    learned = BERT4RecNet(audio, hidden_dim=16, item_freeze=True, **common)
+    assert learned.special.shape == (2, 400) and learned.special.requires_grad
+    assert 2.7 < learned.special.std() < 3.3  # at the audio's scale (3)
+    weight = learned.project.weight
+    assert weight.shape == (16, 400) and weight.mean().abs() < 0.005 and 0.019 < weight.std() < 0.021
+    assert torch.equal(learned.project.bias, torch.zeros(16))
+    no_audio = BERT4RecNet(torch.zeros(300, 0), hidden_dim=0, item_freeze=True, learned_dim=64, **common)
+    rows = no_audio.items.weight
+    assert rows.shape == (300, 64) and rows.mean().abs() < 0.002 and 0.019 < rows.std() < 0.021
+
+
+def test_every_trained_parameter_but_berts_unused_word_table_gets_a_gradient():
+    model = net(hidden_dim=6)
+    model.train()
+    tokens = layout([np.arange(5), np.arange(3, 12)], 12, N_ITEMS, from_end=True)
+    masked, targets = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.4, 1.0, torch.Generator().manual_seed(0))
+    masked_softmax_loss(model(masked), targets, model.item_vectors()).backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == ["bert.embeddings.word_embeddings.weight"]  # inputs come as inputs_embeds; no pooler
+
+
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_the_net_is_bert_on_the_tracks_audio_rows_and_the_mask_row(positions):
+    """No padding: the net's output is BertModel's on the rows looked up by hand (the last track and the mask included)."""
+    model = net(hidden_dim=6, positions=positions, special_tokens="table")
+    tokens = torch.tensor([[N_ITEMS - 1, 0, 5, N_ITEMS + 1], [2, N_ITEMS + 1, N_ITEMS - 1, 7]])
+    rows = torch.cat([model.items.weight, model.special[0:1], model.special[1:2]])  # tracks, padding, mask
+    first = 12 - 4 if positions == "from_end" else 0
+    with torch.no_grad():
+        expected = model.bert(inputs_embeds=model.project(rows[tokens]), attention_mask=torch.ones_like(tokens),
+                              position_ids=torch.arange(first, first + 4).expand(2, -1)).last_hidden_state
+        torch.testing.assert_close(model(tokens), expected)
+
+
+def test_by_default_positions_count_from_the_most_recent_track():
+    tokens = layout([np.array([3, 5, 7]), np.arange(10)], 12, N_ITEMS, from_end=True)
+    with torch.no_grad():
+        torch.testing.assert_close(net()(tokens), net(positions="from_end")(tokens))
+        assert not torch.allclose(net()(tokens), net(positions="from_start")(tokens))
+
+
+def test_layout_of_one_track_and_of_no_sequence():
+    assert layout([np.array([3])], 5, padding=9, from_end=True).tolist() == [[3]]  # no padding column
+    assert layout([], 5, padding=9, from_end=True).shape == (0, 1)
+
+
+def test_masks_follow_the_generator_passed_in_not_torchs_global_one():
+    tokens = layout([np.arange(n) % N_ITEMS for n in range(1, 30)], 12, N_ITEMS, True)
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        draws.append(mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.3, 0.5, torch.Generator().manual_seed(0), at_least_one=False)[0])
+    assert torch.equal(draws[0], draws[1])
