@@ -343,6 +343,12 @@ def test_batching_setting_chooses_length_batches_or_random_ones(batching):
     model.generator = torch.Generator().manual_seed(0)
     lengths = np.array([1, 2] * 50)
     mixed = [len(set(lengths[rows].tolist())) > 1 for rows in model._batches(lengths)]
+    orders = []
+    for global_seed in (1, 2):  # drawn by the model's generator, not torch's global one
+        model.generator = torch.Generator().manual_seed(0)
+        torch.manual_seed(global_seed)
+        orders.append(np.concatenate(model._batches(lengths)).tolist())
+    assert orders[0] == orders[1]
     # Ten random batches of a half-and-half population: all ten unmixed has probability ~1e-26.
     assert any(mixed) == (batching == "random")
 
@@ -419,7 +425,7 @@ def test_save_writes_the_retrieval_vectors_and_a_checkpoint_that_rebuilds_the_ne
 
 def test_the_sampled_loss_reads_the_same_class_vectors_as_the_full_one():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
-    train = _toy_data()
+    train = _toy_data().query("track_idx < 26")  # class ids are not track ids
     for vocabulary in ("catalogue", "train"):
         model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", loss="sampled_softmax",
                                     n_negatives=5, vocabulary=vocabulary).fit(items, train)
@@ -448,7 +454,7 @@ def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_th
         at = targets != IGNORE
         expected = F.cross_entropy(logits[at], targets[at])
         assert model._loss(outputs, targets).item() == pytest.approx(expected.item(), rel=1e-5)
-        model.loss, model.n_negatives = "sampled_softmax", 7
+        model.loss, model.n_negatives = "sampled_softmax", 50  # more negatives than the 26 classes: drawn with replacement
         losses = []
         for global_seed in (1, 2):  # the negatives come from the model's generator, not torch's global one
             torch.manual_seed(global_seed)
@@ -462,10 +468,11 @@ def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_con
     sequences = [np.array([4, 5, 6]), np.array([7, 8, 9, 10, 11])]
     train = pd.DataFrame({"user_id": "a", "track_idx": range(N_ITEMS)})
 
-    def batch(**options):
+    def batch(global_seed=0, **options):
         model = BERT4RecRecommender(max_seq_len=12, positions=positions, **options)
         model.net = net(positions=positions)
         model._set_classes(train, N_ITEMS, None)
+        torch.manual_seed(global_seed)
         return model._masked_batch(sequences, torch.Generator().manual_seed(0))
 
     pad, mask = N_ITEMS, N_ITEMS + 1
@@ -483,11 +490,7 @@ def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_con
     _, targets = batch(mlm_probability=0.0)
     assert (targets != IGNORE).sum(dim=1).tolist() == [1, 1]
     # The masks follow the generator passed in, not torch's global one.
-    draws = []
-    for global_seed in (1, 2):
-        torch.manual_seed(global_seed)
-        draws.append(batch(mlm_probability=0.5)[0])
-    assert torch.equal(draws[0], draws[1])
+    assert torch.equal(batch(1, mlm_probability=0.5)[0], batch(2, mlm_probability=0.5)[0])
 
 
 def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_masked_is_skipped(monkeypatch):
@@ -503,10 +506,12 @@ def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_mask
 
     monkeypatch.setattr(model, "_loss", recording)
     assert model._train_epoch() == pytest.approx(np.mean(losses), rel=1e-6) and len(losses) == 4  # 25 users, batches of 8
+    model.batch_size = 100  # one batch: the epoch's loss is its loss
+    assert model._train_epoch() == pytest.approx(losses[-1], rel=1e-6) and len(losses) == 5
     # Nothing masked: no batch trains, the weights stay, the epoch's loss is 0.
     model.mlm_probability, model.mask_at_least_one = 0.0, False
     before = {name: tensor.clone() for name, tensor in model.net.state_dict().items()}
-    assert model._train_epoch() == 0.0 and len(losses) == 4
+    assert model._train_epoch() == 0.0 and len(losses) == 5
     for name, tensor in model.net.state_dict().items():
         assert torch.equal(tensor, before[name]), name
 
@@ -589,10 +594,11 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
     val = data.groupby("user_id").tail(2)
     train = data.drop(val.index)
     settings = dict(max_seq_len=6, hidden_dim=4, n_heads=2, lr=0.05, scheduler_patience=3, patience=7, max_epochs=9,
-                    min_epochs=2, schedule_on="loss", stop_on="ndcg", device="cpu")
+                    min_epochs=2, schedule_on="ndcg", stop_on="loss", device="cpu")
     model = BERT4RecRecommender(normalize_items=True, special_tokens="table", positions="from_end", resume=True,
-                                checkpoint_dir="ckpt", **settings).fit(items, train, val=val, live="live")
+                                checkpoint_dir="ckpt", **settings).fit(items.astype(np.float64), train, val=val, live="live")
     BERT4RecRecommender(positions="from_start", checkpoint_dir="ckpt", **settings).fit(items, train, val=val)
+    BERT4RecRecommender(**settings).fit(items, train, val=val)
     BERT4RecRecommender(**settings).fit(items, train, val=val.iloc[1:])
     BERT4RecRecommender(**settings).fit(items, train.iloc[1:], val=val)
     BERT4RecRecommender(**settings).fit(items * 2, train, val=val)
@@ -603,13 +609,17 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
     first = calls[0]
     assert first["name"] == "bert4rec" and (first["patience"], first["max_epochs"], first["min_epochs"]) == (7, 9, 2)
     assert first["optimizer"] is model.optimizer and model.optimizer.param_groups[0]["lr"] == 0.05
-    assert first["scheduler"].mode == "min" and first["scheduler"].patience == 3  # a loss falls
-    assert first["generator"] is model.generator and first["live"] == "live"
-    assert (first["schedule_on"], first["stop_on"]) == ("val/loss", "val/ndcg@50")
+    assert first["scheduler"].mode == "max" and first["scheduler"].patience == 3  # NDCG rises
+    assert isinstance(model.generator, torch.Generator) and first["generator"] is model.generator and first["live"] == "live"
+    assert (first["schedule_on"], first["stop_on"]) == ("val/ndcg@50", "val/loss")
     assert set(first["validate"]()) == {"val/hitrate@50", "val/ndcg@50", "val/loss"}
     assert first["resume_dir"] == "ckpt" and calls[1]["resume_dir"] is None  # resume off: no resume directory
     assert not calls[1]["net"].count_from_end and not calls[1]["net"].score_special_tokens  # from_start, learned
-    assert len({call["fingerprint"] for call in calls}) == 5  # other settings, val, train or audio: another fingerprint
+    # The same settings on other val, train or audio: another fingerprint each.
+    assert len({call["fingerprint"] for call in calls[2:]}) == 4
+    # One audio dimension is audio too: cold tracks have a vector.
+    one = BERT4RecRecommender(max_seq_len=6, n_heads=1, device="cpu").fit(items[:, :1], train)
+    assert one.ranks_cold_tracks is True
 
 
 def test_the_initial_tables_follow_bert_and_the_original():
@@ -654,6 +664,8 @@ def test_the_net_is_bert_on_the_tracks_audio_rows_and_the_mask_row(positions):
         expected = model.bert(inputs_embeds=model.project(rows[tokens]), attention_mask=torch.ones_like(tokens),
                               position_ids=torch.arange(first, first + 4).expand(2, -1)).last_hidden_state
         torch.testing.assert_close(model(tokens), expected)
+        model.train()  # dropout 0 (hidden and attention): training mode computes the same
+        torch.testing.assert_close(model(tokens), expected)
 
 
 def test_by_default_positions_count_from_the_most_recent_track():
@@ -675,3 +687,21 @@ def test_masks_follow_the_generator_passed_in_not_torchs_global_one():
         torch.manual_seed(global_seed)
         draws.append(mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.3, 0.5, torch.Generator().manual_seed(0), at_least_one=False)[0])
     assert torch.equal(draws[0], draws[1])
+
+
+def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, _toy_data())
+    masked, original = [], model._masked_batch
+
+    def first_batch(sequences, generator):
+        masked.append(original(sequences, generator)[0])
+        raise Enough
+
+    monkeypatch.setattr(model, "_masked_batch", first_batch)
+    for global_seed in (1, 2):
+        model.generator = torch.Generator().manual_seed(0)
+        torch.manual_seed(global_seed)
+        with pytest.raises(Enough):
+            model._train_epoch()
+    assert torch.equal(masked[0], masked[1])
