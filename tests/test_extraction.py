@@ -263,3 +263,22 @@ def test_torchrun_shards_equal_the_single_process_matrix(tmp_path, tiny_models):
     np.save(tmp_path / "single.npy", single)
     assert (tmp_path / "single.npy").read_bytes() == (work / "data" / "embeddings" / "mert.npy").read_bytes()
     assert np.isfinite(single).all()
+
+
+def test_assemble_puts_every_ranks_shards_in_shard_order_and_names_a_lost_shard():
+    from audiorec.backends.engine import ExtractionError, assemble
+
+    row = lambda *values: np.array([values], dtype=np.float32)  # noqa: E731
+    # Rank 0 holds shards 0 and 2, rank 1 shard 1: the matrix is shard 0, 1, 2 whatever the ranks' order.
+    gathered = [
+        {"shards": {1: np.concatenate([row(3, 3), row(4, 4)])}, "failures": {3: "unreadable"}},
+        {"shards": {2: row(5, 5), 0: np.concatenate([row(1, 1), row(2, 2)])}, "failures": {}},
+    ]
+    embeddings, failures = assemble(gathered, 5, 2)
+    np.testing.assert_array_equal(embeddings, np.array([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]], np.float32))
+    assert failures == {3: "unreadable"}
+    empty, none = assemble([{"shards": {}, "failures": {}}], 0, 4)  # no tracks at all
+    assert empty.shape == (0, 4) and empty.dtype == np.float32 and none == {}
+    del gathered[1]["shards"][2]
+    with pytest.raises(ExtractionError, match=r"^the gathered shards hold 4 rows for 5 tracks: a rank lost its work$"):
+        assemble(gathered, 5, 2)
