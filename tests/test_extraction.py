@@ -321,9 +321,11 @@ def test_checked_refuses_a_wrong_shape_or_nan_outside_the_failed_rows_and_lists_
     with pytest.raises(ExtractionError, match=r"^backend fake produced NaN/Inf for 2 tracks, first c \(row 2 of tracks.parquet\)$"):
         checked(FakeBackend(), tracks, embeddings, {1: "unreadable"}, 1.0)
     embeddings[2, 0] = 1.0
-    kept, stats, skipped = checked(FakeBackend(), tracks, embeddings, {3: "too short", 1: "unreadable"}, 8.004)
+    kept, stats, skipped = checked(FakeBackend(), tracks, embeddings, {3: "too short", 1: "unreadable"}, 2.504)
     assert kept is embeddings
     assert skipped == [{"row": 1, "track_id": "b", "audio_path": "b.mp3", "reason": "unreadable"},
                        {"row": 3, "track_id": "d", "audio_path": "d.mp3", "reason": "too short"}]
     assert stats == {"dim": 2, "tracks": 4, "skipped_tracks": 2, "model": "none",
-                     "timing": {"seconds": 8.0, "tracks_per_second": 0.5}}
+                     "timing": {"seconds": 2.5, "tracks_per_second": 1.6}}  # 4 / 2.504 = 1.597...
+    assert checked(FakeBackend(), tracks, embeddings, {3: "too short", 1: "unreadable"}, 0.5)[1]["timing"] == {
+        "seconds": 0.5, "tracks_per_second": 8.0}
