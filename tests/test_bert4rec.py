@@ -309,3 +309,399 @@ def test_standardized_items_have_zero_mean_and_unit_variance_per_dimension():
     table = model.net.items.weight.detach().numpy()
     np.testing.assert_allclose(table.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(table.std(axis=0, ddof=1), 1, atol=1e-4)
+
+
+def test_random_batches_cover_every_row_once_in_batches_of_batch_size_drawn_by_the_callers_generator():
+    from audiorec.models.bert4rec import random_batches
+
+    draws = []
+    for global_seed in (1, 2):  # torch's global generator must not matter
+        torch.manual_seed(global_seed)
+        draws.append(random_batches(23, 5, torch.Generator().manual_seed(0)))
+    batches = draws[0]
+    assert [len(rows) for rows in batches] == [5, 5, 5, 5, 3]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(23))
+    assert all(np.array_equal(a, b) for a, b in zip(*draws))
+    assert np.concatenate(batches).tolist() != list(range(23))  # shuffled
+
+
+def test_length_batches_never_mix_lengths_further_apart_than_the_jitter_and_follow_the_callers_generator():
+    # Lengths 1 and 2 differ by a factor of 2, more than the jitter's 1.25: no batch mixes them.
+    lengths = np.array([1, 2] * 50)
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        draws.append(length_batches(lengths, 10, torch.Generator().manual_seed(0)))
+    for rows in draws[0]:
+        assert len(set(lengths[rows].tolist())) == 1, lengths[rows]
+    assert all(np.array_equal(a, b) for a, b in zip(*draws))
+
+
+@pytest.mark.parametrize("batching", ["by_length", "random"])
+def test_batching_setting_chooses_length_batches_or_random_ones(batching):
+    model = BERT4RecRecommender(batch_size=10, batching=batching)
+    model.generator = torch.Generator().manual_seed(0)
+    lengths = np.array([1, 2] * 50)
+    mixed = [len(set(lengths[rows].tolist())) > 1 for rows in model._batches(lengths)]
+    orders = []
+    for global_seed in (1, 2):  # drawn by the model's generator, not torch's global one
+        model.generator = torch.Generator().manual_seed(0)
+        torch.manual_seed(global_seed)
+        orders.append(np.concatenate(model._batches(lengths)).tolist())
+    assert orders[0] == orders[1]
+    # Ten random batches of a half-and-half population: all ten unmixed has probability ~1e-26.
+    assert any(mixed) == (batching == "random")
+
+
+def test_the_softmax_classes_of_each_vocabulary_and_the_sampling_distribution():
+    train = pd.DataFrame({"user_id": ["a", "a", "b", "c"], "track_idx": [0, 3, 3, 5]})
+    cold = np.array([7])
+    expected_classes = {"catalogue": None, "train": [0, 3, 5], "train_and_cold": [0, 3, 5, 7]}
+    for vocabulary, classes in expected_classes.items():
+        for cold_items in (cold, None):
+            model = BERT4RecRecommender(vocabulary=vocabulary, negative_sampling="uniform")
+            model._set_classes(train, 9, cold_items)
+            if vocabulary == "train_and_cold" and cold_items is None:
+                classes = [0, 3, 5]
+            tracks = list(range(9)) if classes is None else classes
+            assert (model.classes is None) == (classes is None)
+            if classes is not None:
+                assert model.classes.tolist() == classes
+            class_of = [tracks.index(t) if t in tracks else -1 for t in range(9)]
+            assert model.class_of.tolist() == class_of
+            np.testing.assert_allclose(model.log_q.exp().numpy(), np.full(len(tracks), 1 / len(tracks)), rtol=1e-6)
+            # Track ids to class ids; unmasked positions stay IGNORE (track 0 included).
+            targets = torch.tensor([[0, IGNORE, 5], [3, 5, IGNORE]])
+            mapped = [[IGNORE if t == IGNORE else class_of[t] for t in row] for row in targets.tolist()]
+            assert model._class_targets(targets).tolist() == mapped
+    # Popularity: (train listeners + 1), normalised over the classes.
+    model = BERT4RecRecommender(vocabulary="train_and_cold", negative_sampling="popularity")
+    model._set_classes(train, 9, cold)
+    np.testing.assert_allclose(model.log_q.exp().numpy(), np.array([2, 3, 2, 1]) / 8, rtol=1e-6)
+
+
+def test_validation_keeps_users_with_exactly_val_min_tracks_and_names_what_is_missing():
+    val = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "track_idx": [1, 2, 3, 4],
+                        "timestamp": pd.to_datetime(["2019-01-01", "2019-01-02"] * 2)})
+    BERT4RecRecommender(stop_on="loss", val_min_tracks=2)._validation(val, val)  # every user has exactly 2
+    with pytest.raises(ValueError, match=r"^no val user has bert4rec.val_min_tracks=3 val tracks: lower it$"):
+        BERT4RecRecommender(stop_on="loss", val_min_tracks=3)._validation(val, val)
+    with pytest.raises(ValueError, match=r"^bert4rec.stop_on/schedule_on: loss needs val with a timestamp column \(its sequences' order\)$"):
+        BERT4RecRecommender(schedule_on="loss")._validation(val.drop(columns="timestamp"), val)
+
+
+@pytest.mark.parametrize("item_freeze", [True, False])
+def test_save_writes_the_retrieval_vectors_and_a_checkpoint_that_rebuilds_the_net(tmp_path, item_freeze):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", item_freeze=item_freeze).fit(items, train)
+    directory = tmp_path / "new" / "bert4rec"
+    model.save(directory)
+    model.save(directory)  # an existing directory is reused
+    users = sorted(train["user_id"].unique())
+    user_vectors, item_vectors = np.load(directory / "user_representations.npy"), np.load(directory / "item_representations.npy")
+    # No projection (hidden_dim 0): a track's vector is its row of the item table, the audio one when frozen.
+    np.testing.assert_array_equal(item_vectors, model.net.items.weight.detach().numpy())
+    if item_freeze:
+        np.testing.assert_array_equal(item_vectors, items)
+    # A user's vector is the output at a mask after their last five tracks.
+    model.net.eval()
+    for row in (0, 7):
+        tokens = torch.tensor([list(model.sequences[row][-5:]) + [model.net.mask]])
+        with torch.no_grad():
+            np.testing.assert_allclose(user_vectors[row], model.net(tokens)[0, -1].numpy(), rtol=1e-5, atol=1e-6)
+    checkpoint = torch.load(directory / "checkpoint.pt", weights_only=True)
+    assert checkpoint["user_ids"] == users and checkpoint["epoch"] == model.epoch == 1
+    assert checkpoint["loss"] == model.loss_value and checkpoint["config"]["item_freeze"] == item_freeze
+    state = checkpoint["model_state_dict"]
+    assert ("items.weight" in state) != item_freeze  # a frozen table is the caller's embeddings
+    rebuilt = BERT4RecNet(torch.from_numpy(items), hidden_dim=0, max_seq_len=6, n_layers=2, n_heads=2, intermediate_dim=256,
+                          dropout=0.1, item_freeze=item_freeze).eval()
+    rebuilt.load_state_dict(state, strict=not item_freeze)
+    tokens = torch.tensor([list(model.sequences[3][-5:]) + [model.net.mask]])
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(tokens), model.net(tokens))
+
+
+def test_the_sampled_loss_reads_the_same_class_vectors_as_the_full_one():
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data().query("track_idx != 3")  # a gap in the vocabulary: class c >= 3 is track c + 1
+    for vocabulary in ("catalogue", "train"):
+        model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", loss="sampled_softmax",
+                                    n_negatives=5, vocabulary=vocabulary).fit(items, train)
+        ids = torch.tensor([0, 5, 4])
+        with torch.no_grad():
+            torch.testing.assert_close(model._class_vectors_of(ids), model.net.class_vectors(model.classes)[ids])
+
+
+def test_an_unknown_user_is_named():
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, _toy_data())
+    with pytest.raises(KeyError, match="first: nobody\\); BERT4Rec cannot represent them"):
+        model.recommend(["u00", "nobody"], top_k=3)
+
+
+def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_the_sampled_one_follows_its_generator():
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data().query("track_idx < 26")  # tracks 26-29 are not in the vocabulary: class ids are not track ids
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", vocabulary="train", dropout=0.0).fit(items, train)
+    model.net.eval()
+    tokens, targets = model._masked_batch(model.sequences[:4], torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        outputs = model.net(tokens)
+        vocabulary = np.unique(train["track_idx"].to_numpy())  # the train tracks, in order: class c is vocabulary[c]
+        logits = outputs @ torch.from_numpy(items[vocabulary]).T
+        at = targets != IGNORE
+        expected = F.cross_entropy(logits[at], targets[at])
+        assert model._loss(outputs, targets).item() == pytest.approx(expected.item(), rel=1e-5)
+        model.loss, model.n_negatives = "sampled_softmax", 50  # more negatives than the 26 classes: drawn with replacement
+        losses = []
+        for global_seed in (1, 2):  # the negatives come from the model's generator, not torch's global one
+            torch.manual_seed(global_seed)
+            model.generator = torch.Generator().manual_seed(3)
+            losses.append(model._loss(outputs, targets).item())
+        assert losses[0] == losses[1] and losses[0] != pytest.approx(expected.item())
+
+
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_configured(positions):
+    sequences = [np.array([4, 5, 6]), np.array([7, 8, 9, 10, 11])]
+    train = pd.DataFrame({"user_id": "a", "track_idx": range(N_ITEMS)})
+
+    def batch(global_seed=0, **options):
+        model = BERT4RecRecommender(max_seq_len=12, positions=positions, **options)
+        model.net = net(positions=positions)
+        model._set_classes(train, N_ITEMS, None)
+        torch.manual_seed(global_seed)
+        return model._masked_batch(sequences, torch.Generator().manual_seed(0))
+
+    pad, mask = N_ITEMS, N_ITEMS + 1
+    # Only the most recent track masked (forced); padding where the net expects it.
+    tokens, targets = batch(mlm_probability=0.0, force_last_item_masking_prob=1.0)
+    if positions == "from_end":
+        assert tokens.tolist() == [[pad, pad, 4, 5, mask], [7, 8, 9, 10, mask]]
+        assert targets.tolist() == [[IGNORE] * 4 + [6], [IGNORE] * 4 + [11]]
+    else:
+        assert tokens.tolist() == [[4, 5, mask, pad, pad], [7, 8, 9, 10, mask]]
+        assert targets.tolist() == [[IGNORE, IGNORE, 6, IGNORE, IGNORE], [IGNORE] * 4 + [11]]
+    # Without the at-least-one rule nothing is masked when nothing is drawn; with it, the most recent track is.
+    tokens, targets = batch(mlm_probability=0.0, mask_at_least_one=False)
+    assert (targets == IGNORE).all() and not (tokens == mask).any()
+    _, targets = batch(mlm_probability=0.0)
+    assert (targets != IGNORE).sum(dim=1).tolist() == [1, 1]
+    # The masks follow the generator passed in, not torch's global one.
+    assert torch.equal(batch(1, mlm_probability=0.5)[0], batch(2, mlm_probability=0.5)[0])
+
+
+def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_masked_is_skipped(monkeypatch):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, train)
+    losses, loss = [], model._loss
+
+    def recording(outputs, targets):
+        value = loss(outputs, targets)
+        losses.append(value.item())
+        return value
+
+    monkeypatch.setattr(model, "_loss", recording)
+    assert model._train_epoch() == pytest.approx(np.mean(losses), rel=1e-6) and len(losses) == 4  # 25 users, batches of 8
+    model.batch_size = 100  # one batch: the epoch's loss is its loss
+    assert model._train_epoch() == pytest.approx(losses[-1], rel=1e-6) and len(losses) == 5
+    # Nothing masked: no batch trains, the weights stay, the epoch's loss is 0.
+    model.mlm_probability, model.mask_at_least_one = 0.0, False
+    before = {name: tensor.clone() for name, tensor in model.net.state_dict().items()}
+    assert model._train_epoch() == 0.0 and len(losses) == 5
+    for name, tensor in model.net.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+def test_shuffle_positions_trains_on_permutations_of_each_users_tracks_drawn_by_the_models_generator(monkeypatch):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    seen = {}
+    for shuffle in (False, True):
+        model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", shuffle_positions=shuffle).fit(items, train)
+        for global_seed in (1, 2):
+            batches = []
+            def first_batch(sequences, generator):
+                batches.append(sequences)
+                raise Enough
+
+            monkeypatch.setattr(model, "_masked_batch", first_batch)
+            model.generator = torch.Generator().manual_seed(5)
+            torch.manual_seed(global_seed)
+            with pytest.raises(Enough):
+                model._train_epoch()
+            seen[shuffle, global_seed] = [sequence.tolist() for sequence in batches[0]]
+    originals = {tuple(sorted(s)): s for s in (sequence.tolist() for sequence in model.sequences)}
+    for sequence in seen[False, 1]:
+        assert sequence == originals[tuple(sorted(sequence))]  # as played
+    shuffled = seen[True, 1]
+    assert all(tuple(sorted(s)) in originals for s in shuffled)  # the same tracks ...
+    assert any(s != originals[tuple(sorted(s))] for s in shuffled)  # ... in another order
+    assert seen[True, 1] == seen[True, 2]
+
+
+class Enough(Exception):
+    """Stops an epoch once its first batch is seen."""
+
+
+def test_params_name_the_model_the_setting_and_the_allowed_values():
+    import re
+
+    choices = {"loss": "softmax, sampled_softmax", "negative_sampling": "uniform, popularity",
+               "vocabulary": "catalogue, train, train_and_cold", "special_tokens": "learned, table",
+               "positions": "from_end, from_start", "batching": "by_length, random", "stop_on": "ndcg, loss",
+               "schedule_on": "ndcg, loss", "device": "auto, cpu, cuda, cuda:<index>"}
+    bad = [(name, "bogus", f"allowed: {allowed}") for name, allowed in choices.items()]
+    bad += [("max_seq_len", 1, "must be >= 2")]
+    bad += [(name, 0, "must be >= 1") for name in ("n_layers", "n_heads", "learned_dim", "batch_size", "max_epochs", "patience", "n_negatives")]
+    bad += [(name, -1, "must be >= 0") for name in ("hidden_dim", "min_epochs", "val_min_tracks")]
+    for name, value, message in bad:
+        with pytest.raises(ValueError, match=rf"^bert4rec\.{name}={re.escape(repr(value))}; {re.escape(message)}$"):
+            BERT4RecRecommender(**{name: value})
+    for name in ("mlm_probability", "force_last_item_masking_prob"):
+        with pytest.raises(ValueError, match=rf"^bert4rec\.{name}=1\.5; must be between 0 and 1$"):
+            BERT4RecRecommender(**{name: 1.5})
+        BERT4RecRecommender(**{name: 1.0})  # the bounds are allowed
+        BERT4RecRecommender(**{name: 0.0})
+    with pytest.raises(ValueError, match=r"^bert4rec\.predict_seq_len=1; must be 0 \(max_seq_len\) or between 2 and max_seq_len \(10\)$"):
+        BERT4RecRecommender(predict_seq_len=1, max_seq_len=10)
+    BERT4RecRecommender(predict_seq_len=2, max_seq_len=10)  # both ends of the range
+    BERT4RecRecommender(predict_seq_len=10, max_seq_len=10)
+    BERT4RecRecommender(max_seq_len=2)
+    items = np.zeros((N_ITEMS, DIM), np.float32)
+    with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=3 must divide the model width 8 \(the embedding dim\); change n_heads or set hidden_dim$"):
+        BERT4RecRecommender(n_heads=3).fit(items, _toy_data())
+    with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=2 must divide the model width 9 \(hidden_dim\); change n_heads or set hidden_dim$"):
+        BERT4RecRecommender(n_heads=2, hidden_dim=9).fit(items, _toy_data())
+
+
+def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_settings(monkeypatch):
+    from audiorec.models import bert4rec
+
+    calls = []
+
+    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
+        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience,
+                          max_epochs=max_epochs, **options))
+        return 0, float("nan")
+
+    monkeypatch.setattr(bert4rec, "train_epochs", recording)
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    data = _toy_data()
+    val = data.groupby("user_id").tail(2)
+    train = data.drop(val.index)
+    settings = dict(max_seq_len=6, hidden_dim=4, n_heads=2, lr=0.05, scheduler_patience=3, patience=7, max_epochs=9,
+                    min_epochs=2, schedule_on="ndcg", stop_on="loss", device="cpu")
+    model = BERT4RecRecommender(normalize_items=True, special_tokens="table", positions="from_end", resume=True,
+                                checkpoint_dir="ckpt", **settings).fit(items.astype(np.float64), train, val=val, live="live")
+    BERT4RecRecommender(positions="from_start", checkpoint_dir="ckpt", **settings).fit(items, train, val=val)
+    BERT4RecRecommender(**settings).fit(items, train, val=val)
+    BERT4RecRecommender(**settings).fit(items, train, val=val.iloc[1:])
+    BERT4RecRecommender(**settings).fit(items, train.iloc[1:], val=val)
+    BERT4RecRecommender(**settings).fit(items * 2, train, val=val)
+    net = model.net
+    assert net.width == 4 and net.count_from_end and net.score_special_tokens
+    torch.testing.assert_close(net.item_vectors().norm(dim=1), torch.ones(N_ITEMS))  # normalize_items
+    assert model.ranks_cold_tracks is True
+    first = calls[0]
+    assert first["name"] == "bert4rec" and (first["patience"], first["max_epochs"], first["min_epochs"]) == (7, 9, 2)
+    assert first["optimizer"] is model.optimizer and model.optimizer.param_groups[0]["lr"] == 0.05
+    assert first["scheduler"].mode == "max" and first["scheduler"].patience == 3  # NDCG rises
+    assert isinstance(model.generator, torch.Generator) and first["generator"] is model.generator and first["live"] == "live"
+    assert (first["schedule_on"], first["stop_on"]) == ("val/ndcg@50", "val/loss")
+    assert set(first["validate"]()) == {"val/hitrate@50", "val/ndcg@50", "val/loss"}
+    assert first["resume_dir"] == "ckpt" and calls[1]["resume_dir"] is None  # resume off: no resume directory
+    assert not calls[1]["net"].count_from_end and not calls[1]["net"].score_special_tokens  # from_start, learned
+    # The same settings on other val, train or audio: another fingerprint each.
+    assert len({call["fingerprint"] for call in calls[2:]}) == 4
+    # One audio dimension is audio too: cold tracks have a vector.
+    one = BERT4RecRecommender(max_seq_len=6, n_heads=1, device="cpu").fit(items[:, :1], train)
+    assert one.ranks_cold_tracks is True
+
+
+def test_the_initial_tables_follow_bert_and_the_original():
+    """Learned rows N(0, 0.02) (BERT's initializer_range), the table layout's padding row zero, learned
+    special tokens at the audio's scale, a projection N(0, 0.02) with zero bias; specials frozen with the table."""
+    torch.manual_seed(0)
+    audio = torch.randn(50, 400) * 3
+    common = dict(max_seq_len=4, n_layers=1, n_heads=2, intermediate_dim=8, dropout=0.0)
+    table = BERT4RecNet(audio, hidden_dim=0, item_freeze=True, special_tokens="table", **common)
+    assert table.special.shape == (2, 400) and torch.equal(table.special[0], torch.zeros(400))
+    assert table.special[1].mean().abs() < 0.01 and 0.017 < table.special[1].std() < 0.023
+    assert not table.special.requires_grad  # frozen with the table it belongs to
+    learned = BERT4RecNet(audio, hidden_dim=16, item_freeze=True, **common)
+    assert learned.special.shape == (2, 400) and learned.special.requires_grad
+    assert 2.7 < learned.special.std() < 3.3  # at the audio's scale (3)
+    weight = learned.project.weight
+    assert weight.shape == (16, 400) and weight.mean().abs() < 0.005 and 0.019 < weight.std() < 0.021
+    assert torch.equal(learned.project.bias, torch.zeros(16))
+    no_audio = BERT4RecNet(torch.zeros(300, 0), hidden_dim=0, item_freeze=True, learned_dim=64, **common)
+    rows = no_audio.items.weight
+    assert rows.shape == (300, 64) and rows.mean().abs() < 0.002 and 0.019 < rows.std() < 0.021
+
+
+def test_every_trained_parameter_but_berts_unused_word_table_gets_a_gradient():
+    model = net(hidden_dim=6)
+    model.train()
+    tokens = layout([np.arange(5), np.arange(3, 12)], 12, N_ITEMS, from_end=True)
+    masked, targets = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.4, 1.0, torch.Generator().manual_seed(0))
+    masked_softmax_loss(model(masked), targets, model.item_vectors()).backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == ["bert.embeddings.word_embeddings.weight"]  # inputs come as inputs_embeds; no pooler
+
+
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_the_net_is_bert_on_the_tracks_audio_rows_and_the_mask_row(positions):
+    """No padding: the net's output is BertModel's on the rows looked up by hand (the last track and the mask included)."""
+    model = net(hidden_dim=6, positions=positions, special_tokens="table")
+    tokens = torch.tensor([[N_ITEMS - 1, 0, 5, N_ITEMS + 1], [2, N_ITEMS + 1, N_ITEMS - 1, 7]])
+    rows = torch.cat([model.items.weight, model.special[0:1], model.special[1:2]])  # tracks, padding, mask
+    first = 12 - 4 if positions == "from_end" else 0
+    with torch.no_grad():
+        expected = model.bert(inputs_embeds=model.project(rows[tokens]), attention_mask=torch.ones_like(tokens),
+                              position_ids=torch.arange(first, first + 4).expand(2, -1)).last_hidden_state
+        torch.testing.assert_close(model(tokens), expected)
+        model.train()  # dropout 0 (hidden and attention): training mode computes the same
+        torch.testing.assert_close(model(tokens), expected)
+
+
+def test_by_default_positions_count_from_the_most_recent_track():
+    tokens = layout([np.array([3, 5, 7]), np.arange(10)], 12, N_ITEMS, from_end=True)
+    with torch.no_grad():
+        torch.testing.assert_close(net()(tokens), net(positions="from_end")(tokens))
+        assert not torch.allclose(net()(tokens), net(positions="from_start")(tokens))
+
+
+def test_layout_of_one_track_and_of_no_sequence():
+    assert layout([np.array([3])], 5, padding=9, from_end=True).tolist() == [[3]]  # no padding column
+    assert layout([], 5, padding=9, from_end=True).shape == (0, 1)
+
+
+def test_masks_follow_the_generator_passed_in_not_torchs_global_one():
+    tokens = layout([np.arange(n) % N_ITEMS for n in range(1, 30)], 12, N_ITEMS, True)
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        draws.append(mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.3, 0.5, torch.Generator().manual_seed(0), at_least_one=False)[0])
+    assert torch.equal(draws[0], draws[1])
+
+
+def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, _toy_data())
+    masked, original = [], model._masked_batch
+
+    def first_batch(sequences, generator):
+        masked.append(original(sequences, generator)[0])
+        raise Enough
+
+    monkeypatch.setattr(model, "_masked_batch", first_batch)
+    for global_seed in (1, 2):
+        model.generator = torch.Generator().manual_seed(0)
+        torch.manual_seed(global_seed)
+        with pytest.raises(Enough):
+            model._train_epoch()
+    assert torch.equal(masked[0], masked[1])

@@ -263,3 +263,69 @@ def test_torchrun_shards_equal_the_single_process_matrix(tmp_path, tiny_models):
     np.save(tmp_path / "single.npy", single)
     assert (tmp_path / "single.npy").read_bytes() == (work / "data" / "embeddings" / "mert.npy").read_bytes()
     assert np.isfinite(single).all()
+
+
+def test_assemble_puts_every_ranks_shards_in_shard_order_and_names_a_lost_shard():
+    from audiorec.backends.engine import ExtractionError, assemble
+
+    row = lambda *values: np.array([values], dtype=np.float32)  # noqa: E731
+    # Rank 0 holds shards 0 and 2, rank 1 shard 1: the matrix is shard 0, 1, 2 whatever the ranks' order.
+    gathered = [
+        {"shards": {1: np.concatenate([row(3, 3), row(4, 4)])}, "failures": {3: "unreadable"}},
+        {"shards": {2: row(5, 5), 0: np.concatenate([row(1, 1), row(2, 2)])}, "failures": {}},
+    ]
+    embeddings, failures = assemble(gathered, 5, 2)
+    np.testing.assert_array_equal(embeddings, np.array([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]], np.float32))
+    assert failures == {3: "unreadable"}
+    empty, none = assemble([{"shards": {}, "failures": {}}], 0, 4)  # no tracks at all
+    assert empty.shape == (0, 4) and empty.dtype == np.float32 and none == {}
+    del gathered[1]["shards"][2]
+    with pytest.raises(ExtractionError, match=r"^the gathered shards hold 4 rows for 5 tracks: a rank lost its work$"):
+        assemble(gathered, 5, 2)
+
+
+def test_ranks_from_torchruns_environment_and_which_shards_each_owns(monkeypatch):
+    from audiorec.backends.engine import Ranks
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    alone = Ranks.from_env()
+    assert (alone.rank, alone.size, alone.local_rank) == (0, 1, 0) and alone.is_main
+    assert alone.gather({"shards": {}}) == [{"shards": {}}]  # one process: its own payload, no rendezvous
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    third = Ranks.from_env()
+    assert (third.rank, third.size, third.local_rank) == (2, 3, 1) and not third.is_main
+    assert [shard for shard in range(9) if third.owns(shard)] == [2, 5, 8]  # round robin
+
+
+class FakeBackend:
+    name, dim = "fake", 2
+
+    def summary(self):
+        return {"model": "none"}
+
+
+def test_checked_refuses_a_wrong_shape_or_nan_outside_the_failed_rows_and_lists_the_skipped_ones():
+    from audiorec.backends.engine import ExtractionError, checked
+
+    tracks = pd.DataFrame({"track_id": ["a", "b", "c", "d"], "audio_path": ["a.mp3", "b.mp3", "c.mp3", "d.mp3"]})
+    embeddings = np.ones((4, 2), np.float32)
+    embeddings[[1, 3]] = np.nan  # the failed tracks' rows
+    with pytest.raises(ValueError, match=r"^backend fake returned shape \(4, 3\); expected \(4, 2\)$"):
+        checked(FakeBackend(), tracks, np.ones((4, 3), np.float32), {}, 1.0)
+    with pytest.raises(ExtractionError, match=r"^backend fake produced NaN/Inf for 1 tracks, first d \(row 3 of tracks.parquet\)$"):
+        checked(FakeBackend(), tracks, embeddings, {1: "unreadable"}, 1.0)
+    embeddings[2, 0] = np.inf
+    with pytest.raises(ExtractionError, match=r"^backend fake produced NaN/Inf for 2 tracks, first c \(row 2 of tracks.parquet\)$"):
+        checked(FakeBackend(), tracks, embeddings, {1: "unreadable"}, 1.0)
+    embeddings[2, 0] = 1.0
+    kept, stats, skipped = checked(FakeBackend(), tracks, embeddings, {3: "too short", 1: "unreadable"}, 2.504)
+    assert kept is embeddings
+    assert skipped == [{"row": 1, "track_id": "b", "audio_path": "b.mp3", "reason": "unreadable"},
+                       {"row": 3, "track_id": "d", "audio_path": "d.mp3", "reason": "too short"}]
+    assert stats == {"dim": 2, "tracks": 4, "skipped_tracks": 2, "model": "none",
+                     "timing": {"seconds": 2.5, "tracks_per_second": 1.6}}  # 4 / 2.504 = 1.597...
+    assert checked(FakeBackend(), tracks, embeddings, {3: "too short", 1: "unreadable"}, 0.5)[1]["timing"] == {
+        "seconds": 0.5, "tracks_per_second": 8.0}

@@ -76,8 +76,13 @@ def test_tests_against_the_best_read_each_users_metric_averaged_over_seeds():
 
 
 def test_seeds_must_have_evaluated_the_same_users():
-    with pytest.raises(ValueError, match="evaluated different users"):
+    with pytest.raises(ValueError, match="^the seeds' runs evaluated different users; re-run their evaluate stages$"):
         mean_over_seeds([per_user([1, 0, 1]), per_user([1, 0])])
+
+
+def test_one_seed_is_its_own_mean():
+    only = per_user([1, 0, 1], offset=0.01)
+    pd.testing.assert_frame_equal(mean_over_seeds([only]), only)
 
 
 def test_mean_over_seeds_averages_each_user_and_split():

@@ -1,5 +1,7 @@
 """The Shallow net: loss and sampling by hand, freezing, a planted-data run, persistence, retrieval."""
+import logging
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -241,3 +243,231 @@ def test_unknown_user_and_bad_params_are_named():
         ShallowRecommender(variant="dot")
     with pytest.raises(ValueError, match=r"shallow\.sample_type='both'; allowed: item, user"):
         ShallowRecommender(sample_type="both")
+
+
+def reference_tower(rows: np.ndarray, weight: np.ndarray, bias: np.ndarray, normalize: bool) -> np.ndarray:
+    """ReLU(W x + b), unit length for the cosine variant, in numpy."""
+    out = np.maximum(rows @ weight.T + bias, 0.0)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12) if normalize else out
+
+
+@pytest.mark.parametrize("variant", ["cosine", "interaction"])
+def test_the_net_scores_as_the_paper_defines_them_computed_in_numpy(variant):
+    """cosine: cos(ReLU(W u + b), ReLU(W i + b)); interaction: sigmoid(v . (ReLU(W u + b) * ReLU(W i + b)) + c),
+    in every way the net computes a score: pairwise, and against candidate rows in both of its paths."""
+    items, train = random_data(n_users=12, n_items=40, dim=6)
+    model = ShallowRecommender(variant=variant, hidden_dim=3, **FAST)
+    model._build(items, train)
+    net = model.net
+    assert net.tower.out_features == 3  # hidden_dim sets the width of the shared layer
+    assert ("readout.weight" in net.state_dict()) == (variant == "interaction")
+    weight, bias = net.tower.weight.detach().numpy(), net.tower.bias.detach().numpy()
+    users = reference_tower(net.users.weight.detach().numpy(), weight, bias, variant == "cosine")
+    tracks = reference_tower(items, weight, bias, variant == "cosine")
+    products = users[:, None, :] * tracks[None, :, :]
+    if variant == "cosine":
+        expected = products.sum(-1)
+    else:
+        v, c = net.readout.weight.detach().numpy()[0], net.readout.bias.item()
+        expected = 1 / (1 + np.exp(-(products @ v + c)))
+    with torch.no_grad():
+        all_users, all_items = torch.arange(12), torch.arange(40)
+        pairwise = net.score(net.represent_users(all_users)[:, None], net.represent_items(all_items)[None])
+        np.testing.assert_allclose(pairwise.numpy(), expected, rtol=1e-5, atol=1e-6)
+        # Candidate rows: few distinct ones (all-pairs product) and many distinct ones (per-row gather).
+        anchors = net.represent_users(all_users)
+        few = torch.tensor([[0, 1], [1, 0]]).repeat(6, 1)
+        many = torch.arange(36).reshape(12, 3)
+        for candidates in (few, many):
+            scores = net.candidate_scores(anchors, net.items, candidates)
+            np.testing.assert_allclose(scores.numpy(), np.take_along_axis(expected, candidates.numpy(), 1), rtol=1e-5, atol=1e-6)
+    # Retrieval vectors rank as the model scores: their inner products order each user's tracks as `expected`.
+    user_vectors, item_vectors = model._retrieval_vectors(np.arange(12))
+    assert user_vectors.shape == (12, 3) and item_vectors.shape == (40, 3)
+    inner = user_vectors @ item_vectors.T
+    for row in range(12):
+        np.testing.assert_array_equal(np.argsort(-inner[row], kind="stable")[:5], np.argsort(-expected[row], kind="stable")[:5])
+
+
+def test_users_start_as_the_mean_of_their_train_tracks_by_default():
+    items, train = random_data()
+    model = ShallowRecommender(**FAST)
+    model._build(items, train)
+    means = train.groupby("user_id")["track_idx"].apply(lambda tracks: items[tracks.to_numpy()].mean(axis=0))
+    expected = np.stack([means[user] for user in model.user_ids])
+    np.testing.assert_allclose(model.net.users.weight.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_loss_is_the_hinge_over_the_pair_and_its_drawn_negatives():
+    """For both sample types: the scores computed in numpy, the negatives sample_negatives draws from the same seed."""
+    items, train = random_data()
+    for sample_type in ("item", "user"):
+        model = ShallowRecommender(sample_type=sample_type, margin=0.7, **FAST)
+        model._build(items, train)
+        pairs = model._pairs(train)
+        batch = torch.arange(len(pairs))
+        loss = model._loss(pairs, batch, torch.Generator().manual_seed(4), None).item()
+        negatives = sample_negatives(pairs.users, pairs.items, model.n_users, model.n_items, 5, sample_type,
+                                     torch.Generator().manual_seed(4)).numpy()
+        net = model.net
+        weight, bias = net.tower.weight.detach().numpy(), net.tower.bias.detach().numpy()
+        users = reference_tower(net.users.weight.detach().numpy(), weight, bias, True)
+        tracks = reference_tower(items, weight, bias, True)
+        u, i = pairs.users.numpy(), pairs.items.numpy()
+        positive = (users[u] * tracks[i]).sum(-1)
+        if sample_type == "item":  # other users for the pair's track
+            negative = np.einsum("bnd,bd->bn", users[negatives], tracks[i])
+        else:  # other tracks for the pair's user
+            negative = np.einsum("bnd,bd->bn", tracks[negatives], users[u])
+        expected = np.maximum(0.0, 0.7 - positive[:, None] + negative).mean()
+        assert loss == pytest.approx(expected, rel=1e-5), sample_type
+
+
+def test_play_counts_weight_the_loss_only_with_use_confidence():
+    items, train = random_data()
+    losses = {}
+    for use_confidence in (False, True):
+        for count in (0.0, math.e - 1):  # confidence 1 and 3
+            model = ShallowRecommender(use_confidence=use_confidence, **FAST) if use_confidence else ShallowRecommender(**FAST)
+            frame = train.assign(count=count)
+            model._build(items, frame)
+            pairs = model._pairs(frame)
+            losses[use_confidence, count] = model._loss(pairs, torch.arange(len(pairs)), torch.Generator().manual_seed(9), None).item()
+    assert losses[False, 0.0] == pytest.approx(losses[False, math.e - 1])  # the default ignores counts
+    assert losses[True, 0.0] == pytest.approx(losses[False, 0.0])  # weight 1
+    assert losses[True, math.e - 1] == pytest.approx(3 * losses[True, 0.0], rel=1e-5)  # weight 3 on every pair
+
+
+def test_an_epochs_train_loss_is_the_mean_over_all_pairs_however_they_are_batched():
+    # Every track has the same audio vector, so every user starts at it too: all cosines are 1,
+    # each hinge term is exactly the margin, and with lr 0 nothing moves during the epoch.
+    items = np.ones((40, 6), np.float32)
+    _, train = random_data()
+    for batch_size in (7, 1000):  # 7: uneven batches (len(train) is not a multiple of 7)
+        model = ShallowRecommender(**{**FAST, "batch_size": batch_size, "lr": 0.0}, margin=0.3)
+        model._build(items, train)
+        assert len(train) % 7 and model._train_epoch(model._pairs(train), None) == pytest.approx(0.3, rel=1e-6)
+
+
+def test_val_negatives_avoid_train_and_val_positives_unless_positives_may_be_drawn():
+    items, train = random_data()
+    val = pd.DataFrame({"user_id": ["u00", "u01", "stranger"], "track_idx": [5, 6, 7], "count": 1})
+    for exclude in (True, False):
+        model = ShallowRecommender(exclude_positives=exclude, **FAST)
+        model._build(items, train)
+        pairs, truth, codes = model._validation_data(val, model._pairs(train))
+        assert truth["user_id"].tolist() == ["u00", "u01"]  # the unknown user is left out
+        if not exclude:
+            assert codes is None
+            continue
+        rows = {user: row for row, user in enumerate(model.user_ids)}
+        both = pd.concat([train, val.iloc[:2]])
+        expected = sorted({rows[user] * 40 + track for user, track in zip(both["user_id"], both["track_idx"])})
+        assert codes.codes.tolist() == expected
+    with pytest.raises(ValueError, match="^val has no user with train interactions: nothing to validate the Shallow net on$"):
+        model._validation_data(val.iloc[2:], model._pairs(train))
+
+
+def test_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+    """The scheduler's mode and patience, the generator, resume directory and a fingerprint of the data."""
+    from audiorec.models import shallow
+
+    calls = []
+
+    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
+        calls.append(dict(name=name, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
+        return 0, float("nan")
+
+    monkeypatch.setattr(shallow, "train_epochs", recording)
+    items, train = random_data()
+    val = train.groupby("user_id").head(1)
+    settings = dict(schedule_on="ndcg", stop_on="loss", scheduler_patience=3, patience=7, max_epochs=9, **FAST)
+    model = ShallowRecommender(resume=True, checkpoint_dir="ckpt", **settings).fit(items, train, val=val)
+    ShallowRecommender(checkpoint_dir="ckpt", exclude_positives=False, **settings).fit(items, train, val=val)
+    ShallowRecommender(**settings).fit(items, train, val=val.iloc[1:])
+    ShallowRecommender(**settings).fit(items, train.iloc[1:], val=val)
+    ShallowRecommender(**settings).fit(items * 2, train, val=val)
+    first = calls[0]
+    assert first["name"] == "shallow" and (first["patience"], first["max_epochs"]) == (7, 9)
+    assert first["scheduler"].mode == "max" and first["scheduler"].patience == 3  # NDCG rises
+    assert first["generator"] is model.generator
+    assert (first["schedule_on"], first["stop_on"]) == ("val/ndcg@50", "val/loss")
+    assert first["resume_dir"] == "ckpt" and calls[1]["resume_dir"] is None
+    # The epoch's negatives avoid the train positives only with exclude_positives.
+    positives = []
+    monkeypatch.setattr(ShallowRecommender, "_train_epoch", lambda self, pairs, codes: positives.append(codes) or 0.0)
+    first["train_epoch"](), calls[1]["train_epoch"]()
+    assert isinstance(positives[0], PositivePairs) and positives[1] is None
+    fingerprints = [call["fingerprint"] for call in calls]
+    assert len(set(fingerprints)) == 5  # other settings, val, train or audio: another fingerprint
+
+
+def test_redrawn_negatives_follow_the_callers_generator_and_a_full_user_is_logged(caplog):
+    users, items = torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2])
+    positives = PositivePairs(users * 4 + items, 8)
+    draws = []
+    for global_seed in (1, 2):  # torch's global generator must not matter
+        torch.manual_seed(global_seed)
+        draws.append(sample_negatives(users, items, 2, 4, 30, "user", torch.Generator().manual_seed(0), positives))
+    assert torch.equal(draws[0], draws[1])
+    # User 0 has played every track: its negatives cannot avoid positives; the cap ends the redraws.
+    full = PositivePairs(torch.arange(4), 4)
+    with caplog.at_level(logging.DEBUG, logger="audiorec.models.shallow"):
+        sample_negatives(torch.tensor([0]), torch.tensor([0]), 1, 4, 3, "user", torch.Generator().manual_seed(0), full)
+    assert caplog.messages == ["3 negatives may still be positives after 50 redraws"]
+
+
+def test_positive_pairs_sorted_lookup_at_the_ends_and_the_bitmap_limit(monkeypatch):
+    monkeypatch.setattr(PositivePairs, "DENSE_LIMIT", 10)
+    assert PositivePairs(torch.tensor([2]), 10).bitmap is not None  # a grid of exactly the limit is dense
+    sparse = PositivePairs(torch.tensor([5, 2]), 11)
+    assert sparse.bitmap is None
+    queries = torch.tensor([0, 1, 2, 3, 5, 6, 10])  # below, between, at and above the codes
+    assert sparse.contains(queries).tolist() == [False, False, True, False, True, False, False]
+    empty = PositivePairs(torch.tensor([], dtype=torch.int64), 11).contains(queries)
+    assert empty.dtype == torch.bool and not empty.any()  # a mask, usable to index the pending draws
+
+
+def test_params_and_errors_name_the_model_and_the_setting(tmp_path):
+    for name, value, message in [
+        ("stop_on", "auc", "allowed: ndcg, loss"), ("schedule_on", "auc", "allowed: ndcg, loss"),
+        ("hidden_dim", -1, "must be >= 0"), ("neg_samples", 0, "must be >= 1"), ("batch_size", 0, "must be >= 1"),
+        ("max_epochs", 0, "must be >= 1"), ("patience", 0, "must be >= 1"),
+        ("device", "tpu", "allowed: auto, cpu, cuda, cuda:<index>"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^shallow\.{name}={value!r}; {re.escape(message)}$"):
+            ShallowRecommender(**{name: value})
+    items, train = random_data()
+    model = ShallowRecommender(max_epochs=1, **FAST).fit(items, train)
+    with pytest.raises(KeyError, match="the Shallow net cannot represent them"):
+        model.recommend(["nobody"], top_k=3)
+    model.save(tmp_path / "new" / "model")  # parents are created
+    with pytest.raises(ValueError, match=r"^item embeddings have shape \(40, 5\), the checkpoint in .* was trained on \(40, 6\)$"):
+        ShallowRecommender.load(tmp_path / "new" / "model", items[:, :5])
+
+
+def test_float64_embeddings_train_and_load_like_float32_ones(tmp_path):
+    items, train = random_data()
+    expected = ShallowRecommender(max_epochs=2, **FAST).fit(items, train).recommend(["u03"], top_k=5)
+    model = ShallowRecommender(max_epochs=2, **FAST).fit(items.astype(np.float64), train)
+    assert model.recommend(["u03"], top_k=5)["track_idx"].iloc[0].tolist() == expected["track_idx"].iloc[0].tolist()
+    model.save(tmp_path)
+    loaded = ShallowRecommender.load(tmp_path, items.astype(np.float64))
+    assert loaded.recommend(["u03"], top_k=5)["track_idx"].iloc[0].tolist() == expected["track_idx"].iloc[0].tolist()
+    # Candidates restrict the ranking to the tracks given.
+    assert set(loaded.recommend(["u03"], top_k=5, candidates=np.array([1, 2, 3]))["track_idx"].iloc[0].tolist()) <= {1, 2, 3}
+
+
+def test_a_checkpoint_holding_arbitrary_objects_is_refused(tmp_path):
+    import pickle
+
+    items, train = random_data()
+    ShallowRecommender(max_epochs=1, **FAST).fit(items, train).save(tmp_path)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    torch.save({**checkpoint, "extra": Unsafe()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        ShallowRecommender.load(tmp_path, items)
+
+
+class Unsafe:
+    """A class torch's weights-only unpickler does not allow."""

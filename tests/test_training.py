@@ -261,3 +261,130 @@ def test_a_best_epoch_before_the_kill_is_still_the_one_restored_after_resuming(t
         assert counting_run(str(tmp_path)) == ((1, 10.0), 1.0)  # epoch and train loss kept, its weights restored
     assert "toy: early stop at epoch 4, no val/ndcg@50 gain for 3 epochs" in caplog.messages
     assert "restored epoch 1, val_ndcg@50 0.9000" in caplog.messages
+
+
+def test_early_stopping_alone_maximises_counts_a_nan_first_epoch_as_stale_and_needs_no_min_epochs():
+    """EarlyStopping(patience) with its defaults, on a hand-worked score sequence."""
+    from audiorec.models.training import EarlyStopping
+
+    net = nn.Linear(1, 1)
+    stopping = EarlyStopping(patience=2)
+    assert stopping.stops_after(0) is False  # no epoch trained: nothing is stale yet
+    assert stopping.improved(float("nan"), net) is False  # one stale epoch of two allowed
+    assert stopping.stops_after(1) is False
+    assert stopping.improved(0.2, net) is True and stopping.improved(0.3, net) is True  # rising scores are gains
+    assert stopping.improved(0.1, net) is False and stopping.stops_after(4) is False
+    assert stopping.improved(0.3, net) is False and stopping.stops_after(5) is True  # two epochs without a gain
+    assert stopping.best == 0.3
+    # Patience 0 stops at once: without min_epochs even before the first epoch.
+    assert EarlyStopping(patience=0).stops_after(0) is True
+
+
+def test_the_epoch_that_ends_min_epochs_does_not_step_the_scheduler():
+    # The scheduler (patience 0) first steps at epoch 3; had it stepped at epoch 2 (0.9),
+    # epoch 3's 0.5 would cut the lr to 0.1.
+    epochs, best, lr = run([0.1, 0.9, 0.5], patience=5, min_epochs=2)
+    assert (epochs, best, lr) == (3, 2, [1.0])
+
+
+def test_by_default_the_scheduler_steps_from_the_first_epoch_and_each_epoch_logs_its_lr():
+    net = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=0, factor=0.5)
+    scores, live = iter([0.9, 0.5, 0.4]), RecordingLive()
+    train_epochs(
+        "toy", net, optimizer, scheduler, torch.Generator(), 5, 3, train_epoch=lambda: 1.0,
+        validate=lambda: {METRIC: next(scores)}, schedule_on=METRIC, stop_on=METRIC,
+        resume_dir=None, fingerprint="", live=live,
+    )
+    # Epoch 1 sets the scheduler's best (0.9); epochs 2 and 3 are below it, each halves the lr.
+    assert live.history["lr"] == [1.0, 0.5, 0.25]
+    assert live.history["train/loss"] == [1.0, 1.0, 1.0]
+
+
+def test_when_no_epoch_gains_the_result_is_epoch_0_with_nan_loss_and_the_weights_are_the_last():
+    import math
+
+    net = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+    trained = []
+
+    def train_epoch():
+        trained.append(None)
+        with torch.no_grad():
+            net.bias.fill_(len(trained))
+        return 1.0
+
+    best_epoch, best_loss = train_epochs(
+        "toy", net, optimizer, FixedLearningRate(), torch.Generator(), 2, 5, train_epoch=train_epoch,
+        validate=lambda: {METRIC: float("nan")}, schedule_on=METRIC, stop_on=METRIC,
+        resume_dir=None, fingerprint="", live=None,
+    )
+    assert len(trained) == 2  # two NaN epochs exhaust patience 2
+    assert best_epoch == 0 and isinstance(best_loss, float) and math.isnan(best_loss)
+    assert net.bias.item() == 2.0  # nothing to restore
+
+
+def test_a_resume_state_is_kept_in_a_new_nested_directory_restored_and_removed(tmp_path):
+    from audiorec.models.training import EarlyStopping, EpochResume
+
+    def resume(directory):
+        torch.manual_seed(0)
+        net = nn.Linear(2, 1)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+        return EpochResume(directory, "fp", net, optimizer, FixedLearningRate(), torch.Generator(), EarlyStopping(2)), net
+
+    directory = tmp_path / "runs" / "toy"  # neither exists yet
+    first, net = resume(str(directory))
+    assert first.restore() == ([], {})
+    with torch.no_grad():
+        net.weight.fill_(3.0)
+    first.stopping.best, first.stopping.stale = 0.7, 1
+    first.keep([{"train/loss": 2.0}], {"epoch": 1, "loss": 2.0})
+    second, other = resume(str(directory))
+    assert second.restore() == ([{"train/loss": 2.0}], {"epoch": 1, "loss": 2.0})
+    assert torch.equal(other.weight, torch.full((1, 2), 3.0))
+    assert (second.stopping.best, second.stopping.stale) == (0.7, 1)
+    second.finish()
+    assert not (directory / "last_epoch.pt").exists()
+    second.finish()  # nothing left to remove: no error
+    resume(None)[0].finish()
+
+
+def test_a_resume_file_holding_arbitrary_objects_is_refused(tmp_path):
+    """The resume state is loaded as weights only: a file that would run code when unpickled is not loaded."""
+    import pickle
+
+    from audiorec.models.training import EarlyStopping, EpochResume
+
+    torch.save({"fingerprint": "fp", "history": [Unsafe()]}, tmp_path / "last_epoch.pt")
+    net = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+    resume = EpochResume(str(tmp_path), "fp", net, optimizer, FixedLearningRate(), torch.Generator(), EarlyStopping(1))
+    with pytest.raises(pickle.UnpicklingError):
+        resume.restore()
+
+
+class Unsafe:
+    """A class torch's weights-only unpickler does not allow."""
+
+
+def test_seed_deterministic_only_warns_about_kernels_without_a_deterministic_version():
+    from audiorec.models.training import seed_deterministic
+
+    seed_deterministic(0)
+    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+def test_the_resume_fingerprint_reads_the_rows_not_the_frame_index(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from audiorec.models.training import training_fingerprint
+
+    source = tmp_path / "model.py"
+    source.write_text("code")
+    items = np.eye(3, dtype=np.float32)
+    log = pd.DataFrame({"user_id": ["a", "b", "c"], "track_idx": [0, 1, 2]})
+    kept = log.iloc[1:]  # a filtered frame keeps its index labels 1, 2
+    assert training_fingerprint(str(source), {}, items, kept) == training_fingerprint(str(source), {}, items, kept.reset_index(drop=True))
