@@ -231,3 +231,106 @@ def test_the_compare_gate_names_the_stages_of_the_models_that_read_elsa():
     assert evaluate_stage("metrics/oracle_shuffled/bimodal.seed2.json") == "evaluate_control_with_elsa@oracle-bimodal-2"
     assert evaluate_stage("metrics/musicnn/hybrid.seed1.json") == "evaluate@musicnn-hybrid-1"
     assert evaluate_stage("metrics/none/elsa.seed0.json") == "evaluate_baseline@elsa-0"
+
+
+def test_hybrid_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+    """The loop gets the model's name, patience, epochs, learning rate, scheduler, seeded generator,
+    the metric to schedule and stop on, and the resume folder only when resuming."""
+    from audiorec.models import hybrid
+
+    calls = []
+
+    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
+        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
+        return 0, float("nan")
+
+    monkeypatch.setattr(hybrid, "train_epochs", recording)
+    audio, _, train, _, _ = planted()
+    val = train.groupby("user_id").head(1)
+    settings = dict(hidden_dim=8, lr=0.005, patience=7, max_epochs=9, scheduler_patience=3, seed=11, device="cpu")
+    resumed = HybridRecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_loss", **settings).fit(audio, train, val=val, live="live")
+    HybridRecommender(checkpoint_dir="ckpt", catalogue="all", **settings).fit(audio, train)
+    first, second = calls
+    assert first["live"] == "live" and calls[0]["validate"] is not None
+    # The loop trains the model's own net, and validates it on the val users against train.
+    assert first["net"] is resumed.net and first["optimizer"].param_groups[0]["params"] == list(resumed.net.parameters())
+    validated = first["validate"]()
+    assert set(validated) == {"val/loss", "val/hitrate@50", "val/ndcg@50"} and validated["val/loss"] > 0
+    # The resume fingerprint tells apart other audio, other train and other val data.
+    for changed_audio, changed_train, changed_val in ((audio * 2, train, val), (audio, train.iloc[1:], val), (audio, train, val.iloc[1:])):
+        HybridRecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_loss", **settings).fit(changed_audio, changed_train, val=changed_val)
+        assert calls.pop()["fingerprint"] != first["fingerprint"]
+    assert first["name"] == "hybrid" and (first["patience"], first["max_epochs"]) == (7, 9)
+    assert first["optimizer"].param_groups[0]["lr"] == 0.005
+    assert first["scheduler"].mode == "min" and first["scheduler"].patience == 3  # the val loss falls
+    assert first["generator"] is resumed.generator and first["generator"].initial_seed() == 11
+    assert (first["schedule_on"], first["stop_on"], second["stop_on"]) == ("val/loss", "val/loss", "val/ndcg@50")
+    assert first["resume_dir"] == "ckpt" and second["resume_dir"] is None
+    assert first["validate"] is not None and second["validate"] is None
+    assert first["fingerprint"] != second["fingerprint"]  # other settings: a resumed run must not take the other's state
+    played = np.unique(train["track_idx"])
+    assert resumed.columns.tolist() == played.tolist()
+    assert HybridRecommender(catalogue="all", **settings).fit(audio, train).columns.tolist() == list(range(len(audio)))
+
+
+@pytest.mark.parametrize("key", ["hidden_dim", "batch_size", "max_epochs", "patience"])
+def test_hybrid_sizes_below_one_are_refused_by_name(key):
+    with pytest.raises(ValueError, match=rf"^hybrid\.{key}=0; must be >= 1"):
+        HybridRecommender(**{key: 0})
+
+
+def test_hybrid_catalogue_must_be_train_or_all():
+    with pytest.raises(ValueError, match=r"hybrid\.catalogue='cold'; allowed: train, all"):
+        HybridRecommender(catalogue="cold")
+
+
+def test_hybrid_keeps_every_setting_it_was_given():
+    settings = dict(hidden_dim=5, catalogue="all", lr=0.2, batch_size=3, max_epochs=4, stop_on="val_loss", patience=6,
+                    scheduler_patience=2, device="cpu", seed=9, resume=True, checkpoint_dir="c")
+    assert HybridRecommender(**settings).config() == settings
+
+
+def test_hybrid_net_reconstructs_rows_as_elsa_from_unit_audio_factors():
+    """forward(x) = x A Aᵀ - x, A the tower's output with each row scaled to unit length."""
+    from audiorec.models.hybrid import HybridNet
+
+    torch.manual_seed(0)
+    net = HybridNet(audio_dim=6, hidden_dim=4)
+    audio = torch.randn(5, 6)
+    rows = torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 1, 1, 0]])
+    raw = net.tower(audio).detach().numpy()
+    factors = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    x = rows.numpy()
+    np.testing.assert_allclose(net.factors(audio).detach().numpy(), factors, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net(rows, audio).detach().numpy(), x @ factors @ factors.T - x, rtol=1e-5, atol=1e-6)
+
+
+def test_hybrid_epoch_loss_is_the_mean_of_every_users_loss():
+    """With lr 0 the net stays put, so the epoch's loss is each user's normalised MSE, averaged over all
+    users, whatever the batches (7 users in batches of 3: the last batch is short)."""
+    audio, _, train, _, _ = planted(users_per_genre=2)
+    train = train[train["user_id"].isin(sorted(train["user_id"].unique())[:7])]
+    model = HybridRecommender(hidden_dim=8, batch_size=3, lr=0.0, device="cpu", max_epochs=1)
+    model.fit(audio, train)
+    rows = model._rows(train, model._user_rows)
+    optimizer = torch.optim.Adam(model.net.parameters(), lr=0.0)
+    factors = model.net.factors(model.audio[model.columns]).detach().numpy()
+    x = rows.toarray()
+    reconstructed = x @ factors @ factors.T - x
+    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)
+    per_user = ((unit(reconstructed) - unit(x)) ** 2).mean(axis=1)
+    assert model._train_epoch(rows, optimizer) == pytest.approx(per_user.mean(), rel=1e-5)
+
+
+def test_hybrid_unknown_device_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^hybrid\.device='tpu'; allowed: auto, cpu, cuda"):
+        HybridRecommender(device="tpu")
+
+
+def test_hybrid_takes_float64_audio_like_float32():
+    """Vectors saved as float64 are read as float32: the same factors as from the float32 copy."""
+    audio, _, train, _, _ = planted()
+    wide = HybridRecommender(hidden_dim=8, max_epochs=2, device="cpu").fit(audio.astype(np.float64), train)
+    narrow = HybridRecommender(hidden_dim=8, max_epochs=2, device="cpu").fit(audio, train)
+    with torch.no_grad():
+        np.testing.assert_array_equal(wide._item_vectors(), narrow._item_vectors())
