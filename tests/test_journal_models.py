@@ -334,3 +334,75 @@ def test_hybrid_takes_float64_audio_like_float32():
     narrow = HybridRecommender(hidden_dim=8, max_epochs=2, device="cpu").fit(audio, train)
     with torch.no_grad():
         np.testing.assert_array_equal(wide._item_vectors(), narrow._item_vectors())
+
+
+def test_elsa_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+    """The loop gets ELSA's own model and optimizer, a fixed learning rate scheduled on the train
+    loss, the val users of train, the stopping metric, and the resume folder only when resuming."""
+    from audiorec.models import elsa
+
+    calls = []
+
+    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
+        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
+        return 0, float("nan")
+
+    monkeypatch.setattr(elsa, "train_epochs", recording)
+    train, truth = co_listening()
+    no_audio = np.zeros((60, 0), np.float32)
+    outsider = pd.DataFrame({"user_id": ["nobody"], "track_idx": [0]})
+    settings = dict(factors=4, lr=0.05, patience=5, max_epochs=7, device="cpu")
+    val = pd.concat([truth, outsider])
+    model = ELSARecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_ndcg", **settings).fit(no_audio, train, val=val, live="live")
+    ELSARecommender(checkpoint_dir="ckpt", **settings).fit(no_audio, train)
+    first, second = calls
+    assert first["name"] == "elsa" and (first["patience"], first["max_epochs"]) == (5, 7)
+    assert first["net"] is model.model and first["optimizer"] is elsa.elsa_optimizer(model.model)
+    assert first["optimizer"].param_groups[0]["lr"] == 0.05
+    assert isinstance(first["scheduler"], elsa.FixedLearningRate) and first["generator"] is torch.default_generator
+    assert (first["schedule_on"], first["stop_on"], second["stop_on"]) == ("train/loss", "val/ndcg@50", None)
+    assert first["resume_dir"] == "ckpt" and second["resume_dir"] is None and first["live"] == "live"
+    assert second["validate"] is None
+    validated = first["validate"]()  # the outsider has no train row: validation reads the others only
+    assert set(validated) == {"val/hitrate@50", "val/ndcg@50"}
+    assert validated["val/hitrate@50"] == pytest.approx(hitrate(model, truth, 50))
+    # The resume fingerprint tells apart other train and other val data.
+    for changed_train, changed_val in ((train.iloc[1:], val), (train, val.iloc[1:])):
+        ELSARecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_ndcg", **settings).fit(no_audio, changed_train, val=changed_val)
+        assert calls.pop()["fingerprint"] != first["fingerprint"]
+    ELSARecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_ndcg", **settings).fit(no_audio, train, val=val)
+    assert calls.pop()["fingerprint"] == first["fingerprint"]  # the same run, resumable
+
+
+def test_elsa_epoch_passes_its_batch_size_and_shuffle_to_elsarec(monkeypatch):
+    train, _ = co_listening()
+    model = ELSARecommender(factors=4, batch_size=9, shuffle=True, max_epochs=1, device="cpu").fit(np.zeros((60, 0), np.float32), train)
+    seen = {}
+
+    def fit(interactions, **options):
+        seen.update(interactions=interactions, **options)
+        return {"nmse_train": [0.25]}
+
+    monkeypatch.setattr(model.model, "fit", fit)
+    assert model._train_epoch() == 0.25
+    assert seen["interactions"] is model.interactions
+    assert (seen["epochs"], seen["batch_size"], seen["shuffle"], seen["verbose"]) == (1, 9, True, False)
+
+
+@pytest.mark.parametrize("key", ["factors", "batch_size", "max_epochs", "patience"])
+def test_elsa_sizes_below_one_are_refused_by_name(key):
+    with pytest.raises(ValueError, match=rf"^elsa\.{key}=0; must be >= 1"):
+        ELSARecommender(**{key: 0})
+
+
+def test_elsa_unknown_device_and_unknown_user_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"^elsa\.device='tpu'; allowed: auto, cpu, cuda"):
+        ELSARecommender(device="tpu")
+    train, _ = co_listening()
+    model = ELSARecommender(factors=4, max_epochs=1, device="cpu").fit(np.zeros((60, 0), np.float32), train)
+    with pytest.raises(KeyError, match="ELSA cannot represent them"):
+        model.recommend(["nobody"], 5)
+    users = list(model._user_rows[:3])
+    assert model.recommend(users, 5)["user_id"].tolist() == users
+    model.save(tmp_path / "new" / "folder")  # a folder whose parents do not exist yet
+    assert (tmp_path / "new" / "folder" / ITEM_FACTORS).exists()
