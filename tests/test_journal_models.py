@@ -185,6 +185,7 @@ def test_normalised_mse_by_its_definition():
         (lambda: BimodalRecommender(cold_collaborative="zero"), "bimodal.cold_collaborative='zero'; allowed: none, elsa_row"),
         (lambda: BimodalRecommender(temperature=0), "bimodal.temperature=0; must be > 0"),
         (lambda: BimodalRecommender(batch_size=1), "bimodal.batch_size=1; must be >= 2"),
+        (lambda: BimodalRecommender(stop_on="none"), "bimodal.stop_on='none'; allowed: val_ndcg, train_loss"),
         (lambda: HybridRecommender(stop_on="train_loss"), "hybrid.stop_on='train_loss'; allowed: val_ndcg, val_loss"),
     ],
 )
@@ -406,3 +407,109 @@ def test_elsa_unknown_device_and_unknown_user_are_named(tmp_path):
     assert model.recommend(users, 5)["user_id"].tolist() == users
     model.save(tmp_path / "new" / "folder")  # a folder whose parents do not exist yet
     assert (tmp_path / "new" / "folder" / ITEM_FACTORS).exists()
+
+
+def test_bimodal_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+    from audiorec.models import bimodal
+
+    calls = []
+
+    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
+        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
+        return 0, float("nan")
+
+    monkeypatch.setattr(bimodal, "train_epochs", recording)
+    audio, factors, train, _, _ = planted()
+    val = train.groupby("user_id").head(1)
+    settings = dict(collaborative_factors=factors, hidden_dim=8, lr=0.005, patience=7, max_epochs=9, scheduler_patience=3, seed=11, device="cpu")
+    model = BimodalRecommender(resume=True, checkpoint_dir="ckpt", **settings).fit(audio, train, val=val, live="live")
+    BimodalRecommender(checkpoint_dir="ckpt", stop_on="train_loss", **settings).fit(audio, train)
+    first, second = calls
+    assert first["name"] == "bimodal" and (first["patience"], first["max_epochs"]) == (7, 9)
+    assert first["net"] is model.net and first["optimizer"].param_groups[0]["params"] == list(model.net.parameters())
+    assert first["optimizer"].param_groups[0]["lr"] == 0.005
+    assert first["scheduler"].mode == "min" and first["scheduler"].patience == 3  # on the train loss
+    assert first["generator"] is model.generator and first["generator"].initial_seed() == 11
+    assert (first["schedule_on"], first["stop_on"], second["stop_on"]) == ("train/loss", "val/ndcg@50", "train/loss")
+    assert first["resume_dir"] == "ckpt" and second["resume_dir"] is None and first["live"] == "live"
+    assert second["validate"] is None and set(first["validate"]()) == {"val/hitrate@50", "val/ndcg@50"}
+    for changed_audio, changed_factors, changed_train, changed_val in (
+        (audio * 2, factors, train, val), (audio, factors * 2, train, val), (audio, factors, train.iloc[1:], val), (audio, factors, train, val.iloc[1:]),
+    ):
+        BimodalRecommender(resume=True, checkpoint_dir="ckpt", **{**settings, "collaborative_factors": changed_factors}).fit(changed_audio, changed_train, val=changed_val)
+        assert calls.pop()["fingerprint"] != first["fingerprint"]
+
+
+def test_bimodal_net_views_are_unit_vectors_of_each_tower():
+    from audiorec.models.bimodal import BimodalNet
+
+    torch.manual_seed(0)
+    net = BimodalNet(content_dim=6, collaborative_dim=3, hidden_dim=4)
+    audio, factors = torch.randn(5, 6), torch.randn(5, 3)
+    content, collaborative = (view.detach().numpy() for view in net(audio, factors))
+    raw_content, raw_collaborative = net.content(audio).detach().numpy(), net.collaborative(factors).detach().numpy()
+    np.testing.assert_allclose(content, raw_content / np.linalg.norm(raw_content, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(collaborative, raw_collaborative / np.linalg.norm(raw_collaborative, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("retrieval", ["average", "content", "collaborative"])
+@pytest.mark.parametrize("normalize_outputs", [True, False])
+@pytest.mark.parametrize("cold_collaborative", ["none", "elsa_row"])
+def test_bimodal_item_vectors_follow_retrieval_normalisation_and_cold_rule(retrieval, normalize_outputs, cold_collaborative):
+    """Worked in numpy from the two towers: the content view, the collaborative view or their mean,
+    unit rows when normalize_outputs, and with cold_collaborative none, tracks nobody played keep
+    their content view."""
+    audio, factors, train, cold, _ = planted()
+    model = BimodalRecommender(collaborative_factors=factors, hidden_dim=8, max_epochs=1, device="cpu", retrieval=retrieval,
+                               normalize_outputs=normalize_outputs, cold_collaborative=cold_collaborative).fit(audio, train)
+    with torch.no_grad():
+        content = model.net.content(torch.tensor(audio)).numpy()
+        collaborative = model.net.collaborative(torch.tensor(factors)).numpy()
+        vectors = model._item_vectors()
+    if normalize_outputs:
+        content = content / np.linalg.norm(content, axis=1, keepdims=True)
+        collaborative = collaborative / np.linalg.norm(collaborative, axis=1, keepdims=True)
+    expected = {"content": content, "collaborative": collaborative, "average": (content + collaborative) / 2}[retrieval]
+    if cold_collaborative == "none" and retrieval != "content":
+        unplayed = np.setdiff1d(np.arange(len(audio)), train["track_idx"])
+        assert set(cold) <= set(unplayed)
+        expected = expected.copy()
+        expected[unplayed] = content[unplayed]
+    np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bimodal_epoch_loss_is_the_mean_over_tracks_with_a_lone_track_joining_the_batch_before():
+    """lr 0: the net stays put. 7 tracks in batches of 3: 3 + 4 (the lone seventh joins the second).
+    The epoch's loss is each batch's two-way contrastive loss weighted by its size."""
+    from audiorec.models.bimodal import decoupled_contrastive_loss
+
+    audio, factors, train, _, _ = planted()
+    played = np.unique(train["track_idx"])[:7]
+    small = train[train["track_idx"].isin(played)]
+    model = BimodalRecommender(collaborative_factors=factors, hidden_dim=8, batch_size=3, lr=0.0, temperature=0.5, max_epochs=1, seed=3, device="cpu")
+    model.fit(audio, small)
+    tracks = torch.as_tensor(played)
+    model.generator.manual_seed(5)
+    order = tracks[torch.randperm(7, generator=torch.Generator().manual_seed(5))]
+    expected = 0.0
+    with torch.no_grad():
+        for batch in (order[:3], order[3:]):
+            content, collaborative = model.net(model.audio[batch], model.factors[batch])
+            two_way = decoupled_contrastive_loss(content, collaborative, 0.5) + decoupled_contrastive_loss(collaborative, content, 0.5)
+            expected += two_way.item() * len(batch)
+    optimizer = torch.optim.Adam(model.net.parameters(), lr=0.0)
+    assert model._train_epoch(tracks, optimizer) == pytest.approx(expected / 7, rel=1e-5)
+
+
+@pytest.mark.parametrize("key", ["hidden_dim", "max_epochs", "patience"])
+def test_bimodal_sizes_below_one_are_refused_by_name(key):
+    with pytest.raises(ValueError, match=rf"^bimodal\.{key}=0; must be >= 1"):
+        BimodalRecommender(**{key: 0})
+
+
+def test_bimodal_keeps_every_setting_and_names_an_unknown_device():
+    settings = dict(hidden_dim=5, temperature=0.3, retrieval="content", cold_collaborative="elsa_row", normalize_outputs=False, lr=0.2,
+                    batch_size=3, max_epochs=4, stop_on="train_loss", patience=6, scheduler_patience=2, device="cpu", seed=9, resume=True, checkpoint_dir="c")
+    assert BimodalRecommender(**settings).config() == settings
+    with pytest.raises(ValueError, match=r"^bimodal\.device='tpu'; allowed: auto, cpu, cuda"):
+        BimodalRecommender(device="tpu")
