@@ -61,3 +61,22 @@ def tiny_repo_copy(tiny_repo, tmp_path):
     copy = tmp_path / "repo"
     shutil.copytree(root, copy, symlinks=True, ignore=_skip_dvc_tmp(root))
     return copy, env, dvc
+
+
+@pytest.fixture
+def record_epoch_loop(monkeypatch):
+    """`record_epoch_loop(module)` replaces `module.train_epochs` by a recorder and returns the list
+    of each call's arguments, by name; the loop itself does not run (epoch 0, loss NaN). For tests
+    of what a model's `fit` hands the shared epoch loop."""
+    def install(module) -> list[dict]:
+        calls = []
+
+        def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
+            calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator,
+                              patience=patience, max_epochs=max_epochs, **options))
+            return 0, float("nan")
+
+        monkeypatch.setattr(module, "train_epochs", recording)
+        return calls
+
+    return install

@@ -578,17 +578,10 @@ def test_params_name_the_model_the_setting_and_the_allowed_values():
         BERT4RecRecommender(n_heads=2, hidden_dim=9).fit(items, _toy_data())
 
 
-def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_settings(monkeypatch):
+def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_settings(record_epoch_loop):
     from audiorec.models import bert4rec
 
-    calls = []
-
-    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
-        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience,
-                          max_epochs=max_epochs, **options))
-        return 0, float("nan")
-
-    monkeypatch.setattr(bert4rec, "train_epochs", recording)
+    calls = record_epoch_loop(bert4rec)
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     data = _toy_data()
     val = data.groupby("user_id").tail(2)

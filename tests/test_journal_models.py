@@ -234,18 +234,12 @@ def test_the_compare_gate_names_the_stages_of_the_models_that_read_elsa():
     assert evaluate_stage("metrics/none/elsa.seed0.json") == "evaluate_baseline@elsa-0"
 
 
-def test_hybrid_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+def test_hybrid_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     """The loop gets the model's name, patience, epochs, learning rate, scheduler, seeded generator,
     the metric to schedule and stop on, and the resume folder only when resuming."""
     from audiorec.models import hybrid
 
-    calls = []
-
-    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
-        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
-        return 0, float("nan")
-
-    monkeypatch.setattr(hybrid, "train_epochs", recording)
+    calls = record_epoch_loop(hybrid)
     audio, _, train, _, _ = planted()
     val = train.groupby("user_id").head(1)
     settings = dict(hidden_dim=8, lr=0.005, patience=7, max_epochs=9, scheduler_patience=3, seed=11, device="cpu")
@@ -337,18 +331,12 @@ def test_hybrid_takes_float64_audio_like_float32():
         np.testing.assert_array_equal(wide._item_vectors(), narrow._item_vectors())
 
 
-def test_elsa_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+def test_elsa_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     """The loop gets ELSA's own model and optimizer, a fixed learning rate scheduled on the train
     loss, the val users of train, the stopping metric, and the resume folder only when resuming."""
     from audiorec.models import elsa
 
-    calls = []
-
-    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
-        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
-        return 0, float("nan")
-
-    monkeypatch.setattr(elsa, "train_epochs", recording)
+    calls = record_epoch_loop(elsa)
     train, truth = co_listening()
     no_audio = np.zeros((60, 0), np.float32)
     outsider = pd.DataFrame({"user_id": ["nobody"], "track_idx": [0]})
@@ -409,16 +397,10 @@ def test_elsa_unknown_device_and_unknown_user_are_named(tmp_path):
     assert (tmp_path / "new" / "folder" / ITEM_FACTORS).exists()
 
 
-def test_bimodal_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+def test_bimodal_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     from audiorec.models import bimodal
 
-    calls = []
-
-    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
-        calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
-        return 0, float("nan")
-
-    monkeypatch.setattr(bimodal, "train_epochs", recording)
+    calls = record_epoch_loop(bimodal)
     audio, factors, train, _, _ = planted()
     val = train.groupby("user_id").head(1)
     settings = dict(collaborative_factors=factors, hidden_dim=8, lr=0.005, patience=7, max_epochs=9, scheduler_patience=3, seed=11, device="cpu")

@@ -368,17 +368,11 @@ def test_val_negatives_avoid_train_and_val_positives_unless_positives_may_be_dra
         model._validation_data(val.iloc[2:], model._pairs(train))
 
 
-def test_fit_hands_the_epoch_loop_its_settings(monkeypatch):
+def test_fit_hands_the_epoch_loop_its_settings(monkeypatch, record_epoch_loop):
     """The scheduler's mode and patience, the generator, resume directory and a fingerprint of the data."""
     from audiorec.models import shallow
 
-    calls = []
-
-    def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
-        calls.append(dict(name=name, scheduler=scheduler, generator=generator, patience=patience, max_epochs=max_epochs, **options))
-        return 0, float("nan")
-
-    monkeypatch.setattr(shallow, "train_epochs", recording)
+    calls = record_epoch_loop(shallow)
     items, train = random_data()
     val = train.groupby("user_id").head(1)
     settings = dict(schedule_on="ndcg", stop_on="loss", scheduler_patience=3, patience=7, max_epochs=9, **FAST)
