@@ -26,8 +26,8 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 
 def validate(params: dict) -> None:
     """Check the values every stage relies on; each error names the parameter and the allowed values."""
-    # Imported here: each library room defines the values it accepts, and the stages that
-    # only read params should not pay for importing the audio stack.
+    # Each room defines the values it accepts and never imports config, so the gate sits
+    # above the rooms it checks (tests/test_layout.py); imported here, as the registries below are.
     from audiorec.backends.base import DEVICES, DTYPES, ERROR_POLICIES
     from audiorec.data.music4all import BAD_ROW_POLICIES
     from audiorec.models import BASELINES, ELSA_MODELS
