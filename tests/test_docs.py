@@ -2,6 +2,7 @@
 (CI builds it with `make docs`, `mkdocs build --strict`, in .ci/run)."""
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -144,3 +145,54 @@ def test_every_relative_link_in_the_readme_resolves_to_a_file():
     assert relative, "README.md links to no documentation page"
     missing = [target for target in relative if not (REPO / target.split("#")[0]).exists()]
     assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+# --- the `dvc exp run -S` commands the docs give: each must give params a stage accepts
+
+EXP_RUN = re.compile(r"dvc exp run((?:\s+(?:-S|--set-param)\s+(?:'[^']*'|[^\s`']+))+)")
+
+
+SECTION = re.compile(r"^([a-z0-9_]+):[ ]*(?:#.*)?\n((?:[ ]+.*\n)+)", re.M)
+
+
+def documented_exp_runs() -> list[tuple[str, list[str], dict]]:
+    """(where, overrides, sections) for every `dvc exp run -S ...` in README.md and docs/*.md; a
+    command continued over lines with a backslash counts as one. `sections`: the params sections
+    the same page shows the reader adding (a file's vectors as a backend, say)."""
+    found = []
+    for page in [README, *sorted((REPO / "docs").glob("*.md"))]:
+        text = page.read_text().replace("\\\n", " \n")  # the line numbers stay
+        sections = {}
+        for match in SECTION.finditer(page.read_text()):
+            sections.update(yaml.safe_load(match.group(0)) or {})
+        for match in EXP_RUN.finditer(text):
+            overrides = shlex.split(re.sub(r"(?:-S|--set-param)\s+", "", match.group(1)))
+            where = f"{page.relative_to(REPO)}:{text[: match.start()].count(chr(10)) + 1}"
+            found.append((where, overrides, sections))
+    return found
+
+
+def first_point(override: str) -> str:
+    """`key=a,b` (a sweep over values) -> `key=a`; a list value `key=[a,b]` is one point."""
+    key, value = override.split("=", 1)
+    return override if value.startswith("[") else f"{key}={value.split(',')[0]}"
+
+
+def test_documented_exp_run_commands_give_valid_params(tmp_path):
+    """A command a newcomer pastes must not stop at the first stage on a param error (the ELSA
+    command once listed the deterministic mostpop and ease under `baselines`)."""
+    from dvc.utils.hydra import apply_overrides
+
+    from audiorec.config import load_params
+
+    commands = documented_exp_runs()
+    assert len(commands) > 20, commands  # the pattern still finds them
+    for where, overrides, sections in commands:
+        params = tmp_path / "params.yaml"
+        values = yaml.safe_load((REPO / "params.yaml").read_text())
+        params.write_text(yaml.safe_dump({**sections, **values}, sort_keys=False))
+        apply_overrides(params, [first_point(override) for override in overrides])
+        try:
+            load_params(params)
+        except Exception as error:
+            raise AssertionError(f"{where}: dvc exp run {' '.join(overrides)} -> {error}") from error
