@@ -196,10 +196,20 @@ def test_bad_model_params_are_refused_with_the_parameter_and_choices(build, mess
 
 def test_bimodal_without_or_with_misaligned_elsa_factors_is_refused():
     audio, factors, train, _, _ = planted()
-    with pytest.raises(ValueError, match="bimodal needs ELSA's item factors"):
+    with pytest.raises(ValueError, match=r"^bimodal needs ELSA's item factors \(collaborative_factors\): run train_baseline@elsa first$"):
         BimodalRecommender().fit(audio, train)
-    with pytest.raises(ValueError, match=f"ELSA's item factors have {len(audio) - 1} rows but the audio embeddings {len(audio)}"):
+    with pytest.raises(ValueError, match=f"^ELSA's item factors have {len(audio) - 1} rows but the audio embeddings {len(audio)}: "):
         BimodalRecommender(collaborative_factors=factors[:-1]).fit(audio, train)
+
+
+def test_bimodal_takes_float64_audio_and_factors_like_float32():
+    """Audio vectors or ELSA factors saved as float64 are read as float32: the same item vectors as from the float32 copies."""
+    audio, factors, train, _, _ = planted()
+    settings = dict(hidden_dim=8, max_epochs=2, device="cpu")
+    narrow = BimodalRecommender(collaborative_factors=factors, **settings).fit(audio, train)
+    for wide_audio, wide_factors in ((audio.astype(np.float64), factors), (audio, factors.astype(np.float64))):
+        wide = BimodalRecommender(collaborative_factors=wide_factors, **settings).fit(wide_audio, train)
+        np.testing.assert_array_equal(wide.item_vectors, narrow.item_vectors)
 
 
 def test_params_yaml_places_the_journal_models():
@@ -460,27 +470,29 @@ def test_bimodal_item_vectors_follow_retrieval_normalisation_and_cold_rule(retri
     np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_bimodal_epoch_loss_is_the_mean_over_tracks_with_a_lone_track_joining_the_batch_before():
-    """lr 0: the net stays put. 7 tracks in batches of 3: 3 + 4 (the lone seventh joins the second).
-    The epoch's loss is each batch's two-way contrastive loss weighted by its size."""
+@pytest.mark.parametrize("n_tracks, sizes", [(7, (3, 4)), (8, (3, 3, 2))], ids=["lone_seventh_joins", "pair_stays_apart"])
+def test_bimodal_epoch_loss_is_the_mean_over_tracks_and_only_a_lone_track_joins_the_batch_before(n_tracks, sizes):
+    """lr 0: the net stays put. Tracks in batches of 3, the remainder last: 7 tracks are 3 + 4 (the
+    lone seventh joins the second batch), 8 tracks are 3 + 3 + 2 (a remainder of two is a batch of
+    its own). The epoch's loss is each batch's two-way contrastive loss weighted by its size."""
     from audiorec.models.bimodal import decoupled_contrastive_loss
 
     audio, factors, train, _, _ = planted()
-    played = np.unique(train["track_idx"])[:7]
+    played = np.unique(train["track_idx"])[:n_tracks]
     small = train[train["track_idx"].isin(played)]
     model = BimodalRecommender(collaborative_factors=factors, hidden_dim=8, batch_size=3, lr=0.0, temperature=0.5, max_epochs=1, seed=3, device="cpu")
     model.fit(audio, small)
     tracks = torch.as_tensor(played)
     model.generator.manual_seed(5)
-    order = tracks[torch.randperm(7, generator=torch.Generator().manual_seed(5))]
+    order = tracks[torch.randperm(n_tracks, generator=torch.Generator().manual_seed(5))]
     expected = 0.0
     with torch.no_grad():
-        for batch in (order[:3], order[3:]):
+        for batch in torch.split(order, list(sizes)):
             content, collaborative = model.net(model.audio[batch], model.factors[batch])
             two_way = decoupled_contrastive_loss(content, collaborative, 0.5) + decoupled_contrastive_loss(collaborative, content, 0.5)
             expected += two_way.item() * len(batch)
     optimizer = torch.optim.Adam(model.net.parameters(), lr=0.0)
-    assert model._train_epoch(tracks, optimizer) == pytest.approx(expected / 7, rel=1e-5)
+    assert model._train_epoch(tracks, optimizer) == pytest.approx(expected / n_tracks, rel=1e-5)
 
 
 @pytest.mark.parametrize("key", ["hidden_dim", "max_epochs", "patience"])
