@@ -365,10 +365,13 @@ def test_elsa_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     validated = first["validate"]()  # the outsider has no train row: validation reads the others only
     assert set(validated) == {"val/hitrate@50", "val/ndcg@50"}
     assert validated["val/hitrate@50"] == pytest.approx(hitrate(model, truth, 50))
-    # The resume fingerprint tells apart other train and other val data.
+    # The resume fingerprint tells apart other train and other val data, and a larger catalogue.
     for changed_train, changed_val in ((train.iloc[1:], val), (train, val.iloc[1:])):
         ELSARecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_ndcg", **settings).fit(no_audio, changed_train, val=changed_val)
         assert calls.pop()["fingerprint"] != first["fingerprint"]
+    wider = np.zeros((len(no_audio) + 1, 0), np.float32)
+    ELSARecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_ndcg", **settings).fit(wider, train, val=val)
+    assert calls.pop()["fingerprint"] != first["fingerprint"]
     ELSARecommender(resume=True, checkpoint_dir="ckpt", stop_on="val_ndcg", **settings).fit(no_audio, train, val=val)
     assert calls.pop()["fingerprint"] == first["fingerprint"]  # the same run, resumable
 

@@ -108,7 +108,8 @@ class ELSARecommender(Recommender):
             validate=(lambda: validation_metrics(self, truth, train)) if truth is not None else None,
             schedule_on="train/loss",
             resume_dir=self.checkpoint_dir if self.resume else None,
-            fingerprint=training_fingerprint(__file__, constructor_config(self), np.zeros((n_items, 0)), train, val),
+            # The catalogue's size in the config: a zero-width matrix hashes to no bytes at any size.
+            fingerprint=training_fingerprint(__file__, {**constructor_config(self), "n_items": n_items}, item_embeddings[:, :0], train, val),
             live=live,
             stop_on=STOP_ON[self.stop_on],
         )
