@@ -20,6 +20,18 @@ def test_identical_runs_are_not_different():
     assert paired_pvalues(values, values.copy()) == (1.0, 1.0)
 
 
+def test_one_user_is_no_evidence_for_the_t_test_and_a_constant_shift_of_many_is():
+    # One pair: the paired t-test has n - 1 = 0 degrees of freedom, so it gives no p-value (not 0);
+    # Wilcoxon's exact p for one nonzero difference is 1 (both signs equally likely: 2 * 1/2).
+    p_t, p_wilcoxon = paired_pvalues(np.array([0.5]), np.array([0.2]))
+    assert np.isnan(p_t) and p_wilcoxon == pytest.approx(1.0)
+    # Ten users all better by 0.1: no variance, an infinite t statistic, p = 0.
+    p_t, _ = paired_pvalues(np.full(10, 0.6), np.full(10, 0.5))
+    assert p_t == 0.0
+    # Holm reads the missing p-value as no evidence.
+    assert holm([float("nan"), 0.01]) == pytest.approx([1.0, 0.02])
+
+
 def _run(backend, hits):
     users = [f"u{i:03d}" for i in range(len(hits))]
     metrics = {f"{metric}@50": hits for metric in ("hitrate", "mrr", "precision", "recall", "ndcg")}

@@ -22,13 +22,14 @@ def paired_pvalues(first: np.ndarray, second: np.ndarray) -> tuple[float, float]
     """Two-sided p-values of the paired t-test and the Wilcoxon signed-rank test.
 
     Identical value pairs give 1.0 for both (no evidence of a difference) instead of
-    scipy's NaN or error.
+    scipy's NaN or error. A single pair that differs gives a NaN t-test p-value: the test has
+    no degrees of freedom (Holm's adjustment reads NaN as 1.0).
     """
     differences = np.asarray(first, dtype=float) - np.asarray(second, dtype=float)
     if not np.any(differences):
         return 1.0, 1.0
     t_p = stats.ttest_rel(first, second).pvalue
-    if np.isnan(t_p):  # every user differs by the same amount: no variance, the t statistic is infinite
+    if np.isnan(t_p) and len(differences) > 1:  # every user differs by the same amount: no variance, the t statistic is infinite
         t_p = 0.0
     return float(t_p), float(stats.wilcoxon(differences).pvalue)
 
