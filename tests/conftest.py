@@ -1,6 +1,8 @@
 import os
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,24 +29,92 @@ def build_tiny_repo(root: Path) -> Path:
     return root
 
 
+TINY_FIXTURES = {"tiny_repo", "tiny_repo_copy"}
+TINY_BUILD_TIMEOUT = 3600  # seconds a test waits for the tiny pipeline before failing
+
+
+def uses_tiny_repo(item: pytest.Item) -> bool:
+    return bool(TINY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the tiny pipeline run after every other test, so that the workers run the
+    unit tests while the pipeline builds in the background (tiny_repo_build); among them, those
+    that re-run part of the pipeline on a copy (the long ones) first, so that the short ones even
+    out the workers' ends. The same order in every xdist worker, as xdist requires."""
+    items.sort(key=lambda item: (uses_tiny_repo(item), "tiny_repo_copy" not in getattr(item, "fixturenames", ())))  # stable sort
+
+
+def tiny_root(tmp_path_factory) -> Path:
+    """One folder per run: under pytest-xdist the run's shared temp folder, which every worker sees."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return tmp_path_factory.getbasetemp() / "tiny_repo"
+    return tmp_path_factory.getbasetemp().parent / "tiny_repo"
+
+
+class TinyBuild:
+    """The tiny pipeline built in a thread of one process (the build is a `dvc repro` subprocess,
+    so the thread leaves the interpreter free for tests), its outcome left in marker files that
+    every worker reads: `<root>.built`, or `<root>.failed` holding the error."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with FileLock(f"{self.root}.lock"):
+            started = Path(f"{self.root}.started")
+            if started.exists():
+                return  # another worker builds it
+            started.touch()
+        self.thread = threading.Thread(target=self._build, name="tiny-repo-build")
+        self.thread.start()
+
+    def _build(self) -> None:
+        try:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root.mkdir()
+            build_tiny_repo(self.root)
+        except BaseException as error:  # the waiting tests report it
+            Path(f"{self.root}.failed").write_text(f"{type(error).__name__}: {error}")
+        else:
+            Path(f"{self.root}.built").touch()
+
+    def wait(self) -> Path:
+        deadline = time.monotonic() + TINY_BUILD_TIMEOUT
+        while time.monotonic() < deadline:
+            if Path(f"{self.root}.built").exists():
+                return self.root
+            failed = Path(f"{self.root}.failed")
+            if failed.exists():
+                pytest.fail(f"the tiny pipeline failed to build: {failed.read_text()}")
+            time.sleep(1)
+        pytest.fail(f"the tiny pipeline was not built within {TINY_BUILD_TIMEOUT} s ({self.root})")
+
+    def join(self) -> None:
+        """The building process waits for its thread before it exits, or the other workers would wait in vain."""
+        if self.thread is not None:
+            self.thread.join()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_repo_build(request, tmp_path_factory):
+    """Starts building the tiny pipeline as the session starts, if any selected test needs it."""
+    build = TinyBuild(tiny_root(tmp_path_factory))
+    if any(uses_tiny_repo(item) for item in request.session.items):
+        build.start()
+    yield build
+    build.join()
+
+
 @pytest.fixture(scope="session")
-def tiny_repo(tmp_path_factory):
+def tiny_repo(tiny_repo_build):
     """A scratch copy of the repo after the real `dvc repro` on the tiny dataset, results committed.
 
-    Built once per run: under pytest-xdist (`make test` runs two workers) the first worker
-    that needs it builds it in the run's shared temp folder and the others wait for it.
-    Tests only read it; tests that change it work on `tiny_repo_copy` instead."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        root = build_tiny_repo(tmp_path_factory.mktemp("repo"))
-    else:
-        root = tmp_path_factory.getbasetemp().parent / "tiny_repo"
-        with FileLock(f"{root}.lock"):
-            if not Path(f"{root}.built").exists():
-                shutil.rmtree(root, ignore_errors=True)
-                root.mkdir()
-                build_tiny_repo(root)
-                Path(f"{root}.built").touch()
-    return root, pipeline_env(), DVC
+    Built once per run, in the background from the session's start (tiny_repo_build), in the
+    run's shared temp folder under pytest-xdist (`make test` runs two workers); the tests that
+    use it run last. Tests only read it; tests that change it work on `tiny_repo_copy` instead."""
+    return tiny_repo_build.wait(), pipeline_env(), DVC
 
 
 def _skip_dvc_tmp(root: Path):
