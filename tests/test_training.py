@@ -1,5 +1,7 @@
 """The shared epoch loop (audiorec.models.training.train_epochs) on a scripted val curve."""
 import logging
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -374,6 +376,20 @@ def test_seed_deterministic_only_warns_about_kernels_without_a_deterministic_ver
 
     seed_deterministic(0)
     assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+def test_seed_deterministic_leaves_the_compiler_unloaded():
+    """Every train stage seeds once in a fresh process: loading torch.compile's stack there
+    (as torch.use_deterministic_algorithms does) would cost each stage seconds for nothing."""
+    script = (
+        "import sys, torch\n"
+        "from audiorec.models.training import seed_deterministic\n"
+        "seed_deterministic(0)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "print(sorted(name for name in sys.modules if name.startswith(('torch._inductor', 'torch._dynamo'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout[:500]
 
 
 def test_the_resume_fingerprint_reads_the_rows_not_the_frame_index(tmp_path):

@@ -114,7 +114,10 @@ def seed_deterministic(seed: int) -> None:
     ones (index_add_, scatter) are not deterministic by default, and on the CPU the
     accumulating index backward is not either (BERT4Rec's train losses moved in the 8th
     digit between two runs without it)."""
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # What torch.use_deterministic_algorithms does, less its first line: that one imports the
+    # torch.compile stack (torch._inductor, torch._dynamo: about 3 s of CPU in every train
+    # stage) only to set a flag of the compiler, which nothing here uses.
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
     # Deterministic mode also fills every new tensor with NaN, a debugging aid against kernels
     # that read memory they never wrote; none of ours do, and on the CPU it cost 10-15% of a
     # BERT4Rec epoch.
