@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -79,8 +80,8 @@ class Ranks:
 
 class ShardStore:
     """Finished shards of one run in `root/<fingerprint>/`: one `.npz` per shard, named
-    after the shard and a hash of its tracks (id, path, file size), so replacing an audio
-    file invalidates only its shard."""
+    after the shard and a hash of its tracks (id, path, file size and modification time), so
+    replacing an audio file invalidates only its shard."""
 
     def __init__(self, root: Path, fingerprint: str):
         self.root = root
@@ -103,7 +104,7 @@ class ShardStore:
             with np.load(path, allow_pickle=False) as shard:
                 embeddings = shard["embeddings"]
                 failures = dict(zip(shard["failure_rows"].tolist(), shard["failure_reasons"].tolist()))
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:  # a cut or empty file too
             log.warning("%s is unreadable (%s); computing the shard again", path, error)
             return None
         if embeddings.shape != (rows, dim) or embeddings.dtype != np.float32:
@@ -129,10 +130,20 @@ class ShardStore:
 
 
 def tracks_digest(tracks: pd.DataFrame) -> str:
-    """A hash of the tracks' ids, paths and file sizes (-1: missing file)."""
-    sizes = [os.stat(path).st_size if os.path.exists(path) else -1 for path in tracks["audio_path"]]
-    rows = list(zip(tracks["track_id"].astype(str), tracks["audio_path"].astype(str), sizes))
+    """A hash of the tracks' ids, paths, file sizes and modification times (-1: missing file).
+    The time tells apart a file replaced by one of the same size; a copy that does not keep
+    times recomputes shards it could have used, the safe side of the trade."""
+    stats = [file_stamp(path) for path in tracks["audio_path"]]
+    rows = list(zip(tracks["track_id"].astype(str), tracks["audio_path"].astype(str), stats))
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+def file_stamp(path: str) -> list[int]:
+    """[size, modification time in ns] of a file; [-1, -1] if it is missing."""
+    if not os.path.exists(path):
+        return [-1, -1]
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def code_digest(backend: Backend) -> str:
