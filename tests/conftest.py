@@ -15,6 +15,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as audiorec.backends.musicnn sets it
+# One compute thread per process (the workers and, through the environment, the pipeline's
+# stages): `make test` runs two workers and the tiny pipeline side by side on two cores, and
+# more threads than cores leave torch's and BLAS's threads spinning against each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 SCRATCH_IDENTITY = ["-c", "user.name=audiorec scratch", "-c", "user.email=scratch@audiorec.invalid"]
 
