@@ -19,7 +19,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = copy_worktree(Path(scratch))
         use_tiny_settings(root)
-        env = pipeline_env()
+        env = {**pipeline_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # as make test runs it (tests/conftest.py)
         subprocess.run(DVC + ["repro"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(
             [sys.executable, "-m", "stages.compare", "--write-reference", str(REFERENCE)], cwd=root, env=env, check=True

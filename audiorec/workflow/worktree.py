@@ -40,9 +40,14 @@ def set_params(root: Path, section: str, **values) -> None:
 
 
 # The run CI reproduces (tests/conftest.py) and tests/reference/tiny_metrics.json records:
-# the tiny dataset on three backends, Shallow capped at 30 epochs. It tests the pipeline,
-# not the models' quality, within `make test`'s budget; mfcc's extraction has unit tests.
-TINY_SETTINGS = {"dataset": {"size": "tiny"}, "shallow": {"max_epochs": 30}}
+# the tiny dataset on three backends, Shallow capped at 15 epochs and BERT4Rec at 6 (3 before
+# early stopping may end it). It tests the pipeline, not the models' quality, within `make
+# test`'s budget: BERT4Rec's six stages were half the tiny run; mfcc's extraction has unit tests.
+TINY_SETTINGS = {
+    "dataset": {"size": "tiny"},
+    "shallow": {"max_epochs": 15},
+    "bert4rec": {"max_epochs": 6, "min_epochs": 3},
+}
 TINY_BACKENDS = ["random", "musicnn", "oracle"]
 
 
