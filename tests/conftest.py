@@ -36,6 +36,7 @@ def build_tiny_repo(root: Path) -> Path:
 
 TINY_FIXTURES = {"tiny_repo", "tiny_repo_copy"}
 TINY_BUILD_TIMEOUT = 3600  # seconds a test waits for the tiny pipeline before failing
+BUILD_FIRST = 5  # niceness the tests take while the tiny pipeline builds beside them
 
 
 def uses_tiny_repo(item: pytest.Item) -> bool:
@@ -104,10 +105,16 @@ class TinyBuild:
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_repo_build(request, tmp_path_factory):
-    """Starts building the tiny pipeline as the session starts, if any selected test needs it."""
+    """Starts building the tiny pipeline as the session starts, if any selected test needs it.
+
+    The build is the run's critical path (the tests that read it wait for it), so the unit
+    tests then give it the CPU first: the test thread lowers its own priority. On Linux a
+    thread's niceness is its own, and the build thread, started before, and the pipeline it
+    runs keep theirs; elsewhere the build is lowered with the rest, as before."""
     build = TinyBuild(tiny_root(tmp_path_factory))
     if any(uses_tiny_repo(item) for item in request.session.items):
         build.start()
+        os.nice(BUILD_FIRST)
     yield build
     build.join()
 
