@@ -210,6 +210,9 @@ def test_the_resume_fingerprint_changes_with_what_is_trained_and_only_with_it(tm
     changed = [
         training_fingerprint(str(source), {**config, "lr": 0.2}, items, train, val),
         training_fingerprint(str(source), config, items * 2, train, val),
+        training_fingerprint(str(source), config, items.reshape(9, 1), train, val),  # the same bytes, another shape
+        training_fingerprint(str(source), config, np.zeros((4, 0), np.float32), train, val),  # no bytes at either size
+        training_fingerprint(str(source), config, np.zeros((5, 0), np.float32), train, val),
         training_fingerprint(str(source), config, items, train.assign(track_idx=[0, 2]), val),
         training_fingerprint(str(source), config, items, train, val.assign(track_idx=[1])),
         training_fingerprint(str(source), config, items, train, None),

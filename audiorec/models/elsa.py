@@ -108,8 +108,7 @@ class ELSARecommender(Recommender):
             validate=(lambda: validation_metrics(self, truth, train)) if truth is not None else None,
             schedule_on="train/loss",
             resume_dir=self.checkpoint_dir if self.resume else None,
-            # The catalogue's size in the config: a zero-width matrix hashes to no bytes at any size.
-            fingerprint=training_fingerprint(__file__, {**constructor_config(self), "n_items": n_items}, item_embeddings[:, :0], train, val),
+            fingerprint=training_fingerprint(__file__, constructor_config(self), item_embeddings[:, :0], train, val),
             live=live,
             stop_on=STOP_ON[self.stop_on],
         )

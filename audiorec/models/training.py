@@ -130,6 +130,9 @@ def training_fingerprint(source: str, config: dict, item_embeddings: np.ndarray,
     that shape training, and the data (val too: it chose the best epoch so far)."""
     digest = hashlib.sha256(Path(source).read_bytes())
     digest.update(repr(sorted((k, v) for k, v in config.items() if k not in NOT_FINGERPRINTED)).encode())
+    # The shape too: the bytes alone are empty for the zero-width matrix of an audio-free model
+    # at any catalogue size, and equal for (n, d) and (2n, d/2) of the same values.
+    digest.update(repr(item_embeddings.shape).encode())
     digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32).tobytes())
     for frame in frames:
         if frame is not None:
