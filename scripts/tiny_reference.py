@@ -10,19 +10,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env, use_tiny_settings
+from audiorec.workflow.worktree import REPO, reproduce_tiny, tiny_env
 
 REFERENCE = REPO / "tests/reference/tiny_metrics.json"
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        root = copy_worktree(Path(scratch))
-        use_tiny_settings(root)
-        env = {**pipeline_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # as make test runs it (tests/conftest.py)
-        subprocess.run(DVC + ["repro"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+        root = Path(scratch)
+        result = reproduce_tiny(root)
+        if result.returncode:
+            sys.exit(f"the tiny dvc repro failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
         subprocess.run(
-            [sys.executable, "-m", "stages.compare", "--write-reference", str(REFERENCE)], cwd=root, env=env, check=True
+            [sys.executable, "-m", "stages.compare", "--write-reference", str(REFERENCE)], cwd=root, env=tiny_env(), check=True
         )
     print(f"wrote {REFERENCE}")
 

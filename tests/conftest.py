@@ -8,26 +8,22 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from audiorec.workflow.worktree import DVC, copy_worktree, pipeline_env, use_tiny_settings
+from audiorec.workflow.worktree import DVC, ONE_THREAD, reproduce_tiny, tiny_env
 
 # Tests never reach a model hub; a hub id must fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as audiorec.backends.musicnn sets it
-# One compute thread per process (the workers and, through the environment, the pipeline's
-# stages): `make test` runs two workers and the tiny pipeline side by side on two cores, and
-# more threads than cores leave torch's and BLAS's threads spinning against each other.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+# The workers, and the pipeline runs the tests start, take one compute thread each, as the tiny build does.
+for name, value in ONE_THREAD.items():
+    os.environ.setdefault(name, value)
 
 SCRATCH_IDENTITY = ["-c", "user.name=audiorec scratch", "-c", "user.email=scratch@audiorec.invalid"]
 
 
 def build_tiny_repo(root: Path) -> Path:
-    copy_worktree(root)
-    use_tiny_settings(root)
-    result = subprocess.run(DVC + ["repro"], cwd=root, env=pipeline_env(), capture_output=True, text=True)
+    result = reproduce_tiny(root)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for command in (["add", "-A"], [*SCRATCH_IDENTITY, "commit", "-q", "-m", "tiny results"]):
         subprocess.run(["git", *command], cwd=root, check=True)
@@ -126,7 +122,7 @@ def tiny_repo(tiny_repo_build):
     Built once per run, in the background from the session's start (tiny_repo_build), in the
     run's shared temp folder under pytest-xdist (`make test` runs two workers); the tests that
     use it run last. Tests only read it; tests that change it work on `tiny_repo_copy` instead."""
-    return tiny_repo_build.wait(), pipeline_env(), DVC
+    return tiny_repo_build.wait(), tiny_env(), DVC
 
 
 def _skip_dvc_tmp(root: Path):

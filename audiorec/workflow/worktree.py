@@ -66,3 +66,19 @@ def pipeline_env() -> dict[str, str]:
 
 
 DVC = [sys.executable, "-m", "dvc"]
+
+# One compute thread per process, wherever the tiny run is reproduced: `make test` runs it
+# beside two test workers on two cores (more threads than cores leave torch's and BLAS's
+# threads spinning against each other), and `make tiny-reference` must run it the same way.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def tiny_env() -> dict[str, str]:
+    return {**pipeline_env(), **ONE_THREAD}
+
+
+def reproduce_tiny(root: Path) -> subprocess.CompletedProcess:
+    """A scratch copy of this worktree at `root` with the tiny settings, after `dvc repro`."""
+    copy_worktree(root)
+    use_tiny_settings(root)
+    return subprocess.run(DVC + ["repro"], cwd=root, env=tiny_env(), capture_output=True, text=True)
