@@ -350,7 +350,7 @@ def test_each_bad_setting_is_refused_by_name_before_any_work(tmp_path, setting, 
     np.testing.assert_array_equal(backends.extract(Probe(), tracks, **smallest)[0], expected(tracks, 1, 30.0))
 
 
-def test_tracks_digest_sees_ids_paths_order_and_file_sizes_only(tmp_path):
+def test_tracks_digest_sees_ids_paths_order_and_file_sizes_and_times_only(tmp_path):
     tracks = clips(tmp_path, [0.05, 0.1, 0.05])
     digest = tracks_digest(tracks)
     shuffled_index = tracks.set_index(pd.Index([7, 8, 9])).assign(genre=["x", "y", "z"])
