@@ -35,8 +35,12 @@ TINY_BUILD_TIMEOUT = 3600  # seconds a test waits for the tiny pipeline before f
 BUILD_FIRST = 5  # niceness the tests take while the tiny pipeline builds beside them
 
 
+def fixture_names(item: pytest.Item) -> set[str]:
+    return set(getattr(item, "fixturenames", ()))  # a test function's; none for other items
+
+
 def uses_tiny_repo(item: pytest.Item) -> bool:
-    return bool(TINY_FIXTURES & set(getattr(item, "fixturenames", ())))
+    return bool(TINY_FIXTURES & fixture_names(item))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,7 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     unit tests while the pipeline builds in the background (tiny_repo_build); among them, those
     that re-run part of the pipeline on a copy (the long ones) first, so that the short ones even
     out the workers' ends. The same order in every xdist worker, as xdist requires."""
-    items.sort(key=lambda item: (uses_tiny_repo(item), "tiny_repo_copy" not in getattr(item, "fixturenames", ())))  # stable sort
+    items.sort(key=lambda item: (uses_tiny_repo(item), "tiny_repo_copy" not in fixture_names(item)))  # stable sort
 
 
 def tiny_root(tmp_path_factory) -> Path:

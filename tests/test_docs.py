@@ -161,9 +161,10 @@ def documented_exp_runs() -> list[tuple[str, list[str], dict]]:
     the same page shows the reader adding (a file's vectors as a backend, say)."""
     found = []
     for page in [README, *sorted((REPO / "docs").glob("*.md"))]:
-        text = page.read_text().replace("\\\n", " \n")  # the line numbers stay
+        source = page.read_text()
+        text = source.replace("\\\n", " \n")  # the line numbers stay
         sections = {}
-        for match in SECTION.finditer(page.read_text()):
+        for match in SECTION.finditer(source):
             sections.update(yaml.safe_load(match.group(0)) or {})
         for match in EXP_RUN.finditer(text):
             overrides = shlex.split(re.sub(r"(?:-S|--set-param)\s+", "", match.group(1)))
@@ -187,9 +188,9 @@ def test_documented_exp_run_commands_give_valid_params(tmp_path):
 
     commands = documented_exp_runs()
     assert len(commands) > 20, commands  # the pattern still finds them
+    values = yaml.safe_load((REPO / "params.yaml").read_text())
     for where, overrides, sections in commands:
         params = tmp_path / "params.yaml"
-        values = yaml.safe_load((REPO / "params.yaml").read_text())
         params.write_text(yaml.safe_dump({**sections, **values}, sort_keys=False))
         apply_overrides(params, [first_point(override) for override in overrides])
         try:
