@@ -7,8 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
-from audiorec.models.shallow import PositivePairs, ShallowRecommender, confidence, hinge_loss, sample_negatives
+from audiorec.models import shallow
+from audiorec.models.shallow import (
+    NormalizedReLU,
+    PositivePairs,
+    ShallowRecommender,
+    confidence,
+    dot_by_gather,
+    dot_by_sampled_product,
+    hinge_loss,
+    sample_negatives,
+)
 
 FAST = {"batch_size": 64, "neg_samples": 5, "device": "cpu", "lr": 0.01}
 
@@ -321,6 +332,87 @@ def test_the_loss_is_the_hinge_over_the_pair_and_its_drawn_negatives():
             negative = np.einsum("bnd,bd->bn", tracks[negatives], users[u])
         expected = np.maximum(0.0, 0.7 - positive[:, None] + negative).mean()
         assert loss == pytest.approx(expected, rel=1e-5), sample_type
+
+
+def plain_autograd_loss(net, pairs, negatives: torch.Tensor, sample_type: str, margin: float) -> torch.Tensor:
+    """The hinge loss as the paper writes it, in plain autograd: every row through F.relu and
+    F.normalize, the candidates indexed, their products with the anchor summed."""
+
+    def tower(rows: torch.Tensor) -> torch.Tensor:
+        hidden = F.relu(net.tower(rows))
+        return F.normalize(hidden, dim=-1) if net.readout is None else hidden
+
+    users, tracks = tower(net.users.weight), tower(net.items.weight)
+    if sample_type == "item":
+        anchors, table, candidates = tracks[pairs.items], users, torch.cat([pairs.users[:, None], negatives], 1)
+    else:
+        anchors, table, candidates = users[pairs.users], tracks, torch.cat([pairs.items[:, None], negatives], 1)
+    products = anchors[:, None] * table[candidates]
+    scores = products.sum(-1) if net.readout is None else torch.sigmoid(net.readout(products)).squeeze(-1)
+    return F.relu(margin - scores[:, :1] + scores[:, 1:]).mean()
+
+
+@pytest.mark.parametrize("variant", ["cosine", "interaction"])
+@pytest.mark.parametrize("sample_type", ["item", "user"])
+@pytest.mark.parametrize("whole_table", [True, False], ids=["whole-table", "distinct-rows"])
+def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(monkeypatch, variant, sample_type, whole_table):
+    """The fused pieces (the layer over the whole table or the distinct rows, NormalizedReLU,
+    GatheredDot's sampled product and embedding_bag gradients) against the plain formulation,
+    on a catalogue large enough for the per-candidate path (more rows than candidates x width)."""
+    monkeypatch.setattr(shallow, "WHOLE_TABLE_DRAWS", 0 if whole_table else 10**9)
+    items, train = random_data(n_users=50, n_items=60, dim=4, seed=2)
+    model = ShallowRecommender(variant=variant, sample_type=sample_type, margin=0.5, item_freeze=False, **FAST)
+    model._build(items, train)
+    with torch.no_grad():  # a nonzero readout bias and some users with every unit clipped
+        model.net.tower.bias.normal_()
+        model.net.users.weight[:3] = -10 * model.net.users.weight[:3].abs()
+        if model.net.readout is not None:
+            model.net.readout.bias.fill_(0.3)
+    pairs = model._pairs(train)
+    batch = torch.arange(len(pairs))
+    net = model.net
+    gradients = []
+    for compute in ("fast", "plain"):
+        net.zero_grad()
+        if compute == "fast":
+            loss = model._loss(pairs, batch, torch.Generator().manual_seed(4), None)
+        else:
+            negatives = sample_negatives(pairs.users, pairs.items, model.n_users, model.n_items, 5, sample_type,
+                                         torch.Generator().manual_seed(4))
+            loss = plain_autograd_loss(net, pairs, negatives, sample_type, 0.5)
+        loss.backward()
+        gradients.append((loss.item(), {name: p.grad.clone() for name, p in net.named_parameters()}))
+    (fast_loss, fast), (plain_loss, plain) = gradients
+    assert fast_loss == pytest.approx(plain_loss, rel=1e-6) and plain_loss > 0
+    assert set(fast) == set(plain) and all(gradient.abs().sum() > 0 for gradient in plain.values())
+    for name in plain:
+        torch.testing.assert_close(fast[name], plain[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize("dot", [dot_by_gather, dot_by_sampled_product], ids=["gather", "sampled-product"])
+def test_both_ways_of_scoring_candidates_are_the_dot_products_in_numpy(dot):
+    """Rows repeat within a batch row and across rows, in no order: each entry is its own dot product."""
+    rng = np.random.default_rng(1)
+    anchors, table = rng.normal(size=(7, 5)), rng.normal(size=(9, 5))
+    rows = np.array([[3, 3, 0], [8, 1, 3], [0, 0, 0], [2, 7, 5], [5, 2, 8], [1, 1, 4], [6, 4, 6]])
+    expected = np.einsum("bd,bnd->bn", anchors, table[rows])
+    scores = dot(torch.tensor(anchors), torch.tensor(table), torch.tensor(rows))
+    np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-12)
+
+
+def test_normalized_relu_is_normalize_of_relu_with_its_gradient():
+    rows = torch.tensor([[1.0, -2.0, 3.0], [-1.0, -1.0, -4.0], [0.0, 2.5, -1.0], [3.0, 4.0, 0.0]], dtype=torch.float64)
+    upstream = torch.tensor([[0.3, -1.0, 2.0], [1.0, 1.0, 1.0], [-0.5, 0.7, 0.2], [1.0, -2.0, 0.5]], dtype=torch.float64)
+    results = []
+    for function in (NormalizedReLU.apply, lambda x: F.normalize(F.relu(x), dim=-1)):
+        inputs = rows.clone().requires_grad_()
+        outputs = function(inputs)
+        outputs.backward(upstream)
+        results.append((outputs.detach(), inputs.grad))
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-15)
+    # [3, 4, 0] -> [.6, .8, 0] by hand; an all-clipped row stays zero; one positive unit is exactly a unit vector.
+    assert results[0][0][3].tolist() == pytest.approx([0.6, 0.8, 0.0]) and results[0][0][1].tolist() == [0.0, 0.0, 0.0]
+    assert results[0][0][2].tolist() == [0.0, 1.0, 0.0]
 
 
 def test_play_counts_weight_the_loss_only_with_use_confidence():

@@ -11,6 +11,7 @@ pair and sampled negatives: negative users for the pair's track
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -49,6 +50,11 @@ ARCHITECTURE_PARAMS = ("hidden_dim", "variant", "item_freeze", "user_freeze")
 # (or track) that is positive with nearly every track (or user).
 RESAMPLE_ROUNDS = 50
 CHECKPOINT = "checkpoint.pt"
+# Candidates per table row above which the layer runs over the whole table, not the distinct rows:
+# at 3 draws per row, 95% of the rows are drawn.
+WHOLE_TABLE_DRAWS = 3
+# F.normalize's floor on a norm, so that an all-zero row (every unit clipped by ReLU) stays zero.
+NORM_EPS = 1e-12
 ITEM_TABLE = "items.weight"
 
 
@@ -74,24 +80,27 @@ def confidence(counts: torch.Tensor) -> torch.Tensor:
 class PositivePairs:
     """Which `user * n_items + item` codes are positive pairs.
 
-    A dense bitmap answers by indexing when the user x track grid is small (the
-    default dataset: 3M cells, 3 MB), which makes negative sampling about 20x
-    cheaper than a set lookup; a larger grid (Music4All: about 1e9 cells) uses
-    binary search in the sorted codes instead.
+    A bitmap with one bit per cell answers by indexing while the user x track grid
+    fits DENSE_LIMIT cells (512 MiB of bits; Music4All's 17,053 x 56,512 grid takes
+    120 MiB), about 20x cheaper per negative than binary search in the sorted codes,
+    which a larger grid uses instead.
     """
 
-    DENSE_LIMIT = 2**26
+    DENSE_LIMIT = 2**32
 
     def __init__(self, codes: torch.Tensor, n_cells: int):
         self.codes = torch.unique(codes)
         self.bitmap = None
         if n_cells <= self.DENSE_LIMIT:
-            self.bitmap = torch.zeros(n_cells, dtype=torch.bool, device=codes.device)
-            self.bitmap[self.codes] = True
+            self.bitmap = torch.zeros(n_cells // 8 + 1, dtype=torch.uint8, device=codes.device)
+            # The codes are distinct, so adding each one's bit into its byte sets it.
+            self.bitmap.index_add_(0, self.codes >> 3, (1 << (self.codes & 7)).to(torch.uint8))
 
     def contains(self, codes: torch.Tensor) -> torch.Tensor:
         if self.bitmap is not None:
-            return self.bitmap[codes]
+            # index_select: half the time of [] for this random gather from a large table.
+            flat = codes.reshape(-1)
+            return ((self.bitmap.index_select(0, flat >> 3) >> (flat & 7)) & 1 == 1).view(codes.shape)
         if len(self.codes) == 0:
             return torch.zeros_like(codes, dtype=torch.bool)
         found = torch.searchsorted(self.codes, codes).clamp_(max=len(self.codes) - 1)
@@ -119,20 +128,99 @@ def sample_negatives(
     negatives = torch.randint(size, (len(users), neg_samples), generator=generator, device=users.device)
     if positives is None:
         return negatives
+
+    # A code is drawn * n_items + item (negative users) or user * n_items + drawn (negative tracks).
+    anchor_codes, scale = (items, n_items) if sample_type == "item" else (users * n_items, 1)
+    # The first check covers the whole (batch, neg_samples) grid at once; the redraws only the few
+    # positives, which at Music4All's skew are the negatives of its most played tracks.
+    positive = positives.contains(torch.add(anchor_codes[:, None], negatives, alpha=scale))
+    pending = torch.nonzero(positive.view(-1)).squeeze(1)
+    pending_anchors = anchor_codes[pending // neg_samples]
     flat = negatives.view(-1)
-    pending = torch.arange(flat.numel(), device=flat.device)
     for _ in range(RESAMPLE_ROUNDS):
-        row = pending // neg_samples
-        if sample_type == "item":
-            codes = flat[pending] * n_items + items[row]
-        else:
-            codes = users[row] * n_items + flat[pending]
-        pending = pending[positives.contains(codes)]
         if len(pending) == 0:
             return negatives
-        flat[pending] = torch.randint(size, (len(pending),), generator=generator, device=flat.device)
-    logger.debug("%d negatives may still be positives after %d redraws", len(pending), RESAMPLE_ROUNDS)
+        drawn = torch.randint(size, (len(pending),), generator=generator, device=flat.device)
+        flat[pending] = drawn
+        positive = positives.contains(torch.add(pending_anchors, drawn, alpha=scale))
+        pending, pending_anchors = pending[positive], pending_anchors[positive]
+    if len(pending):
+        logger.debug("%d negatives may still be positives after %d redraws", len(pending), RESAMPLE_ROUNDS)
     return negatives
+
+
+class GatheredDot(torch.autograd.Function):
+    """`scores[b, j] = anchors[b] . table[rows[b, j]]`, without the (batch, n, dim) tensor of
+    gathered rows that indexing and a product would build forward and twice backward.
+
+    Forward on the CPU is a sampled dense-dense product (`torch.sparse.sampled_addmm`: only
+    the requested entries of `anchors @ table.T`); on a GPU, where memory is fast, a gather.
+    Backward is two weighted sums of rows, which `embedding_bag` computes without a gathered
+    copy: each anchor's gradient sums its candidates' rows, each table row's the anchors
+    that drew it. `tests/test_shallow.py` checks values and both gradients against plain
+    autograd; benchmarks/music4all_scale.py times a Shallow epoch at Music4All's shape.
+    """
+
+    @staticmethod
+    def forward(ctx, anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(anchors, table, rows)
+        return dot_by_gather(anchors, table, rows) if anchors.is_cuda else dot_by_sampled_product(anchors, table, rows)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        anchors, table, rows = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_anchors = grad_table = None
+        if ctx.needs_input_grad[0]:
+            grad_anchors = F.embedding_bag(rows, table, per_sample_weights=grad, mode="sum")
+        if ctx.needs_input_grad[1]:
+            flat = rows.reshape(-1)
+            # One bag per table row, holding the anchors that drew it (a stable sort: a fixed summation order).
+            order = torch.argsort(flat, stable=True)
+            counts = torch.bincount(flat, minlength=len(table))
+            grad_table = F.embedding_bag(
+                order // rows.shape[1], anchors, torch.cumsum(counts, 0) - counts,
+                per_sample_weights=grad.reshape(-1)[order], mode="sum",
+            )
+        return grad_anchors, grad_table, None
+
+
+def dot_by_gather(anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return (F.embedding(rows, table) * anchors[:, None]).sum(-1)
+
+
+def dot_by_sampled_product(anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The entries (b, rows[b, j]) of `anchors @ table.T`, each one dot product, read in place."""
+    batch, n = rows.shape
+    row_starts = torch.arange(0, batch * n + 1, n, device=rows.device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        pattern = torch.sparse_csr_tensor(
+            row_starts, rows.reshape(-1), anchors.new_zeros(batch * n), (batch, len(table)), check_invariants=False
+        )
+    return torch.sparse.sampled_addmm(pattern, anchors, table.T, beta=0.0).values().view(batch, n)
+
+
+class NormalizedReLU(torch.autograd.Function):
+    """`F.normalize(F.relu(x), dim=-1)` in two passes over the rows each way instead of
+    autograd's five or six: at Music4All's 17,053 users it cost as much as the layer's matmuls."""
+
+    @staticmethod
+    def forward(ctx, preactivations: torch.Tensor) -> torch.Tensor:
+        rectified = torch.relu(preactivations)
+        # Divided, not multiplied by a reciprocal: a row with one positive unit stays exactly a unit vector.
+        norms = torch.linalg.vector_norm(rectified, dim=-1, keepdim=True).clamp_(min=NORM_EPS)
+        unit = rectified.div_(norms)
+        ctx.save_for_backward(unit, norms)
+        return unit
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        unit, norms = ctx.saved_tensors
+        # d(h/|h|) = (g - y (g . y)) / |h|, then ReLU's mask (a zero output is a clipped input).
+        radial = torch.linalg.vecdot(grad, unit, dim=-1).unsqueeze(-1)
+        tangent = torch.addcmul(grad, unit, radial, value=-1).div_(norms)
+        return torch.ops.aten.threshold_backward(tangent, unit, 0)
 
 
 class ShallowNet(nn.Module):
@@ -162,14 +250,22 @@ class ShallowNet(nn.Module):
 
     def candidate_scores(self, anchors: torch.Tensor, table: nn.Embedding, candidates: torch.Tensor) -> torch.Tensor:
         """(batch, n_candidates) scores of each anchor representation against its candidate rows of `table`."""
-        # Negatives repeat rows many times over: run the layer once per distinct row.
-        unique, inverse = torch.unique(candidates, return_inverse=True)
-        representations = self._tower(table(unique))
-        if len(unique) <= candidates.shape[1] * representations.shape[1]:
+        if candidates.numel() >= WHOLE_TABLE_DRAWS * table.num_embeddings:
+            # Nearly every row is drawn (Music4All: 210,000 negatives among 17,053 users): the
+            # layer over the whole table costs what it would over the distinct rows, without their sort.
+            representations, rows = self._tower(table.weight), candidates
+        else:
+            # Negatives repeat rows many times over: run the layer once per distinct row.
+            unique, rows = torch.unique(candidates, return_inverse=True)
+            representations = self._tower(table(unique))
+        if len(representations) <= candidates.shape[1] * representations.shape[1]:
             # Few distinct rows (a small catalogue): one (batch x distinct) matmul is cheaper
-            # than materialising a (batch x candidates x dim) tensor, forward and backward.
-            return self._all_pairs(anchors, representations).gather(1, inverse)
-        return self.score(anchors[:, None], F.embedding(inverse, representations))
+            # than scoring every candidate on its own, forward and backward.
+            return self._all_pairs(anchors, representations).gather(1, rows)
+        if self.readout is None:
+            return GatheredDot.apply(anchors, representations, rows)
+        # readout(a * r) = (a * w) . r + b
+        return torch.sigmoid(GatheredDot.apply(anchors * self.readout.weight[0], representations, rows) + self.readout.bias)
 
     def _all_pairs(self, anchors: torch.Tensor, representations: torch.Tensor) -> torch.Tensor:
         if self.readout is None:
@@ -183,8 +279,9 @@ class ShallowNet(nn.Module):
         return F.embedding(inverse, self._tower(table(unique)))
 
     def _tower(self, rows: torch.Tensor) -> torch.Tensor:
-        representations = F.relu(self.tower(rows))
-        return F.normalize(representations, dim=-1) if self.readout is None else representations
+        if self.readout is None:
+            return NormalizedReLU.apply(self.tower(rows))
+        return F.relu(self.tower(rows))
 
 
 @dataclass
@@ -361,7 +458,8 @@ class ShallowRecommender(Recommender):
         self.net = ShallowNet(items, users, self.hidden_dim, self.variant, self.item_freeze, self.user_freeze)
         self.net.to(self.torch_device)
         self.trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
-        self.optimizer = torch.optim.Adam(self.trainable, lr=self.lr)
+        # Fused: one kernel per step instead of a dozen passes over the user table (about 7x faster at Music4All's size).
+        self.optimizer = torch.optim.Adam(self.trainable, lr=self.lr, fused=True)
         # The original's L2 term, l2 * (sum of every parameter squared), is part of the loss; the
         # frozen tables' share is a constant, computed once.
         with torch.no_grad():
