@@ -74,8 +74,8 @@ def backend_name(width: int) -> str:
 
 # ---------------------------------------------------------------- scratch folder
 
-def prepare(work: Path, shape: LogShape, log_rows: int, widths: list[int], device: str, fresh: bool) -> dict:
-    """Log, audio placeholders, embeddings and params.yaml under `work`; an existing log of
+def prepare(work: Path, shape: LogShape, log_rows: int, device: str, fresh: bool) -> dict:
+    """Log, audio placeholders and params.yaml under `work`; an existing log of
     the same shape is reused unless `fresh`. `log_rows` > 0: padded to that many rows with
     plays from before the window."""
     source = work / "music4all"
@@ -88,8 +88,6 @@ def prepare(work: Path, shape: LogShape, log_rows: int, widths: list[int], devic
         sizes = write_log(source, shape, log_rows)
         sizes["write_seconds"] = time.perf_counter() - started
         manifest.write_text(json.dumps({"request": wanted, "sizes": sizes}, indent=2))
-    for width in widths:
-        write_embeddings(work / "data" / "embeddings" / f"{backend_name(width)}.npy", shape.n_tracks, width, shape.seed)
     write_params(work, source, shape, device)
     return json.loads(manifest.read_text())["sizes"]
 
@@ -111,7 +109,9 @@ def write_params(work: Path, source: Path, shape: LogShape, device: str) -> None
     """The repository's params.yaml, pointed at the scratch log, one epoch for the trained models."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["dataset"].update(source="music4all", audio_dir=str(source / AUDIO_DIR), listening_log=str(source / LOG_NAME))
-    params["split"].update(start_date=shape.start_date, test_date=shape.test_date)
+    # The window of the protocol in force (split.protocol), so the split keeps the log's train year and test month.
+    protocol = params["split"][params["split"]["protocol"]]
+    protocol.update(start_date=shape.start_date, test_date=shape.test_date, end_date=shape.end_date)
     for model in TRAINED:
         params[model].update(max_epochs=1, device=device)
         if "min_epochs" in params[model]:
@@ -753,7 +753,7 @@ def main() -> None:
     log_rows, full_note = 0, ""
     if args.full:
         log_rows, full_note = full_log_rows(work, args.full_rows)
-    sizes = prepare(work, shape, log_rows, args.widths, device, args.fresh)
+    sizes = prepare(work, shape, log_rows, device, args.fresh)
     run, report = Runner(work, args.max_memory), Report()
     gflops = matmul_gflops(device)
     print(f"scratch: {work}\nlog: {sizes['log_rows']:,} rows ({sizes['log_bytes'] / GIB:.2f} GiB), "
@@ -778,6 +778,9 @@ def main() -> None:
     if not (work / "data" / "splits" / "train.parquet").is_file():
         raise SystemExit(f"{work} has no split yet: run with --stages dataset split first")
     split = split_shape(work)
+    # One row per catalogue track: the dataset stage leaves out audio files nobody played.
+    for width in args.widths:
+        write_embeddings(work / "data" / "embeddings" / f"{backend_name(width)}.npy", split.n_items, width, shape.seed)
     evaluated: list[tuple[str, str]] = []
     if "mostpop" in args.stages:
         with guarded(report, "train mostpop"):
