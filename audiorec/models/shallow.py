@@ -470,8 +470,11 @@ class ShallowRecommender(Recommender):
             return torch.randn(self.n_users, items.shape[1])
         rows = torch.tensor(self._user_rows.get_indexer(train["user_id"]), dtype=torch.int64)
         tracks = torch.tensor(train["track_idx"].to_numpy(), dtype=torch.int64)
-        sums = torch.zeros(self.n_users, items.shape[1]).index_add_(0, rows, items[tracks])
-        return sums / torch.bincount(rows, minlength=self.n_users)[:, None]
+        # One bag of tracks per user, averaged in place: indexing `items[tracks]` first built a
+        # pairs x dim copy (16 GiB for Music4All's 5.3M pairs at 768-d, 100 GiB at 4,800-d).
+        order = torch.argsort(rows, stable=True)
+        counts = torch.bincount(rows, minlength=self.n_users)
+        return F.embedding_bag(tracks[order], items, torch.cumsum(counts, 0) - counts, mode="mean")
 
     def _restore(self, checkpoint: dict, item_embeddings: np.ndarray) -> None:
         self.user_ids = checkpoint["user_ids"]
