@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from audiorec.models import bert4rec
 from audiorec.models.bert4rec import (
     IGNORE,
     BERT4RecNet,
@@ -698,3 +699,26 @@ def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
         with pytest.raises(Enough):
             model._train_epoch()
     assert torch.equal(masked[0], masked[1])
+
+
+@pytest.mark.parametrize("block", [2**22, 7], ids=["one-block", "blocks-of-a-few-rows"])
+@pytest.mark.parametrize("trained_classes", [False, True])
+def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monkeypatch, block, trained_classes):
+    """ChunkedCrossEntropy against F.cross_entropy over the whole logits matrix: the loss, the
+    gradient to the hidden rows and, for a trained table, to the class vectors; none under no_grad."""
+    monkeypatch.setattr(bert4rec, "CROSS_ENTROPY_BLOCK", block)
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(23, 6, generator=generator, dtype=torch.float64)
+    classes = torch.randn(9, 6, generator=generator, dtype=torch.float64)
+    targets = torch.randint(9, (23,), generator=generator)
+    results = []
+    for loss_of in (lambda h, c: bert4rec.ChunkedCrossEntropy.apply(h, c, targets, True),
+                    lambda h, c: F.cross_entropy(h @ c.T, targets)):
+        rows, vectors = hidden.clone().requires_grad_(), classes.clone().requires_grad_(trained_classes)
+        loss = loss_of(rows, vectors)
+        (3 * loss).backward()  # an upstream gradient other than 1
+        results.append((loss.detach(), rows.grad, vectors.grad))
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-14)
+    assert (results[0][2] is None) == (not trained_classes)
+    with torch.no_grad():
+        assert bert4rec.masked_softmax_loss(hidden[None], targets[None], classes).item() == pytest.approx(results[1][0].item())

@@ -65,6 +65,7 @@ BATCHING = ("by_length", "random")
 IGNORE = -100  # target of a position that is not masked (F.cross_entropy's ignore_index)
 INIT_STD = 0.02  # BERT's initializer_range, also the original's for its learned and special rows
 CHECKPOINT = "checkpoint.pt"
+CROSS_ENTROPY_BLOCK = 2**22  # logits computed at a time by ChunkedCrossEntropy: 16 MiB of float32
 
 
 class BERT4RecNet(nn.Module):
@@ -216,7 +217,55 @@ def masked_softmax_loss(outputs: torch.Tensor, targets: torch.Tensor, class_vect
     """Cross-entropy over every class at the masked positions only, gathered first;
     `targets` are class ids (rows of `class_vectors`) or IGNORE."""
     at = targets != IGNORE
-    return F.cross_entropy(outputs[at] @ class_vectors.T, targets[at])
+    # Whether gradients are wanted at all: a custom Function's needs_input_grad says yes under no_grad too.
+    return ChunkedCrossEntropy.apply(outputs[at], class_vectors, targets[at], torch.is_grad_enabled())
+
+
+class ChunkedCrossEntropy(torch.autograd.Function):
+    """`F.cross_entropy(hidden @ class_vectors.T, targets)` (the mean over rows) a block of rows
+    at a time, the gradients taken in the same pass: the (rows x classes) logits never exist
+    whole. At Music4All's 56,000 classes they were 300 MB a batch, and log-softmax, its
+    backward and zeroing their gradient took a quarter of a BERT4Rec step on the CPU.
+    The matmuls are the ones autograd runs: the logits, then softmax minus one-hot times
+    the class vectors (and, for a trained table, its transpose times the rows).
+    `tests/test_bert4rec.py` checks the loss and both gradients against F.cross_entropy."""
+
+    @staticmethod
+    def forward(
+        ctx, hidden: torch.Tensor, class_vectors: torch.Tensor, targets: torch.Tensor, grad_enabled: bool
+    ) -> torch.Tensor:
+        wants_hidden, wants_classes = (grad_enabled and wanted for wanted in ctx.needs_input_grad[:2])
+        grad_hidden = torch.empty_like(hidden) if wants_hidden else None
+        grad_classes = torch.zeros_like(class_vectors) if wants_classes else None
+        total = hidden.new_zeros(())
+        step = max(1, CROSS_ENTROPY_BLOCK // max(len(class_vectors), 1))
+        for start in range(0, len(hidden), step):
+            rows, block_targets = hidden[start : start + step], targets[start : start + step]
+            logits = rows @ class_vectors.T
+            log_normalisers = torch.logsumexp(logits, dim=1)
+            total += (log_normalisers - logits.gather(1, block_targets[:, None]).squeeze(1)).sum()
+            if wants_hidden or wants_classes:
+                # d loss / d logits: softmax minus the one-hot target, per row.
+                probabilities = logits.sub_(log_normalisers[:, None]).exp_()
+                probabilities[torch.arange(len(rows), device=rows.device), block_targets] -= 1
+                if wants_hidden:
+                    torch.mm(probabilities, class_vectors, out=grad_hidden[start : start + step])
+                if wants_classes:
+                    grad_classes.addmm_(probabilities.T, rows)
+        ctx.gradients = (grad_hidden, grad_classes)
+        ctx.n_rows = len(hidden)
+        return total / len(hidden)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
+        scale = grad / ctx.n_rows
+        grad_hidden, grad_classes = ctx.gradients
+        return (
+            None if grad_hidden is None else grad_hidden * scale,
+            None if grad_classes is None else grad_classes * scale,
+            None,
+            None,
+        )
 
 
 def sampled_softmax_loss(
