@@ -30,7 +30,8 @@ def train_steps(variant: str, items: int, batch: int, seq: int, batches: int, di
     from audiorec.models.bert4rec import IGNORE, BERT4RecNet, mask_tokens, masked_softmax_loss, sampled_softmax_loss
 
     torch.manual_seed(0)
-    net = BERT4RecNet(torch.randn(items, dim), 0, seq, 2, 2, 256, 0.1, item_freeze=True)
+    net = BERT4RecNet(torch.randn(items, dim), hidden_dim=0, max_seq_len=seq, n_layers=2, n_heads=2,
+                      intermediate_dim=256, dropout=0.1, item_freeze=True)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     log_q = torch.full((items,), -float(np.log(items)))
