@@ -174,15 +174,25 @@ class GatheredDot(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_anchors = F.embedding_bag(rows, table, per_sample_weights=grad, mode="sum")
         if ctx.needs_input_grad[1]:
-            flat = rows.reshape(-1)
-            # One bag per table row, holding the anchors that drew it (a stable sort: a fixed summation order).
-            order = torch.argsort(flat, stable=True)
-            counts = torch.bincount(flat, minlength=len(table))
-            grad_table = F.embedding_bag(
-                order // rows.shape[1], anchors, torch.cumsum(counts, 0) - counts,
-                per_sample_weights=grad.reshape(-1)[order], mode="sum",
-            )
+            # One bag per table row, holding the anchors that drew it.
+            drawing_anchors = torch.arange(rows.numel(), device=rows.device) // rows.shape[1]
+            grad_table = sum_rows_by_group(rows.reshape(-1), len(table), anchors, drawing_anchors, grad.reshape(-1))
         return grad_anchors, grad_table, None
+
+
+def sum_rows_by_group(
+    groups: torch.Tensor, n_groups: int, table: torch.Tensor, members: torch.Tensor,
+    weights: torch.Tensor | None = None, mode: str = "sum",
+) -> torch.Tensor:
+    """(n_groups, dim): for each group g, the sum (or mean) over the i with groups[i] == g of
+    weights[i] * table[members[i]], without a copy of the gathered rows (`embedding_bag` over
+    the entries sorted by group; a stable sort, so a fixed summation order)."""
+    order = torch.argsort(groups, stable=True)
+    counts = torch.bincount(groups, minlength=n_groups)
+    return F.embedding_bag(
+        members[order], table, torch.cumsum(counts, 0) - counts,
+        per_sample_weights=None if weights is None else weights[order], mode=mode,
+    )
 
 
 def dot_by_gather(anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -472,9 +482,7 @@ class ShallowRecommender(Recommender):
         tracks = torch.tensor(train["track_idx"].to_numpy(), dtype=torch.int64)
         # One bag of tracks per user, averaged in place: indexing `items[tracks]` first built a
         # pairs x dim copy (16 GiB for Music4All's 5.3M pairs at 768-d, 100 GiB at 4,800-d).
-        order = torch.argsort(rows, stable=True)
-        counts = torch.bincount(rows, minlength=self.n_users)
-        return F.embedding_bag(tracks[order], items, torch.cumsum(counts, 0) - counts, mode="mean")
+        return sum_rows_by_group(rows, self.n_users, items, tracks, mode="mean")
 
     def _restore(self, checkpoint: dict, item_embeddings: np.ndarray) -> None:
         self.user_ids = checkpoint["user_ids"]
