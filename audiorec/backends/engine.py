@@ -61,9 +61,11 @@ class Ranks:
 
     def join(self) -> None:
         """Connect to the other ranks (torchrun's rendezvous address is in the environment)."""
+        if self.size == 1:
+            return  # importing torch costs a lone process 3-4 s, and backends without torch never need it
         import torch.distributed as dist
 
-        if self.size > 1 and not dist.is_initialized():
+        if not dist.is_initialized():
             dist.init_process_group("gloo", timeout=GATHER_TIMEOUT)
 
     def gather(self, payload: dict) -> list[dict] | None:
