@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from audiorec.workflow.worktree import DVC, ONE_THREAD, reproduce_tiny, tiny_env
+from audiorec.workflow.worktree import DVC, ONE_THREAD, copy_worktree, reproduce_tiny, tiny_env, use_tiny_settings
 
 # Tests never reach a model hub; a hub id must fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -47,8 +47,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on the tiny pipeline run after every other test, so that the workers run the
     unit tests while the pipeline builds in the background (tiny_repo_build); among them, those
     that re-run part of the pipeline on a copy (the long ones) first, so that the short ones even
-    out the workers' ends. The same order in every xdist worker, as xdist requires."""
-    items.sort(key=lambda item: (uses_tiny_repo(item), "tiny_repo_copy" not in fixture_names(item)))  # stable sort
+    out the workers' ends. Before everything, the tests that reproduce a tiny worktree of their
+    own (long too). The same order in every xdist worker, as xdist requires."""
+    items.sort(key=lambda item: (
+        uses_tiny_repo(item), "tiny_repo_copy" not in fixture_names(item), "tiny_worktree" not in fixture_names(item),
+    ))  # stable sort
 
 
 def tiny_root(tmp_path_factory) -> Path:
@@ -143,6 +146,19 @@ def tiny_repo_copy(tiny_repo, tmp_path):
     copy = tmp_path / "repo"
     shutil.copytree(root, copy, symlinks=True, ignore=_skip_dvc_tmp(root))
     return copy, env, dvc
+
+
+@pytest.fixture
+def tiny_worktree(tmp_path):
+    """A scratch copy of the repo with the tiny settings and nothing reproduced yet, for a test
+    that changes what most stages compute anyway (another split protocol): it runs beside the
+    unit tests from the session's start instead of waiting for the tiny pipeline and re-running
+    most of it after, on the run's critical path."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    copy_worktree(root)
+    use_tiny_settings(root)
+    return root, tiny_env(), DVC
 
 
 @pytest.fixture

@@ -141,11 +141,12 @@ def test_bert4rec_sits_next_to_its_order_control_with_its_curves(tiny_repo):
 
 
 @pytest.mark.e2e
-def test_the_recsys24_protocol_runs_end_to_end(tiny_repo_copy):
-    """The other protocol through the real `dvc repro`: its dates, no cold split, val/test users 50/50."""
+def test_the_recsys24_protocol_runs_end_to_end(tiny_worktree):
+    """The other protocol through the real `dvc repro`, from scratch on one backend: its dates,
+    no cold split, val/test users 50/50."""
     from audiorec.workflow.worktree import set_params
 
-    root, env, dvc = tiny_repo_copy
+    root, env, dvc = tiny_worktree
     set_params(root, "split", protocol="recsys24")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(backends=["oracle"], models=[], deterministic_models=["knn"], baselines=[], deterministic_baselines=["mostpop"])
