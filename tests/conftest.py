@@ -32,7 +32,9 @@ def build_tiny_repo(root: Path) -> Path:
 
 TINY_FIXTURES = {"tiny_repo", "tiny_repo_copy"}
 TINY_BUILD_TIMEOUT = 3600  # seconds a test waits for the tiny pipeline before failing
-BUILD_FIRST = 19  # niceness the tests take while the tiny pipeline builds beside them: the lowest, so the build keeps a core to itself (at 5 a test reproducing a worktree of its own slowed it by ~50 s)
+# Niceness the tests take while the tiny pipeline builds beside them: the lowest, so the build keeps
+# a core to itself (at 5, a test reproducing a worktree of its own slowed the build by ~50 s).
+BUILD_FIRST = 19
 
 
 def fixture_names(item: pytest.Item) -> set[str]:
