@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from audiorec.workflow.worktree import DVC, ONE_THREAD, copy_worktree, reproduce_tiny, tiny_env, use_tiny_settings
+from audiorec.workflow import worktree
+from audiorec.workflow.worktree import DVC, ONE_THREAD, reproduce_tiny, tiny_env
 
 # Tests never reach a model hub; a hub id must fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -158,9 +159,7 @@ def tiny_worktree(tmp_path):
     most of it after, on the run's critical path."""
     root = tmp_path / "repo"
     root.mkdir()
-    copy_worktree(root)
-    use_tiny_settings(root)
-    return root, tiny_env(), DVC
+    return worktree.tiny_worktree(root), tiny_env(), DVC
 
 
 @pytest.fixture

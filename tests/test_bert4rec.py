@@ -705,7 +705,7 @@ def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
 @pytest.mark.parametrize("trained_classes", [False, True])
 def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monkeypatch, block, trained_classes):
     """ChunkedCrossEntropy against F.cross_entropy over the whole logits matrix: the loss, the
-    gradient to the hidden rows and, for a trained table, to the class vectors; none under no_grad."""
+    gradient to the hidden rows and, for a trained table, to the class vectors; the same loss under no_grad."""
     monkeypatch.setattr(bert4rec, "CROSS_ENTROPY_BLOCK", block)
     generator = torch.Generator().manual_seed(0)
     hidden = torch.randn(23, 6, generator=generator, dtype=torch.float64)

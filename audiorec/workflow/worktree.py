@@ -77,8 +77,13 @@ def tiny_env() -> dict[str, str]:
     return {**pipeline_env(), **ONE_THREAD}
 
 
-def reproduce_tiny(root: Path) -> subprocess.CompletedProcess:
-    """A scratch copy of this worktree at `root` with the tiny settings, after `dvc repro`."""
+def tiny_worktree(root: Path) -> Path:
+    """A scratch copy of this worktree at `root` with the tiny settings, nothing reproduced yet."""
     copy_worktree(root)
     use_tiny_settings(root)
-    return subprocess.run(DVC + ["repro"], cwd=root, env=tiny_env(), capture_output=True, text=True)
+    return root
+
+
+def reproduce_tiny(root: Path) -> subprocess.CompletedProcess:
+    """`tiny_worktree(root)` after `dvc repro`."""
+    return subprocess.run(DVC + ["repro"], cwd=tiny_worktree(root), env=tiny_env(), capture_output=True, text=True)
