@@ -23,11 +23,11 @@ from audiorec.models.bert4rec import (
 N_ITEMS, DIM = 30, 8
 
 
-def net(hidden_dim=0, dropout=0.0, **options):
+def net(hidden_dim=0, dropout=0.0, item_freeze=True, **options):
     torch.manual_seed(0)
     return BERT4RecNet(
         torch.randn(N_ITEMS, DIM), hidden_dim=hidden_dim, max_seq_len=12, n_layers=2, n_heads=2, intermediate_dim=16,
-        dropout=dropout, item_freeze=True, **options,
+        dropout=dropout, item_freeze=item_freeze, **options,
     ).eval()
 
 
@@ -500,8 +500,8 @@ def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_mask
     model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, train)
     losses, loss = [], model._loss
 
-    def recording(outputs, targets):
-        value = loss(outputs, targets)
+    def recording(outputs, targets, class_vectors=None):
+        value = loss(outputs, targets, class_vectors)
         losses.append(value.item())
         return value
 
@@ -701,12 +701,14 @@ def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
     assert torch.equal(masked[0], masked[1])
 
 
-@pytest.mark.parametrize("block", [2**22, 7], ids=["one-block", "blocks-of-a-few-rows"])
+@pytest.mark.parametrize(("block", "class_block"), [(2**22, 512), (7, 4)], ids=["one-block", "blocks-of-a-few-rows-and-classes"])
 @pytest.mark.parametrize("trained_classes", [False, True])
-def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monkeypatch, block, trained_classes):
+def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monkeypatch, block, class_block, trained_classes):
     """ChunkedCrossEntropy against F.cross_entropy over the whole logits matrix: the loss, the
-    gradient to the hidden rows and, for a trained table, to the class vectors; the same loss under no_grad."""
+    gradient to the hidden rows and, for a trained table, to the class vectors; the same loss under no_grad.
+    With blocks of 7 rows (of 23) and 4 classes (of 9), the last block of each is short."""
     monkeypatch.setattr(bert4rec, "CROSS_ENTROPY_BLOCK", block)
+    monkeypatch.setattr(bert4rec, "CLASS_BLOCK", class_block)
     generator = torch.Generator().manual_seed(0)
     hidden = torch.randn(23, 6, generator=generator, dtype=torch.float64)
     classes = torch.randn(9, 6, generator=generator, dtype=torch.float64)
@@ -722,3 +724,46 @@ def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monke
     assert (results[0][2] is None) == (not trained_classes)
     with torch.no_grad():
         assert bert4rec.masked_softmax_loss(hidden[None], targets[None], classes).item() == pytest.approx(results[1][0].item())
+
+
+def test_logsumexp_rows_gives_torchs_logsumexp_bit_for_bit_with_infinite_and_empty_rows():
+    values = torch.randn(5, 1000, generator=torch.Generator().manual_seed(0)) * 30
+    values[1, 7] = float("inf")
+    values[2] = float("-inf")  # a row with nothing: -inf, not nan
+    values[3, :500] = float("-inf")
+    assert torch.equal(bert4rec.logsumexp_rows(values, out=torch.empty_like(values)), torch.logsumexp(values, dim=1))
+
+
+@pytest.mark.parametrize(
+    ("options", "trained"),
+    [
+        ({}, False),  # the study's: frozen audio vectors, no projection
+        ({"special_tokens": "table"}, False),  # the scored mask and padding rows are frozen with the table
+        ({"item_freeze": False}, True),
+        ({"hidden_dim": 6}, True),  # a learned projection
+    ],
+)
+def test_class_vectors_count_as_trained_when_a_step_can_change_them(options, trained):
+    model = net(**options)
+    assert model.class_vectors_are_trained() == trained
+    tokens = layout([np.arange(5), np.arange(3, 12)], 12, N_ITEMS, from_end=True)
+    masked, targets = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.4, 1.0, torch.Generator().manual_seed(0))
+    masked_softmax_loss(model(masked), targets, model.class_vectors(None)).backward()
+    changed_by_a_step = [p for p in model.parameters() if p.grad is not None]
+    with torch.no_grad():
+        before = model.class_vectors(None).clone()
+        for parameter in changed_by_a_step:
+            parameter -= 0.1 * parameter.grad
+        assert (not torch.equal(model.class_vectors(None), before)) == trained
+
+
+def test_an_epoch_with_frozen_classes_computed_once_trains_as_computing_them_every_step(monkeypatch):
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    train = _toy_data()
+    once = BERT4RecRecommender(max_seq_len=6, max_epochs=2, batch_size=8, device="cpu").fit(items, train)
+    calls = []
+    monkeypatch.setattr(BERT4RecRecommender, "_fixed_class_vectors", lambda self: calls.append(1))
+    every_step = BERT4RecRecommender(max_seq_len=6, max_epochs=2, batch_size=8, device="cpu").fit(items, train)
+    assert calls  # the per-step path ran
+    for (name, trained), (_, reference) in zip(once.net.state_dict().items(), every_step.net.state_dict().items()):
+        assert torch.equal(trained, reference), name
