@@ -557,3 +557,45 @@ def test_a_checkpoint_holding_arbitrary_objects_is_refused(tmp_path):
 
 class Unsafe:
     """A class torch's weights-only unpickler does not allow."""
+
+
+def redrawn_by_the_protocol(users, items, n_users, n_items, neg_samples, sample_type, generator, positive_set):
+    """sample_negatives' definition, one draw at a time: all draws at once, then rounds that
+    redraw the still-positive ones in order, each round one randint call of their count."""
+    size = n_users if sample_type == "item" else n_items
+    negatives = torch.randint(size, (len(users), neg_samples), generator=generator).tolist()
+
+    def is_positive(row, drawn):
+        pair = (drawn, int(items[row])) if sample_type == "item" else (int(users[row]), drawn)
+        return pair in positive_set
+
+    pending = [(row, j) for row in range(len(users)) for j in range(neg_samples) if is_positive(row, negatives[row][j])]
+    for _ in range(shallow.RESAMPLE_ROUNDS):
+        if not pending:
+            break
+        drawn = torch.randint(size, (len(pending),), generator=generator).tolist()
+        for (row, j), value in zip(pending, drawn):
+            negatives[row][j] = value
+        pending = [(row, j) for (row, j), value in zip(pending, drawn) if is_positive(row, value)]
+    return torch.tensor(negatives)
+
+
+@pytest.mark.parametrize("sample_type", ["item", "user"])
+@pytest.mark.parametrize("dense_limit", [PositivePairs.DENSE_LIMIT, 0], ids=["bitmap", "sorted-codes"])
+def test_negatives_and_the_generators_state_follow_the_redraw_protocol_draw_for_draw(monkeypatch, sample_type, dense_limit):
+    """A popular track (or a user who played nearly everything) takes many rounds of redraws."""
+    monkeypatch.setattr(PositivePairs, "DENSE_LIMIT", dense_limit)
+    rng = np.random.default_rng(5)
+    n_users, n_items = 40, 60
+    played = rng.random((n_users, n_items)) < 0.3
+    played[:, 0] = played[0, :] = True
+    played[1, 1] = played[1, 2] = False  # the heavy anchor: two pairs left to draw
+    users, items = (torch.from_numpy(index) for index in np.nonzero(played))
+    positives = PositivePairs(users * n_items + items, n_users * n_items)
+    positive_set = set(zip(users.tolist(), items.tolist()))
+    results = []
+    for sampler in (sample_negatives, redrawn_by_the_protocol):
+        generator = torch.Generator().manual_seed(11)
+        table = positives if sampler is sample_negatives else positive_set
+        results.append((sampler(users, items, n_users, n_items, 7, sample_type, generator, table), generator.get_state()))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
