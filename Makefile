@@ -47,11 +47,12 @@ mutation: $(INSTALLED)
 tiny-reference: $(INSTALLED)
 	$(BIN)/python scripts/tiny_reference.py
 
-## Per-stage wall time of a from-scratch run; musicnn fast path vs the library; Shallow training throughput; batched vs single extraction.
+## Per-stage wall time of a from-scratch run; musicnn fast path vs the library; Shallow training throughput; BERT4Rec's softmax loss at Music4All's catalogue; batched vs single extraction.
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/repro_time.py
 	$(BIN)/python benchmarks/musicnn_speed.py
 	$(BIN)/python benchmarks/shallow_throughput.py
+	$(BIN)/python benchmarks/softmax_loss.py
 	$(BIN)/python benchmarks/extract_speed.py --tracks 96
 
 ## EASE peak memory and time: in-place Cholesky vs numpy.linalg.inv at 10,000 tracks, then 24,214 and Music4All's 56,512 (~14 GiB, 15+ min).
