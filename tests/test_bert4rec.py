@@ -767,3 +767,10 @@ def test_an_epoch_with_frozen_classes_computed_once_trains_as_computing_them_eve
     assert calls  # the per-step path ran
     for (name, trained), (_, reference) in zip(once.net.state_dict().items(), every_step.net.state_dict().items()):
         assert torch.equal(trained, reference), name
+
+
+def test_the_blocked_cross_entropy_of_no_rows_is_nan_as_f_cross_entropys():
+    classes = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
+    no_rows, no_targets = torch.empty(0, 6), torch.empty(0, dtype=torch.int64)
+    assert math.isnan(F.cross_entropy(no_rows @ classes.T, no_targets).item())
+    assert math.isnan(bert4rec.ChunkedCrossEntropy.apply(no_rows, classes, no_targets, False).item())
