@@ -404,12 +404,15 @@ def test_normalized_relu_is_normalize_of_relu_with_its_gradient():
     rows = torch.tensor([[1.0, -2.0, 3.0], [-1.0, -1.0, -4.0], [0.0, 2.5, -1.0], [3.0, 4.0, 0.0]], dtype=torch.float64)
     upstream = torch.tensor([[0.3, -1.0, 2.0], [1.0, 1.0, 1.0], [-0.5, 0.7, 0.2], [1.0, -2.0, 0.5]], dtype=torch.float64)
     results = []
-    for function in (NormalizedReLU.apply, lambda x: F.normalize(F.relu(x), dim=-1)):
+    # On a leaf (left alone), on an intermediate as the net has (overwritten in place), and autograd's composition.
+    for function in (NormalizedReLU.apply, lambda x: NormalizedReLU.apply(x * 1), lambda x: F.normalize(F.relu(x), dim=-1)):
         inputs = rows.clone().requires_grad_()
         outputs = function(inputs)
         outputs.backward(upstream)
         results.append((outputs.detach(), inputs.grad))
-    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-15)
+        assert torch.equal(inputs.detach(), rows)
+    torch.testing.assert_close(results[0], results[2], rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(results[1], results[2], rtol=1e-12, atol=1e-15)
     # [3, 4, 0] -> [.6, .8, 0] by hand; an all-clipped row stays zero; one positive unit is exactly a unit vector.
     assert results[0][0][3].tolist() == pytest.approx([0.6, 0.8, 0.0]) and results[0][0][1].tolist() == [0.0, 0.0, 0.0]
     assert results[0][0][2].tolist() == [0.0, 1.0, 0.0]
