@@ -207,6 +207,11 @@ def test_the_resume_fingerprint_changes_with_what_is_trained_and_only_with_it(tm
     assert len(base) == 64 and base == training_fingerprint(str(source), dict(reversed(config.items())), items, train, val)
     # Settings that do not change what is trained may differ; a timestamp column is not hashed.
     assert base == training_fingerprint(str(source), {**config, "resume": False, "checkpoint_dir": "y", "device": "cuda"}, items, train.assign(timestamp=1), val)
+    # The values count, not their dtype or memory layout (the buffer hashed is a C-ordered float32 one).
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert training_fingerprint(str(source), config, values, train, val) == training_fingerprint(
+        str(source), config, np.asfortranarray(values, dtype=np.float64), train, val
+    )
     changed = [
         training_fingerprint(str(source), {**config, "lr": 0.2}, items, train, val),
         training_fingerprint(str(source), config, items * 2, train, val),

@@ -133,10 +133,11 @@ def training_fingerprint(source: str, config: dict, item_embeddings: np.ndarray,
     # The shape too: the bytes alone are empty for the zero-width matrix of an audio-free model
     # at any catalogue size, and equal for (n, d) and (2n, d/2) of the same values.
     digest.update(repr(item_embeddings.shape).encode())
-    digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32).tobytes())
+    # The arrays' own buffers, not `.tobytes()` copies: Jukebox's 56,512 x 4,800 vectors are 1 GiB.
+    digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32))
     for frame in frames:
         if frame is not None:
-            digest.update(pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy().tobytes())
+            digest.update(np.ascontiguousarray(pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy()))
     return digest.hexdigest()
 
 
