@@ -53,6 +53,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/musicnn_speed.py
 	$(BIN)/python benchmarks/shallow_throughput.py
 	$(BIN)/python benchmarks/softmax_loss.py
+	$(BIN)/python benchmarks/shallow_scoring.py
 	$(BIN)/python benchmarks/extract_speed.py --tracks 96
 
 ## EASE peak memory and time: in-place Cholesky vs numpy.linalg.inv at 10,000 tracks, then 24,214 and Music4All's 56,512 (~14 GiB, 15+ min).

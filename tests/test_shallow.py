@@ -355,11 +355,13 @@ def plain_autograd_loss(net, pairs, negatives: torch.Tensor, sample_type: str, m
 @pytest.mark.parametrize("variant", ["cosine", "interaction"])
 @pytest.mark.parametrize("sample_type", ["item", "user"])
 @pytest.mark.parametrize("whole_table", [True, False], ids=["whole-table", "distinct-rows"])
-def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(monkeypatch, variant, sample_type, whole_table):
+@pytest.mark.parametrize("all_pairs", [False, True], ids=["per-candidate", "all-pairs"])
+def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(monkeypatch, variant, sample_type, whole_table, all_pairs):
     """The fused pieces (the layer over the whole table or the distinct rows, NormalizedReLU,
-    GatheredDot's sampled product and embedding_bag gradients) against the plain formulation,
-    on a catalogue large enough for the per-candidate path (more rows than candidates x width)."""
+    GatheredDot's sampled product and embedding_bag gradients, or the one all-pairs product)
+    against the plain formulation."""
     monkeypatch.setattr(shallow, "WHOLE_TABLE_DRAWS", 0 if whole_table else 10**9)
+    monkeypatch.setattr(shallow, "ALL_PAIRS_ROWS_PER_CANDIDATE", 10**9 if all_pairs else 0)
     items, train = random_data(n_users=50, n_items=60, dim=4, seed=2)
     model = ShallowRecommender(variant=variant, sample_type=sample_type, margin=0.5, item_freeze=False, **FAST)
     model._build(items, train)

@@ -53,6 +53,11 @@ CHECKPOINT = "checkpoint.pt"
 # Candidates per table row above which the layer runs over the whole table, not the distinct rows:
 # at 3 draws per row, 95% of the rows are drawn.
 WHOLE_TABLE_DRAWS = 3
+# Distinct candidate rows per candidate up to which one (batch x distinct) product scores the
+# batch faster than scoring each candidate on its own, forward and backward: between 2 and 4
+# at every width from 104 to 4,800 (benchmarks/shallow_scoring.py). The product does
+# distinct / candidates times the FLOPs, at a few times the rate.
+ALL_PAIRS_ROWS_PER_CANDIDATE = 3
 # F.normalize's floor on a norm, so that an all-zero row (every unit clipped by ReLU) stays zero.
 NORM_EPS = 1e-12
 ITEM_TABLE = "items.weight"
@@ -304,9 +309,7 @@ class ShallowNet(nn.Module):
             # Negatives repeat rows many times over: run the layer once per distinct row.
             unique, rows = torch.unique(candidates, return_inverse=True)
             representations = self._tower(table(unique))
-        if len(representations) <= candidates.shape[1] * representations.shape[1]:
-            # Few distinct rows (a small catalogue): one (batch x distinct) matmul is cheaper
-            # than scoring every candidate on its own, forward and backward.
+        if len(representations) <= ALL_PAIRS_ROWS_PER_CANDIDATE * candidates.shape[1]:
             return self._all_pairs(anchors, representations).gather(1, rows)
         if self.readout is None:
             return GatheredDot.apply(anchors, representations, rows)
