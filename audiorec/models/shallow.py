@@ -194,10 +194,9 @@ class GatheredDot(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_anchors = F.embedding_bag(rows, table, per_sample_weights=grad, mode="sum")
         if ctx.needs_input_grad[1]:
-            # One bag per table row, holding the anchors that drew it: entry i of `rows` is anchor i // n's.
-            order, offsets = group_order(rows.reshape(-1), len(table))
-            drawing_anchors = torch.div(order, rows.shape[1], rounding_mode="floor")
-            grad_table = F.embedding_bag(drawing_anchors, anchors, offsets, per_sample_weights=grad.reshape(-1)[order], mode="sum")
+            # One bag per table row, holding the anchors that drew it.
+            drawing_anchors = torch.arange(rows.numel(), device=rows.device) // rows.shape[1]
+            grad_table = sum_rows_by_group(rows.reshape(-1), len(table), anchors, drawing_anchors, grad.reshape(-1))
         return grad_anchors, grad_table, None
 
 
@@ -208,20 +207,15 @@ def sum_rows_by_group(
     """(n_groups, dim): for each group g, the sum (or mean) over the i with groups[i] == g of
     weights[i] * table[members[i]], without a copy of the gathered rows (`embedding_bag` over
     the entries sorted by group; a stable sort, so a fixed summation order)."""
-    order, offsets = group_order(groups, n_groups)
-    return F.embedding_bag(
-        members[order], table, offsets, per_sample_weights=None if weights is None else weights[order], mode=mode
-    )
-
-
-def group_order(groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The positions of `groups` sorted stably by group, and where each group starts among them."""
     # Sorted as the narrowest integers that hold the groups: torch sorts 16-bit keys 3x and
     # 32-bit ones 2x faster than 64-bit ones, to the same permutation (a stable sort has one).
     narrow = torch.int16 if n_groups <= 2**15 else torch.int32 if n_groups <= 2**31 else torch.int64
     order = torch.argsort(groups.to(narrow), stable=True)
     counts = torch.bincount(groups, minlength=n_groups)
-    return order, torch.cumsum(counts, 0) - counts
+    return F.embedding_bag(
+        members[order], table, torch.cumsum(counts, 0) - counts,
+        per_sample_weights=None if weights is None else weights[order], mode=mode,
+    )
 
 
 def dot_by_gather(anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
