@@ -750,7 +750,8 @@ def main() -> None:
     parser.add_argument("--max-memory", type=float, help="GiB: kill a stage that grows past it (or leaves the machine < 0.5 GiB)")
     parser.add_argument("--profile", action="store_true", help="torch.profiler top ops of one (budgeted) epoch per model and width")
     parser.add_argument("--bert4rec-losses", nargs="+", default=list(BERT4REC_LOSSES), choices=BERT4REC_LOSSES,
-                        help="BERT4Rec's losses to time; one other than params.yaml's gets the worker's rows only, not the train stage")
+                        help="BERT4Rec losses to time besides params.yaml's, which always runs (as the train stage too); "
+                             "the others get the worker's rows only")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a stage running now is killed with the benchmark
     import torch
@@ -820,7 +821,8 @@ def main() -> None:
                     evaluated.append((backend, model))
         if "bert4rec" in args.stages:
             # The memory question: what the loss for catalogues whose logits do not fit costs here.
-            for loss in (loss for loss in args.bert4rec_losses if loss != params["bert4rec"]["loss"]):
+            other_losses = [loss for loss in args.bert4rec_losses if loss != params["bert4rec"]["loss"]]
+            for loss in other_losses:
                 with guarded(report, f"train bert4rec ({loss})", str(width)):
                     trained_rows(report, run, "bert4rec", width, split, {**params["bert4rec"], "loss": loss}, gflops, device, args, loss=loss)
     if "evaluate" in args.stages:
