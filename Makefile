@@ -16,16 +16,18 @@ $(INSTALLED): pyproject.toml scripts/install.sh
 install: $(INSTALLED)
 
 ## Run the whole study on the built-in dataset, copy the results table into the README, print it.
+## dvc.yaml is written from dvc.template.yaml and params.yaml's grid first (python -m stages.graph).
 repro: $(INSTALLED)
+	$(BIN)/python -m stages.graph
 	dvc repro
 	@$(BIN)/python scripts/readme_results.py
-	@cat metrics/tables/results.md
+	@cat metrics/results.md
 
 ## Run the test suite (includes one real `dvc repro` on the tiny dataset).
 test: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --durations=25
 
-## Copy metrics/tables/results.md into the README between its results markers (after `make repro`; commit both).
+## Copy metrics/results.md into the README between its results markers (after `make repro`; commit both).
 readme:
 	python3 scripts/readme_results.py
 

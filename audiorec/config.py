@@ -1,12 +1,15 @@
-"""Reading `params.yaml` and refusing bad values before any heavy work starts."""
+"""Checking `params.yaml`: bad values refused before any heavy work starts.
+
+The `code` stage, first in dvc.yaml, runs `validate` (stages.code); the other stages read
+params.yaml unchecked (audiorec.params), so their code is not every room's checks.
+"""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import yaml
-
 from audiorec.data.split import DUPLICATE_PLAYS, PROTOCOLS, Protocol
+from audiorec.params import read_params
+from audiorec.paths import NO_BACKEND
 
 SOURCES = ("synthetic", "music4all")
 # demo: each model's params.yaml section, sized for a 2-core make repro; study: as the original code ran.
@@ -18,8 +21,7 @@ class ParamsError(ValueError):
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
-    with open(path) as handle:
-        params = yaml.safe_load(handle)
+    params = read_params(path)
     validate(params)
     return params
 
@@ -30,7 +32,6 @@ def validate(params: dict) -> None:
     # above the rooms it checks (tests/test_layout.py); imported here, as the registries below are.
     from audiorec.backends.base import DEVICES, DTYPES, ERROR_POLICIES
     from audiorec.data.music4all import BAD_ROW_POLICIES
-    from audiorec.models import BASELINES, ELSA_MODELS
 
     dataset = params["dataset"]
     if dataset["source"] not in SOURCES:
@@ -50,27 +51,14 @@ def validate(params: dict) -> None:
         if not isinstance(extract[key], int) or extract[key] < 1:
             raise ParamsError(f"extract.{key}={extract[key]!r}; must be an integer >= 1")
     for name in params["backends"]:
+        if name == NO_BACKEND:
+            raise ParamsError(f"backends: {NO_BACKEND!r} is the slot of the models without audio; list those under params.yaml: baselines")
         validate_backend(name, params.get(name))
     validate_seeds(params["seeds"])
-    validate_audio_models(params)
-    validate_elsa_models(params, ELSA_MODELS)
-    for key, deterministic in (("baselines", False), ("deterministic_baselines", True)):
-        for name in params[key]:
-            if name not in BASELINES:
-                raise ParamsError(f"{key}: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
-            check_kind(key, name, deterministic)
+    validate_models(params)
     if params["model_settings"] not in MODEL_SETTINGS:
         raise ParamsError(f"model_settings={params['model_settings']!r}; allowed: {', '.join(MODEL_SETTINGS)}")
-    for key in ("shuffle", "unordered"):
-        for name in params["controls"][key]:
-            if name not in params["backends"]:
-                raise ParamsError(f"controls.{key}: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first")
-    for key in ("models", "deterministic_models"):
-        for name in params["controls"][key]:
-            if name not in params[key]:
-                raise ParamsError(f"controls.{key}: {name!r} is not in {key} ({', '.join(params[key])}); add it there first")
-    if params["controls"]["unordered"] and "bert4rec" not in params["models"]:
-        raise ParamsError("controls.unordered needs bert4rec in models (it is BERT4Rec's order control); add it or empty the list")
+    validate_controls(params)
     if params["train"]["top_k"] <= 0:
         raise ParamsError(f"train.top_k={params['train']['top_k']}; must be a positive integer")
     for k in params["evaluate"]["ks"]:
@@ -91,40 +79,41 @@ def validate_seeds(seeds: object) -> None:
         raise ParamsError(f"seeds={seeds!r} repeats a seed; each seed is one run, list it once")
 
 
-def check_kind(key: str, name: str, deterministic: bool) -> None:
-    """Deterministic models run once, trained ones once per seed: each list holds one kind."""
-    from audiorec.models import DETERMINISTIC
+def validate_models(params: dict) -> None:
+    """`models` read audio, `baselines` run without it; a model that reads ELSA's item factors needs elsa's runs."""
+    from audiorec.models import BASELINES, ELSA_MODELS, INTERACTIONS_ONLY, MODELS
 
-    if name in DETERMINISTIC and not deterministic:
-        raise ParamsError(f"{key}: {name!r} has no randomness (one run whatever seeds says); list it under params.yaml: deterministic_{key}")
-    if name not in DETERMINISTIC and deterministic:
-        plain = key.removeprefix("deterministic_")
-        raise ParamsError(f"{key}: {name!r} trains from a seed (one run per seed); list it under params.yaml: {plain}")
-
-
-def validate_audio_models(params: dict) -> None:
-    """`models` and `deterministic_models`: registered models that read audio, each in the list of its kind."""
-    from audiorec.models import ELSA_MODELS, INTERACTIONS_ONLY, MODELS
-
-    for key, deterministic in (("models", False), ("deterministic_models", True)):
-        for name in params[key]:
-            if name in INTERACTIONS_ONLY:
-                raise ParamsError(f"{key}: {name!r} uses no audio; list it under params.yaml: baselines instead")
-            if name in ELSA_MODELS:
-                raise ParamsError(f"{key}: {name!r} reads ELSA's item factors; list it under params.yaml: elsa_models instead")
-            if name not in MODELS:
-                audio_models = sorted(set(MODELS) - set(INTERACTIONS_ONLY) - {"elsa"} - set(ELSA_MODELS))
-                raise ParamsError(f"{key}: unknown model {name!r}; registered: {', '.join(audio_models)}")
-            check_kind(key, name, deterministic)
+    for name in params["models"]:
+        if name in INTERACTIONS_ONLY:
+            raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
+        if name not in MODELS:
+            audio_models = sorted(set(MODELS) - set(INTERACTIONS_ONLY))
+            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(audio_models)}")
+    for name in params["baselines"]:
+        if name not in BASELINES:
+            raise ParamsError(f"baselines: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
+    for name in params["models"]:  # controls.models must be in models (validate_controls)
+        if name in ELSA_MODELS and "elsa" not in params["baselines"]:
+            raise ParamsError(f"models: {name!r} reads the item factors of elsa's runs; add elsa to params.yaml: baselines")
+    for key in ("models", "baselines"):
+        repeated = sorted({name for name in params[key] if params[key].count(name) > 1})
+        if repeated:
+            raise ParamsError(f"{key} lists {', '.join(repeated)} more than once; each model is one run per seed, list it once")
 
 
-def model_params(params: dict, model: str) -> dict:
-    """The settings `model` runs with: its params.yaml section, and with `model_settings:
-    study` the original code's values for the split protocol in use (params.yaml `study`)."""
-    settings = dict(params[model])
-    if params["model_settings"] == "study":
-        settings.update(params["study"][params["split"]["protocol"]].get(model) or {})
-    return settings
+def validate_controls(params: dict) -> None:
+    controls = params["controls"]
+    for key in ("shuffle", "unordered"):
+        for name in controls[key]:
+            if name not in params["backends"]:
+                raise ParamsError(f"controls.{key}: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first")
+    for name in controls["models"]:
+        if name not in params["models"]:
+            raise ParamsError(f"controls.models: {name!r} is not in models ({', '.join(params['models'])}); add it there first")
+    if controls["unordered"] and "bert4rec" not in params["models"]:
+        raise ParamsError("controls.unordered needs bert4rec in models (it is BERT4Rec's order control); add it or empty the list")
+    if not isinstance(controls["seed"], int) or controls["seed"] < 0:
+        raise ParamsError(f"controls.seed={controls['seed']!r}; must be an integer >= 0")
 
 
 def split_protocol(params: dict) -> Protocol:
@@ -158,24 +147,3 @@ def validate_backend(name: str, section: dict | None) -> None:
             check_section(name, section)
     except ValueError as error:
         raise ParamsError(str(error)) from error
-
-
-def validate_elsa_models(params: dict, registered: tuple[str, ...]) -> None:
-    """`elsa_models` (and their controls) need ELSA's item factors, so elsa must be a baseline."""
-    for name in params["elsa_models"]:
-        if name not in registered:
-            raise ParamsError(f"elsa_models: {name!r} does not read ELSA's item factors; allowed: {', '.join(registered)}")
-    if params["elsa_models"] and "elsa" not in params["baselines"]:
-        raise ParamsError(
-            f"elsa_models ({', '.join(params['elsa_models'])}) read train_baseline@elsa's item factors; "
-            "add elsa to params.yaml: baselines"
-        )
-    for name in params["controls"]["elsa_models"]:
-        if name not in params["elsa_models"]:
-            raise ParamsError(f"controls.elsa_models: {name!r} is not in elsa_models ({', '.join(params['elsa_models'])}); add it there first")
-
-
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # faiss logs every CPU-feature probe at INFO.
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)

@@ -15,12 +15,14 @@ SPLITS = DATA / "splits"
 EMBEDDINGS = DATA / "embeddings"
 # One folder per precomputed backend, holding its file(s) (docs/backends.md).
 PRECOMPUTED = DATA / "precomputed"
-# What each backend's extraction depends on beyond the shared code (stages/sources.py).
-SOURCES = DATA / "sources"
+# The hashes of the repository files each stage runs, one file per unit (stages/code.py).
+CODE = DATA / "code"
 PREDICTIONS = DATA / "predictions"
 EVAL = DATA / "eval"
 METRICS = Path("metrics")
 TABLES = METRICS / "tables"
+# The report's tables as Markdown: the README's results block is a copy (scripts/readme_results.py).
+RESULTS = METRICS / "results.md"
 # Wall times: they change on every run, so neither git nor DVC tracks them (.gitignore).
 TIMINGS = Path("timings")
 # The backend slot of models that use no audio (params.yaml: baselines).
@@ -88,8 +90,8 @@ def model_dir(backend: str, model: str) -> Path:
 
 
 def elsa_item_factors(seed: int) -> Path:
-    """ELSA's item factors, one row per track (train_baseline@elsa-<seed>'s output): the
-    collaborative view that the models of params.yaml: elsa_models read, seed by seed."""
+    """ELSA's item factors, one row per track (train@none-elsa-<seed>'s output): the
+    collaborative view that the models reading ELSA's factors (bimodal) read, seed by seed."""
     return model_dir(NO_BACKEND, run_name("elsa", seed)) / ELSA_ITEM_FACTORS
 
 

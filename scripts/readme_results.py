@@ -1,6 +1,6 @@
 """Copy the report's results table into README.md, between its two markers.
 
-The report stage writes metrics/tables/results.md. The README shows the same text between
+The report stage writes metrics/results.md. The README shows the same text between
 `<!-- results:start -->` and `<!-- results:end -->`, one blank line from each marker:
 
     python scripts/readme_results.py           # rewrite the README's copy (make readme)
@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
-RESULTS = REPO / "metrics" / "tables" / "results.md"
+RESULTS = REPO / "metrics" / "results.md"
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 
@@ -62,16 +62,16 @@ def main() -> int:
     updated = with_results(readme, results)
     if args.check:
         if updated != readme:
-            print("README.md: the results between the markers differ from metrics/tables/results.md; "
+            print("README.md: the results between the markers differ from metrics/results.md; "
                   "run `make readme` and commit README.md", file=sys.stderr)
             return 1
-        print("README.md: the results match metrics/tables/results.md")
+        print("README.md: the results match metrics/results.md")
         return 0
     if updated == readme:
         print("README.md: the results were already up to date")
     else:
         README.write_text(updated)
-        print("README.md: results copied from metrics/tables/results.md")
+        print("README.md: results copied from metrics/results.md")
     return 0
 
 

@@ -1,7 +1,7 @@
 """dataset: the synthetic data in data/raw/ or a Music4All copy -> data/tracks.parquet (the
 catalogue: the log's tracks that have audio), data/plays.parquet, metrics/dataset.json."""
 from audiorec import paths
-from audiorec.config import load_params, setup_logging
+from audiorec.params import read_params, setup_logging
 from audiorec.data.music4all import read_dataset
 from audiorec.data.synthetic import AUDIO_DIR, LOG_NAME
 from audiorec.io import write_json
@@ -9,7 +9,7 @@ from audiorec.io import write_json
 
 def main() -> None:
     setup_logging()
-    dataset = load_params()["dataset"]
+    dataset = read_params()["dataset"]
     if dataset["source"] == "synthetic":
         audio_dir, listening_log = paths.RAW / AUDIO_DIR, paths.RAW / LOG_NAME
     else:

@@ -9,7 +9,7 @@ import argparse
 import pandas as pd
 
 from audiorec import paths
-from audiorec.config import load_params, setup_logging
+from audiorec.params import read_params, setup_logging
 from audiorec.io import write_json
 from audiorec.metrics import per_user_metrics, summarise
 
@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     run = paths.run_name(args.model, args.seed)
     setup_logging()
-    ks = load_params()["evaluate"]["ks"]
+    ks = read_params()["evaluate"]["ks"]
     predictions = pd.read_parquet(paths.predictions(args.backend, run))
     per_user, summary = [], {}
     for split, name in TRUTH.items():

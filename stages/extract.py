@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from audiorec import backends, paths
-from audiorec.config import load_params, setup_logging
+from audiorec.params import read_params, setup_logging
 from audiorec.io import write_json
 
 
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--backend", required=True)
     args = parser.parse_args()
     setup_logging()
-    params = load_params()
+    params = read_params()
     backend_params = params.get(args.backend, {})
     backend = backends.create(args.backend, **backend_params)
     tracks = pd.read_parquet(paths.TRACKS)

@@ -5,7 +5,7 @@ seeds.png shows each seed's result."""
 import numpy as np
 
 from audiorec import paths
-from audiorec.config import load_params, setup_logging
+from audiorec.params import read_params, setup_logging
 from audiorec.controls import control_name
 from audiorec.models import DETERMINISTIC
 from audiorec.evaluation.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread, read_per_user
@@ -27,18 +27,17 @@ def audio_runs(backends: list[str], models: list[str], seeds: list[int], name=la
 
 def main() -> None:
     setup_logging()
-    params = load_params()
+    params = read_params()
     k, cold_k, seeds = params["report"]["k"], params["report"]["cold_k"], params["seeds"]
     controls_params = params["controls"]
-    runs = audio_runs(params["backends"], params["deterministic_models"] + params["models"] + params["elsa_models"], seeds)
-    shuffled_models = controls_params["deterministic_models"] + controls_params["models"] + controls_params["elsa_models"]
-    controls = audio_runs(controls_params["shuffle"], shuffled_models, seeds, control_name)
+    runs = audio_runs(params["backends"], params["models"], seeds)
+    controls = audio_runs(controls_params["shuffle"], controls_params["models"], seeds, control_name)
     controls += audio_runs(controls_params["unordered"], ["bert4rec"], seeds, lambda backend: control_name(backend, "unordered"))
     # Models without audio share one table, a row per model.
     baselines = [
         Run(backend=model, model=BASELINE_TABLE, dim=0,
             per_seed=read_per_user(paths.NO_BACKEND, model, None if model in DETERMINISTIC else seeds))
-        for model in params["deterministic_baselines"] + params["baselines"]
+        for model in params["baselines"]
     ]
     setting = f"Split protocol `{params['split']['protocol']}`, model settings `{params['model_settings']}`."
     report = build_report(runs, baselines, controls, k, cold_k, setting)
@@ -46,7 +45,7 @@ def main() -> None:
     for prefix, tables in (("", report.hot), ("cold_", report.cold)):
         for model, table in tables.items():
             table.round(6).to_csv(paths.TABLES / f"{prefix}{model}.csv", index=False)
-    (paths.TABLES / "results.md").write_text(report.markdown)
+    paths.RESULTS.write_text(report.markdown)
     plot_hitrate(report.hot, paths.TABLES / "hitrate.png", k=k)
     if report.cold:
         plot_hitrate(report.cold, paths.TABLES / "hitrate_cold.png", k=cold_k, split="cold")

@@ -3,15 +3,15 @@ the protocol params.yaml `split.protocol` names (audiorec.data.split)."""
 import pandas as pd
 
 from audiorec import paths
-from audiorec.config import load_params, setup_logging, split_protocol
-from audiorec.data.split import split_statistics, time_split
+from audiorec.params import read_params, setup_logging
+from audiorec.data.split import Protocol, split_statistics, time_split
 from audiorec.io import write_json
 
 
 def main() -> None:
     setup_logging()
-    params = load_params()
-    protocol = split_protocol(params)
+    params = read_params()
+    protocol = Protocol.from_params(params["split"])
     plays = pd.read_parquet(paths.PLAYS, columns=["user_id", "track_idx", "timestamp"])
     splits = time_split(plays, protocol, duplicate_plays=params["split"]["duplicate_plays"])
     paths.SPLITS.mkdir(parents=True, exist_ok=True)

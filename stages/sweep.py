@@ -11,11 +11,11 @@ import argparse
 import subprocess
 from pathlib import Path
 
-from audiorec.config import setup_logging
+from audiorec.params import setup_logging
 from audiorec.workflow.sweep import DVC, SweepError, queue, run_queue
 
 # Experiments are ranked on validation: test metrics are reported, never chosen on.
-DEFAULT_SORT = "metrics/musicnn/shallow.json:val.ndcg@50.mean"
+DEFAULT_SORT = "metrics/musicnn/shallow.seed0.json:val.ndcg@50.mean"
 
 
 def main() -> None:

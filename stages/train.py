@@ -1,15 +1,13 @@
-"""train@<backend>-<model>-<seed>: fit a recommender on frozen embeddings, rank tracks for val and test users.
+"""train@<run>: fit a recommender on a backend's frozen embeddings, rank tracks for val and test users.
 
---seed is the training seed of one run (params.yaml: seeds); its outputs carry it in their run
-name (audiorec.paths.run_name: shallow.seed0). A deterministic model (train_deterministic@
-<backend>-<model>) takes no seed and runs once.
-Without --backend (train_baseline@<model>-<seed>, train_baseline_deterministic@<model>), a model
-from params.yaml: baselines; it gets a zero-width embedding matrix aligned with tracks.parquet.
-A model of params.yaml: elsa_models (train_with_elsa@<backend>-<model>-<seed>) also gets the item
-factors of ELSA's run of the same seed, train_baseline@elsa-<seed>'s output.
-With --shuffled (train_control@...), the backend's shuffled control; with --unordered
-(train_unordered@<backend>-<seed>), BERT4Rec trained on sequences in random order.
-Which tracks each split ranks is audiorec.evaluation.ranking's protocol.
+A run (audiorec.workflow.grid) is a model on a backend's matrix, data/embeddings/<backend>.npy:
+`none` for the models without audio (a zero-width matrix). --seed is the training seed of a
+model that trains from one (params.yaml: seeds); its outputs carry it in their run name
+(audiorec.paths.run_name: shallow.seed0). A model that reads ELSA's item factors gets those of
+ELSA's run of the same seed (train@none-elsa-<seed>'s output).
+With --shuffle-seed, the backend's shuffled control (its rows permuted by that seed); with
+--unordered, BERT4Rec trained on sequences in random order. Which tracks each split ranks is
+audiorec.evaluation.ranking's protocol.
 """
 import argparse
 import logging
@@ -19,7 +17,7 @@ import pandas as pd
 from dvclive import Live
 
 from audiorec import models, paths
-from audiorec.config import load_params, model_params, setup_logging
+from audiorec.params import model_params, read_params, setup_logging
 from audiorec.controls import control_name, shuffle_rows
 from audiorec.io import load_embeddings, usable_tracks
 from audiorec.evaluation.ranking import rank_splits
@@ -27,26 +25,20 @@ from audiorec.evaluation.ranking import rank_splits
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", help="omit for the models in params.yaml: baselines")
+    parser.add_argument("--backend", required=True, help=f"the matrix it reads; {paths.NO_BACKEND} for the models in params.yaml: baselines")
     parser.add_argument("--model", required=True)
-    parser.add_argument("--shuffled", action="store_true", help="the backend's control: its rows permuted across tracks")
+    parser.add_argument("--shuffle-seed", type=int, help="the backend's control: its rows permuted across tracks by this seed")
     parser.add_argument("--unordered", action="store_true", help="the order control: training sequences shuffled")
     parser.add_argument("--seed", type=int, help="the training seed; required by every model but the deterministic ones")
     args = parser.parse_args()
     if (args.seed is None) != (args.model in models.DETERMINISTIC):
         parser.error(f"--seed is {'required' if args.seed is None else 'not taken'} for {args.model} (deterministic models: {', '.join(models.DETERMINISTIC)})")
     setup_logging()
-    params = load_params()
+    params = read_params()
     tracks = pd.read_parquet(paths.TRACKS)
-    if args.backend is None:
-        if args.model not in models.BASELINES:
-            parser.error(f"--backend is required for {args.model}; only {', '.join(models.BASELINES)} run without audio")
-        args.backend = paths.NO_BACKEND
-        item_embeddings = np.zeros((len(tracks), 0), dtype=np.float32)
-    else:
-        item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
-    if args.shuffled:  # masked rows keep their place, so the control leaves out the same tracks
-        item_embeddings = shuffle_rows(item_embeddings, params["controls"]["seed"])
+    item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
+    if args.shuffle_seed is not None:  # masked rows keep their place, so the control leaves out the same tracks
+        item_embeddings = shuffle_rows(item_embeddings, args.shuffle_seed)
         args.backend = control_name(args.backend)
     settings = model_params(params, args.model)
     if args.seed is not None:

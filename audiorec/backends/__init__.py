@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "mfcc": "audiorec.backends.mfcc:MFCCBackend",
     "musicnn": "audiorec.backends.musicnn:MusicnnBackend",
     "oracle": "audiorec.backends.oracle:OracleBackend",
+    "none": "audiorec.backends.none:NoAudioBackend",  # the models without audio (params.yaml: baselines)
     "mert": "audiorec.backends.mert:MertBackend",
     "music2vec": "audiorec.backends.music2vec:Music2VecBackend",
     "encodecmae": "audiorec.backends.encodecmae:EncodecMAEBackend",

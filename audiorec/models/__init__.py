@@ -24,11 +24,11 @@ MODELS: dict[str, str] = {
 BASELINES = ("mostpop", "ease", "elsa", "bert4rec")
 # Models that use no audio at all: they cannot run per backend (params.yaml: models).
 INTERACTIONS_ONLY = ("mostpop", "ease", "elsa")
-# Audio models that also read ELSA's item factors (train_baseline@elsa's output): they run in
-# their own stages, which depend on that output (params.yaml: elsa_models).
+# Audio models that also read ELSA's item factors (train@none-elsa-<seed>'s output): their
+# runs depend on that output (dvc.yaml's train_with_elsa family), so elsa must be a baseline.
 ELSA_MODELS = ("bimodal",)
 # Models without randomness: the same inputs give the same lists, so they run once whatever
-# params.yaml: seeds says (params.yaml: deterministic_models, deterministic_baselines). Every
+# params.yaml: seeds says (audiorec.workflow.grid). Every
 # other model trains from a seed and runs once per seed.
 DETERMINISTIC = ("knn", "mostpop", "ease")
 

@@ -1,7 +1,7 @@
 """The journal's Bimodal model: a track's audio and collaborative views aligned by contrastive learning.
 
 Two MLPs (`mean_user.mlp`) map a track's frozen audio vector (the content view)
-and its frozen ELSA item factor (the collaborative view; train_baseline@elsa's
+and its frozen ELSA item factor (the collaborative view; train@none-elsa-<seed>'s
 `item_factors.npy`) into one space, L2-normalised. Training pulls a track's two
 views together and pushes them from the other tracks of the batch with the
 decoupled contrastive loss (Yeh et al., ECCV 2022), in both directions, over
@@ -155,11 +155,11 @@ class BimodalRecommender(MeanUserRecommender):
 
     def _make_net(self, item_embeddings: np.ndarray) -> None:
         if self.collaborative_factors is None:
-            raise ValueError("bimodal needs ELSA's item factors (collaborative_factors): run train_baseline@elsa first")
+            raise ValueError("bimodal needs ELSA's item factors (collaborative_factors): run train@none-elsa-<seed> first")
         if len(self.collaborative_factors) != len(item_embeddings):
             raise ValueError(
                 f"ELSA's item factors have {len(self.collaborative_factors)} rows but the audio embeddings "
-                f"{len(item_embeddings)}: both must follow tracks.parquet; re-run train_baseline@elsa"
+                f"{len(item_embeddings)}: both must follow tracks.parquet; re-run train@none-elsa-<seed>"
             )
         self.audio = torch.tensor(np.asarray(item_embeddings, dtype=np.float32), device=self.torch_device)
         self.factors = torch.tensor(np.asarray(self.collaborative_factors, dtype=np.float32), device=self.torch_device)

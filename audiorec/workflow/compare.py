@@ -17,8 +17,6 @@ from pathlib import Path
 import pandas as pd
 
 from audiorec import paths
-from audiorec.controls import control_name
-from audiorec.models import ELSA_MODELS
 
 # Only held-out results count: val metrics drive model selection, the rest are timings and counts.
 COMPARED_SPLITS = ("test", "cold")
@@ -46,32 +44,12 @@ class Difference:
         return self.current - self.reference
 
 
-# The dvc.yaml stage family that evaluates each kind of control (audiorec.controls.KINDS).
-CONTROL_STAGES = {"shuffled": "evaluate_control@{backend}-{model}", "unordered": "evaluate_unordered@{backend}"}
-
-
 def evaluate_stage(metrics_path: str) -> str:
-    """The dvc.yaml stage that writes `metrics/<backend>/<run>.json`: a trained model's
-    run names its seed (evaluate@oracle-shallow-0), a deterministic model's stage family
-    ends in _deterministic (evaluate_deterministic@oracle-knn)."""
-    backend = Path(metrics_path).parent.name
+    """The dvc.yaml stage that writes `metrics/<folder>/<run>.json` (audiorec.workflow.grid):
+    evaluate@<folder>-<model>, then -<seed> for a model that trains from one
+    (evaluate@oracle-shallow-0, evaluate@oracle_shuffled-knn, evaluate@none-mostpop)."""
     model, seed = paths.parse_run_name(Path(metrics_path).stem)
-    if backend == paths.NO_BACKEND:
-        stage = f"evaluate_baseline@{model}"
-    else:
-        stage = f"evaluate@{backend}-{model}"
-        for kind, family in CONTROL_STAGES.items():
-            if backend.endswith(suffix := control_name("", kind)):
-                stage = family.format(backend=backend.removesuffix(suffix), model=model)
-                break
-    if seed is None:
-        return stage.replace("@", "_deterministic@", 1)
-    return with_elsa(f"{stage}-{seed}", model)
-
-
-def with_elsa(stage: str, model: str) -> str:
-    """Models that read ELSA's item factors (params.yaml: elsa_models) run in the `*_with_elsa` stage families."""
-    return stage.replace("@", "_with_elsa@", 1) if model in ELSA_MODELS else stage
+    return "-".join([f"evaluate@{Path(metrics_path).parent.name}", model] + ([] if seed is None else [str(seed)]))
 
 
 def is_evaluation_file(path: str) -> bool:

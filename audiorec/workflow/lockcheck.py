@@ -4,7 +4,8 @@ In a clean clone nothing but git-tracked files exists, so `dvc status` reports
 every data dependency and output as missing. Those are expected. What must not
 happen is a git-tracked dependency (code, params.yaml) or git-tracked output
 (the small metrics files) that differs from what `dvc.lock` recorded: then the
-committed results were not produced by the committed code.
+committed results were not produced by the committed code. Nor must dvc.lock hold a stage
+that dvc.yaml no longer has (an orphan: DVC never removes one; `--prune` does).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 # DVC writes a .gitignore next to every cached output; a folder holding only those is data, not code.
 DVC_GITIGNORE = ".gitignore"
@@ -36,7 +39,7 @@ def stale_stages(root: Path = Path(".")) -> dict[str, list[str]]:
         raise RuntimeError(f"dvc status failed in {root}: {result.stderr.strip()}")
     tracked = git_tracked(root)
     produced = stage_outputs(root)
-    stale: dict[str, list[str]] = {}
+    stale: dict[str, list[str]] = {name: ["in dvc.lock but not in dvc.yaml (orphan)"] for name in orphans(root)}
     for stage, entries in json.loads(result.stdout or "{}").items():
         reasons = []
         for entry in entries:
@@ -56,8 +59,37 @@ def stale_stages(root: Path = Path(".")) -> dict[str, list[str]]:
 
 
 def is_produced(path: str, produced: set[str]) -> bool:
-    """A stage's output, or a file inside an output folder (extract@<name> reads data/sources/<name>.json)."""
+    """A stage's output, or a file inside an output folder (train@<run> reads data/code/train-<model>.json)."""
     return any(path == out or path.startswith(f"{out}/") for out in produced)
+
+
+def locked_stages(root: Path) -> dict:
+    path = root / "dvc.lock"
+    return (yaml.safe_load(path.read_text()) or {}).get("stages", {}) if path.is_file() else {}
+
+
+def stage_names(root: Path) -> set[str]:
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {stage.addressing for stage in repo.index.stages}
+
+
+def orphans(root: Path = Path(".")) -> list[str]:
+    """Stages dvc.lock records that dvc.yaml does not define."""
+    defined = stage_names(root)
+    return [name for name in locked_stages(root) if name not in defined]
+
+
+def prune(root: Path = Path(".")) -> list[str]:
+    """Remove the orphans from dvc.lock; the names removed."""
+    removed = orphans(root)
+    if removed:
+        lock = yaml.safe_load((root / "dvc.lock").read_text())
+        for name in removed:
+            del lock["stages"][name]
+        (root / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    return removed
 
 
 def stage_outputs(root: Path) -> set[str]:

@@ -7,6 +7,11 @@
   sweep refuses to start and names the files.
 - `dvc queue start` holds the caller's stdout until the queue finishes when
   piped, so its output goes to a log file and the queue is polled instead.
+- dvc.yaml lists every run of params.yaml's grid (audiorec.workflow.graph), so a `-S` on a
+  grid list (backends, models, ...) cannot go to DVC, which would run the old list: it is
+  applied to params.yaml and dvc.yaml (`python -m stages.graph -S`) while the points are
+  queued, which snapshots both, then the workspace gets its own files back. Each grid `-S`
+  takes one value; the other `-S` make the points.
 """
 from __future__ import annotations
 
@@ -15,7 +20,11 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from audiorec.workflow.graph import GRID_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +68,30 @@ def queue(set_params: list[str], root: Path) -> list[str]:
             "`git add` them (or commit) and sweep again"
         )
     ensure_git_identity(root)
-    result = _run([*DVC, "exp", "run", "--queue", *[arg for value in set_params for arg in ("-S", value)]], root)
+    grid = [value for value in set_params if is_grid_param(value)]
+    points = [value for value in set_params if not is_grid_param(value)]
+    with grid_applied(root, grid):
+        result = _run([*DVC, "exp", "run", "--queue", *[arg for value in points for arg in ("-S", value)]], root)
     return QUEUED.findall(result.stdout + result.stderr)
+
+
+def is_grid_param(assignment: str) -> bool:
+    return assignment.split("=", 1)[0].split(".", 1)[0] in GRID_KEYS
+
+
+@contextmanager
+def grid_applied(root: Path, assignments: list[str]) -> Iterator[None]:
+    """params.yaml and dvc.yaml with the grid `assignments`, then the workspace's own again."""
+    if not assignments:
+        yield
+        return
+    saved = {name: (root / name).read_bytes() for name in ("params.yaml", "dvc.yaml")}
+    try:
+        _run([sys.executable, "-m", "stages.graph", *[arg for value in assignments for arg in ("-S", value)]], root)
+        yield
+    finally:
+        for name, content in saved.items():
+            (root / name).write_bytes(content)
 
 
 STATES = ("Queued", "Running", "Success", "Failed")

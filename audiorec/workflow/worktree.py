@@ -33,10 +33,23 @@ def copy_worktree(destination: Path, source: Path = REPO) -> Path:
 
 
 def set_params(root: Path, section: str, **values) -> None:
+    """Set values of one section of the copy's params.yaml, and write its dvc.yaml for them."""
     path = root / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params[section].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(root, params)
+
+
+def write_params(root: Path, params: dict) -> None:
+    """params.yaml at `root`, and dvc.yaml for its grid (what `python -m stages.graph` does),
+    from the template there, or this repository's, copied there, in a bare working folder."""
+    from audiorec.workflow import graph
+
+    template = root / graph.TEMPLATE
+    if not template.is_file():
+        shutil.copy2(REPO / graph.TEMPLATE, template)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / graph.DVC_YAML).write_text(graph.render(params, template))
 
 
 # The run CI reproduces (tests/conftest.py) and tests/reference/tiny_metrics.json records:
@@ -54,10 +67,7 @@ TINY_BACKENDS = ["random", "musicnn", "oracle"]
 def use_tiny_settings(root: Path) -> None:
     for section, values in TINY_SETTINGS.items():
         set_params(root, section, **values)
-    path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params["backends"] = TINY_BACKENDS
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(root, {**yaml.safe_load((root / "params.yaml").read_text()), "backends": TINY_BACKENDS})
 
 
 def pipeline_env() -> dict[str, str]:
