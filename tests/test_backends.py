@@ -27,16 +27,16 @@ def test_params_validation_names_parameter_and_choices():
         validate({**params, "models": ["shallow", "mostpop"]})
     with pytest.raises(ParamsError, match="baselines: 'knn' cannot run without audio; allowed: mostpop, ease, elsa, bert4rec"):
         validate({**params, "baselines": ["knn"]})
-    with pytest.raises(ParamsError, match="models: 'knn' has no randomness .*; list it under params.yaml: deterministic_models"):
-        validate({**params, "models": ["knn", "shallow"]})
-    with pytest.raises(ParamsError, match="deterministic_baselines: 'bert4rec' trains from a seed .*; list it under params.yaml: baselines"):
-        validate({**params, "deterministic_baselines": ["bert4rec"]})
+    with pytest.raises(ParamsError, match="models lists knn more than once"):
+        validate({**params, "models": ["knn", "shallow", "knn"]})
+    with pytest.raises(ParamsError, match="backends: 'none' is the slot of the models without audio"):
+        validate({**params, "backends": ["mfcc", "none"]})
     with pytest.raises(ParamsError, match=r"seeds=\[0, 0\] repeats a seed"):
         validate({**params, "seeds": [0, 0]})
     with pytest.raises(ParamsError, match=r"seeds=\[\]; must be a non-empty list"):
         validate({**params, "seeds": []})
-    with pytest.raises(ParamsError, match="controls.deterministic_models: 'knn' is not in deterministic_models"):
-        validate({**params, "deterministic_models": [], "controls": {**params["controls"], "deterministic_models": ["knn"]}})
+    with pytest.raises(ParamsError, match="controls.models: 'knn' is not in models"):
+        validate({**params, "models": ["shallow"], "controls": {**params["controls"], "models": ["knn"]}})
     with pytest.raises(ParamsError, match="model_settings='paper'; allowed: demo, study"):
         validate({**params, "model_settings": "paper"})
     with pytest.raises(ParamsError, match=r"split.journal: test_date \(2018-01-01\) must be after start_date"):

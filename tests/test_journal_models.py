@@ -196,7 +196,7 @@ def test_bad_model_params_are_refused_with_the_parameter_and_choices(build, mess
 
 def test_bimodal_without_or_with_misaligned_elsa_factors_is_refused():
     audio, factors, train, _, _ = planted()
-    with pytest.raises(ValueError, match=r"^bimodal needs ELSA's item factors \(collaborative_factors\): run train_baseline@elsa first$"):
+    with pytest.raises(ValueError, match=r"^bimodal needs ELSA's item factors \(collaborative_factors\): run train@none-elsa-<seed> first$"):
         BimodalRecommender().fit(audio, train)
     with pytest.raises(ValueError, match=f"^ELSA's item factors have {len(audio) - 1} rows but the audio embeddings {len(audio)}: "):
         BimodalRecommender(collaborative_factors=factors[:-1]).fit(audio, train)
@@ -215,13 +215,11 @@ def test_bimodal_takes_float64_audio_and_factors_like_float32():
 def test_params_yaml_places_the_journal_models():
     with open("params.yaml") as handle:
         params = yaml.safe_load(handle)
-    validate({**params, "models": [*params["models"], "hybrid"], "baselines": ["elsa"], "elsa_models": ["bimodal"]})
+    validate({**params, "models": [*params["models"], "hybrid", "bimodal"], "baselines": ["elsa"]})
     cases = [
-        ({"models": ["shallow", "bimodal"]}, "models: 'bimodal' reads ELSA's item factors; list it under params.yaml: elsa_models"),
         ({"models": ["shallow", "elsa"]}, "models: 'elsa' uses no audio; list it under params.yaml: baselines"),
-        ({"elsa_models": ["hybrid"]}, "elsa_models: 'hybrid' does not read ELSA's item factors; allowed: bimodal"),
-        ({"elsa_models": ["bimodal"], "baselines": ["mostpop"]}, "add elsa to params.yaml: baselines"),
-        ({"controls": {**params["controls"], "elsa_models": ["bimodal"]}}, "controls.elsa_models: 'bimodal' is not in elsa_models"),
+        ({"models": ["shallow", "bimodal"], "baselines": ["mostpop"]}, "models: 'bimodal' reads the item factors of elsa's runs; add elsa"),
+        ({"controls": {**params["controls"], "models": ["bimodal"]}}, "controls.models: 'bimodal' is not in models"),
     ]
     for change, message in cases:
         with pytest.raises(ParamsError, match=message):
@@ -238,10 +236,10 @@ def test_bimodal_never_trains_on_a_lone_track_without_negatives():
 def test_the_compare_gate_names_the_stages_of_the_models_that_read_elsa():
     from audiorec.workflow.compare import evaluate_stage
 
-    assert evaluate_stage("metrics/musicnn/bimodal.seed0.json") == "evaluate_with_elsa@musicnn-bimodal-0"
-    assert evaluate_stage("metrics/oracle_shuffled/bimodal.seed2.json") == "evaluate_control_with_elsa@oracle-bimodal-2"
+    assert evaluate_stage("metrics/musicnn/bimodal.seed0.json") == "evaluate@musicnn-bimodal-0"
+    assert evaluate_stage("metrics/oracle_shuffled/bimodal.seed2.json") == "evaluate@oracle_shuffled-bimodal-2"
     assert evaluate_stage("metrics/musicnn/hybrid.seed1.json") == "evaluate@musicnn-hybrid-1"
-    assert evaluate_stage("metrics/none/elsa.seed0.json") == "evaluate_baseline@elsa-0"
+    assert evaluate_stage("metrics/none/elsa.seed0.json") == "evaluate@none-elsa-0"
 
 
 def test_hybrid_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):

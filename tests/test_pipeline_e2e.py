@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from audiorec.workflow.worktree import TINY_BACKENDS
+from audiorec.workflow.worktree import TINY_BACKENDS, write_params
 
 
 def first_column(markdown: str) -> list[str]:
@@ -25,9 +25,9 @@ def test_tables_are_written(tiny_repo):
         assert table["HitRate@50"].is_monotonic_decreasing
     baselines = pd.read_csv(root / "metrics/tables/baselines.csv")
     assert set(baselines["backend"]) == {"mostpop", "ease", "bert4rec"}
-    assert (root / "metrics/tables/results.md").read_text().startswith("Split protocol `journal`, model settings `demo`.")
+    assert (root / "metrics/results.md").read_text().startswith("Split protocol `journal`, model settings `demo`.")
     # The hot part of the report: one table per model, one row per backend (per model for the baselines).
-    hot = (root / "metrics/tables/results.md").read_text().split("## Cold start")[0]
+    hot = (root / "metrics/results.md").read_text().split("## Cold start")[0]
     rows = {title.split()[0]: first_column(body) for title, body in (section.split("\n", 1) for section in hot.split("### ")[1:])}
     backends = sorted(TINY_BACKENDS)
     assert rows == {"knn": backends, "shallow": backends, "bert4rec": backends, "baselines": ["bert4rec", "ease", "mostpop"]}
@@ -82,9 +82,9 @@ def test_rerunning_stages_on_unchanged_inputs_leaves_git_and_dvc_clean(tiny_repo
     for backend in ("random", "oracle"):
         (root / f"timings/extract/{backend}.json").unlink()
     stages = [
-        "dataset", "sources", "extract@random", "extract@oracle", "split",
-        "train_deterministic@oracle-knn", "train@oracle-shallow-0",
-        "evaluate_deterministic@oracle-knn", "evaluate@oracle-shallow-0", "report",
+        "code", "dataset", "extract@random", "extract@oracle", "split",
+        "train@oracle-knn", "train@oracle-shallow-0",
+        "evaluate@oracle-knn", "evaluate@oracle-shallow-0", "report",
     ]
     rerun = subprocess.run(dvc + ["repro", "--force", "--single-item", *stages], cwd=root, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
@@ -112,7 +112,7 @@ def test_cold_start_ranks_only_cold_tracks_and_baselines_are_not_applicable(tiny
         assert table["users"].eq(cold["user_id"].nunique()).all()
     assert not (root / "metrics/tables/cold_baselines.csv").exists()
     assert "Not applicable (no interactions to score a cold track from): mostpop, ease, bert4rec." in (
-        root / "metrics/tables/results.md"
+        root / "metrics/results.md"
     ).read_text()
 
 
@@ -144,14 +144,12 @@ def test_bert4rec_sits_next_to_its_order_control_with_its_curves(tiny_repo):
 def test_the_recsys24_protocol_runs_end_to_end(tiny_worktree):
     """The other protocol through the real `dvc repro`, from scratch on one backend: its dates,
     no cold split, val/test users 50/50."""
-    from audiorec.workflow.worktree import set_params
-
     root, env, dvc = tiny_worktree
-    set_params(root, "split", protocol="recsys24")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(backends=["oracle"], models=[], deterministic_models=["knn"], baselines=[], deterministic_baselines=["mostpop"])
-    params["controls"].update(shuffle=[], models=[], deterministic_models=["knn"], unordered=[])
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    params["split"]["protocol"] = "recsys24"
+    params.update(backends=["oracle"], models=["knn"], baselines=["mostpop"])
+    params["controls"].update(shuffle=[], models=["knn"], unordered=[])
+    write_params(root, params)
     result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     plays = pd.read_parquet(root / "data/plays.parquet")
@@ -161,7 +159,7 @@ def test_the_recsys24_protocol_runs_end_to_end(tiny_worktree):
     assert abs(split["val"]["users"] - split["test"]["users"]) <= 1  # train_test_split(test_size=0.5)
     assert set(pd.read_csv(root / "metrics/tables/knn.csv")["backend"]) == {"oracle"}
     assert not list((root / "metrics/tables").glob("cold_*.csv"))
-    report = (root / "metrics/tables/results.md").read_text()
+    report = (root / "metrics/results.md").read_text()
     assert report.startswith("Split protocol `recsys24`") and "Cold start" not in report
 
 
@@ -173,13 +171,13 @@ def test_two_seeds_are_two_runs_of_each_trained_model_and_one_of_the_others(tiny
 
     root, env, dvc = tiny_repo_copy
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(seeds=[0, 1], backends=["oracle"], models=["shallow"], baselines=[])
-    params["controls"].update(shuffle=["oracle"], models=["shallow"], unordered=[])
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    params.update(seeds=[0, 1], backends=["oracle"], models=["knn", "shallow"], baselines=[])
+    params["controls"].update(shuffle=["oracle"], models=["knn", "shallow"], unordered=[])
+    write_params(root, params)
     result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     trained = {line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage 'train")}
-    assert trained == {"train@oracle-shallow-1", "train_control@oracle-shallow-1"}
+    assert trained == {"train@oracle-shallow-1", "train@oracle_shuffled-shallow-1"}
 
     table = pd.read_csv(root / "metrics/tables/shallow.csv").set_index("backend")
     for backend in ("oracle", "oracle_shuffled"):
@@ -194,7 +192,7 @@ def test_two_seeds_are_two_runs_of_each_trained_model_and_one_of_the_others(tiny
         assert table.loc["oracle", f"{column}_ci95"] == pytest.approx(half_width, abs=1e-6)
     assert table.loc["oracle", "seeds"] == 2
     assert "seeds" not in pd.read_csv(root / "metrics/tables/knn.csv")  # deterministic: one run, today's table
-    report = (root / "metrics/tables/results.md").read_text()
+    report = (root / "metrics/results.md").read_text()
     assert re.search(r"\|\s+Seeds\s+\|", report)
     assert "mean over its seeds" in report
     import matplotlib.image

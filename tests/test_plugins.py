@@ -21,7 +21,7 @@ from audiorec import audio, backends
 from audiorec.backends import plugins
 from audiorec.backends.engine import code_digest
 from audiorec.config import ParamsError, validate
-from audiorec.workflow.worktree import REPO
+from audiorec.workflow.worktree import REPO, write_params
 
 RATE = 8000
 SECTION = {"version": "0.1.0", "n_bands": 8, "frame": 256, "sample_rate": RATE}
@@ -108,10 +108,10 @@ def test_the_extract_stage_runs_the_plugin_alone_and_under_torchrun(site, tmp_pa
     params.update(backends=["band_energy"], band_energy=SECTION)
     params["controls"].update(shuffle=[], unordered=[])
     params["extract"].update(batch_size=2, shard_batches=1)
-    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(work, params)
 
-    run_stage([sys.executable, "-m", "stages.sources"], work, site)
-    assert json.loads((work / "data/sources/band_energy.json").read_text())["distribution"] == "audiorec-band-energy"
+    run_stage([sys.executable, "-m", "stages.code"], work, site)
+    assert json.loads((work / "data/code/extract-band_energy.json").read_text())["backend"]["distribution"] == "audiorec-band-energy"
     run_stage([sys.executable, "-m", "stages.extract", "--backend", "band_energy"], work, site)
     single = (work / "data/embeddings/band_energy.npy").read_bytes()
     assert json.loads((work / "metrics/extract/band_energy.json").read_text())["tracks"] == 5

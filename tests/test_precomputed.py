@@ -22,7 +22,7 @@ from audiorec.backends.precomputed import PrecomputedFileError, write
 from audiorec.backends.sources import fingerprint
 from audiorec.config import ParamsError, validate
 from audiorec.io import masked_rows
-from audiorec.workflow.worktree import REPO
+from audiorec.workflow.worktree import REPO, write_params
 
 CATALOGUE = [f"t{i:02d}" for i in range(10)]
 LACKED = [3, 7]  # catalogue rows the files leave out
@@ -320,10 +320,10 @@ def test_the_extract_stage_writes_a_precomputed_backend_like_any_other(workdir, 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(backends=["random", "onion"], onion=section)
     params["controls"].update(shuffle=["onion"], unordered=["onion"])  # a precomputed name serves the controls too
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(workdir, params)
 
-    run(["stages.sources"], workdir)
-    assert json.loads((workdir / "data/sources/onion.json").read_text())["kind"] == "precomputed"
+    run(["stages.code"], workdir)
+    assert json.loads((workdir / "data/code/extract-onion.json").read_text())["backend"]["kind"] == "precomputed"
     run(["stages.extract", "--backend", "onion"], workdir)
     embeddings = np.load(workdir / "data/embeddings/onion.npy")
     kept = [i for i in range(len(CATALOGUE)) if i not in LACKED]
@@ -337,7 +337,7 @@ def test_the_extract_stage_writes_a_precomputed_backend_like_any_other(workdir, 
 def test_dvc_reruns_only_the_backend_whose_own_file_changed(tmp_path):
     """The real DVC on a scratch copy (no audio needed: `-s` runs the named stages only): a new
     precomputed file re-runs its extract stage and no other; an edited backend module, its own."""
-    from audiorec.workflow.worktree import DVC, copy_worktree, pipeline_env
+    from audiorec.workflow.worktree import DVC, copy_worktree, pipeline_env, write_params
 
     root = copy_worktree(tmp_path)
     (root / "data" / "raw").mkdir(parents=True)
@@ -349,7 +349,7 @@ def test_dvc_reruns_only_the_backend_whose_own_file_changed(tmp_path):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(backends=["random", "onion"], onion={"format": "tsv", "file": "v.tsv", "dim": DIM})
     params["controls"].update(shuffle=["onion"], unordered=[])
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(root, params)
 
     def dvc(*args):
         result = subprocess.run(DVC + list(args), cwd=root, env=pipeline_env(), capture_output=True, text=True)
@@ -357,10 +357,10 @@ def test_dvc_reruns_only_the_backend_whose_own_file_changed(tmp_path):
         return result.stdout
 
     def stale():
-        dvc("repro", "-s", "sources")
+        dvc("repro", "-s", "code")
         return sorted(json.loads(dvc("status", "--json", "extract@onion", "extract@random")))
 
-    dvc("repro", "-s", "sources", "extract@onion", "extract@random")
+    dvc("repro", "-s", "code", "extract@onion", "extract@random")
     (folder / "v.tsv").write_text(tsv("t00 1 2 3 4", "t01 5 6 7 9"))
     assert stale() == ["extract@onion"]
     dvc("repro", "-s", "extract@onion")

@@ -4,7 +4,7 @@ params.yaml sections."""
 import pytest
 import yaml
 
-from audiorec.config import model_params
+from audiorec.params import model_params
 from audiorec.models import create
 from audiorec.workflow.worktree import REPO
 
