@@ -27,6 +27,7 @@ Usage:
   python benchmarks/music4all_scale.py --scale 1 --widths 200 4800   # Music4All-Onion shape
   python benchmarks/music4all_scale.py --full --stages dataset split # also a 250M-row log
   python benchmarks/music4all_scale.py --scale 1 --profile           # + torch.profiler top ops of one epoch
+  python benchmarks/music4all_scale.py --scale 1 --study-times-out t.json  # + the whole-study stages for cluster_time.py
 """
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import yaml
@@ -69,6 +71,8 @@ DISK_MARGIN = 5 * 2**30
 GIB = 2**30
 MIN_AVAILABLE = 0.5  # GiB the machine keeps free while a stage runs under --max-memory
 VALIDATION_TARGET = 0.2  # of an epoch
+NOT_COUNTED = ("hours null: not measured at this shape (extraction, the report). Not in the list: the references "
+               "without audio other than MostPop (BERT4Rec on a learned item table, EASE/ELSA) and early stopping")
 
 
 def backend_name(width: int) -> str:
@@ -752,6 +756,9 @@ def main() -> None:
     parser.add_argument("--bert4rec-losses", nargs="+", default=list(BERT4REC_LOSSES), choices=BERT4REC_LOSSES,
                         help="BERT4Rec losses to time besides params.yaml's, which always runs (as the train stage too); "
                              "the others get the worker's rows only")
+    parser.add_argument("--study-times-out", type=Path,
+                        help="also write the whole-study estimate's stages (hours, what each needs) here as JSON, "
+                             "for benchmarks/cluster_time.py")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a stage running now is killed with the benchmark
     import torch
@@ -790,10 +797,12 @@ def main() -> None:
     # One row per catalogue track: the dataset stage leaves out audio files nobody played.
     for width in args.widths:
         write_embeddings(work / "data" / "embeddings" / f"{backend_name(width)}.npy", split.n_items, width, shape.seed)
+    # The models without audio read backend `none`'s zero-width matrix, as extract@none writes it.
+    np.save(work / "data" / "embeddings" / "none.npy", np.zeros((split.n_items, 0), dtype=np.float32))
     evaluated: list[tuple[str, str]] = []
     if "mostpop" in args.stages:
         with guarded(report, "train mostpop"):
-            wall, peak = run.stage(["stages.train", "--model", "mostpop"], "train_mostpop")
+            wall, peak = run.stage(["stages.train", "--backend", "none", "--model", "mostpop"], "train_mostpop")
             compare, *_ = run.worker("mostpop_compare", "mostpop")
             ratio = compare["old_seconds"] / compare["new_seconds"]
             report.add(Row("train mostpop", wall=wall, peak=peak, floor=sort_floor(split.n_items),
@@ -926,7 +935,21 @@ def print_summary(report: Report, args, gflops: float, device: str, split: Split
               f"{profile['ops_self_seconds']:.1f} s inside torch ops (the rest is Python between ops)")
         for entry in profile["top"]:
             print(f"  {entry['op']:<40} {entry['self_seconds']:8.2f} s {entry['share']:6.1%}  {entry['calls']:>8} calls")
-    print_study_estimate(report, split, params)
+    study_estimate(report, args, split, params, f"{os.cpu_count()} cores, device {device}, matmul {gflops:.0f} GFLOP/s")
+
+
+def study_estimate(report: Report, args, split: SplitShape, params: dict, machine: str) -> None:
+    """The whole study's stages from this run's rows: printed, and written to --study-times-out."""
+    if not report.breakdowns:
+        return
+    epoch_flops = {"shallow": shallow_epoch_flops, "bert4rec": bert4rec_epoch_flops}
+    max_epochs = study_max_epochs()
+    stages = study_stages(report, train_times(report), lambda model, width: epoch_flops[model](split, width, params[model]), max_epochs)
+    print_study_estimate(stages, max_epochs)
+    if args.study_times_out:
+        header = {"source": f"benchmarks/music4all_scale.py {' '.join(sys.argv[1:])}", "date": time.strftime("%Y-%m-%d"),
+                  "machine": machine, "not_counted": NOT_COUNTED}
+        write_study_times(args.study_times_out, stages, header)
 
 
 def interpolate(points: list[tuple[float, float]], x: float) -> float:
@@ -950,36 +973,105 @@ def validation_seconds(pieces: dict, with_extra: bool = True) -> float:
     return measured + (pieces["extrapolated_extra"]["fit"] if with_extra else 0.0)
 
 
-def print_study_estimate(report: Report, split: SplitShape, params: dict) -> None:
-    """The whole study (9 backends x KNN, Shallow, BERT4Rec, at their max_epochs) from the
-    measured widths: an epoch by its FLOPs, validation, ranking and KNN by the width, each
-    linear between the measured points around it (proportional beyond them)."""
-    if not report.breakdowns:
-        return
+@dataclass
+class TrainTimes:
+    """A measured Shallow or BERT4Rec train stage at one width: its epoch's FLOPs and the
+    seconds of its pieces, what the whole-study estimate scales to other widths."""
+
+    flops: float
+    epoch: float
+    validation: float  # per epoch
+    ranking: float  # once, after the last epoch
+
+
+@dataclass
+class StudyStage:
+    """One stage of the whole study at Music4All-Onion's shape; hours None: not measured here."""
+
+    stage: str
+    kind: str  # dataset, extract, split, train, evaluate, report
+    hours: float | None
+    needs: list[str]
+    backend: str | None = None
+    model: str | None = None
+
+
+def train_times(report: Report) -> dict[str, dict[int, TrainTimes]]:
+    """The measured train stages by model and width; the runs under another loss stay out."""
+    times: dict[str, dict[int, TrainTimes]] = {}
+    for (label, width), pieces in report.breakdowns.items():
+        if label in TRAINED:
+            ranking = pieces["ranking_seconds"] + pieces["extrapolated_extra"]["ranking"]
+            times.setdefault(label, {})[width] = TrainTimes(pieces["flops"], pieces["epoch"]["seconds"], validation_seconds(pieces), ranking)
+    return times
+
+
+def study_max_epochs() -> dict[str, int]:
+    """The study's max_epochs (the repository's params.yaml; the scratch one trains a single epoch)."""
     repo = yaml.safe_load((ROOT / "params.yaml").read_text())
-    knn = [(int(row.width), row.wall) for row in report.rows if row.stage == "train knn"]
-    fixed = sum(row.wall for row in report.rows if row.stage in ("dataset", "split", "train mostpop") and row.wall)
-    evaluate = [row.wall for row in report.rows if row.stage.startswith("evaluate") and row.wall]
-    print(f"\nWhole study on this machine: 9 backends x (KNN, Shallow <= {repo['shallow']['max_epochs']} epochs, "
-          f"BERT4Rec <= {repo['bert4rec']['max_epochs']} epochs), one stage at a time, early stopping not counted:\n")
-    print("| backend | width | KNN s | Shallow h | BERT4Rec h |\n|---|---|---|---|---|")
-    total = fixed + len(STUDY_BACKENDS) * 3 * (np.mean(evaluate) if evaluate else 0.0)
+    return {model: repo[model]["max_epochs"] for model in TRAINED}
+
+
+def study_stages(report: Report, trained: dict[str, dict[int, TrainTimes]], epoch_flops: Callable[[str, int], float],
+                 max_epochs: dict[str, int]) -> list[StudyStage]:
+    """The whole study (9 backends x KNN, Shallow, BERT4Rec, at their max_epochs; MostPop) as
+    stages with their hours and what each needs, from the measured widths: an epoch by its
+    FLOPs (`epoch_flops(model, width)`), validation, ranking and KNN by the width, each linear
+    between the measured points around it (proportional beyond them). Every evaluation takes
+    the mean measured one. Extraction and the report are not measured by this benchmark."""
+    walls = {row.stage: row.wall for row in report.rows if row.wall and row.width == "—"}
+    knn = [(int(row.width), row.wall) for row in report.rows if row.stage == "train knn" and row.wall]
+    evaluations = [row.wall for row in report.rows if row.stage.startswith("evaluate") and row.wall]
+    evaluate = np.mean(evaluations) / 3600 if evaluations else None
+
+    def hours(stage: str) -> float | None:
+        return walls[stage] / 3600 if stage in walls else None
+
+    stages = [StudyStage("dataset", "dataset", hours("dataset"), []),
+              StudyStage("split", "split", hours("split"), ["dataset"]),
+              StudyStage("train@mostpop", "train", hours("train mostpop"), ["split"], model="mostpop")]
     for backend, width in STUDY_BACKENDS.items():
-        cells = [interpolate(knn, width) if knn else None]
-        for model in TRAINED:
-            measured = {w: pieces for (m, w), pieces in report.breakdowns.items() if m == model}
-            if not measured:
-                cells.append(None)
-                continue
-            flops = (shallow_epoch_flops if model == "shallow" else bert4rec_epoch_flops)(split, width, params[model])
-            epoch = interpolate([(p["flops"], p["epoch"]["seconds"]) for p in measured.values()], flops)
-            validation = interpolate([(w, validation_seconds(p)) for w, p in measured.items()], width)
-            ranking = interpolate([(w, p["ranking_seconds"] + p["extrapolated_extra"]["ranking"]) for w, p in measured.items()], width)
-            cells.append(repo[model]["max_epochs"] * (epoch + validation) + ranking)
-        total += sum(cell for cell in cells if cell)
-        shown = [f"{cells[0]:,.0f}" if cells[0] else "—"] + [f"{cell / 3600:,.1f}" if cell else "—" for cell in cells[1:]]
+        stages.append(StudyStage(f"extract@{backend}", "extract", None, ["dataset"], backend))
+        for model in ("knn", *TRAINED):
+            run = f"{backend}-{model}" + ("" if model in DETERMINISTIC else f"-{BENCHMARK_SEED}")
+            seconds = interpolate(knn, width) if model == "knn" and knn else None
+            if model in trained:
+                measured = trained[model]
+                epoch = interpolate([(t.flops, t.epoch) for t in measured.values()], epoch_flops(model, width))
+                validation = interpolate([(w, t.validation) for w, t in measured.items()], width)
+                ranking = interpolate([(w, t.ranking) for w, t in measured.items()], width)
+                seconds = max_epochs[model] * (epoch + validation) + ranking
+            stages.append(StudyStage(f"train@{run}", "train", seconds / 3600 if seconds else None,
+                                     [f"extract@{backend}", "split"], backend, model))
+    for train in [stage for stage in stages if stage.kind == "train"]:
+        run = train.stage.removeprefix("train@")
+        stages.append(StudyStage(f"evaluate@{run}", "evaluate", evaluate, [train.stage], train.backend, train.model))
+    stages.append(StudyStage("report", "report", None, [stage.stage for stage in stages if stage.kind == "evaluate"]))
+    return stages
+
+
+def print_study_estimate(stages: list[StudyStage], max_epochs: dict[str, int]) -> None:
+    """The whole study's train stages per backend, and the total of every measured stage."""
+    trained = {(stage.backend, stage.model): stage.hours for stage in stages if stage.kind == "train"}
+    print(f"\nWhole study on this machine: 9 backends x (KNN, Shallow <= {max_epochs['shallow']} epochs, "
+          f"BERT4Rec <= {max_epochs['bert4rec']} epochs), one stage at a time, early stopping not counted:\n")
+    print("| backend | width | KNN s | Shallow h | BERT4Rec h |\n|---|---|---|---|---|")
+    for backend, width in STUDY_BACKENDS.items():
+        knn, *models = (trained[backend, model] for model in ("knn", *TRAINED))
+        shown = [f"{knn * 3600:,.0f}" if knn else "—"] + [f"{cell:,.1f}" if cell else "—" for cell in models]
         print(f"| {backend} | {width} | " + " | ".join(shown) + " |")
-    print(f"\nTotal, with dataset, split, MostPop and the evaluations: {total / 3600:,.0f} h = {total / 86400:,.1f} days.")
+    total = sum(stage.hours for stage in stages if stage.hours)
+    print(f"\nTotal, with dataset, split, MostPop and the evaluations: {total:,.0f} h = {total / 24:,.1f} days.")
+
+
+def write_study_times(path: Path, stages: list[StudyStage], header: dict) -> None:
+    """The per-stage estimate as JSON for benchmarks/cluster_time.py: `header` says where it came from."""
+    rows = [{**asdict(stage), "hours": None if stage.hours is None else round(stage.hours, 6)} for stage in stages]
+    # One stage a line, so that the file reads (and diffs) as a table.
+    head = json.dumps(header, indent=1).replace("\n", "\n ")
+    body = ",\n".join(f"  {json.dumps(row)}" for row in rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'{{"header": {head},\n "stages": [\n{body}\n ]\n}}\n')
 
 
 if __name__ == "__main__":
