@@ -25,7 +25,7 @@ repro: $(INSTALLED)
 
 ## Run the test suite (includes one real `dvc repro` on the tiny dataset).
 test: $(INSTALLED)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --durations=25
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
 
 ## Copy metrics/results.md into the README between its results markers (after `make repro`; commit both).
 readme:

@@ -210,3 +210,28 @@ def test_documented_exp_run_commands_give_valid_params(tmp_path):
             load_params(params)
         except Exception as error:
             raise AssertionError(f"{where}: dvc exp run {' '.join(overrides)} -> {error}") from error
+
+
+# --- the params.yaml snippets the docs show: merged into params.yaml, the code stage accepts them
+
+PARAMS_SNIPPET = re.compile(r"^(?:Set in `params.yaml`|In `params.yaml`)[^\n]*\n+```yaml\n(.*?)```", re.M | re.S)
+
+
+def merged(base: dict, change: dict) -> dict:
+    """`change` written into `base` as a reader edits params.yaml: sections merge, values replace."""
+    out = dict(base)
+    for key, value in change.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def test_documented_params_snippets_are_accepted():
+    from audiorec.config import validate
+
+    values = yaml.safe_load((REPO / "params.yaml").read_text())
+    found = []
+    for page in [README, *sorted((REPO / "docs").glob("*.md"))]:
+        for match in PARAMS_SNIPPET.finditer(page.read_text()):
+            found.append(page.name)
+            validate(merged(values, yaml.safe_load(match.group(1))))
+    assert "data.md" in found, found  # the Music4All snippet is still found

@@ -1,5 +1,5 @@
 """`model_settings: study` gives each model as the original code of the split protocol ran it
-(/work/shared/reference/original-study.md and the two public repositories), and `demo` the
+(the two papers and their public repositories), and `demo` the
 params.yaml sections."""
 import pytest
 import yaml

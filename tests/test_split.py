@@ -1,5 +1,5 @@
 """The two protocols of the study against an independent, play-by-play computation of their definitions
-(/work/shared/reference/original-study.md), on a planted log."""
+(the papers and their public repositories), on a planted log."""
 import math
 from collections import Counter
 

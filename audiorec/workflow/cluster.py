@@ -382,8 +382,10 @@ def schedule(
     from ray.util.queue import Queue
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    # The progress queue lives on this node, which outlives the workers.
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    # The progress queue lives on this node, which outlives the workers. A hard affinity: with a
+    # soft one Ray placed it on a worker node when this one has no CPUs (a head started with
+    # --num-cpus 0), and losing that node lost the queue.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     progress = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     task = ray.remote(run_stage)
     report, pending, running, started = GridReport(), dict(stages), {}, set()
@@ -395,13 +397,14 @@ def schedule(
             ref = task.options(max_retries=retries, name=f"stage:{name}", **resources(name)).remote(job(name), progress)
             running[ref] = name
         done, _ = ray.wait(list(running), num_returns=1, timeout=poll_seconds)
-        _show_starts(progress, started, report, len(stages), len(running), clock)
+        progress = _show_starts(progress, started, report, len(stages), len(running), clock)
         for ref in done:
             name = running.pop(ref)
             outcome = _outcome(ref, name)
             _record(outcome, stages, pending, report)
             _show_finish(outcome, report, len(stages), len(running))
-    progress.shutdown()
+    if progress is not None:
+        progress.shutdown()
     return report
 
 
@@ -428,12 +431,21 @@ def _counts(report: GridReport, total: int, running: int) -> str:
     return f"[{len(report.succeeded)}/{total} done, {running} running, {len(report.failed)} failed, {len(report.skipped)} skipped]"
 
 
-def _show_starts(progress: Any, started: set[str], report: GridReport, total: int, running: int, clock: float) -> None:
-    while not progress.empty():
-        stage, host = progress.get_nowait()
-        again = " (again: its worker was lost)" if stage in started else ""
-        started.add(stage)
-        log.info("%s start %s on %s at +%.0f s%s", _counts(report, total, running), stage, host, time.monotonic() - clock, again)
+def _show_starts(progress: Any, started: set[str], report: GridReport, total: int, running: int, clock: float) -> Any:
+    """Log the starts the tasks reported; the queue, or None once it is lost: progress is a
+    nicety, and a lost queue must not end the run (the tasks then skip their reports)."""
+    import ray
+
+    try:
+        while progress is not None and not progress.empty():
+            stage, host = progress.get_nowait()
+            again = " (again: its worker was lost)" if stage in started else ""
+            started.add(stage)
+            log.info("%s start %s on %s at +%.0f s%s", _counts(report, total, running), stage, host, time.monotonic() - clock, again)
+    except ray.exceptions.RayError as error:
+        log.warning("the progress queue was lost, no more start lines (the stages go on): %s", error)
+        return None
+    return progress
 
 
 def _show_finish(outcome: StageOutcome, report: GridReport, total: int, running: int) -> None:

@@ -69,10 +69,12 @@ def locked_stages(root: Path) -> dict:
 
 
 def stage_names(root: Path) -> set[str]:
+    """The names dvc.lock keys its stages by: those of the root dvc.yaml (DVC's own `addressing`
+    is relative to the current directory, which need not be `root`)."""
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        return {stage.addressing for stage in repo.index.stages}
+        return {stage.name for stage in repo.index.stages if Path(stage.path).name == "dvc.yaml"}
 
 
 def orphans(root: Path = Path(".")) -> list[str]:
