@@ -81,19 +81,20 @@ def validate_seeds(seeds: object) -> None:
 
 def validate_models(params: dict) -> None:
     """`models` read audio, `baselines` run without it; a model that reads ELSA's item factors needs elsa's runs."""
-    from audiorec.models import BASELINES, ELSA_MODELS, INTERACTIONS_ONLY, MODELS
+    from audiorec.models import KINDS
 
     for name in params["models"]:
-        if name in INTERACTIONS_ONLY:
+        if name in KINDS and not KINDS[name].audio:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
-        if name not in MODELS:
-            audio_models = sorted(set(MODELS) - set(INTERACTIONS_ONLY))
+        if name not in KINDS:
+            audio_models = sorted(model for model, kind in KINDS.items() if kind.audio)
             raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(audio_models)}")
     for name in params["baselines"]:
-        if name not in BASELINES:
-            raise ParamsError(f"baselines: {name!r} cannot run without audio; allowed: {', '.join(BASELINES)}")
+        if name not in KINDS or not KINDS[name].without_audio:
+            allowed = [model for model, kind in KINDS.items() if kind.without_audio]
+            raise ParamsError(f"baselines: {name!r} cannot run without audio; allowed: {', '.join(allowed)}")
     for name in params["models"]:  # controls.models must be in models (validate_controls)
-        if name in ELSA_MODELS and "elsa" not in params["baselines"]:
+        if KINDS[name].reads_elsa and "elsa" not in params["baselines"]:
             raise ParamsError(f"models: {name!r} reads the item factors of elsa's runs; add elsa to params.yaml: baselines")
     for key in ("models", "baselines"):
         repeated = sorted({name for name in params[key] if params[key].count(name) > 1})

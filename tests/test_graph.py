@@ -200,3 +200,20 @@ def test_a_stage_imports_nothing_its_code_file_does_not_list(tiny_repo_copy):
     # The registries' imports by name were seen: the model and the backend the stages ran.
     assert "audiorec/models/knn.py" in imported_by["train-knn"]
     assert "audiorec/backends/random.py" in imported_by["extract-random"]
+
+
+def test_a_model_declared_once_gets_the_runs_its_kind_says(monkeypatch):
+    """A model is one line of audiorec.models.KINDS: the checks, the run list and its code unit follow."""
+    from audiorec import models
+    from audiorec.config import ParamsError, validate
+
+    monkeypatch.setitem(models.KINDS, "toy", models.ModelKind("audiorec.models.knn:KNNRecommender", seeded=False,
+                                                               audio=True, without_audio=False))
+    settings = {**params(), "models": ["toy", "shallow"], "baselines": ["mostpop"], "seeds": [0, 1]}
+    settings["controls"] = {**settings["controls"], "models": ["toy"], "unordered": []}
+    validate(settings)
+    names = [run.name for run in grid.runs(settings)]
+    assert [name for name in names if "toy" in name] == [f"{b}-toy" for b in settings["backends"]] + ["oracle_shuffled-toy"]
+    assert graph.units(settings)["train-toy"] == ["stages.train", "audiorec.models.knn"]
+    with pytest.raises(ParamsError, match="baselines: 'toy' cannot run without audio"):
+        validate({**settings, "baselines": ["toy"]})

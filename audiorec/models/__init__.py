@@ -1,36 +1,46 @@
-"""Recommenders on top of frozen item embeddings, registered by name.
+"""Recommenders on top of frozen item embeddings, registered by name with what each one is.
 
 Classes are imported on first use (see audiorec.registry): only the train stage
-should pay for importing torch.
+should pay for importing torch. A new model is a module here and a line in KINDS.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from audiorec import registry
 from audiorec.models.base import Recommender
 
-MODELS: dict[str, str] = {
-    "knn": "audiorec.models.knn:KNNRecommender",
-    "shallow": "audiorec.models.shallow:ShallowRecommender",
-    "bert4rec": "audiorec.models.bert4rec:BERT4RecRecommender",
-    "mostpop": "audiorec.models.mostpop:MostPopRecommender",
-    "ease": "audiorec.models.ease:EASERecommender",
-    "elsa": "audiorec.models.elsa:ELSARecommender",
-    "bimodal": "audiorec.models.bimodal:BimodalRecommender",
-    "hybrid": "audiorec.models.hybrid:HybridRecommender",
+
+@dataclass(frozen=True)
+class ModelKind:
+    """What a model is, declared once: which params.yaml lists may name it (audiorec.config),
+    and how many runs and which inputs each of its runs has (audiorec.workflow.grid)."""
+
+    target: str  # "module:Class", imported on first use
+    seeded: bool  # trains from a seed: one run per seed of params.yaml: seeds (else one run)
+    audio: bool  # runs on a backend's embeddings (params.yaml: models)
+    without_audio: bool  # runs as a reference point without audio (params.yaml: baselines)
+    reads_elsa: bool = False  # also reads the item factors of ELSA's run of the same seed
+
+
+KINDS: dict[str, ModelKind] = {
+    "knn": ModelKind("audiorec.models.knn:KNNRecommender", seeded=False, audio=True, without_audio=False),
+    "shallow": ModelKind("audiorec.models.shallow:ShallowRecommender", seeded=True, audio=True, without_audio=False),
+    "mostpop": ModelKind("audiorec.models.mostpop:MostPopRecommender", seeded=False, audio=False, without_audio=True),
+    "ease": ModelKind("audiorec.models.ease:EASERecommender", seeded=False, audio=False, without_audio=True),
+    "elsa": ModelKind("audiorec.models.elsa:ELSARecommender", seeded=True, audio=False, without_audio=True),
+    # On a learned item table without audio: what the original ran as its "random" BERT4Rec.
+    "bert4rec": ModelKind("audiorec.models.bert4rec:BERT4RecRecommender", seeded=True, audio=True, without_audio=True),
+    "bimodal": ModelKind("audiorec.models.bimodal:BimodalRecommender", seeded=True, audio=True, without_audio=False, reads_elsa=True),
+    "hybrid": ModelKind("audiorec.models.hybrid:HybridRecommender", seeded=True, audio=True, without_audio=False),
 }
-# Models that can run without audio, once, as reference points (params.yaml: baselines): the
-# interactions-only ones, and BERT4Rec on a learned item table (what the original ran as its
-# "random" BERT4Rec), the same sequential model without audio.
-BASELINES = ("mostpop", "ease", "elsa", "bert4rec")
-# Models that use no audio at all: they cannot run per backend (params.yaml: models).
-INTERACTIONS_ONLY = ("mostpop", "ease", "elsa")
-# Audio models that also read ELSA's item factors (train@none-elsa-<seed>'s output): their
-# runs depend on that output (dvc.yaml's train_with_elsa family), so elsa must be a baseline.
-ELSA_MODELS = ("bimodal",)
-# Models without randomness: the same inputs give the same lists, so they run once whatever
-# params.yaml: seeds says (audiorec.workflow.grid). Every
-# other model trains from a seed and runs once per seed.
-DETERMINISTIC = ("knn", "mostpop", "ease")
+
+# The same declarations, as the lists the rest of the library asks for.
+MODELS: dict[str, str] = {name: kind.target for name, kind in KINDS.items()}
+BASELINES = tuple(name for name, kind in KINDS.items() if kind.without_audio)
+INTERACTIONS_ONLY = tuple(name for name, kind in KINDS.items() if not kind.audio)
+ELSA_MODELS = tuple(name for name, kind in KINDS.items() if kind.reads_elsa)
+DETERMINISTIC = tuple(name for name, kind in KINDS.items() if not kind.seeded)
 
 
 def create(name: str, **params) -> Recommender:

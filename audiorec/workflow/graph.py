@@ -19,7 +19,7 @@ import yaml
 
 from audiorec import paths
 from audiorec.backends import PLUGIN, PRECOMPUTED, REGISTRY, kind
-from audiorec.models import MODELS
+from audiorec.models import KINDS
 from audiorec.workflow import grid
 from audiorec.workflow.closure import REPO, closure
 
@@ -54,7 +54,7 @@ def backend_module(name: str, section: dict | None) -> str:
 
 
 def model_module(name: str) -> str:
-    return MODELS[name].split(":")[0]
+    return KINDS[name].target.split(":")[0]
 
 
 def units(params: dict) -> dict[str, list[str]]:

@@ -1,8 +1,8 @@
 """The study's run list: every (backend, model, seed, control) params.yaml asks for, one place.
 
 params.yaml says it in lists (`backends`, `models`, `baselines`, `seeds`, `controls`); which
-runs they make follows from what each model is (audiorec.models: whether it trains from a
-seed, whether it reads ELSA's item factors). dvc.yaml's train and evaluate stages are one item
+runs they make follows from what each model is (audiorec.models.KINDS: whether it trains from
+a seed, whether it reads ELSA's item factors). dvc.yaml's train and evaluate stages are one item
 per run of this list (audiorec.workflow.graph), and so are the report's rows.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from audiorec import paths
 from audiorec.controls import control_name
-from audiorec.models import DETERMINISTIC, ELSA_MODELS
+from audiorec.models import KINDS
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Run:
 
     @property
     def reads_elsa(self) -> bool:
-        return self.model in ELSA_MODELS
+        return KINDS[self.model].reads_elsa
 
     @property
     def train_args(self) -> str:
@@ -61,7 +61,7 @@ class Run:
 
 def seeds_of(model: str, seeds: list[int]) -> list[int | None]:
     """A model without randomness runs once whatever `seeds` says."""
-    return [None] if model in DETERMINISTIC else list(seeds)
+    return list(seeds) if KINDS[model].seeded else [None]
 
 
 def model_runs(backends: list[str], models: list[str], seeds: list[int], **control) -> list[Run]:
