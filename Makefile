@@ -23,8 +23,9 @@ repro: $(INSTALLED)
 	@$(BIN)/python scripts/readme_results.py
 	@cat metrics/results.md
 
-## Run the test suite (includes one real `dvc repro` on the tiny dataset).
+## Lint the tree (ruff: undefined and unused names), then run the test suite (includes real `dvc repro` runs on the tiny dataset).
 test: $(INSTALLED)
+	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
 
 ## Copy metrics/results.md into the README between its results markers (after `make repro`; commit both).

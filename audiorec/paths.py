@@ -41,10 +41,6 @@ def precomputed(backend: str) -> Path:
     return PRECOMPUTED / backend
 
 
-def source(backend: str) -> Path:
-    return SOURCES / f"{backend}.json"
-
-
 def extraction_stats(backend: str) -> Path:
     """Dim, track counts and skipped tracks of one extraction: the same on every run of the same inputs."""
     return METRICS / "extract" / f"{backend}.json"

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from audiorec import audio, backends
+from audiorec import backends
 from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
 
 

@@ -166,9 +166,6 @@ def test_a_resume_state_of_other_settings_or_data_is_not_used(tmp_path, caplog):
 
 
 def test_the_small_helpers_by_their_definitions():
-    import numpy as np
-    import pandas as pd
-
     from audiorec.models import training
 
     assert training.monitored_metric("ndcg") == "val/ndcg@50" and training.monitored_metric("loss") == "val/loss"
