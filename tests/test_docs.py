@@ -235,3 +235,27 @@ def test_documented_params_snippets_are_accepted():
             found.append(page.name)
             validate(merged(values, yaml.safe_load(match.group(1))))
     assert "data.md" in found, found  # the Music4All snippet is still found
+
+
+# --- numbers quoted in prose: the oracle against its shuffled control, as the results block has them
+
+CONTROL_CLAIM = re.compile(r"under (Shallow|KNN)(?: reaches)? (0\.\d+) against (0\.\d+)")
+
+
+def results_row(model: str, backend: str) -> dict[str, str]:
+    """A row of the README's results block (checked against dvc.lock above), by column name."""
+    block = _readme_results().between_markers(README.read_text())
+    table = block.split(f"### {model}\n", 1)[1].strip().split("\n\n", 1)[0]
+    header, _, *rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    return next(dict(zip(header, row)) for row in rows if row[0] == backend)
+
+
+def test_the_control_numbers_in_prose_are_the_results_tables():
+    claims = []
+    for page in (README, REPO / "docs" / "evaluation.md"):
+        for model, audio, control in CONTROL_CLAIM.findall(" ".join(page.read_text().split())):
+            row = results_row(model.lower(), "oracle")
+            shown = (round(float(row["HitRate@50"].split()[0]), 3), round(float(row["shuffled HitRate@50"].split()[0]), 3))
+            assert (float(audio), float(control)) == shown, f"{page.name}: {model} {audio} against {control}; the table: {shown}"
+            claims.append(model)
+    assert len(claims) >= 3, claims  # the pattern still finds them
