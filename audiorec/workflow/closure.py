@@ -38,16 +38,16 @@ def is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def import_nodes(tree: ast.AST) -> Iterable[ast.Import | ast.ImportFrom]:
-    """Every import statement that can run: all of them but those under `if TYPE_CHECKING:`."""
-    for node in ast.iter_child_nodes(tree):
+def import_nodes(nodes: Iterable[ast.AST]) -> Iterable[ast.Import | ast.ImportFrom]:
+    """Every import statement among `nodes` and below them that can run: all of them but those
+    under `if TYPE_CHECKING:` (its `else:` runs)."""
+    for node in nodes:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
         elif isinstance(node, ast.If) and is_type_checking(node.test):
-            for child in node.orelse:
-                yield from import_nodes(ast.Module(body=[child], type_ignores=[]))
+            yield from import_nodes(node.orelse)
         else:
-            yield from import_nodes(node)
+            yield from import_nodes(ast.iter_child_nodes(node))
 
 
 def absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
@@ -64,7 +64,7 @@ def imported_modules(module: str, known: dict[str, str], root: Path = REPO) -> s
     path = known[module]
     tree = ast.parse((root / path).read_text(), filename=path)
     targets: set[str] = set()
-    for node in import_nodes(tree):
+    for node in import_nodes([tree]):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         else:
