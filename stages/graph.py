@@ -10,30 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-from ruamel.yaml import YAML
-
 from audiorec.config import ParamsError, validate
 from audiorec.params import read_params
 from audiorec.workflow import graph
 
 PARAMS = Path("params.yaml")
-
-
-def set_params(path: Path, assignments: list[str]) -> None:
-    """Edit params.yaml as `dvc exp run -S` does, keeping its comments."""
-    document = YAML()  # round-trip: comments and order stay
-    params = document.load(path)
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep:
-            raise SystemExit(f"-S {assignment!r}: expected KEY=VALUE, e.g. -S 'seeds=[0,1,2]'")
-        *parents, last = key.split(".")
-        section = params
-        for part in parents:
-            section = section.setdefault(part, {})
-        section[last] = yaml.safe_load(value)
-    document.dump(params, path)
 
 
 def main() -> None:
@@ -42,7 +23,10 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml does not match params.yaml")
     args = parser.parse_args()
     if args.set_params:
-        set_params(PARAMS, args.set_params)
+        try:
+            graph.set_params(PARAMS, args.set_params)
+        except ValueError as error:
+            sys.exit(str(error))
     params = read_params(PARAMS)
     if args.check:
         if not graph.is_current(params):

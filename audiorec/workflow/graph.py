@@ -138,5 +138,24 @@ def stale_message(path: Path = DVC_YAML) -> str:
     )
 
 
+def set_params(path: Path, assignments: list[str]) -> None:
+    """Edit params.yaml as `dvc exp run -S` does (KEY=VALUE, a dotted key and a YAML value),
+    keeping its comments and order."""
+    from ruamel.yaml import YAML
+
+    document = YAML()
+    params = document.load(path)
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            raise ValueError(f"-S {assignment!r}: expected KEY=VALUE, e.g. -S 'seeds=[0,1,2]'")
+        *parents, last = key.split(".")
+        section = params
+        for part in parents:
+            section = section.setdefault(part, {})
+        section[last] = yaml.safe_load(value)
+    document.dump(params, path)
+
+
 def code_unit_path(unit: str) -> Path:
     return paths.CODE / f"{unit}.json"
