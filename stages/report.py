@@ -6,41 +6,42 @@ import numpy as np
 
 from audiorec import paths
 from audiorec.params import read_params, setup_logging
-from audiorec.controls import control_name
-from audiorec.models import DETERMINISTIC
 from audiorec.evaluation.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread, read_per_user
+from audiorec.workflow import grid
 
 
-def audio_runs(backends: list[str], models: list[str], seeds: list[int], name=lambda backend: backend) -> list[Run]:
-    """A row per (model, backend): a trained model's runs over `seeds`, a deterministic model's one run."""
+def rows(runs: list[grid.Run]) -> list[Run]:
+    """A table row per (folder, model), in the run list's order: a trained model's runs over
+    its seeds, a deterministic model's one run."""
+    seeds: dict[tuple[str, str, str], list[int | None]] = {}
+    for run in runs:
+        seeds.setdefault((run.backend, run.folder, run.model), []).append(run.seed)
     return [
         Run(
-            backend=name(backend),
+            backend=folder,
             model=model,
             dim=np.load(paths.embeddings(backend), mmap_mode="r").shape[1],
-            per_seed=read_per_user(name(backend), model, None if model in DETERMINISTIC else seeds),
+            per_seed=read_per_user(folder, model, None if run_seeds == [None] else run_seeds),
         )
-        for model in models
-        for backend in backends
+        for (backend, folder, model), run_seeds in seeds.items()
     ]
 
 
 def main() -> None:
     setup_logging()
     params = read_params()
-    k, cold_k, seeds = params["report"]["k"], params["report"]["cold_k"], params["seeds"]
-    controls_params = params["controls"]
-    runs = audio_runs(params["backends"], params["models"], seeds)
-    controls = audio_runs(controls_params["shuffle"], controls_params["models"], seeds, control_name)
-    controls += audio_runs(controls_params["unordered"], ["bert4rec"], seeds, lambda backend: control_name(backend, "unordered"))
+    k, cold_k = params["report"]["k"], params["report"]["cold_k"]
+    # The rows are the runs dvc.yaml trained and evaluated (audiorec.workflow.grid).
+    runs = grid.runs(params)
+    audio = rows([run for run in runs if run.control is None and run.backend != paths.NO_BACKEND])
+    controls = rows([run for run in runs if run.control is not None])
     # Models without audio share one table, a row per model.
     baselines = [
-        Run(backend=model, model=BASELINE_TABLE, dim=0,
-            per_seed=read_per_user(paths.NO_BACKEND, model, None if model in DETERMINISTIC else seeds))
-        for model in params["baselines"]
+        Run(backend=row.model, model=BASELINE_TABLE, dim=0, per_seed=row.per_seed)
+        for row in rows([run for run in runs if run.backend == paths.NO_BACKEND])
     ]
     setting = f"Split protocol `{params['split']['protocol']}`, model settings `{params['model_settings']}`."
-    report = build_report(runs, baselines, controls, k, cold_k, setting)
+    report = build_report(audio, baselines, controls, k, cold_k, setting)
     paths.TABLES.mkdir(parents=True, exist_ok=True)
     for prefix, tables in (("", report.hot), ("cold_", report.cold)):
         for model, table in tables.items():
@@ -49,7 +50,7 @@ def main() -> None:
     plot_hitrate(report.hot, paths.TABLES / "hitrate.png", k=k)
     if report.cold:
         plot_hitrate(report.cold, paths.TABLES / "hitrate_cold.png", k=cold_k, split="cold")
-    seeded = [run for run in runs + baselines if run.seeds > 1]
+    seeded = [run for run in audio + baselines if run.seeds > 1]
     if seeded:
         plot_seed_spread(seeded, paths.TABLES / "seeds.png", k=k)
     print(report.markdown)
