@@ -1,75 +1,111 @@
-"""Checking `params.yaml`: bad values refused before any heavy work starts.
+"""Checking `params.yaml`: every section against its class (audiorec/settings/), then what
+relates one section to another, before any heavy work starts.
 
-The `code` stage, first in dvc.yaml, runs `validate` (stages.code); the other stages read
-params.yaml unchecked (audiorec.params), so their code is not every room's checks.
+`python -m stages.params` runs `validate` alone, in about a second; so do `python -m
+stages.graph` (which `make repro` runs first) and the `code` stage, first in dvc.yaml. The
+other stages read params.yaml unchecked (audiorec.params), so their code is not every room's
+checks (audiorec.workflow.closure).
 """
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
+from typing import Any
 
-from audiorec.data.split import DUPLICATE_PLAYS, PROTOCOLS, Protocol
 from audiorec.params import read_params
 from audiorec.paths import NO_BACKEND
+from audiorec.settings.base import PARAMS_FILE, SettingsError, check, closest
+from audiorec.settings.grid import GridSettings
 
-SOURCES = ("synthetic", "music4all")
+# The class of each section that is neither a backend's nor a model's ("module:Class").
+SECTIONS: dict[str, str] = {
+    "dataset": "audiorec.settings.dataset:DatasetSettings",
+    "extract": "audiorec.settings.extract:ExtractSettings",
+    "split": "audiorec.settings.split:SplitSettings",
+    "controls": "audiorec.settings.controls:ControlsSettings",
+    "train": "audiorec.settings.train:TrainSettings",
+    "evaluate": "audiorec.settings.evaluate:EvaluateSettings",
+    "compare": "audiorec.settings.compare:CompareSettings",
+    "report": "audiorec.settings.report:ReportSettings",
+    "cluster": "audiorec.settings.cluster:ClusterSettings",
+}
+OPTIONAL_SECTIONS = ("cluster",)  # python -m stages.cluster's resource table; absent: its defaults
+LISTS = ("backends", "models", "baselines", "seeds")  # the grid's (audiorec.settings.grid)
 # demo: each model's params.yaml section, sized for a 2-core make repro; study: as the original code ran.
 MODEL_SETTINGS = ("demo", "study")
 
-
-class ParamsError(ValueError):
-    pass
+ParamsError = SettingsError
 
 
-def load_params(path: str | Path = "params.yaml") -> dict:
+def load_params(path: str | Path = PARAMS_FILE) -> dict:
     params = read_params(path)
     validate(params)
     return params
 
 
-def validate(params: dict) -> None:
-    """Check the values every stage relies on; each error names the parameter and the allowed values."""
-    # Each room defines the values it accepts and never imports config, so the gate sits
-    # above the rooms it checks (tests/test_layout.py); imported here, as the registries below are.
-    from audiorec.backends.base import DEVICES, DTYPES, ERROR_POLICIES
-    from audiorec.data.music4all import BAD_ROW_POLICIES
+def load(target: str) -> Any:
+    module, cls = target.split(":")
+    return getattr(import_module(module), cls)
 
-    dataset = params["dataset"]
-    if dataset["source"] not in SOURCES:
-        raise ParamsError(f"dataset.source={dataset['source']!r}; allowed: {', '.join(SOURCES)}")
-    if dataset["source"] == "synthetic" and dataset["size"] not in params["synthetic"]:
-        raise ParamsError(f"dataset.size={dataset['size']!r}; allowed: {', '.join(params['synthetic'])}")
-    if dataset["on_bad_row"] not in BAD_ROW_POLICIES:
-        raise ParamsError(f"dataset.on_bad_row={dataset['on_bad_row']!r}; allowed: {', '.join(BAD_ROW_POLICIES)}")
-    if params["extract"]["on_error"] not in ERROR_POLICIES:
-        raise ParamsError(f"extract.on_error={params['extract']['on_error']!r}; allowed: {', '.join(ERROR_POLICIES)}")
-    extract = params["extract"]
-    if extract["device"] not in DEVICES:
-        raise ParamsError(f"extract.device={extract['device']!r}; allowed: {', '.join(DEVICES)}")
-    if extract["dtype"] not in DTYPES:
-        raise ParamsError(f"extract.dtype={extract['dtype']!r}; allowed: {', '.join(DTYPES)}")
-    for key in ("batch_size", "workers", "shard_batches"):
-        if not isinstance(extract[key], int) or extract[key] < 1:
-            raise ParamsError(f"extract.{key}={extract[key]!r}; must be an integer >= 1")
-    for name in params["backends"]:
-        if name == NO_BACKEND:
-            raise ParamsError(f"backends: {NO_BACKEND!r} is the slot of the models without audio; list those under params.yaml: baselines")
-        validate_backend(name, params.get(name))
+
+def validate(params: dict) -> None:
+    """Check every section; each error names the file, the key and what would be right."""
+    from audiorec import backends, models
+
+    if not isinstance(params, dict):
+        raise ParamsError(f"{PARAMS_FILE} must be a mapping of sections, got {params!r}")
+    known = {*SECTIONS, *LISTS, "synthetic", "model_settings", "study", *models.KINDS, *backends.SETTINGS}
+    sections_of_names = {name for name in params.get("backends") or [] if isinstance(name, str)}
+    for key in params:
+        if key not in known and key not in sections_of_names:
+            raise ParamsError(f"{PARAMS_FILE}: unknown section {key!r}{closest(str(key), sorted(known))}")
+    missing = [key for key in (*SECTIONS, *LISTS, "synthetic", "model_settings", "study") if key not in params and key not in OPTIONAL_SECTIONS]
+    if missing:
+        raise ParamsError(f"{PARAMS_FILE}: sections missing: {', '.join(missing)} (docs/params.md lists every key)")
+    sections = {name: check(load(target), params[name], name) for name, target in SECTIONS.items() if name in params}
+    validate_dataset(params)
+    validate_backends(params)
     validate_seeds(params["seeds"])
     validate_models(params)
-    if params["model_settings"] not in MODEL_SETTINGS:
-        raise ParamsError(f"model_settings={params['model_settings']!r}; allowed: {', '.join(MODEL_SETTINGS)}")
+    validate_study(params)
     validate_controls(params)
-    if params["train"]["top_k"] <= 0:
-        raise ParamsError(f"train.top_k={params['train']['top_k']}; must be a positive integer")
-    for k in params["evaluate"]["ks"]:
-        if not isinstance(k, int) or k <= 0:
-            raise ParamsError(f"evaluate.ks contains {k!r}; every k must be a positive integer")
+    check(GridSettings, {key: params[key] for key in GridSettings.model_fields}, "")  # what the checks above left
+    report, ks = sections["report"], sections["evaluate"].ks
     for key in ("k", "cold_k"):
-        if params["report"][key] not in params["evaluate"]["ks"]:
-            raise ParamsError(f"report.{key}={params['report'][key]} must be one of evaluate.ks {params['evaluate']['ks']}")
-    split_protocol(params)
-    if params["split"]["duplicate_plays"] not in DUPLICATE_PLAYS:
-        raise ParamsError(f"split.duplicate_plays={params['split']['duplicate_plays']!r}; allowed: {', '.join(DUPLICATE_PLAYS)}")
+        if getattr(report, key) not in ks:
+            raise ParamsError(f"{PARAMS_FILE}: report.{key}={getattr(report, key)} must be one of evaluate.ks {ks}")
+
+
+def validate_dataset(params: dict) -> None:
+    from audiorec.settings.synthetic import SyntheticSize
+
+    if not isinstance(params["synthetic"], dict) or not params["synthetic"]:
+        raise ParamsError(f"{PARAMS_FILE}: synthetic must map each size name to its section (tiny, small)")
+    for size, section in params["synthetic"].items():
+        check(SyntheticSize, section, f"synthetic.{size}")
+    dataset = params["dataset"]
+    if dataset["source"] == "synthetic" and dataset["size"] not in params["synthetic"]:
+        raise ParamsError(
+            f"{PARAMS_FILE}: dataset.size={dataset['size']!r}{closest(str(dataset['size']), list(params['synthetic']))}; "
+            f"allowed: {', '.join(params['synthetic'])}"
+        )
+
+
+def validate_backends(params: dict) -> None:
+    """Each listed name is a backend; each built-in backend's section present is valid."""
+    from audiorec import backends
+
+    if not isinstance(params["backends"], list):
+        raise ParamsError(f"{PARAMS_FILE}: backends={params['backends']!r}; must be a list of backend names")
+    for name in params["backends"]:
+        if name == NO_BACKEND:
+            raise ParamsError(
+                f"{PARAMS_FILE}: backends: {NO_BACKEND!r} is the slot of the models without audio; list those under baselines"
+            )
+        validate_backend(name, params.get(name))
+    for name, target in backends.SETTINGS.items():
+        if name in params:
+            check(load(target), params[name], name)
 
 
 def validate_seeds(seeds: object) -> None:
@@ -80,15 +116,20 @@ def validate_seeds(seeds: object) -> None:
 
 
 def validate_models(params: dict) -> None:
-    """`models` read audio, `baselines` run without it; a model that reads ELSA's item factors needs elsa's runs."""
+    """`models` read audio, `baselines` run without it; a model that reads ELSA's item factors
+    needs elsa's runs; each model's section present is valid."""
+    from audiorec import models
     from audiorec.models import KINDS
 
+    for key in ("models", "baselines"):
+        if not isinstance(params[key], list):
+            raise ParamsError(f"{PARAMS_FILE}: {key}={params[key]!r}; must be a list of model names")
     for name in params["models"]:
         if name in KINDS and not KINDS[name].audio:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
         if name not in KINDS:
             audio_models = sorted(model for model, kind in KINDS.items() if kind.audio)
-            raise ParamsError(f"models: unknown model {name!r}; registered: {', '.join(audio_models)}")
+            raise ParamsError(f"models: unknown model {name!r}{closest(str(name), audio_models)}; registered: {', '.join(audio_models)}")
     for name in params["baselines"]:
         if name not in KINDS or not KINDS[name].without_audio:
             allowed = [model for model, kind in KINDS.items() if kind.without_audio]
@@ -100,6 +141,46 @@ def validate_models(params: dict) -> None:
         repeated = sorted({name for name in params[key] if params[key].count(name) > 1})
         if repeated:
             raise ParamsError(f"{key} lists {', '.join(repeated)} more than once; each model is one run per seed, list it once")
+    for name in {*params["models"], *params["baselines"]}:
+        if name not in params:
+            raise ParamsError(f"{PARAMS_FILE}: {name} is in the grid but has no section; add `{name}:` (docs/params.md)")
+    for name in KINDS:
+        if name in params:
+            check(models.settings_class(name), params[name], name)
+
+
+def validate_study(params: dict) -> None:
+    """`model_settings` and the study's settings: each protocol's entry of a model is a partial
+    section of that model, the original code's values; every model of the grid has one under
+    each protocol (DVC tracks it), empty for a model the original code did not run."""
+    from audiorec import models
+    from audiorec.data.split import PROTOCOLS
+    from audiorec.models import KINDS
+
+    if params["model_settings"] not in MODEL_SETTINGS:
+        raise ParamsError(f"model_settings={params['model_settings']!r}; allowed: {', '.join(MODEL_SETTINGS)}")
+    study = params["study"]
+    if not isinstance(study, dict) or set(study) != set(PROTOCOLS):
+        raise ParamsError(f"{PARAMS_FILE}: study must have one entry per split protocol: {', '.join(PROTOCOLS)}")
+    for protocol, entries in study.items():
+        entries = entries or {}
+        for name, overlay in entries.items():
+            where = f"study.{protocol}.{name}"
+            if name not in KINDS:
+                raise ParamsError(f"{PARAMS_FILE}: {where}: no model {name!r}{closest(str(name), sorted(KINDS))}")
+            if not isinstance(overlay, dict):
+                raise ParamsError(f"{PARAMS_FILE}: {where} must be a mapping of {name}'s keys to the original's values")
+            if overlay and not KINDS[name].study:
+                raise ParamsError(f"{PARAMS_FILE}: {where}: the original code did not run {name}; leave its entry empty ({{}})")
+            cls = models.settings_class(name)
+            for key in overlay:
+                if key not in cls.model_fields:
+                    raise ParamsError(f"{PARAMS_FILE}: {where}.{key}: not a key of {name}{closest(str(key), list(cls.model_fields))}")
+            check(cls, {**params.get(name, {}), **overlay}, where)
+        for name in {*params["models"], *params["baselines"]}:
+            if name not in entries:
+                empty = "" if KINDS[name].study else " (empty: the original code did not run it)"
+                raise ParamsError(f"{PARAMS_FILE}: study.{protocol} has no entry for {name}; add `{name}: {{}}`{empty} or its original values")
 
 
 def validate_controls(params: dict) -> None:
@@ -113,15 +194,13 @@ def validate_controls(params: dict) -> None:
             raise ParamsError(f"controls.models: {name!r} is not in models ({', '.join(params['models'])}); add it there first")
     if controls["unordered"] and "bert4rec" not in params["models"]:
         raise ParamsError("controls.unordered needs bert4rec in models (it is BERT4Rec's order control); add it or empty the list")
-    if not isinstance(controls["seed"], int) or controls["seed"] < 0:
-        raise ParamsError(f"controls.seed={controls['seed']!r}; must be an integer >= 0")
 
 
-def split_protocol(params: dict) -> Protocol:
+def split_protocol(params: dict):
     """The split protocol params.yaml `split.protocol` names, checked."""
+    from audiorec.data.split import Protocol
+
     split = params["split"]
-    if split["protocol"] not in PROTOCOLS:
-        raise ParamsError(f"split.protocol={split['protocol']!r}; allowed: {', '.join(PROTOCOLS)}")
     try:
         return Protocol.from_params(split)
     except (TypeError, ValueError) as error:
@@ -135,16 +214,18 @@ def validate_backend(name: str, section: dict | None) -> None:
 
     found = backends.kind(name, section)
     if found is None:
-        raise ParamsError(f"backends: unknown backend {name!r}; {backends.unknown(name)}")
+        listable = sorted(set(backends.REGISTRY) - {NO_BACKEND})
+        raise ParamsError(f"backends: unknown backend {name!r}{closest(str(name), listable)}; {backends.unknown(name)}")
     if found == backends.BUILT_IN and name in plugins.discovered():
         owner = plugins.entry_point(name).dist.name
         raise ParamsError(f"backends: {name!r} is built in and also declared by the installed package {owner}; rename its entry point")
+    if found == backends.PRECOMPUTED:
+        from audiorec.settings.precomputed import PrecomputedSettings
+
+        check(PrecomputedSettings, section, name)
+        return
     try:
         if found == backends.PLUGIN:
             plugins.check_version(name, (section or {}).get("version"))
-        elif found == backends.PRECOMPUTED:
-            from audiorec.backends.precomputed import check_section
-
-            check_section(name, section)
     except ValueError as error:
         raise ParamsError(str(error)) from error

@@ -29,5 +29,3 @@ def model_params(params: dict, model: str) -> dict:
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # faiss logs every CPU-feature probe at INFO.
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)

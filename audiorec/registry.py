@@ -8,10 +8,10 @@ from __future__ import annotations
 from importlib import import_module
 
 
-def create(registry: dict[str, str], name: str, kind: str, **params):
-    """Build `registry[name]` ("module:Class") with `params`; an unknown name lists the
+def create(registry: dict[str, str], name: str, kind: str, *args, **params):
+    """Build `registry[name]` ("module:Class") with `args` and `params`; an unknown name lists the
     registered ones and the params.yaml list it came from (`<kind>s`)."""
     if name not in registry:
         raise KeyError(f"unknown {kind} {name!r} (params.yaml: {kind}s); registered {kind}s: {', '.join(sorted(registry))}")
     module, cls = registry[name].split(":")
-    return getattr(import_module(module), cls)(**params)
+    return getattr(import_module(module), cls)(*args, **params)

@@ -9,7 +9,7 @@ through /proc/self/clear_refs) is its own:
 - `cholesky` at `--shared` and each of `--sizes`: `EASERecommender.fit` (memory
   guard, in-place `ease_weights`), then `recommend` for one batch of users.
 - `inv` at `--shared` tracks: the same model and harness with the weights computed
-  as before issue 21 (that formula is kept here only as the baseline): a sparse
+  by the textbook formula (kept here only as the baseline): a sparse
   X^T X made dense, `numpy.linalg.inv`, then B.
 
 "copies" is the phase's peak above the memory held before it, in units of one
@@ -52,7 +52,7 @@ def synthetic_interactions(n_users: int, n_items: int, per_user: float, seed: in
 
 
 def textbook_weights(interactions: sparse.csr_matrix, l2: float) -> np.ndarray:
-    """audiorec.models.ease.ease_weights before issue 21, the baseline only."""
+    """The textbook EASE weights that audiorec.models.ease.ease_weights replaced, the baseline only."""
     gram = (interactions.T @ interactions).toarray().astype(np.float32)
     gram[np.diag_indices_from(gram)] += l2
     inverse = np.linalg.inv(gram)
@@ -94,6 +94,7 @@ def residual(interactions: sparse.csr_matrix, weights: np.ndarray, l2: float, se
 
 def run_variant(variant: str, n_items: int, n_users: int, per_user: float) -> dict:
     from audiorec.models import ease
+    from audiorec.settings.ease import EASESettings
 
     if variant == "inv":  # the same model and harness, only the weights computed the old way
         ease.ease_weights = lambda interactions, l2, dtype: textbook_weights(interactions, l2)
@@ -104,7 +105,7 @@ def run_variant(variant: str, n_items: int, n_users: int, per_user: float) -> di
     del users, tracks
     before = reset_peak()
     started = time.perf_counter()
-    model = ease.EASERecommender(l2=L2, batch_size=BATCH).fit(np.zeros((n_items, 0), dtype=np.float32), train)
+    model = ease.EASERecommender(EASESettings(l2=L2, batch_size=BATCH, dtype="float32")).fit(np.zeros((n_items, 0), dtype=np.float32), train)
     result.update(fit_s=time.perf_counter() - started, fit_extra=peak_bytes() - before)
     before = reset_peak()
     started = time.perf_counter()

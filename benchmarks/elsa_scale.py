@@ -59,6 +59,7 @@ def main() -> None:
 
     from audiorec.models.ease import required_bytes
     from audiorec.models.elsa import ELSARecommender
+    from audiorec.settings.elsa import ELSASettings
 
     with open("params.yaml") as handle:
         settings = yaml.safe_load(handle)["elsa"]
@@ -75,7 +76,7 @@ def main() -> None:
     print(f"ELSA settings: {settings}")
 
     started = time.perf_counter()
-    model = ELSARecommender(**settings).fit(np.zeros((n_tracks, 0), dtype=np.float32), train)
+    model = ELSARecommender(ELSASettings.model_validate(settings)).fit(np.zeros((n_tracks, 0), dtype=np.float32), train)
     fit_seconds = time.perf_counter() - started
     users = np.sort(train["user_id"].unique())[: args.rank_users]
     started = time.perf_counter()

@@ -408,12 +408,14 @@ def load_stage_inputs(backend: str):
 def mostpop_worker(args) -> dict:
     """Ranking val and test users among the train tracks: the dense score matrix MostPop
     used until now vs one sorted popularity list, same lists required."""
+    from audiorec import models
     from audiorec.models.mostpop import MostPopRecommender
+    from audiorec.params import read_params
     from audiorec.evaluation.ranking import hot_candidates
     from audiorec.retrieval import top_k_by_score
 
     items, train, truths, _ = load_stage_inputs("none")
-    model = MostPopRecommender().fit(items, train)
+    model = MostPopRecommender(models.settings(read_params(), "mostpop")).fit(items, train)
     users = sorted(set(truths["val"]["user_id"]) | set(truths["test"]["user_id"]))
     candidates, top_k = hot_candidates(train), args.top_k
     started = time.perf_counter()
@@ -458,12 +460,14 @@ def retrieval_worker(args) -> dict:
     """The validation's retrieval (top 50 among the train tracks for every val user) on
     KNN's vectors for this width: faiss as before vs the BLAS product and selection now."""
     from audiorec.models.base import VAL_K
+    from audiorec import models
     from audiorec.models.knn import KNNRecommender
+    from audiorec.params import read_params
     from audiorec.evaluation.ranking import hot_candidates
     from audiorec.retrieval import top_k_unseen
 
     items, train, _, val = load_stage_inputs(args.backend)
-    model = KNNRecommender().fit(items, train)
+    model = KNNRecommender(models.settings(read_params(), "knn")).fit(items, train)
     users = np.sort(val["user_id"].unique())
     rows = model._user_rows.get_indexer(users)
     seen = [model.seen_items[user] for user in users]
@@ -491,11 +495,9 @@ def trained_worker(args) -> dict:
 
     items, train, truths, val = load_stage_inputs(args.backend)
     params = load_params()
-    settings = {**params[args.model], "device": args.device, "max_epochs": 1, "resume": False}
-    settings.pop("checkpoint_dir", None)
-    if args.loss:
-        settings["loss"] = args.loss
-    recommender = models.create(args.model, **settings)
+    overrides = {"device": args.device, "max_epochs": 1, "resume": False, **({"loss": args.loss} if args.loss else {})}
+    settings = models.settings(params, args.model, **overrides)
+    recommender = models.create(args.model, settings)
     module = sys.modules[type(recommender).__module__]
     cls = type(recommender)
     hooks, cuts = Hooks(), Cuts(args.epoch_budget)
@@ -508,7 +510,7 @@ def trained_worker(args) -> dict:
         cuts.cut_shallow(hooks, cls)
     else:
         hooks.wrap("user vectors", cls, "_user_vectors", around=cuts.around_user_vectors)
-        cuts.cut_bert4rec(hooks, module, items.shape[1], len(items), settings)
+        cuts.cut_bert4rec(hooks, module, items.shape[1], len(items), settings.model_dump())
     if args.profile:
         cuts.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
         recommender.fit(items, train)

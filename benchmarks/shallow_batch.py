@@ -31,7 +31,9 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from music4all_scale import matmul_gflops  # noqa: E402
 
+from audiorec import models  # noqa: E402
 from audiorec.models.shallow import PositivePairs, ShallowRecommender, hinge_loss, sample_negatives  # noqa: E402
+from audiorec.params import read_params  # noqa: E402
 
 
 def plain_loss(model: ShallowRecommender, users: torch.Tensor, items: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
@@ -80,13 +82,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     for width in args.widths:
         items = rng.standard_normal((n_items, width), dtype=np.float32)
-        model = ShallowRecommender(device="cpu", max_epochs=1)
+        model = ShallowRecommender(models.settings(read_params(), "shallow", device="cpu", max_epochs=1))
         model._build(items, train)
         pairs = model._pairs(train)
         positives = model._codes(pairs)
         sorted_codes = PositivePairs(positives.codes, PositivePairs.DENSE_LIMIT + 1)  # binary search, as before
         order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0))
-        batches = [order[start : start + model.batch_size] for start in range(0, (args.batches + 1) * model.batch_size, model.batch_size)]
+        batches = [order[start : start + model.settings.batch_size] for start in range(0, (args.batches + 1) * model.settings.batch_size, model.settings.batch_size)]
 
         def model_step(batch: torch.Tensor) -> None:
             loss = model._loss(pairs, batch, model.generator, positives)
@@ -94,11 +96,11 @@ def main() -> None:
             loss.backward()
             model.optimizer.step()
 
-        plain_optimizer = torch.optim.Adam(model.trainable, lr=model.lr)
+        plain_optimizer = torch.optim.Adam(model.trainable, lr=model.settings.lr)
 
         def plain_step(batch: torch.Tensor) -> None:
             users, items_ = pairs.users[batch], pairs.items[batch]
-            negatives = sample_negatives(users, items_, model.n_users, model.n_items, model.neg_samples, "item",
+            negatives = sample_negatives(users, items_, model.n_users, model.n_items, model.settings.neg_samples, "item",
                                          model.generator, sorted_codes)
             loss = plain_loss(model, users, items_, negatives)
             plain_optimizer.zero_grad(set_to_none=True)
@@ -107,7 +109,7 @@ def main() -> None:
 
         fast, plain = time_batches(model_step, batches), time_batches(plain_step, batches)
         users, items_ = pairs.users[batches[1]], pairs.items[batches[1]]
-        drawn = sample_negatives(users, items_, model.n_users, model.n_items, model.neg_samples, "item", model.generator, positives)
+        drawn = sample_negatives(users, items_, model.n_users, model.n_items, model.settings.neg_samples, "item", model.generator, positives)
         floor = batch_flops(users, items_, drawn, width) / (gflops * 1e9)
         print(f"| {width} | {fast:.3f} | {plain:.3f} | {plain / fast:.1f}× | {floor:.3f} | {fast / floor:.1f}× |", flush=True)
 

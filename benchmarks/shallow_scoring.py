@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audiorec.models import shallow  # noqa: E402
+from audiorec.models import kernels, shallow  # noqa: E402
 
 CANDIDATES = 21  # the positive and 20 negatives (params.yaml: shallow.neg_samples)
 # Distinct rows of the scored table: 1-8 per candidate around the crossing, then the built-in
@@ -52,7 +52,7 @@ def both_paths(batch: int, distinct: int, width: int, generator: torch.Generator
         (anchors @ table.T).gather(1, rows).backward(upstream)
 
     def per_candidate() -> None:
-        shallow.GatheredDot.apply(anchors, table, rows).backward(upstream)
+        kernels.GatheredDot.apply(anchors, table, rows).backward(upstream)
 
     return seconds(all_pairs), seconds(per_candidate)
 

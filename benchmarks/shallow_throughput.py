@@ -19,7 +19,10 @@ import torch
 
 from audiorec import paths
 from audiorec.io import load_embeddings
+from audiorec import models
 from audiorec.models.shallow import ShallowRecommender
+from audiorec.models.training import resolve_device
+from audiorec.params import read_params
 
 TARGET_RATIO = 20
 
@@ -44,7 +47,7 @@ def pipeline_data(backend: str) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 def prepared(items: np.ndarray, train: pd.DataFrame, **params) -> tuple[ShallowRecommender, object, torch.Tensor]:
-    model = ShallowRecommender(**params)
+    model = ShallowRecommender(models.settings(read_params(), "shallow", **params))
     model._build(items, train)
     pairs = model._pairs(train)
     return model, pairs, model._codes(pairs)
@@ -98,7 +101,7 @@ def main() -> None:
     vectorised_rate = args.pairs / epoch_seconds
     loop_rate = args.baseline_pairs / loop_seconds
     ratio = vectorised_rate / loop_rate
-    device = ShallowRecommender(device=args.device).torch_device
+    device = resolve_device(args.device)
     print(
         f"data: {args.backend or 'random'}: {args.users} users, {args.items} items, dim {args.dim}, {args.pairs} positive pairs, "
         f"{args.neg_samples} negatives, device {device}, {torch.get_num_threads()} torch threads"

@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from music4all_scale import matmul_gflops  # noqa: E402
 
-from audiorec.models import bert4rec  # noqa: E402
+from audiorec.models import kernels  # noqa: E402
 
 CLASSES = 55_923  # the train vocabulary of the Music4All-shaped split
 
@@ -36,7 +36,7 @@ def before_forward(hidden: torch.Tensor, class_vectors: torch.Tensor, targets: t
     """The loss and its gradient to the rows as ChunkedCrossEntropy computed them before."""
     grad_hidden = torch.empty_like(hidden)
     total = hidden.new_zeros(())
-    step = max(1, bert4rec.CROSS_ENTROPY_BLOCK // len(class_vectors))
+    step = max(1, kernels.CROSS_ENTROPY_BLOCK // len(class_vectors))
     for start in range(0, len(hidden), step):
         rows, block_targets = hidden[start : start + step], targets[start : start + step]
         logits = rows @ class_vectors.T
@@ -51,7 +51,7 @@ def before_forward(hidden: torch.Tensor, class_vectors: torch.Tensor, targets: t
 
 def after_forward(hidden: torch.Tensor, class_vectors: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     rows = hidden.clone().requires_grad_()
-    loss = bert4rec.ChunkedCrossEntropy.apply(rows, class_vectors, targets, True)
+    loss = kernels.ChunkedCrossEntropy.apply(rows, class_vectors, targets, True)
     loss.backward()
     return loss.detach(), rows.grad
 
@@ -85,11 +85,11 @@ def main() -> None:
         same = all(torch.equal(old, new) for old, new in zip(before, after))
         seconds_before = best_seconds(lambda: before_forward(hidden, class_vectors, targets), args.repeats)
         seconds_after = best_seconds(lambda: after_forward(hidden, class_vectors, targets), args.repeats)
-        block = hidden[: max(1, bert4rec.CROSS_ENTROPY_BLOCK // CLASSES)]
+        block = hidden[: max(1, kernels.CROSS_ENTROPY_BLOCK // CLASSES)]
         logits = block.new_empty(len(block), CLASSES)
         product_flops = 2 * len(block) * CLASSES * width
         one = best_seconds(lambda: torch.mm(block, class_vectors.T, out=logits), args.repeats)
-        blocked = best_seconds(lambda: bert4rec.class_blocked_logits(block, class_vectors, out=logits), args.repeats)
+        blocked = best_seconds(lambda: kernels.class_blocked_logits(block, class_vectors, out=logits), args.repeats)
         loss_flops = 2 * product_flops * args.rows / len(block)
         print(
             f"| {width} | {seconds_before:.3f} | {seconds_after:.3f} | {seconds_before / seconds_after:.2f}× "

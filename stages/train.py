@@ -17,7 +17,7 @@ import pandas as pd
 from dvclive import Live
 
 from audiorec import models, paths
-from audiorec.params import model_params, read_params, setup_logging
+from audiorec.params import read_params, setup_logging
 from audiorec.controls import control_name, shuffle_rows
 from audiorec.io import load_embeddings, usable_tracks
 from audiorec.evaluation.ranking import rank_splits
@@ -40,15 +40,14 @@ def main() -> None:
     if args.shuffle_seed is not None:  # masked rows keep their place, so the control leaves out the same tracks
         item_embeddings = shuffle_rows(item_embeddings, args.shuffle_seed)
         args.backend = control_name(args.backend)
-    settings = model_params(params, args.model)
-    if args.seed is not None:
-        settings = {**settings, "seed": args.seed}
+    settings = models.settings(params, args.model)  # checked by the code stage already
+    inputs: dict = {} if args.seed is None else {"seed": args.seed}
     if args.model in models.ELSA_MODELS:  # the ELSA run of the same seed
-        settings = {**settings, "collaborative_factors": np.load(paths.elsa_item_factors(args.seed))}
+        inputs["collaborative_factors"] = np.load(paths.elsa_item_factors(args.seed))
     if args.unordered:
-        if "shuffle_positions" not in settings:
+        if "shuffle_positions" not in type(settings).model_fields:
             parser.error(f"--unordered needs a sequential model; {args.model} has no shuffle_positions param")
-        settings = {**settings, "shuffle_positions": True}
+        settings = settings.replace(shuffle_positions=True)
         args.backend = control_name(args.backend, "unordered")
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
     truths = {
@@ -65,10 +64,10 @@ def main() -> None:
     run = paths.run_name(args.model, args.seed)
     # Defaults would rewrite the root dvc.yaml and try to commit an experiment mid-repro.
     with Live(str(paths.training_log(args.backend, run)), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        if "resume" in settings:  # models that can continue a killed run keep their state here
-            settings = {**settings, "checkpoint_dir": str(paths.resume_dir(args.backend, run))}
+        if "resume" in type(settings).model_fields:  # models that can continue a killed run keep their state here
+            inputs["checkpoint_dir"] = str(paths.resume_dir(args.backend, run))
         cold_items = np.unique(truths["cold"]["track_idx"].to_numpy())
-        recommender = models.create(args.model, **settings).fit(item_embeddings, train, val=val, live=live, cold_items=cold_items)
+        recommender = models.create(args.model, settings, **inputs).fit(item_embeddings, train, val=val, live=live, cold_items=cold_items)
     recommender.save(paths.model_dir(args.backend, run))
     predictions = rank_splits(recommender, train, truths, params["train"]["top_k"], usable)
     out = paths.predictions(args.backend, run)

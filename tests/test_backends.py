@@ -39,7 +39,7 @@ def test_params_validation_names_parameter_and_choices():
         validate({**params, "models": ["shallow"], "controls": {**params["controls"], "models": ["knn"]}})
     with pytest.raises(ParamsError, match="model_settings='paper'; allowed: demo, study"):
         validate({**params, "model_settings": "paper"})
-    with pytest.raises(ParamsError, match=r"split.journal: test_date \(2018-01-01\) must be after start_date"):
+    with pytest.raises(ParamsError, match=r"split.journal.test_date='2018-01-01': must be after start_date \(2018-02-01\)"):
         validate({**params, "split": {**params["split"], "journal": {**params["split"]["journal"], "test_date": "2018-01-01"}}})
     with pytest.raises(ParamsError, match="controls.shuffle: 'mert' is not in backends"):
         validate({**params, "controls": {**params["controls"], "shuffle": ["oracle", "mert"]}})
@@ -127,7 +127,7 @@ def test_report_k_must_be_evaluated():
     with open("params.yaml") as handle:
         params = yaml.safe_load(handle)
     with pytest.raises(ParamsError, match="report.k=20"):
-        validate({**params, "report": {"k": 20}})
+        validate({**params, "report": {"k": 20, "cold_k": 10}})
 
 
 class _DurationBackend(backends.AudioBackend):

@@ -8,7 +8,9 @@ from audiorec.models import ease
 from audiorec.models.ease import EASERecommender, ease_weights, gram_matrix, invert_spd_in_place, mirror_upper_triangle, required_bytes
 from audiorec.models.mostpop import MostPopRecommender
 from audiorec.retrieval import top_k_by_score
+from audiorec.settings.base import SettingsError
 from scipy import sparse
+from model_settings import demo
 
 # 4 users x 4 tracks, binary.
 X = np.array(
@@ -42,7 +44,7 @@ def test_ease_equals_per_track_ridge_regression():
 
 
 def test_ease_recommends_unseen_by_regression_scores():
-    model = EASERecommender(l2=0.5).fit(np.zeros((4, 0), dtype=np.float32), frame(X))
+    model = EASERecommender(demo("ease", l2=0.5)).fit(np.zeros((4, 0), dtype=np.float32), frame(X))
     ranked = model.recommend(["u0", "u3"], top_k=2)
     scores = X @ ease_weights(sparse.csr_matrix(X.astype(np.float32)), 0.5)
     for user, tracks in zip([0, 3], ranked["track_idx"]):
@@ -50,7 +52,7 @@ def test_ease_recommends_unseen_by_regression_scores():
         assert list(tracks) == list(unseen[np.argsort(-scores[user, unseen], kind="stable")])
 
 
-@pytest.mark.parametrize("model", [EASERecommender(l2=0.5), MostPopRecommender()], ids=["ease", "mostpop"])
+@pytest.mark.parametrize("model", [EASERecommender(demo("ease", l2=0.5)), MostPopRecommender(demo("mostpop"))], ids=["ease", "mostpop"])
 def test_interactions_only_models_rank_within_candidates_but_not_cold_tracks(model):
     model.fit(np.zeros((4, 0), dtype=np.float32), frame(X))
     assert not model.ranks_cold_tracks
@@ -116,14 +118,15 @@ def test_ease_refuses_a_catalogue_too_big_for_memory(monkeypatch):
     expected = required_bytes(20_000) / 2**30
     message = rf"EASE on 20000 tracks needs about {expected:.1f} GiB .* but 1\.0 GiB is available: {expected - 1:.1f} GiB short"
     with pytest.raises(MemoryError, match=message):
-        EASERecommender().fit(np.zeros((20_000, 0), dtype=np.float32), frame(X))
+        EASERecommender(demo("ease")).fit(np.zeros((20_000, 0), dtype=np.float32), frame(X))
     with pytest.raises(MemoryError, match="use ease.dtype: float32"):
-        EASERecommender(dtype="float64").fit(np.zeros((20_000, 0), dtype=np.float32), frame(X))
+        EASERecommender(demo("ease", dtype="float64")).fit(np.zeros((20_000, 0), dtype=np.float32), frame(X))
 
 
 def test_ease_rejects_an_unknown_dtype():
-    with pytest.raises(ValueError, match="ease.dtype='float16'; allowed: float32, float64"):
-        EASERecommender(dtype="float16")
+    # Refused when the settings are built, naming the key and the allowed values.
+    with pytest.raises(SettingsError, match=r"ease\.dtype='float16': Input should be 'float32' or 'float64'"):
+        demo("ease", dtype="float16")
 
 
 def test_mostpop_ranks_by_plays_or_listeners_and_breaks_ties_by_track_index():
@@ -137,13 +140,13 @@ def test_mostpop_ranks_by_plays_or_listeners_and_breaks_ties_by_track_index():
     )
     train = pd.concat([train, pd.DataFrame({"user_id": ["d"], "track_idx": [3], "count": [1]})], ignore_index=True)
     items = np.zeros((5, 0), dtype=np.float32)  # t4 never played
-    by_plays = MostPopRecommender(count_by="plays").fit(items, train)
+    by_plays = MostPopRecommender(demo("mostpop", count_by="plays")).fit(items, train)
     assert list(by_plays.recommend(["c"], top_k=4)["track_idx"][0]) == [2, 0, 3, 4]  # t1 seen; t0 ties nothing
     assert list(by_plays.recommend(["d"], top_k=3)["track_idx"][0]) == [0, 1, 4]  # t0 and t1 tie at 3: lower index first
-    by_users = MostPopRecommender(count_by="users").fit(items, train)
+    by_users = MostPopRecommender(demo("mostpop", count_by="users")).fit(items, train)
     assert list(by_users.recommend(["d"], top_k=3)["track_idx"][0]) == [1, 0, 4]
-    with pytest.raises(ValueError, match="mostpop.count_by='likes'; allowed: plays, users"):
-        MostPopRecommender(count_by="likes")
+    with pytest.raises(SettingsError, match=r"mostpop\.count_by='likes': Input should be 'plays' or 'users'"):
+        demo("mostpop", count_by="likes")
 
 
 def test_top_k_by_score_skips_seen_and_returns_what_is_left():

@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from audiorec.models import bert4rec
 from audiorec.models.bert4rec import (
     IGNORE,
     BERT4RecNet,
@@ -19,6 +18,8 @@ from audiorec.models.bert4rec import (
     sampled_softmax_loss,
     user_sequences,
 )
+from audiorec.settings.base import SettingsError
+from model_settings import demo
 
 N_ITEMS, DIM = 30, 8
 
@@ -223,7 +224,7 @@ def test_sequences_follow_first_play_order():
 def test_recommendations_are_unseen_real_tracks_without_duplicates():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=2, batch_size=8, device="cpu").fit(items, train)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(items, train)
     ranked = model.recommend(sorted(train["user_id"].unique()), top_k=N_ITEMS)
     seen = train.groupby("user_id")["track_idx"].apply(set)
     for user, tracks in zip(ranked["user_id"], ranked["track_idx"]):
@@ -237,8 +238,7 @@ def test_recommendations_are_unseen_real_tracks_without_duplicates():
 def test_a_user_vector_is_the_output_at_a_mask_after_the_recent_tracks(positions, predict_seq_len):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    model = BERT4RecRecommender(max_seq_len=6, predict_seq_len=predict_seq_len, positions=positions, max_epochs=1,
-                                batch_size=8, device="cpu").fit(items, train)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, predict_seq_len=predict_seq_len, positions=positions, max_epochs=1, batch_size=8, device="cpu")).fit(items, train)
     history = model.sequences[model.user_ids.index("u03")]
     kept = history[-((predict_seq_len or 6) - 1):]
     tokens = torch.tensor([list(kept) + [model.net.mask]])  # no padding: both layouts are the same sequence
@@ -257,19 +257,18 @@ def test_a_tiny_model_overfits_a_toy_sequence():
     # determined by its position and neighbours, so the loss can reach zero.
     rows = [(f"u{user}", track, pd.Timestamp("2019-03-01") + pd.Timedelta(days=track)) for user in range(8) for track in range(8)]
     train = pd.DataFrame(rows, columns=["user_id", "track_idx", "timestamp"])
-    model = BERT4RecRecommender(max_seq_len=8, hidden_dim=32, dropout=0.0, lr=1e-2, max_epochs=120, batch_size=8,
-                                mlm_probability=0.3, item_freeze=False, device="cpu", seed=1)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=8, hidden_dim=32, dropout=0.0, lr=1e-2, max_epochs=120, batch_size=8, mlm_probability=0.3, item_freeze=False, device="cpu"), seed=1)
     model.fit(np.eye(N_ITEMS, dtype=np.float32) * 3, train)
     assert np.mean([model._train_epoch() for _ in range(5)]) < 0.05
 
 
 def test_without_audio_the_item_table_is_learned_and_cold_tracks_are_not_ranked():
     train = _toy_data()
-    model = BERT4RecRecommender(max_seq_len=6, learned_dim=16, max_epochs=2, batch_size=8, device="cpu")
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, learned_dim=16, max_epochs=2, batch_size=8, device="cpu"))
     model.fit(np.zeros((N_ITEMS, 0), np.float32), train)
     assert model.net.items.weight.shape == (N_ITEMS, 16) and model.net.items.weight.requires_grad
     assert not model.ranks_cold_tracks
-    assert BERT4RecRecommender().ranks_cold_tracks  # on audio vectors, a cold track has its vector
+    assert BERT4RecRecommender(demo("bert4rec")).ranks_cold_tracks  # on audio vectors, a cold track has its vector
 
 
 def test_the_original_settings_train_on_their_vocabulary_and_stop_on_the_val_loss():
@@ -281,31 +280,31 @@ def test_the_original_settings_train_on_their_vocabulary_and_stop_on_the_val_los
                  batching="random", vocabulary="train_and_cold", standardize_items=False, normalize_items=False,
                  stop_on="loss", schedule_on="loss", dropout=0.1)
     cold = np.array([28, 29])
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=3, batch_size=8, device="cpu", **study)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=3, batch_size=8, device="cpu", **study))
     model.fit(items, train[~train["track_idx"].isin(cold)], val=val[~val["track_idx"].isin(cold)], cold_items=cold)
     classes = model.classes.numpy()
     assert set(classes) == set(train.loc[~train["track_idx"].isin(cold), "track_idx"]) | {28, 29}
     assert model.net.class_vectors(model.classes).shape[0] == len(classes) + 2  # the mask and padding rows are classes
     assert model.net.items.weight.requires_grad  # the original's inverted flag: the table is fine-tuned
     with pytest.raises(ValueError, match="needs val with a timestamp column"):
-        BERT4RecRecommender(max_epochs=1, batch_size=8, device="cpu", stop_on="loss").fit(items, train, val=val[["user_id", "track_idx"]])
+        BERT4RecRecommender(demo("bert4rec", max_epochs=1, batch_size=8, device="cpu", stop_on="loss")).fit(items, train, val=val[["user_id", "track_idx"]])
 
 
 def test_bad_params_are_named():
-    with pytest.raises(ValueError, match="bert4rec.loss='bpr'; allowed: softmax, sampled_softmax"):
-        BERT4RecRecommender(loss="bpr")
-    with pytest.raises(ValueError, match="bert4rec.vocabulary='all'; allowed: catalogue, train, train_and_cold"):
-        BERT4RecRecommender(vocabulary="all")
-    with pytest.raises(ValueError, match="bert4rec.predict_seq_len=300; must be 0"):
-        BERT4RecRecommender(predict_seq_len=300, max_seq_len=200)
+    with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec\.loss='bpr': Input should be 'softmax' or 'sampled_softmax'$"):
+        demo("bert4rec", loss="bpr")
+    with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec\.vocabulary='all': Input should be 'catalogue', 'train' or 'train_and_cold'$"):
+        demo("bert4rec", vocabulary="all")
+    with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec: predict_seq_len=300 must be 0"):
+        demo("bert4rec", predict_seq_len=300, max_seq_len=200)
     with pytest.raises(ValueError, match="bert4rec.n_heads=3 must divide the model width 8"):
-        BERT4RecRecommender(n_heads=3, max_epochs=1).fit(np.zeros((N_ITEMS, DIM), np.float32), _toy_data())
+        BERT4RecRecommender(demo("bert4rec", n_heads=3, max_epochs=1)).fit(np.zeros((N_ITEMS, DIM), np.float32), _toy_data())
 
 
 def test_standardized_items_have_zero_mean_and_unit_variance_per_dimension():
     # MFCC statistics differ in scale by orders of magnitude; BERT4Rec sees each dim as a z-score.
     items = np.random.default_rng(1).normal(size=(N_ITEMS, DIM)).astype(np.float32) * np.logspace(0, 3, DIM).astype(np.float32)
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, n_heads=2, standardize_items=True, device="cpu")
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, n_heads=2, standardize_items=True, device="cpu"))
     model.fit(items, _toy_data())
     table = model.net.items.weight.detach().numpy()
     np.testing.assert_allclose(table.mean(axis=0), 0, atol=1e-5)
@@ -340,7 +339,7 @@ def test_length_batches_never_mix_lengths_further_apart_than_the_jitter_and_foll
 
 @pytest.mark.parametrize("batching", ["by_length", "random"])
 def test_batching_setting_chooses_length_batches_or_random_ones(batching):
-    model = BERT4RecRecommender(batch_size=10, batching=batching)
+    model = BERT4RecRecommender(demo("bert4rec", batch_size=10, batching=batching))
     model.generator = torch.Generator().manual_seed(0)
     lengths = np.array([1, 2] * 50)
     mixed = [len(set(lengths[rows].tolist())) > 1 for rows in model._batches(lengths)]
@@ -360,7 +359,7 @@ def test_the_softmax_classes_of_each_vocabulary_and_the_sampling_distribution():
     expected_classes = {"catalogue": None, "train": [0, 3, 5], "train_and_cold": [0, 3, 5, 7]}
     for vocabulary, classes in expected_classes.items():
         for cold_items in (cold, None):
-            model = BERT4RecRecommender(vocabulary=vocabulary, negative_sampling="uniform")
+            model = BERT4RecRecommender(demo("bert4rec", vocabulary=vocabulary, negative_sampling="uniform"))
             model._set_classes(train, 9, cold_items)
             if vocabulary == "train_and_cold" and cold_items is None:
                 classes = [0, 3, 5]
@@ -376,7 +375,7 @@ def test_the_softmax_classes_of_each_vocabulary_and_the_sampling_distribution():
             mapped = [[IGNORE if t == IGNORE else class_of[t] for t in row] for row in targets.tolist()]
             assert model._class_targets(targets).tolist() == mapped
     # Popularity: (train listeners + 1), normalised over the classes.
-    model = BERT4RecRecommender(vocabulary="train_and_cold", negative_sampling="popularity")
+    model = BERT4RecRecommender(demo("bert4rec", vocabulary="train_and_cold", negative_sampling="popularity"))
     model._set_classes(train, 9, cold)
     np.testing.assert_allclose(model.log_q.exp().numpy(), np.array([2, 3, 2, 1]) / 8, rtol=1e-6)
 
@@ -384,18 +383,20 @@ def test_the_softmax_classes_of_each_vocabulary_and_the_sampling_distribution():
 def test_validation_keeps_users_with_exactly_val_min_tracks_and_names_what_is_missing():
     val = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "track_idx": [1, 2, 3, 4],
                         "timestamp": pd.to_datetime(["2019-01-01", "2019-01-02"] * 2)})
-    BERT4RecRecommender(stop_on="loss", val_min_tracks=2)._validation(val, val)  # every user has exactly 2
+    BERT4RecRecommender(demo("bert4rec", stop_on="loss", val_min_tracks=2))._validation(val, val)  # every user has exactly 2
     with pytest.raises(ValueError, match=r"^no val user has bert4rec.val_min_tracks=3 val tracks: lower it$"):
-        BERT4RecRecommender(stop_on="loss", val_min_tracks=3)._validation(val, val)
+        BERT4RecRecommender(demo("bert4rec", stop_on="loss", val_min_tracks=3))._validation(val, val)
     with pytest.raises(ValueError, match=r"^bert4rec.stop_on/schedule_on: loss needs val with a timestamp column \(its sequences' order\)$"):
-        BERT4RecRecommender(schedule_on="loss")._validation(val.drop(columns="timestamp"), val)
+        BERT4RecRecommender(demo("bert4rec", schedule_on="loss"))._validation(val.drop(columns="timestamp"), val)
 
 
 @pytest.mark.parametrize("item_freeze", [True, False])
 def test_save_writes_the_retrieval_vectors_and_a_checkpoint_that_rebuilds_the_net(tmp_path, item_freeze):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", item_freeze=item_freeze).fit(items, train)
+    # The raw audio rows (the old constructor defaults; params.yaml's demo standardizes and normalizes them).
+    raw = dict(standardize_items=False, normalize_items=False)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", item_freeze=item_freeze, **raw)).fit(items, train)
     directory = tmp_path / "new" / "bert4rec"
     model.save(directory)
     model.save(directory)  # an existing directory is reused
@@ -414,6 +415,7 @@ def test_save_writes_the_retrieval_vectors_and_a_checkpoint_that_rebuilds_the_ne
     checkpoint = torch.load(directory / "checkpoint.pt", weights_only=True)
     assert checkpoint["user_ids"] == users and checkpoint["epoch"] == model.epoch == 1
     assert checkpoint["loss"] == model.loss_value and checkpoint["config"]["item_freeze"] == item_freeze
+    assert checkpoint["config"] == {**model.settings.model_dump(), "seed": 0} == model.config()
     state = checkpoint["model_state_dict"]
     assert ("items.weight" in state) != item_freeze  # a frozen table is the caller's embeddings
     rebuilt = BERT4RecNet(torch.from_numpy(items), hidden_dim=0, max_seq_len=6, n_layers=2, n_heads=2, intermediate_dim=256,
@@ -428,8 +430,7 @@ def test_the_sampled_loss_reads_the_same_class_vectors_as_the_full_one():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data().query("track_idx != 3")  # a gap in the vocabulary: class c >= 3 is track c + 1
     for vocabulary in ("catalogue", "train"):
-        model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", loss="sampled_softmax",
-                                    n_negatives=5, vocabulary=vocabulary).fit(items, train)
+        model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", loss="sampled_softmax", n_negatives=5, vocabulary=vocabulary)).fit(items, train)
         ids = torch.tensor([0, 5, 4])
         with torch.no_grad():
             torch.testing.assert_close(model._class_vectors_of(ids), model.net.class_vectors(model.classes)[ids])
@@ -437,7 +438,7 @@ def test_the_sampled_loss_reads_the_same_class_vectors_as_the_full_one():
 
 def test_an_unknown_user_is_named():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, _toy_data())
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(items, _toy_data())
     with pytest.raises(KeyError, match="first: nobody\\); BERT4Rec cannot represent them"):
         model.recommend(["u00", "nobody"], top_k=3)
 
@@ -445,7 +446,9 @@ def test_an_unknown_user_is_named():
 def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_the_sampled_one_follows_its_generator():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data().query("track_idx < 26")  # tracks 26-29 are not in the vocabulary: class ids are not track ids
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", vocabulary="train", dropout=0.0).fit(items, train)
+    # The raw audio rows are the classes (the old constructor defaults; params.yaml's demo standardizes and normalizes them).
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", vocabulary="train", dropout=0.0,
+                                     standardize_items=False, normalize_items=False)).fit(items, train)
     model.net.eval()
     tokens, targets = model._masked_batch(model.sequences[:4], torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -455,7 +458,7 @@ def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_th
         at = targets != IGNORE
         expected = F.cross_entropy(logits[at], targets[at])
         assert model._loss(outputs, targets).item() == pytest.approx(expected.item(), rel=1e-5)
-        model.loss, model.n_negatives = "sampled_softmax", 50  # more negatives than the 26 classes: drawn with replacement
+        model.settings = model.settings.replace(loss="sampled_softmax", n_negatives=50)  # more negatives than the 26 classes: drawn with replacement
         losses = []
         for global_seed in (1, 2):  # the negatives come from the model's generator, not torch's global one
             torch.manual_seed(global_seed)
@@ -470,7 +473,7 @@ def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_con
     train = pd.DataFrame({"user_id": "a", "track_idx": range(N_ITEMS)})
 
     def batch(global_seed=0, **options):
-        model = BERT4RecRecommender(max_seq_len=12, positions=positions, **options)
+        model = BERT4RecRecommender(demo("bert4rec", max_seq_len=12, positions=positions, **options))
         model.net = net(positions=positions)
         model._set_classes(train, N_ITEMS, None)
         torch.manual_seed(global_seed)
@@ -497,7 +500,7 @@ def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_con
 def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_masked_is_skipped(monkeypatch):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, train)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(items, train)
     losses, loss = [], model._loss
 
     def recording(outputs, targets, class_vectors=None):
@@ -507,10 +510,10 @@ def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_mask
 
     monkeypatch.setattr(model, "_loss", recording)
     assert model._train_epoch() == pytest.approx(np.mean(losses), rel=1e-6) and len(losses) == 4  # 25 users, batches of 8
-    model.batch_size = 100  # one batch: the epoch's loss is its loss
+    model.settings = model.settings.replace(batch_size=100)  # one batch: the epoch's loss is its loss
     assert model._train_epoch() == pytest.approx(losses[-1], rel=1e-6) and len(losses) == 5
     # Nothing masked: no batch trains, the weights stay, the epoch's loss is 0.
-    model.mlm_probability, model.mask_at_least_one = 0.0, False
+    model.settings = model.settings.replace(mlm_probability=0.0, mask_at_least_one=False)
     before = {name: tensor.clone() for name, tensor in model.net.state_dict().items()}
     assert model._train_epoch() == 0.0 and len(losses) == 5
     for name, tensor in model.net.state_dict().items():
@@ -522,7 +525,7 @@ def test_shuffle_positions_trains_on_permutations_of_each_users_tracks_drawn_by_
     train = _toy_data()
     seen = {}
     for shuffle in (False, True):
-        model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", shuffle_positions=shuffle).fit(items, train)
+        model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", shuffle_positions=shuffle)).fit(items, train)
         for global_seed in (1, 2):
             batches = []
             def first_batch(sequences, generator):
@@ -548,35 +551,48 @@ class Enough(Exception):
     """Stops an epoch once its first batch is seen."""
 
 
-def test_params_name_the_model_the_setting_and_the_allowed_values():
+CHOICES = {"loss": "'softmax' or 'sampled_softmax'", "negative_sampling": "'uniform' or 'popularity'",
+           "vocabulary": "'catalogue', 'train' or 'train_and_cold'", "special_tokens": "'learned' or 'table'",
+           "positions": "'from_end' or 'from_start'", "batching": "'by_length' or 'random'", "stop_on": "'ndcg' or 'loss'",
+           "schedule_on": "'ndcg' or 'loss'"}
+REFUSED = [(name, "bogus", f"Input should be {allowed}") for name, allowed in CHOICES.items()]
+REFUSED += [("device", "bogus", "String should match pattern")]
+REFUSED += [("max_seq_len", 1, "Input should be greater than or equal to 2")]
+REFUSED += [(name, 0, "Input should be greater than or equal to 1")
+            for name in ("n_layers", "n_heads", "learned_dim", "batch_size", "max_epochs", "patience", "n_negatives")]
+REFUSED += [(name, -1, "Input should be greater than or equal to 0") for name in ("hidden_dim", "min_epochs", "val_min_tracks")]
+REFUSED += [(name, 1.5, "Input should be less than or equal to 1") for name in ("mlm_probability", "force_last_item_masking_prob")]
+
+
+@pytest.mark.parametrize("name, value, reason", REFUSED, ids=[f"{name}={value}" for name, value, _ in REFUSED])
+def test_settings_refuse_a_bad_value_naming_the_setting_and_the_allowed_values(name, value, reason):
     import re
 
-    choices = {"loss": "softmax, sampled_softmax", "negative_sampling": "uniform, popularity",
-               "vocabulary": "catalogue, train, train_and_cold", "special_tokens": "learned, table",
-               "positions": "from_end, from_start", "batching": "by_length, random", "stop_on": "ndcg, loss",
-               "schedule_on": "ndcg, loss", "device": "auto, cpu, cuda, cuda:<index>"}
-    bad = [(name, "bogus", f"allowed: {allowed}") for name, allowed in choices.items()]
-    bad += [("max_seq_len", 1, "must be >= 2")]
-    bad += [(name, 0, "must be >= 1") for name in ("n_layers", "n_heads", "learned_dim", "batch_size", "max_epochs", "patience", "n_negatives")]
-    bad += [(name, -1, "must be >= 0") for name in ("hidden_dim", "min_epochs", "val_min_tracks")]
-    for name, value, message in bad:
-        with pytest.raises(ValueError, match=rf"^bert4rec\.{name}={re.escape(repr(value))}; {re.escape(message)}$"):
-            BERT4RecRecommender(**{name: value})
-    for name in ("mlm_probability", "force_last_item_masking_prob"):
-        with pytest.raises(ValueError, match=rf"^bert4rec\.{name}=1\.5; must be between 0 and 1$"):
-            BERT4RecRecommender(**{name: 1.5})
-        BERT4RecRecommender(**{name: 1.0})  # the bounds are allowed
-        BERT4RecRecommender(**{name: 0.0})
-    with pytest.raises(ValueError, match=r"^bert4rec\.predict_seq_len=1; must be 0 \(max_seq_len\) or between 2 and max_seq_len \(10\)$"):
-        BERT4RecRecommender(predict_seq_len=1, max_seq_len=10)
-    BERT4RecRecommender(predict_seq_len=2, max_seq_len=10)  # both ends of the range
-    BERT4RecRecommender(predict_seq_len=10, max_seq_len=10)
-    BERT4RecRecommender(max_seq_len=2)
+    with pytest.raises(SettingsError, match=rf"^params\.yaml: bert4rec\.{name}={re.escape(repr(value))}: {re.escape(reason)}"):
+        demo("bert4rec", **{name: value})
+
+
+@pytest.mark.parametrize("name", ["mlm_probability", "force_last_item_masking_prob"])
+def test_probabilities_may_be_0_or_1(name):
+    BERT4RecRecommender(demo("bert4rec", **{name: 1.0}))  # the bounds are allowed
+    BERT4RecRecommender(demo("bert4rec", **{name: 0.0}))
+
+
+def test_predict_seq_len_is_0_or_between_2_and_max_seq_len():
+    # A check across two keys: the message names the section, and the key in its reason.
+    with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec: predict_seq_len=1 must be 0 \(max_seq_len\) or between 2 and max_seq_len \(10\)$"):
+        demo("bert4rec", predict_seq_len=1, max_seq_len=10)
+    BERT4RecRecommender(demo("bert4rec", predict_seq_len=2, max_seq_len=10))  # both ends of the range
+    BERT4RecRecommender(demo("bert4rec", predict_seq_len=10, max_seq_len=10))
+    BERT4RecRecommender(demo("bert4rec", max_seq_len=2))
+
+
+def test_n_heads_must_divide_the_model_width():
     items = np.zeros((N_ITEMS, DIM), np.float32)
     with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=3 must divide the model width 8 \(the embedding dim\); change n_heads or set hidden_dim$"):
-        BERT4RecRecommender(n_heads=3).fit(items, _toy_data())
+        BERT4RecRecommender(demo("bert4rec", n_heads=3)).fit(items, _toy_data())
     with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=2 must divide the model width 9 \(hidden_dim\); change n_heads or set hidden_dim$"):
-        BERT4RecRecommender(n_heads=2, hidden_dim=9).fit(items, _toy_data())
+        BERT4RecRecommender(demo("bert4rec", n_heads=2, hidden_dim=9)).fit(items, _toy_data())
 
 
 def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_settings(record_epoch_loop):
@@ -589,13 +605,13 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
     train = data.drop(val.index)
     settings = dict(max_seq_len=6, hidden_dim=4, n_heads=2, lr=0.05, scheduler_patience=3, patience=7, max_epochs=9,
                     min_epochs=2, schedule_on="ndcg", stop_on="loss", device="cpu")
-    model = BERT4RecRecommender(normalize_items=True, special_tokens="table", positions="from_end", resume=True,
-                                checkpoint_dir="ckpt", **settings).fit(items.astype(np.float64), train, val=val, live="live")
-    BERT4RecRecommender(positions="from_start", checkpoint_dir="ckpt", **settings).fit(items, train, val=val)
-    BERT4RecRecommender(**settings).fit(items, train, val=val)
-    BERT4RecRecommender(**settings).fit(items, train, val=val.iloc[1:])
-    BERT4RecRecommender(**settings).fit(items, train.iloc[1:], val=val)
-    BERT4RecRecommender(**settings).fit(items * 2, train, val=val)
+    model = BERT4RecRecommender(demo("bert4rec", normalize_items=True, special_tokens="table", positions="from_end", resume=True, **settings), checkpoint_dir="ckpt").fit(items.astype(np.float64), train, val=val, live="live")
+    # resume off (the old constructor default; params.yaml's is on).
+    BERT4RecRecommender(demo("bert4rec", positions="from_start", resume=False, **settings), checkpoint_dir="ckpt").fit(items, train, val=val)
+    BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train, val=val)
+    BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train, val=val.iloc[1:])
+    BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train.iloc[1:], val=val)
+    BERT4RecRecommender(demo("bert4rec", **settings)).fit(items * 2, train, val=val)
     net = model.net
     assert net.width == 4 and net.count_from_end and net.score_special_tokens
     torch.testing.assert_close(net.item_vectors().norm(dim=1), torch.ones(N_ITEMS))  # normalize_items
@@ -612,7 +628,7 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
     # The same settings on other val, train or audio: another fingerprint each.
     assert len({call["fingerprint"] for call in calls[2:]}) == 4
     # One audio dimension is audio too: cold tracks have a vector.
-    one = BERT4RecRecommender(max_seq_len=6, n_heads=1, device="cpu").fit(items[:, :1], train)
+    one = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, n_heads=1, device="cpu")).fit(items[:, :1], train)
     assert one.ranks_cold_tracks is True
 
 
@@ -685,7 +701,7 @@ def test_masks_follow_the_generator_passed_in_not_torchs_global_one():
 
 def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
-    model = BERT4RecRecommender(max_seq_len=6, max_epochs=1, batch_size=8, device="cpu").fit(items, _toy_data())
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(items, _toy_data())
     masked, original = [], model._masked_batch
 
     def first_batch(sequences, generator):
@@ -699,39 +715,6 @@ def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
         with pytest.raises(Enough):
             model._train_epoch()
     assert torch.equal(masked[0], masked[1])
-
-
-@pytest.mark.parametrize(("block", "class_block"), [(2**22, 512), (7, 4)], ids=["one-block", "blocks-of-a-few-rows-and-classes"])
-@pytest.mark.parametrize("trained_classes", [False, True])
-def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monkeypatch, block, class_block, trained_classes):
-    """ChunkedCrossEntropy against F.cross_entropy over the whole logits matrix: the loss, the
-    gradient to the hidden rows and, for a trained table, to the class vectors; the same loss under no_grad.
-    With blocks of 7 rows (of 23) and 4 classes (of 9), the last block of each is short."""
-    monkeypatch.setattr(bert4rec, "CROSS_ENTROPY_BLOCK", block)
-    monkeypatch.setattr(bert4rec, "CLASS_BLOCK", class_block)
-    generator = torch.Generator().manual_seed(0)
-    hidden = torch.randn(23, 6, generator=generator, dtype=torch.float64)
-    classes = torch.randn(9, 6, generator=generator, dtype=torch.float64)
-    targets = torch.randint(9, (23,), generator=generator)
-    results = []
-    for loss_of in (lambda h, c: bert4rec.ChunkedCrossEntropy.apply(h, c, targets, True),
-                    lambda h, c: F.cross_entropy(h @ c.T, targets)):
-        rows, vectors = hidden.clone().requires_grad_(), classes.clone().requires_grad_(trained_classes)
-        loss = loss_of(rows, vectors)
-        (3 * loss).backward()  # an upstream gradient other than 1
-        results.append((loss.detach(), rows.grad, vectors.grad))
-    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-14)
-    assert (results[0][2] is None) == (not trained_classes)
-    with torch.no_grad():
-        assert bert4rec.masked_softmax_loss(hidden[None], targets[None], classes).item() == pytest.approx(results[1][0].item())
-
-
-def test_logsumexp_rows_gives_torchs_logsumexp_bit_for_bit_with_infinite_and_empty_rows():
-    values = torch.randn(5, 1000, generator=torch.Generator().manual_seed(0)) * 30
-    values[1, 7] = float("inf")
-    values[2] = float("-inf")  # a row with nothing: -inf, not nan
-    values[3, :500] = float("-inf")
-    assert torch.equal(bert4rec.logsumexp_rows(values, out=torch.empty_like(values)), torch.logsumexp(values, dim=1))
 
 
 @pytest.mark.parametrize(
@@ -760,17 +743,10 @@ def test_class_vectors_count_as_trained_when_a_step_can_change_them(options, tra
 def test_an_epoch_with_frozen_classes_computed_once_trains_as_computing_them_every_step(monkeypatch):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    once = BERT4RecRecommender(max_seq_len=6, max_epochs=2, batch_size=8, device="cpu").fit(items, train)
+    once = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(items, train)
     calls = []
     monkeypatch.setattr(BERT4RecRecommender, "_fixed_class_vectors", lambda self: calls.append(1))
-    every_step = BERT4RecRecommender(max_seq_len=6, max_epochs=2, batch_size=8, device="cpu").fit(items, train)
+    every_step = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(items, train)
     assert calls  # the per-step path ran
     for (name, trained), (_, reference) in zip(once.net.state_dict().items(), every_step.net.state_dict().items()):
         assert torch.equal(trained, reference), name
-
-
-def test_the_blocked_cross_entropy_of_no_rows_is_nan_as_f_cross_entropys():
-    classes = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
-    no_rows, no_targets = torch.empty(0, 6), torch.empty(0, dtype=torch.int64)
-    assert math.isnan(F.cross_entropy(no_rows @ classes.T, no_targets).item())
-    assert math.isnan(bert4rec.ChunkedCrossEntropy.apply(no_rows, classes, no_targets, False).item())

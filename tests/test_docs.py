@@ -6,6 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,9 +84,12 @@ def _params() -> dict:
 
 
 def test_the_parameters_reference_lists_every_key_of_params_yaml_and_no_other():
-    in_params, documented = set(_key_paths(_params())), set(_documented())
+    cells = _documented()
+    in_params, documented = set(_key_paths(_params())), set(cells)
     assert not in_params - documented, f"keys of params.yaml missing from docs/params.md: {sorted(in_params - documented)}"
-    assert not documented - in_params, f"keys in docs/params.md that params.yaml lacks: {sorted(documented - in_params)}"
+    # An optional key the committed file leaves out (its absence has a meaning) shows no value.
+    absent = {key for key in documented - in_params if cells[key] != "—"}
+    assert not absent, f"keys in docs/params.md with a value that params.yaml lacks: {sorted(absent)}"
 
 
 def test_the_parameters_reference_gives_each_value_as_params_yaml_has_it():
@@ -95,7 +99,8 @@ def test_the_parameters_reference_gives_each_value_as_params_yaml_has_it():
         if key not in paths:
             continue  # reported by the test above
         if key.startswith("study."):
-            assert cell == "—", f"docs/params.md: {key} is a section of settings; its value cell must be —, not {cell}"
+            count = len(paths[key])
+            assert cell == f"{count} key{'s' if count != 1 else ''}", f"docs/params.md: {key} has {count} keys, not {cell}"
             continue
         assert cell.startswith("`") and cell.endswith("`"), f"docs/params.md: {key}: the value must be one code span, not {cell}"
         if yaml.safe_load(cell.strip("`")) != paths[key] or type(yaml.safe_load(cell.strip("`"))) is not type(paths[key]):
@@ -169,7 +174,9 @@ def documented_exp_runs() -> list[tuple[str, list[str], dict]]:
     command continued over lines with a backslash counts as one. `sections`: the params sections
     the same page shows the reader adding (a file's vectors as a backend, say)."""
     found = []
-    for page in [README, *sorted((REPO / "docs").glob("*.md"))]:
+    # The walkthroughs' commands run after the code their pages add: tests/test_walkthroughs.py runs them so.
+    walkthroughs = {REPO / "docs/add-a-model.md", REPO / "docs/add-a-backend.md"}
+    for page in [README, *sorted(set((REPO / "docs").glob("*.md")) - walkthroughs)]:
         source = page.read_text()
         text = source.replace("\\\n", " \n")  # the line numbers stay
         sections = {}
@@ -203,8 +210,10 @@ def test_documented_exp_run_commands_give_valid_params(tmp_path):
         if "dvc exp run" in where:
             grid = [override for override in overrides if override.split("=")[0].split(".")[0] in GRID_KEYS]
             assert not grid, f"{where}: {grid} change dvc.yaml's runs: set them with `python -m stages.graph -S` first"
+        # a section the page adds elsewhere (another backend's, say) joins only the commands that name it
+        named = {key: value for key, value in sections.items() if any(key in override for override in overrides)}
         params = tmp_path / "params.yaml"
-        params.write_text(yaml.safe_dump({**sections, **values}, sort_keys=False))
+        params.write_text(yaml.safe_dump({**named, **values}, sort_keys=False))
         apply_overrides(params, [first_point(override) for override in overrides])
         try:
             load_params(params)
@@ -259,3 +268,129 @@ def test_the_control_numbers_in_prose_are_the_results_tables():
             assert (float(audio), float(control)) == shown, f"{page.name}: {model} {audio} against {control}; the table: {shown}"
             claims.append(model)
     assert len(claims) >= 3, claims  # the pattern still finds them
+
+
+# --- the other numbers the pages quote: each is read back from where it comes from
+
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
+
+
+def prose(page: Path) -> str:
+    """The page's text on one line, fenced code blocks left out."""
+    return " ".join(re.sub(r"^```.*?^```", "", page.read_text(), flags=re.M | re.S).split())
+
+
+def stage_counts() -> dict[str, int]:
+    """dvc.yaml's stages by name before `@` (a `foreach` stage counts once per item)."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    return {name: len(stage["foreach"]) if "foreach" in stage else 1 for name, stage in stages.items()}
+
+
+def test_the_stage_counts_in_prose_are_dvc_yamls():
+    counts = stage_counts()
+    total = sum(counts.values())
+    readme = prose(README)
+    assert f"default grid's {total} stages" in readme, f"README.md: the default grid has {total} stages (dvc.yaml)"
+    start = prose(REPO / "docs" / "getting-started.md")
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    claim = (f"The default grid is {total} stages (`dvc stage list | wc -l`): `code`, `synthesize`, `dataset`, "
+             f"{words.get(counts['extract'], counts['extract'])} extractions (the {words.get(counts['extract'] - 1)} "
+             f"backends and `none`), `split`, {counts['train']} train and {counts['evaluate']} evaluate stages, `report`")
+    assert claim in start, f"docs/getting-started.md should say: {claim}"
+
+
+TOLERANCE_CLAIM = re.compile(r"`(?:params\.yaml: )?compare\.(tolerance|reference_tolerance)` \((\d[\d.]*)")
+
+
+def test_the_tolerances_in_prose_are_params_yamls():
+    compare = _params()["compare"]
+    found = []
+    for page in PAGES:
+        for key, value in TOLERANCE_CLAIM.findall(prose(page)):
+            assert float(value) == compare[key], f"{page.name}: compare.{key} ({value}); params.yaml has {compare[key]}"
+            found.append((page.name, key))
+    assert {key for _, key in found} == {"tolerance", "reference_tolerance"}, found  # the pattern still finds both
+    assert ("pipeline.md", "reference_tolerance") in found and ("pipeline.md", "tolerance") in found, found
+
+
+def results_cell(section: str, table: str, row: str, column: str) -> str:
+    """A cell of the README's results block: `section` "test" (k = 50) or "cold" (k = 10)."""
+    block = _readme_results().between_markers(README.read_text())
+    part = block.split("## Cold start", 1)[section == "cold"]
+    lines = part.split(f"### {table}\n", 1)[1].strip().split("\n\n", 1)[0]
+    header, _, *rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines.splitlines()]
+    return next(dict(zip(header, cells)) for cells in rows if cells[0] == row)[column]
+
+
+def readme_hitrate(section: str, model: str, backend: str) -> str:
+    """HitRate@50 (test) or @10 (cold) of a run of the deviations page's demo table, as the README has it."""
+    k = 10 if section == "cold" else 50
+    if backend == "none":
+        return results_cell(section, "baselines (interactions only, no audio)", model, f"HitRate@{k}")
+    for control in ("shuffled", "unordered"):
+        if backend.endswith(f"_{control}"):
+            return results_cell(section, model, backend.removesuffix(f"_{control}"), f"{control} HitRate@{k}")
+    return results_cell(section, model, backend, f"HitRate@{k}")
+
+
+def test_the_deviations_demo_table_is_the_readme_results():
+    """docs/deviations.md's `model_settings: demo` table is the committed `make repro`: its test
+    and cold columns are the README's results (checked against dvc.lock above), to 3 decimals."""
+    text = (REPO / "docs" / "deviations.md").read_text()
+    table = text.split("**Journal protocol, `model_settings: demo`**", 1)[1].split("\n\n", 2)[1]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    assert len(rows) >= 15, rows
+    for model, backend, _val, test, cold in rows:
+        shown = [float(x) for x in readme_hitrate("test", model, backend).split(" ± ")]
+        assert [float(x) for x in test.split(" ± ")] == pytest.approx(shown, abs=0.0005 + 1e-9), (
+            f"docs/deviations.md demo table: {model} on {backend}, test {test}; README: {shown}")
+        if cold != "—":
+            expected = float(readme_hitrate("cold", model, backend).split(" ± ")[0])
+            assert float(cold) == pytest.approx(expected, abs=0.0005 + 1e-9), (
+                f"docs/deviations.md demo table: {model} on {backend}, cold {cold}; README: {expected}")
+
+
+STUDY_TIMES = REPO / "benchmarks" / "results" / "study_times_2026-12-01.json"
+
+
+def test_the_whole_study_estimate_in_prose_is_the_committed_one():
+    """docs/scale.md's total and the README's "about a month" come from the committed estimate,
+    and the README's "about 2×" from the epochs of docs/scale.md's Measured table."""
+    import json
+
+    hours = sum(stage["hours"] or 0 for stage in json.loads(STUDY_TIMES.read_text())["stages"])
+    scale = prose(REPO / "docs" / "scale.md")
+    total, days = re.search(r"Total, with dataset, split, MostPop and the evaluations: ([\d,]+) h = ([\d.]+) days", scale).groups()
+    assert (int(total.replace(",", "")), float(days)) == (round(hours), round(hours / 24, 1)), (total, days, hours)
+    assert STUDY_TIMES.name in scale
+    assert "about a month of such a CPU" in prose(README) and 25 <= hours / 24 <= 35, hours / 24
+    measured = (REPO / "docs" / "scale.md").read_text().split("\n### Measured\n", 1)[1]
+    ratios = [float(line.split(" | ")[5].rstrip("×")) for line in measured.splitlines() if "training epoch |" in line]
+    assert ratios and max(ratios) <= 2.0 and "within about 2× their FLOP floors" in prose(README), ratios
+
+
+# --- what no page says: internal issue numbers, a machine's own paths, promises, dated narrative
+
+NOT_ANYWHERE = re.compile(r"\bissue \d+|development machine|/work/|/home/|/Users/", re.I)
+NOT_ON_A_PAGE = re.compile(r"due to switch|tried, not kept|gave back", re.I)  # history and promises: CHANGELOG.md
+DATE = re.compile(r"(?<!\d)20\d\d-\d\d-\d\d(?!\d)")
+
+
+def test_no_page_cites_an_issue_a_machine_path_or_a_promise():
+    for page in [*PAGES, REPO / "CHANGELOG.md"]:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            assert not NOT_ANYWHERE.search(line), f"{page.relative_to(REPO)}:{number}: {line.strip()}"
+            assert page.name == "CHANGELOG.md" or not NOT_ON_A_PAGE.search(line), f"{page.relative_to(REPO)}:{number}: {line.strip()}"
+
+
+def test_dates_on_pages_are_settings_or_the_latest_benchmark_results():
+    """Dated measurements live in CHANGELOG.md and benchmarks/results/; a page may name a date
+    only as a setting of params.yaml or as the date of a committed results file."""
+    allowed = set(DATE.findall((REPO / "params.yaml").read_text()))
+    allowed |= {date for path in (REPO / "benchmarks" / "results").iterdir() for date in DATE.findall(path.name)}
+    for page in PAGES:
+        if page.name == "params.md":
+            continue  # the parameters reference: its own tests above
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            stray = set(DATE.findall(line)) - allowed
+            assert not stray, f"{page.relative_to(REPO)}:{number}: {sorted(stray)}: move dated narrative to CHANGELOG.md"

@@ -207,11 +207,16 @@ def test_a_model_declared_once_gets_the_runs_its_kind_says(monkeypatch):
     from audiorec import models
     from audiorec.config import ParamsError, validate
 
-    monkeypatch.setitem(models.KINDS, "toy", models.ModelKind("audiorec.models.knn:KNNRecommender", seeded=False,
-                                                               audio=True, without_audio=False))
-    settings = {**params(), "models": ["toy", "shallow"], "baselines": ["mostpop"], "seeds": [0, 1]}
+    monkeypatch.setitem(models.KINDS, "toy", models.ModelKind("audiorec.models.knn:KNNRecommender", "audiorec.settings.knn:KNNSettings",
+                                                               seeded=False, audio=True, without_audio=False, study=False))
+    settings = {**params(), "models": ["toy", "shallow"], "baselines": ["mostpop"], "seeds": [0, 1], "toy": params()["knn"]}
     settings["controls"] = {**settings["controls"], "models": ["toy"], "unordered": []}
+    with pytest.raises(ParamsError, match=r"study.recsys24 has no entry for toy; add `toy: \{\}` \(empty: the original code did not run it\)"):
+        validate(settings)
+    settings["study"] = {protocol: {**entries, "toy": {}} for protocol, entries in settings["study"].items()}
     validate(settings)
+    with pytest.raises(ParamsError, match=r"study.journal.toy: the original code did not run toy; leave its entry empty"):
+        validate({**settings, "study": {**settings["study"], "journal": {**settings["study"]["journal"], "toy": {"batch_size": 8}}}})
     names = [run.name for run in grid.runs(settings)]
     assert [name for name in names if "toy" in name] == [f"{b}-toy" for b in settings["backends"]] + ["oracle_shuffled-toy"]
     assert graph.units(settings)["train-toy"] == ["stages.train", "audiorec.models.knn"]

@@ -10,7 +10,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "audiorec"
 
 # Each room may import its own modules and those of earlier layers, never a later one.
 LAYERS = [
-    {"paths", "params", "io", "registry", "audio", "retrieval", "metrics"},  # foundations and the shared math
+    {"paths", "params", "io", "registry", "audio", "retrieval", "metrics", "settings"},  # foundations, the shared math, the params schema
     {"data", "controls"},
     {"backends"},
     {"models"},

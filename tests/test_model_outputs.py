@@ -9,6 +9,8 @@ import pytest
 from audiorec.models.ease import EASERecommender
 from audiorec.models.knn import KNNRecommender
 from audiorec.models.mostpop import MostPopRecommender
+from audiorec.settings.base import SettingsError
+from model_settings import demo
 
 TRAIN = pd.DataFrame({"user_id": ["a", "a", "b", "b", "c"], "track_idx": [0, 1, 1, 2, 0], "count": [3, 1, 2, 1, 1]})
 ITEMS = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, 1.0], [2.0, 2.0]], dtype=np.float32)
@@ -30,17 +32,17 @@ def test_mostpop_saves_the_play_counts_and_logs_validation_by_hand(tmp_path):
     # a (played 0, 1) gets [2]; b (played 1, 2) gets [0]; c (played 0) gets [1, 2].
     val = pd.DataFrame({"user_id": ["a", "b", "c"], "track_idx": [2, 0, 2]})
     live = RecordingLive()
-    model = MostPopRecommender().fit(ITEMS, TRAIN, val=val, live=live)
+    model = MostPopRecommender(demo("mostpop")).fit(ITEMS, TRAIN, val=val, live=live)
     # a and b: a hit at rank 1; c: its track at rank 2, NDCG 1 / log2(3).
     assert live.metrics == {"val/hitrate@50": 1.0, "val/ndcg@50": pytest.approx((2 + 1 / math.log2(3)) / 3)}
     model.save(tmp_path / "nested" / "mostpop")
     np.testing.assert_array_equal(np.load(tmp_path / "nested/mostpop/item_popularity.npy"), [4, 3, 1, 0])
-    by_users = MostPopRecommender(count_by="users").fit(ITEMS, TRAIN)
+    by_users = MostPopRecommender(demo("mostpop", count_by="users")).fit(ITEMS, TRAIN)
     np.testing.assert_array_equal(by_users.popularity, [2, 2, 1, 0])
 
 
 def test_knn_saves_unit_mean_user_vectors_and_unit_item_vectors(tmp_path):
-    model = KNNRecommender().fit(ITEMS, TRAIN)
+    model = KNNRecommender(demo("knn")).fit(ITEMS, TRAIN)
     model.save(tmp_path / "nested" / "knn")
     users = np.load(tmp_path / "nested/knn/user_representations.npy")
     items = np.load(tmp_path / "nested/knn/item_representations.npy")
@@ -51,7 +53,7 @@ def test_knn_saves_unit_mean_user_vectors_and_unit_item_vectors(tmp_path):
 
 
 def test_ease_saves_the_closed_form_weights(tmp_path):
-    model = EASERecommender(l2=0.5).fit(ITEMS, TRAIN)
+    model = EASERecommender(demo("ease", l2=0.5)).fit(ITEMS, TRAIN)
     model.save(tmp_path / "nested" / "ease")
     x = np.zeros((3, 4))
     x[[0, 0, 1, 1, 2], [0, 1, 1, 2, 0]] = 1.0
@@ -59,14 +61,14 @@ def test_ease_saves_the_closed_form_weights(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "nested/ease/item_weights.npy"), np.eye(4) - p / np.diag(p), atol=1e-5)
 
 
-@pytest.mark.parametrize("model, name", [(MostPopRecommender(), "mostpop"), (KNNRecommender(), "KNN"), (EASERecommender(l2=1.0), "EASE")])
+@pytest.mark.parametrize("model, name", [(MostPopRecommender(demo("mostpop")), "mostpop"), (KNNRecommender(demo("knn")), "KNN"), (EASERecommender(demo("ease", l2=1.0)), "EASE")])
 def test_an_unknown_user_is_refused_naming_the_model(model, name):
     model.fit(ITEMS, TRAIN)
     with pytest.raises(KeyError, match=rf"1 users have no train interactions \(first: zed\); {name} cannot represent them"):
         model.recommend(["a", "zed"], top_k=2)
 
 
-@pytest.mark.parametrize("make", [KNNRecommender, lambda: EASERecommender(l2=1.0)], ids=["knn", "ease"])
+@pytest.mark.parametrize("make", [lambda: KNNRecommender(demo("knn")), lambda: EASERecommender(demo("ease", l2=1.0))], ids=["knn", "ease"])
 def test_fit_logs_the_validation_metrics_of_the_fitted_model_as_step_0(make):
     from audiorec.models.base import validation_metrics
 
@@ -102,12 +104,12 @@ def test_knn_item_ids_rows_reproduce_the_journal_indexing_by_hand():
     the train (and cold) tracks. Train tracks 1 and 3, cold track 2: user a's track 3 is rank 2 among
     (1, 2, 3), so row 2 stands for it; without the cold track it is rank 1 among (1, 3)."""
     train = pd.DataFrame({"user_id": ["a", "b"], "track_idx": [3, 1], "count": 1})
-    with_cold = KNNRecommender(user_rows="item_ids").fit(ITEMS, train, cold_items=np.array([2]))
+    with_cold = KNNRecommender(demo("knn", user_rows="item_ids")).fit(ITEMS, train, cold_items=np.array([2]))
     np.testing.assert_allclose(with_cold.user_vectors[0], ITEMS[2] / np.linalg.norm(ITEMS[2]), rtol=1e-6)
-    without = KNNRecommender(user_rows="item_ids").fit(ITEMS, train)
+    without = KNNRecommender(demo("knn", user_rows="item_ids")).fit(ITEMS, train)
     np.testing.assert_allclose(without.user_vectors[0], ITEMS[1] / np.linalg.norm(ITEMS[1]), rtol=1e-6)
-    with pytest.raises(ValueError, match=r"^knn.user_rows='rows'; allowed: tracks, item_ids$"):
-        KNNRecommender(user_rows="rows")
+    with pytest.raises(SettingsError, match=r"^params\.yaml: knn\.user_rows='rows': Input should be 'tracks' or 'item_ids'$"):
+        demo("knn", user_rows="rows")
 
 
 def test_mean_rows_and_the_journal_tower_by_hand():
@@ -127,7 +129,7 @@ def test_ease_logs_the_gram_matrix_size_and_the_inversion(caplog):
     import logging
 
     with caplog.at_level(logging.INFO, logger="audiorec.models.ease"):
-        EASERecommender(l2=1.0).fit(np.zeros((3000, 1), np.float32), TRAIN)
+        EASERecommender(demo("ease", l2=1.0)).fit(np.zeros((3000, 1), np.float32), TRAIN)
     # 3000^2 float32 entries: 36,000,000 bytes = 0.0335 GiB.
     assert "EASE: Gram matrix of 3000 tracks (0.0 GiB of float32)" in caplog.messages
     assert "EASE: inverting it in place (Cholesky)" in caplog.messages
@@ -142,9 +144,9 @@ def test_shared_helpers_by_hand(tmp_path):
     assert matrix.toarray().tolist() == [[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 0, 0]]
     # Ranked among the train tracks only: track 3 (no train plays) would outscore c's val track 2.
     items = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, 1.0], [5.0, 0.1]], dtype=np.float32)
-    model = KNNRecommender().fit(items, TRAIN, val=pd.DataFrame({"user_id": ["c"], "track_idx": [2]}))  # no live: nothing logged
+    model = KNNRecommender(demo("knn")).fit(items, TRAIN, val=pd.DataFrame({"user_id": ["c"], "track_idx": [2]}))  # no live: nothing logged
     assert validation_metrics(model, pd.DataFrame({"user_id": ["c"], "track_idx": [2]}), TRAIN, k=1) == {"val/hitrate@1": 1.0, "val/ndcg@1": 1.0}
     # User rows follow the sorted user ids, whatever the order of train.
-    shuffled = KNNRecommender().fit(ITEMS, TRAIN.iloc[::-1])
+    shuffled = KNNRecommender(demo("knn")).fit(ITEMS, TRAIN.iloc[::-1])
     shuffled.save(tmp_path)
-    np.testing.assert_array_equal(np.load(tmp_path / "user_representations.npy"), KNNRecommender().fit(ITEMS, TRAIN).user_vectors)
+    np.testing.assert_array_equal(np.load(tmp_path / "user_representations.npy"), KNNRecommender(demo("knn")).fit(ITEMS, TRAIN).user_vectors)

@@ -5,6 +5,7 @@ import pytest
 
 from audiorec.models.mostpop import MostPopRecommender
 from audiorec.retrieval import top_k_by_score, top_k_in_order
+from model_settings import demo
 
 
 def by_definition(popularity: np.ndarray, seen: np.ndarray, top_k: int, candidates: np.ndarray | None) -> list[int]:
@@ -30,7 +31,7 @@ def test_mostpop_lists_match_the_definition_and_the_dense_formulation(seed, coun
     rng = np.random.default_rng(seed)
     n_tracks = int(rng.integers(5, 40))
     train = random_train(rng, n_users=12, n_tracks=n_tracks)
-    model = MostPopRecommender(count_by=count_by).fit(np.zeros((n_tracks + 2, 0), np.float32), train)  # 2 never played
+    model = MostPopRecommender(demo("mostpop", count_by=count_by)).fit(np.zeros((n_tracks + 2, 0), np.float32), train)  # 2 never played
     users = sorted(train["user_id"].unique())
     seen = [train.loc[train["user_id"] == user, "track_idx"].to_numpy() for user in users]
     # Unsorted, with repeats, sometimes smaller than top_k plus a user's history.

@@ -253,14 +253,14 @@ def params():
 @pytest.mark.parametrize(
     "section, message",
     [
-        ({"format": "xlsx", "file": "v.xlsx", "dim": 4}, r"onion.format='xlsx'; allowed: tsv, csv, npy, parquet"),
+        ({"format": "xlsx", "file": "v.xlsx", "dim": 4}, r"onion.format='xlsx': Input should be 'tsv', 'csv', 'npy' or 'parquet'"),
         ({"format": "tsv", "file": "/data/onion/v.tsv", "dim": 4}, r"onion.file='/data/onion/v.tsv': name a file inside data/precomputed/onion/ \(copy, link or `dvc import-url` it there\)"),
         ({"format": "tsv", "file": "../v.tsv", "dim": 4}, r"onion.file='../v.tsv': name a file inside"),
-        ({"format": "npy", "file": "v.npy", "dim": 4}, r"onion.ids: the npy format, and only it, names the file of its track ids"),
-        ({"format": "tsv", "file": "v.tsv", "ids": "i.csv", "dim": 4}, r"onion.ids: the npy format, and only it"),
-        ({"format": "tsv", "file": "v.tsv", "dim": "104"}, r"onion.dim='104'; must be the vectors' width, an integer >= 1"),
-        ({"format": "tsv", "file": "v.tsv"}, r"onion.dim is missing: a precomputed backend needs format, file and dim"),
-        ({"format": "tsv", "file": "v.tsv", "dim": 4, "id_col": "x"}, r"onion.id_col: not a setting of a precomputed backend; allowed: format, file"),
+        ({"format": "npy", "file": "v.npy", "dim": 4}, r"onion.ids=None: the npy format, and only it, names the file of its track ids in row order: add ids"),
+        ({"format": "tsv", "file": "v.tsv", "ids": "i.csv", "dim": 4}, r"onion.ids='i.csv': the npy format, and only it, .*: remove ids for the tsv format"),
+        ({"format": "tsv", "file": "v.tsv", "dim": "104"}, r"onion.dim='104': Input should be a valid integer"),
+        ({"format": "tsv", "file": "v.tsv"}, r"onion.dim is missing; add it to onion"),
+        ({"format": "tsv", "file": "v.tsv", "dim": 4, "id_col": "x"}, r"onion.id_col: unknown key \(did you mean id_column\?\); the keys of onion: format, file"),
     ],
 )
 def test_a_precomputed_section_is_checked_before_any_stage_runs(params, section, message):

@@ -6,6 +6,7 @@ import pandas as pd
 
 from audiorec.models.mostpop import MostPopRecommender
 from audiorec.evaluation.ranking import hot_candidates, rank_splits
+from model_settings import demo
 
 
 def test_users_without_train_tracks_get_no_list_and_a_warning(caplog):
@@ -15,7 +16,7 @@ def test_users_without_train_tracks_get_no_list_and_a_warning(caplog):
         "test": pd.DataFrame({"user_id": ["c", "a"], "track_idx": [1, 2]}),
     }
     assert hot_candidates(train).tolist() == [1, 2, 4]
-    model = MostPopRecommender().fit(np.zeros((6, 0), np.float32), train)
+    model = MostPopRecommender(demo("mostpop")).fit(np.zeros((6, 0), np.float32), train)
     with caplog.at_level(logging.WARNING):
         ranked = rank_splits(model, train, truths, top_k=10)
     assert "val: 1 users have no usable train tracks and get no list (first: zed)" in caplog.text

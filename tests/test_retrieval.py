@@ -4,6 +4,7 @@ import pytest
 
 from audiorec.models.knn import KNNRecommender
 from audiorec.retrieval import top_k_unseen
+from model_settings import demo
 
 
 def test_exactly_k_unseen_items_in_score_order():
@@ -41,7 +42,7 @@ def test_knn_user_is_mean_of_train_tracks():
     # Two clusters on the axes; user u listened to items 0 and 1 (near the x axis).
     items = np.array([[1, 0.1], [1, -0.1], [0.9, 0], [0, 1], [0.1, 1], [-0.1, 1]], dtype=np.float32)
     train = pd.DataFrame({"user_id": ["u", "u", "v"], "track_idx": [0, 1, 4]})
-    model = KNNRecommender().fit(items, train)
+    model = KNNRecommender(demo("knn")).fit(items, train)
     ranked = model.recommend(["u", "v"], top_k=2)
     assert ranked.set_index("user_id").loc["u", "track_idx"].tolist() == [2, 4]
     assert ranked.set_index("user_id").loc["v", "track_idx"].tolist() == [3, 5]
@@ -54,11 +55,11 @@ def test_knn_can_reproduce_the_journal_codes_indexing_bug():
     train = pd.DataFrame({"user_id": ["u", "u", "v"], "track_idx": [3, 7, 5]})
     cold = np.array([9])
     # item ids: 3 -> 0, 5 -> 1, 7 -> 2, 9 -> 3, so u averages rows 0 and 2 and v takes row 1.
-    model = KNNRecommender(user_rows="item_ids").fit(items, train, cold_items=cold)
+    model = KNNRecommender(demo("knn", user_rows="item_ids")).fit(items, train, cold_items=cold)
     expected = np.stack([items[[0, 2]].mean(axis=0), items[1]])
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     np.testing.assert_allclose(model.user_vectors, expected, rtol=1e-6)
-    correct = KNNRecommender().fit(items, train)
+    correct = KNNRecommender(demo("knn")).fit(items, train)
     assert not np.allclose(correct.user_vectors, model.user_vectors)
 
 
@@ -80,7 +81,7 @@ def test_knn_ranks_cold_candidates_from_audio():
     # Track 3 was never played but sounds like user u's tracks.
     items = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.95, 0.05], [0.1, 0.9]], dtype=np.float32)
     train = pd.DataFrame({"user_id": ["u", "u", "v"], "track_idx": [0, 1, 2]})
-    model = KNNRecommender().fit(items, train)
+    model = KNNRecommender(demo("knn")).fit(items, train)
     ranked = model.recommend(["u", "v"], top_k=2, candidates=np.array([3, 4])).set_index("user_id")["track_idx"]
     assert ranked["u"].tolist() == [3, 4]
     assert ranked["v"].tolist() == [4, 3]

@@ -11,15 +11,14 @@ import torch.nn.functional as F
 
 from audiorec.models import shallow
 from audiorec.models.shallow import (
-    NormalizedReLU,
     PositivePairs,
     ShallowRecommender,
     confidence,
-    dot_by_gather,
-    dot_by_sampled_product,
     hinge_loss,
     sample_negatives,
 )
+from audiorec.settings.base import SettingsError
+from model_settings import demo
 
 FAST = {"batch_size": 64, "neg_samples": 5, "device": "cpu", "lr": 0.01}
 
@@ -122,7 +121,7 @@ def test_positive_pairs_agree_with_a_set_lookup(monkeypatch, dense_limit):
 @pytest.mark.parametrize("user_freeze", [True, False])
 def test_freeze_flags_after_one_step(item_freeze, user_freeze):
     items, train = random_data()
-    model = ShallowRecommender(item_freeze=item_freeze, user_freeze=user_freeze, **FAST)
+    model = ShallowRecommender(demo("shallow", item_freeze=item_freeze, user_freeze=user_freeze, **FAST))
     model._build(items, train)
     pairs = model._pairs(train)
     before = {name: tensor.clone() for name, tensor in model.net.state_dict().items()}
@@ -141,8 +140,8 @@ def test_l2_adds_the_squared_parameters_to_the_loss_as_the_original_did(item_fre
     """loss = hinge + l2 * (sum of every parameter squared, frozen tables included), so the
     gradient of a trained parameter gains 2 * l2 * its value (Adam's weight decay would add 1x)."""
     items, train = random_data()
-    plain = ShallowRecommender(item_freeze=item_freeze, **FAST)
-    decayed = ShallowRecommender(item_freeze=item_freeze, l2=0.01, **FAST)
+    plain = ShallowRecommender(demo("shallow", item_freeze=item_freeze, **FAST))
+    decayed = ShallowRecommender(demo("shallow", item_freeze=item_freeze, l2=0.01, **FAST))
     for model in (plain, decayed):
         model._build(items, train)
     pairs = plain._pairs(train)
@@ -160,7 +159,7 @@ def test_l2_adds_the_squared_parameters_to_the_loss_as_the_original_did(item_fre
 def test_fit_leaves_the_callers_embeddings_alone():
     items, train = random_data()
     original = items.copy()
-    ShallowRecommender(item_freeze=False, max_epochs=2, **FAST).fit(items, train)
+    ShallowRecommender(demo("shallow", item_freeze=False, max_epochs=2, **FAST)).fit(items, train)
     assert np.array_equal(items, original)
 
 
@@ -169,7 +168,7 @@ def test_planted_clusters_are_learned(variant):
     items, train, val, cluster = planted_data()
     live = RecordingLive()
     # Random user vectors (user_init=False): the cluster preference has to be learned, not copied from the init.
-    model = ShallowRecommender(variant=variant, user_init=False, max_epochs=25, **{**FAST, "lr": 0.02})
+    model = ShallowRecommender(demo("shallow", variant=variant, user_init=False, max_epochs=25, **{**FAST, "lr": 0.02}))
     model.fit(items, train, val=val, live=live)
     assert set(live.history) == {"train/loss", "val/loss", "val/hitrate@50", "val/ndcg@50", "lr"}
     assert live.steps == len(live.history["train/loss"])
@@ -200,7 +199,7 @@ def test_planted_clusters_are_learned(variant):
 def test_save_load_round_trip(tmp_path, options):
     items, train = random_data()
     train["count"] = np.arange(len(train)) % 5 + 1
-    model = ShallowRecommender(max_epochs=3, **options, **FAST).fit(items, train)
+    model = ShallowRecommender(demo("shallow", max_epochs=3, **options, **FAST)).fit(items, train)
     model.save(tmp_path)
     users = sorted(train["user_id"].unique())
     loaded = ShallowRecommender.load(tmp_path, items)
@@ -215,11 +214,14 @@ def test_save_load_round_trip(tmp_path, options):
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert {"epoch", "model_state_dict", "optimizer_state_dict", "loss"} <= set(checkpoint)
     assert checkpoint["epoch"] == 3
+    # The config is the settings and the seed; the loaded model is rebuilt from it.
+    assert checkpoint["config"] == {**model.settings.model_dump(), "seed": 0} == model.config()
+    assert loaded.settings == model.settings and loaded.seed == model.seed
 
 
 def test_load_refuses_another_hidden_dim(tmp_path):
     items, train = random_data()
-    ShallowRecommender(max_epochs=1, **FAST).fit(items, train).save(tmp_path)
+    ShallowRecommender(demo("shallow", max_epochs=1, **FAST)).fit(items, train).save(tmp_path)
     with pytest.raises(ValueError, match=r"shallow\.hidden_dim=4 .* hidden_dim=0"):
         ShallowRecommender.load(tmp_path, items, hidden_dim=4)
 
@@ -227,7 +229,7 @@ def test_load_refuses_another_hidden_dim(tmp_path):
 @pytest.mark.parametrize("variant", ["cosine", "interaction"])
 def test_recommend_exactly_k_unseen_in_model_score_order(variant):
     items, train = random_data(n_users=12, n_items=40)
-    model = ShallowRecommender(variant=variant, hidden_dim=5, max_epochs=2, **FAST).fit(items, train)
+    model = ShallowRecommender(demo("shallow", variant=variant, hidden_dim=5, max_epochs=2, **FAST)).fit(items, train)
     users = sorted(train["user_id"].unique())
     ranked = model.recommend(users, top_k=30)
     seen = train.groupby("user_id")["track_idx"].apply(set)
@@ -247,13 +249,10 @@ def test_recommend_exactly_k_unseen_in_model_score_order(variant):
 
 def test_unknown_user_and_bad_params_are_named():
     items, train = random_data()
-    model = ShallowRecommender(max_epochs=1, **FAST).fit(items, train)
+    model = ShallowRecommender(demo("shallow", max_epochs=1, **FAST)).fit(items, train)
     with pytest.raises(KeyError, match="nobody"):
         model.recommend(["u00", "nobody"], top_k=3)
-    with pytest.raises(ValueError, match=r"shallow\.variant='dot'; allowed: cosine, interaction"):
-        ShallowRecommender(variant="dot")
-    with pytest.raises(ValueError, match=r"shallow\.sample_type='both'; allowed: item, user"):
-        ShallowRecommender(sample_type="both")
+    # Bad values are refused when the settings are built (test_settings_refuse_a_bad_value).
 
 
 def reference_tower(rows: np.ndarray, weight: np.ndarray, bias: np.ndarray, normalize: bool) -> np.ndarray:
@@ -267,7 +266,7 @@ def test_the_net_scores_as_the_paper_defines_them_computed_in_numpy(variant):
     """cosine: cos(ReLU(W u + b), ReLU(W i + b)); interaction: sigmoid(v . (ReLU(W u + b) * ReLU(W i + b)) + c),
     in every way the net computes a score: pairwise, and against candidate rows in both of its paths."""
     items, train = random_data(n_users=12, n_items=40, dim=6)
-    model = ShallowRecommender(variant=variant, hidden_dim=3, **FAST)
+    model = ShallowRecommender(demo("shallow", variant=variant, hidden_dim=3, **FAST))
     model._build(items, train)
     net = model.net
     assert net.tower.out_features == 3  # hidden_dim sets the width of the shared layer
@@ -302,7 +301,7 @@ def test_the_net_scores_as_the_paper_defines_them_computed_in_numpy(variant):
 
 def test_users_start_as_the_mean_of_their_train_tracks_by_default():
     items, train = random_data()
-    model = ShallowRecommender(**FAST)
+    model = ShallowRecommender(demo("shallow", **FAST))
     model._build(items, train)
     means = train.groupby("user_id")["track_idx"].apply(lambda tracks: items[tracks.to_numpy()].mean(axis=0))
     expected = np.stack([means[user] for user in model.user_ids])
@@ -313,7 +312,7 @@ def test_the_loss_is_the_hinge_over_the_pair_and_its_drawn_negatives():
     """For both sample types: the scores computed in numpy, the negatives sample_negatives draws from the same seed."""
     items, train = random_data()
     for sample_type in ("item", "user"):
-        model = ShallowRecommender(sample_type=sample_type, margin=0.7, **FAST)
+        model = ShallowRecommender(demo("shallow", sample_type=sample_type, margin=0.7, **FAST))
         model._build(items, train)
         pairs = model._pairs(train)
         batch = torch.arange(len(pairs))
@@ -363,7 +362,7 @@ def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(monkeypatch, va
     monkeypatch.setattr(shallow, "WHOLE_TABLE_DRAWS", 0 if whole_table else 10**9)
     monkeypatch.setattr(shallow, "ALL_PAIRS_ROWS_PER_CANDIDATE", 10**9 if all_pairs else 0)
     items, train = random_data(n_users=50, n_items=60, dim=4, seed=2)
-    model = ShallowRecommender(variant=variant, sample_type=sample_type, margin=0.5, item_freeze=False, **FAST)
+    model = ShallowRecommender(demo("shallow", variant=variant, sample_type=sample_type, margin=0.5, item_freeze=False, **FAST))
     model._build(items, train)
     with torch.no_grad():  # a nonzero readout bias and some users with every unit clipped
         model.net.tower.bias.normal_()
@@ -391,41 +390,12 @@ def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(monkeypatch, va
         torch.testing.assert_close(fast[name], plain[name], rtol=1e-5, atol=1e-7, msg=name)
 
 
-@pytest.mark.parametrize("dot", [dot_by_gather, dot_by_sampled_product], ids=["gather", "sampled-product"])
-def test_both_ways_of_scoring_candidates_are_the_dot_products_in_numpy(dot):
-    """Rows repeat within a batch row and across rows, in no order: each entry is its own dot product."""
-    rng = np.random.default_rng(1)
-    anchors, table = rng.normal(size=(7, 5)), rng.normal(size=(9, 5))
-    rows = np.array([[3, 3, 0], [8, 1, 3], [0, 0, 0], [2, 7, 5], [5, 2, 8], [1, 1, 4], [6, 4, 6]])
-    expected = np.einsum("bd,bnd->bn", anchors, table[rows])
-    scores = dot(torch.tensor(anchors), torch.tensor(table), torch.tensor(rows))
-    np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-12)
-
-
-def test_normalized_relu_is_normalize_of_relu_with_its_gradient():
-    rows = torch.tensor([[1.0, -2.0, 3.0], [-1.0, -1.0, -4.0], [0.0, 2.5, -1.0], [3.0, 4.0, 0.0]], dtype=torch.float64)
-    upstream = torch.tensor([[0.3, -1.0, 2.0], [1.0, 1.0, 1.0], [-0.5, 0.7, 0.2], [1.0, -2.0, 0.5]], dtype=torch.float64)
-    results = []
-    # On a leaf (left alone), on an intermediate as the net has (overwritten in place), and autograd's composition.
-    for function in (NormalizedReLU.apply, lambda x: NormalizedReLU.apply(x * 1), lambda x: F.normalize(F.relu(x), dim=-1)):
-        inputs = rows.clone().requires_grad_()
-        outputs = function(inputs)
-        outputs.backward(upstream)
-        results.append((outputs.detach(), inputs.grad))
-        assert torch.equal(inputs.detach(), rows)
-    torch.testing.assert_close(results[0], results[2], rtol=1e-12, atol=1e-15)
-    torch.testing.assert_close(results[1], results[2], rtol=1e-12, atol=1e-15)
-    # [3, 4, 0] -> [.6, .8, 0] by hand; an all-clipped row stays zero; one positive unit is exactly a unit vector.
-    assert results[0][0][3].tolist() == pytest.approx([0.6, 0.8, 0.0]) and results[0][0][1].tolist() == [0.0, 0.0, 0.0]
-    assert results[0][0][2].tolist() == [0.0, 1.0, 0.0]
-
-
 def test_play_counts_weight_the_loss_only_with_use_confidence():
     items, train = random_data()
     losses = {}
     for use_confidence in (False, True):
         for count in (0.0, math.e - 1):  # confidence 1 and 3
-            model = ShallowRecommender(use_confidence=use_confidence, **FAST) if use_confidence else ShallowRecommender(**FAST)
+            model = ShallowRecommender(demo("shallow", use_confidence=use_confidence, **FAST)) if use_confidence else ShallowRecommender(demo("shallow", **FAST))
             frame = train.assign(count=count)
             model._build(items, frame)
             pairs = model._pairs(frame)
@@ -441,8 +411,10 @@ def test_an_epochs_train_loss_is_the_mean_over_all_pairs_however_they_are_batche
     items = np.ones((40, 6), np.float32)
     _, train = random_data()
     for batch_size in (7, 1000):  # 7: uneven batches (len(train) is not a multiple of 7)
-        model = ShallowRecommender(**{**FAST, "batch_size": batch_size, "lr": 0.0}, margin=0.3)
+        model = ShallowRecommender(demo("shallow", **{**FAST, "batch_size": batch_size}, margin=0.3))
         model._build(items, train)
+        for group in model.optimizer.param_groups:  # lr 0, which the settings refuse (lr > 0)
+            group["lr"] = 0.0
         assert len(train) % 7 and model._train_epoch(model._pairs(train), None) == pytest.approx(0.3, rel=1e-6)
 
 
@@ -450,7 +422,7 @@ def test_val_negatives_avoid_train_and_val_positives_unless_positives_may_be_dra
     items, train = random_data()
     val = pd.DataFrame({"user_id": ["u00", "u01", "stranger"], "track_idx": [5, 6, 7], "count": 1})
     for exclude in (True, False):
-        model = ShallowRecommender(exclude_positives=exclude, **FAST)
+        model = ShallowRecommender(demo("shallow", exclude_positives=exclude, **FAST))
         model._build(items, train)
         pairs, truth, codes = model._validation_data(val, model._pairs(train))
         assert truth["user_id"].tolist() == ["u00", "u01"]  # the unknown user is left out
@@ -473,11 +445,12 @@ def test_fit_hands_the_epoch_loop_its_settings(monkeypatch, record_epoch_loop):
     items, train = random_data()
     val = train.groupby("user_id").head(1)
     settings = dict(schedule_on="ndcg", stop_on="loss", scheduler_patience=3, patience=7, max_epochs=9, **FAST)
-    model = ShallowRecommender(resume=True, checkpoint_dir="ckpt", **settings).fit(items, train, val=val)
-    ShallowRecommender(checkpoint_dir="ckpt", exclude_positives=False, **settings).fit(items, train, val=val)
-    ShallowRecommender(**settings).fit(items, train, val=val.iloc[1:])
-    ShallowRecommender(**settings).fit(items, train.iloc[1:], val=val)
-    ShallowRecommender(**settings).fit(items * 2, train, val=val)
+    model = ShallowRecommender(demo("shallow", resume=True, **settings), checkpoint_dir="ckpt").fit(items, train, val=val)
+    # resume off (the old constructor default; params.yaml's is on): no resume directory, even with a checkpoint_dir.
+    ShallowRecommender(demo("shallow", exclude_positives=False, resume=False, **settings), checkpoint_dir="ckpt").fit(items, train, val=val)
+    ShallowRecommender(demo("shallow", **settings)).fit(items, train, val=val.iloc[1:])
+    ShallowRecommender(demo("shallow", **settings)).fit(items, train.iloc[1:], val=val)
+    ShallowRecommender(demo("shallow", **settings)).fit(items * 2, train, val=val)
     first = calls[0]
     assert first["name"] == "shallow" and (first["patience"], first["max_epochs"]) == (7, 9)
     assert first["scheduler"].mode == "max" and first["scheduler"].patience == 3  # NDCG rises
@@ -519,17 +492,31 @@ def test_positive_pairs_sorted_lookup_at_the_ends_and_the_bitmap_limit(monkeypat
     assert empty.dtype == torch.bool and not empty.any()  # a mask, usable to index the pending draws
 
 
-def test_params_and_errors_name_the_model_and_the_setting(tmp_path):
-    for name, value, message in [
-        ("stop_on", "auc", "allowed: ndcg, loss"), ("schedule_on", "auc", "allowed: ndcg, loss"),
-        ("hidden_dim", -1, "must be >= 0"), ("neg_samples", 0, "must be >= 1"), ("batch_size", 0, "must be >= 1"),
-        ("max_epochs", 0, "must be >= 1"), ("patience", 0, "must be >= 1"),
-        ("device", "tpu", "allowed: auto, cpu, cuda, cuda:<index>"),
-    ]:
-        with pytest.raises(ValueError, match=rf"^shallow\.{name}={value!r}; {re.escape(message)}$"):
-            ShallowRecommender(**{name: value})
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("variant", "dot", "Input should be 'cosine' or 'interaction'"),
+        ("sample_type", "both", "Input should be 'item' or 'user'"),
+        ("stop_on", "auc", "Input should be 'ndcg' or 'loss'"),
+        ("schedule_on", "auc", "Input should be 'ndcg' or 'loss'"),
+        ("hidden_dim", -1, "Input should be greater than or equal to 0"),
+        ("neg_samples", 0, "Input should be greater than or equal to 1"),
+        ("batch_size", 0, "Input should be greater than or equal to 1"),
+        ("max_epochs", 0, "Input should be greater than or equal to 1"),
+        ("patience", 0, "Input should be greater than or equal to 1"),
+        ("lr", 0.0, "Input should be greater than 0"),
+        ("device", "tpu", "String should match pattern"),
+    ],
+)
+def test_settings_refuse_a_bad_value(name, value, reason):
+    """A bad value is refused when the settings are built, naming the file, the section's key and why."""
+    with pytest.raises(SettingsError, match=rf"^params\.yaml: shallow\.{name}={re.escape(repr(value))}: {re.escape(reason)}"):
+        demo("shallow", **{name: value})
+
+
+def test_errors_name_the_model_and_the_setting(tmp_path):
     items, train = random_data()
-    model = ShallowRecommender(max_epochs=1, **FAST).fit(items, train)
+    model = ShallowRecommender(demo("shallow", max_epochs=1, **FAST)).fit(items, train)
     with pytest.raises(KeyError, match="the Shallow net cannot represent them"):
         model.recommend(["nobody"], top_k=3)
     model.save(tmp_path / "new" / "model")  # parents are created
@@ -539,8 +526,8 @@ def test_params_and_errors_name_the_model_and_the_setting(tmp_path):
 
 def test_float64_embeddings_train_and_load_like_float32_ones(tmp_path):
     items, train = random_data()
-    expected = ShallowRecommender(max_epochs=2, **FAST).fit(items, train).recommend(["u03"], top_k=5)
-    model = ShallowRecommender(max_epochs=2, **FAST).fit(items.astype(np.float64), train)
+    expected = ShallowRecommender(demo("shallow", max_epochs=2, **FAST)).fit(items, train).recommend(["u03"], top_k=5)
+    model = ShallowRecommender(demo("shallow", max_epochs=2, **FAST)).fit(items.astype(np.float64), train)
     assert model.recommend(["u03"], top_k=5)["track_idx"].iloc[0].tolist() == expected["track_idx"].iloc[0].tolist()
     model.save(tmp_path)
     loaded = ShallowRecommender.load(tmp_path, items.astype(np.float64))
@@ -553,7 +540,7 @@ def test_a_checkpoint_holding_arbitrary_objects_is_refused(tmp_path):
     import pickle
 
     items, train = random_data()
-    ShallowRecommender(max_epochs=1, **FAST).fit(items, train).save(tmp_path)
+    ShallowRecommender(demo("shallow", max_epochs=1, **FAST)).fit(items, train).save(tmp_path)
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     torch.save({**checkpoint, "extra": Unsafe()}, tmp_path / "checkpoint.pt")
     with pytest.raises(pickle.UnpicklingError):

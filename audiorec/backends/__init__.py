@@ -30,6 +30,23 @@ REGISTRY: dict[str, str] = {
     "muq_mulan": "audiorec.backends.muq_mulan:MuQMuLanBackend",
 }
 
+# The class of each built-in backend's params.yaml section ("module:Class", audiorec/settings/);
+# `none` reads no section.
+SETTINGS: dict[str, str] = {
+    "random": "audiorec.settings.random:RandomSettings",
+    "mfcc": "audiorec.settings.mfcc:MFCCSettings",
+    "musicnn": "audiorec.settings.musicnn:MusicnnSettings",
+    "oracle": "audiorec.settings.oracle:OracleSettings",
+    "mert": "audiorec.settings.mert:MertSettings",
+    "music2vec": "audiorec.settings.music2vec:Music2VecSettings",
+    "encodecmae": "audiorec.settings.encodecmae:EncodecMAESettings",
+    "musicfm": "audiorec.settings.musicfm:MusicFMSettings",
+    "jukebox": "audiorec.settings.jukebox:JukeboxSettings",
+    "mule": "audiorec.settings.mule:MuleSettings",
+    "muq": "audiorec.settings.muq:MuQSettings",
+    "muq_mulan": "audiorec.settings.muq_mulan:MuQMuLanSettings",
+}
+
 BUILT_IN, PLUGIN, PRECOMPUTED = "built-in", "plugin", "precomputed"
 
 
@@ -68,4 +85,4 @@ def create(name: str, **params) -> Backend:
     return registry.create(REGISTRY, name, "backend", **params)
 
 
-__all__ = ["REGISTRY", "AudioBackend", "Backend", "BackendUnavailable", "ExtractionError", "create", "extract", "kind"]
+__all__ = ["REGISTRY", "SETTINGS", "AudioBackend", "Backend", "BackendUnavailable", "ExtractionError", "create", "extract", "kind"]

@@ -16,10 +16,11 @@ The loss is the cross-entropy over the `vocabulary` (the original: the train
 tracks, plus the cold tracks in the journal, plus its mask and padding rows)
 at the masked positions only, gathered *before* the output layer: logits are
 `[n_masked x n_classes]`, never `[batch x seq x n_classes]` as in the original
-(128 x 300 x 56k floats, 8.6 GB); tests check it is the same loss, and the same
-gradients. `loss: sampled_softmax` scores each masked position against
-`n_negatives` shared negatives instead, drawn uniformly or by popularity, with
-the logQ correction that keeps the estimate unbiased.
+(128 x 300 x 56k floats, 8.6 GB), and computed a block of rows at a time
+(`ChunkedCrossEntropy` in `audiorec.models.kernels`); tests check it is the same
+loss, and the same gradients. `loss: sampled_softmax` scores each masked position
+against `n_negatives` shared negatives instead, drawn uniformly or by popularity,
+with the logQ correction that keeps the estimate unbiased.
 
 Every way the default departs from the original code is a parameter; params.yaml
 `model_settings: study` sets them all to the original's (docs/deviations.md).
@@ -37,37 +38,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.models.base import VAL_K, Recommender, user_rows, validation_metrics
+from audiorec.models import kernels
+from audiorec.models.kernels import ChunkedCrossEntropy
 from audiorec.models.training import (
-    MONITORED,
-    check_at_least,
-    check_choice,
-    constructor_config,
     monitored_metric,
     resolve_device,
+    saved_config,
     scheduler_mode,
     seed_deterministic,
     train_epochs,
     training_fingerprint,
 )
 from audiorec.retrieval import top_k_unseen
+from audiorec.settings.bert4rec import BERT4RecSettings
 
 if TYPE_CHECKING:
     from dvclive import Live
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("softmax", "sampled_softmax")
-NEGATIVE_SAMPLING = ("uniform", "popularity")
-VOCABULARIES = ("catalogue", "train", "train_and_cold")
-SPECIAL_TOKENS = ("learned", "table")
-POSITIONS = ("from_end", "from_start")
-BATCHING = ("by_length", "random")
 IGNORE = -100  # target of a position that is not masked (F.cross_entropy's ignore_index)
 INIT_STD = 0.02  # BERT's initializer_range, also the original's for its learned and special rows
 CHECKPOINT = "checkpoint.pt"
-CROSS_ENTROPY_BLOCK = 2**22  # logits computed at a time by ChunkedCrossEntropy: 16 MiB of float32
-# Classes per logits product on the CPU: see class_blocked_logits.
-CLASS_BLOCK = 512
 
 
 class BERT4RecNet(nn.Module):
@@ -229,81 +221,6 @@ def masked_softmax_loss(outputs: torch.Tensor, targets: torch.Tensor, class_vect
     return ChunkedCrossEntropy.apply(outputs[at], class_vectors, targets[at], torch.is_grad_enabled())
 
 
-class ChunkedCrossEntropy(torch.autograd.Function):
-    """`F.cross_entropy(hidden @ class_vectors.T, targets)` (the mean over rows) a block of rows
-    at a time, the gradients taken in the same pass: the (rows x classes) logits never exist
-    whole. At Music4All's 56,000 classes they were 300 MB a batch, and log-softmax, its
-    backward and zeroing their gradient took a quarter of a BERT4Rec step on the CPU.
-    The matmuls are the ones autograd runs: the logits, then softmax minus one-hot times
-    the class vectors (and, for a trained table, its transpose times the rows). Every block
-    reuses two buffers: on the development machine (a virtual machine, where first touching
-    a page is slow) a fresh 16 MiB tensor per block cost more than the block's product.
-    `tests/test_bert4rec.py` checks the loss and both gradients against F.cross_entropy."""
-
-    @staticmethod
-    def forward(
-        ctx, hidden: torch.Tensor, class_vectors: torch.Tensor, targets: torch.Tensor, grad_enabled: bool
-    ) -> torch.Tensor:
-        wants_hidden, wants_classes = (grad_enabled and wanted for wanted in ctx.needs_input_grad[:2])
-        grad_hidden = torch.empty_like(hidden) if wants_hidden else None
-        grad_classes = torch.zeros_like(class_vectors) if wants_classes else None
-        total = hidden.new_zeros(())
-        # At least one row: no masked position gives an empty loop and a nan loss, as F.cross_entropy does.
-        step = max(1, min(CROSS_ENTROPY_BLOCK // max(len(class_vectors), 1), len(hidden)))
-        logits_buffer, shifted_buffer = (hidden.new_empty(step, len(class_vectors)) for _ in range(2))
-        for start in range(0, len(hidden), step):
-            rows, block_targets = hidden[start : start + step], targets[start : start + step]
-            logits = class_blocked_logits(rows, class_vectors, out=logits_buffer[: len(rows)])
-            log_normalisers = logsumexp_rows(logits, out=shifted_buffer[: len(rows)])
-            total += (log_normalisers - logits.gather(1, block_targets[:, None]).squeeze(1)).sum()
-            if wants_hidden or wants_classes:
-                # d loss / d logits: softmax minus the one-hot target, per row.
-                probabilities = logits.sub_(log_normalisers[:, None]).exp_()
-                probabilities[torch.arange(len(rows), device=rows.device), block_targets] -= 1
-                if wants_hidden:
-                    torch.mm(probabilities, class_vectors, out=grad_hidden[start : start + step])
-                if wants_classes:
-                    grad_classes.addmm_(probabilities.T, rows)
-        ctx.gradients = (grad_hidden, grad_classes)
-        ctx.n_rows = len(hidden)
-        return total / len(hidden)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
-        scale = grad / ctx.n_rows
-        grad_hidden, grad_classes = ctx.gradients
-        return (
-            None if grad_hidden is None else grad_hidden * scale,
-            None if grad_classes is None else grad_classes * scale,
-            None,
-            None,
-        )
-
-
-def class_blocked_logits(rows: torch.Tensor, class_vectors: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """`rows @ class_vectors.T` into `out`, on the CPU CLASS_BLOCK classes (columns) at a time.
-
-    With few rows and Music4All's 56,000 classes, MKL ran the one product at 40 GFLOP/s on
-    the AMD EPYC of the development machine (whose 4096-square products reach 95-120), at
-    every width from 200 to 4,800; 512 classes at a time, whose vectors stay in cache, ran at
-    60-95. Each logit is the same dot product either way, and the results were bit-identical.
-    """
-    if rows.is_cuda:
-        return torch.mm(rows, class_vectors.T, out=out)
-    for start in range(0, len(class_vectors), CLASS_BLOCK):
-        stop = start + CLASS_BLOCK
-        torch.mm(rows, class_vectors[start:stop].T, out=out[:, start:stop])
-    return out
-
-
-def logsumexp_rows(values: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """`torch.logsumexp(values, dim=1)`, by the same steps (so the same bits), with `out` as the
-    scratch space for `exp(values - row max)` that torch.logsumexp allocates on every call."""
-    maxes = values.amax(dim=1, keepdim=True)
-    maxes.masked_fill_(maxes.abs() == float("inf"), 0.0)  # an infinite max would make inf - inf
-    return torch.sub(values, maxes, out=out).exp_().sum(dim=1).log_().add_(maxes.squeeze(1))
-
-
 def sampled_softmax_loss(
     outputs: torch.Tensor,
     targets: torch.Tensor,
@@ -350,78 +267,13 @@ def user_sequences(interactions: pd.DataFrame) -> dict[str, np.ndarray]:
 class BERT4RecRecommender(Recommender):
     ranks_cold_tracks = True
 
-    def __init__(
-        self,
-        *,
-        max_seq_len: int = 200,
-        predict_seq_len: int = 0,
-        hidden_dim: int = 0,
-        learned_dim: int = 128,
-        n_layers: int = 2,
-        n_heads: int = 2,
-        intermediate_dim: int = 256,
-        dropout: float = 0.1,
-        mlm_probability: float = 0.2,
-        force_last_item_masking_prob: float = 0.0,
-        mask_at_least_one: bool = True,
-        item_freeze: bool = True,
-        special_tokens: str = "learned",
-        positions: str = "from_end",
-        normalize_items: bool = False,
-        standardize_items: bool = False,
-        vocabulary: str = "catalogue",
-        loss: str = "softmax",
-        n_negatives: int = 1000,
-        negative_sampling: str = "uniform",
-        shuffle_positions: bool = False,
-        batching: str = "by_length",
-        lr: float = 1e-3,
-        batch_size: int = 128,
-        max_epochs: int = 200,
-        min_epochs: int = 0,
-        patience: int = 10,
-        scheduler_patience: int = 4,
-        stop_on: str = "ndcg",
-        schedule_on: str = "ndcg",
-        val_min_tracks: int = 0,
-        device: str = "auto",
-        seed: int = 0,
-        resume: bool = False,
-        checkpoint_dir: str | None = None,
-    ):
-        choices = {"loss": (loss, LOSSES), "negative_sampling": (negative_sampling, NEGATIVE_SAMPLING),
-                   "vocabulary": (vocabulary, VOCABULARIES), "special_tokens": (special_tokens, SPECIAL_TOKENS),
-                   "positions": (positions, POSITIONS), "batching": (batching, BATCHING),
-                   "stop_on": (stop_on, MONITORED), "schedule_on": (schedule_on, MONITORED)}
-        for name, (value, allowed) in choices.items():
-            check_choice("bert4rec", name, value, allowed)
-        for name, value in {"max_seq_len": max_seq_len, "n_layers": n_layers, "n_heads": n_heads, "learned_dim": learned_dim,
-                            "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience,
-                            "n_negatives": n_negatives}.items():
-            check_at_least("bert4rec", name, value, 2 if name == "max_seq_len" else 1)
-        for name, value in {"hidden_dim": hidden_dim, "min_epochs": min_epochs, "val_min_tracks": val_min_tracks}.items():
-            check_at_least("bert4rec", name, value, 0)
-        if predict_seq_len and not 2 <= predict_seq_len <= max_seq_len:
-            raise ValueError(f"bert4rec.predict_seq_len={predict_seq_len}; must be 0 (max_seq_len) or between 2 and max_seq_len ({max_seq_len})")
-        for name, value in {"mlm_probability": mlm_probability, "force_last_item_masking_prob": force_last_item_masking_prob}.items():
-            if not 0 <= value <= 1:
-                raise ValueError(f"bert4rec.{name}={value!r}; must be between 0 and 1")
-        self.max_seq_len, self.predict_seq_len, self.hidden_dim, self.learned_dim = max_seq_len, predict_seq_len, hidden_dim, learned_dim
-        self.n_layers, self.n_heads, self.intermediate_dim, self.dropout = n_layers, n_heads, intermediate_dim, dropout
-        self.mlm_probability, self.force_last_item_masking_prob = mlm_probability, force_last_item_masking_prob
-        self.mask_at_least_one, self.item_freeze, self.special_tokens = mask_at_least_one, item_freeze, special_tokens
-        self.positions, self.normalize_items, self.standardize_items = positions, normalize_items, standardize_items
-        self.vocabulary, self.loss, self.n_negatives, self.negative_sampling = vocabulary, loss, n_negatives, negative_sampling
-        self.shuffle_positions, self.batching, self.lr, self.batch_size = shuffle_positions, batching, lr, batch_size
-        self.max_epochs, self.min_epochs, self.patience, self.scheduler_patience = max_epochs, min_epochs, patience, scheduler_patience
-        self.stop_on, self.schedule_on, self.val_min_tracks = stop_on, schedule_on, val_min_tracks
-        self.device, self.seed = device, seed
-        self.resume, self.checkpoint_dir = resume, checkpoint_dir
-        self.torch_device = resolve_device("bert4rec", device)
+    def __init__(self, settings: BERT4RecSettings, *, seed: int = 0, checkpoint_dir: str | None = None):
+        self.settings, self.seed, self.checkpoint_dir = settings, seed, checkpoint_dir
+        self.torch_device = resolve_device(settings.device)
 
     def config(self) -> dict:
-        """The constructor's keyword arguments, as stored in the checkpoint."""
-        return constructor_config(self)
+        """What the checkpoint stores to rebuild the model: its settings and seed."""
+        return saved_config(self)
 
     def fit(
         self,
@@ -435,11 +287,11 @@ class BERT4RecRecommender(Recommender):
         and stop early on `schedule_on` / `stop_on` (val NDCG@50, or the masked-item loss on
         the val users' own val sequences as the original did, which needs val's `timestamp`),
         keeping the best epoch. `cold_items` join the softmax with `vocabulary: train_and_cold`."""
-        width = self.hidden_dim or item_embeddings.shape[1] or self.learned_dim
-        if width % self.n_heads:
+        width = self.settings.hidden_dim or item_embeddings.shape[1] or self.settings.learned_dim
+        if width % self.settings.n_heads:
             raise ValueError(
-                f"bert4rec.n_heads={self.n_heads} must divide the model width {width} "
-                f"({'hidden_dim' if self.hidden_dim else 'the embedding dim'}); change n_heads or set hidden_dim"
+                f"bert4rec.n_heads={self.settings.n_heads} must divide the model width {width} "
+                f"({'hidden_dim' if self.settings.hidden_dim else 'the embedding dim'}); change n_heads or set hidden_dim"
             )
         # Without audio the item table is learned, and nothing can place a track nobody played.
         self.ranks_cold_tracks = item_embeddings.shape[1] > 0
@@ -448,32 +300,32 @@ class BERT4RecRecommender(Recommender):
         self._user_rows = pd.Index(self.user_ids)
         seed_deterministic(self.seed)
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
-        if self.standardize_items and items.shape[1]:  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
+        if self.settings.standardize_items and items.shape[1]:  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
             items = (items - items.mean(dim=0)) / items.std(dim=0).clamp(min=1e-6)
         self.net = BERT4RecNet(
-            items, hidden_dim=self.hidden_dim, max_seq_len=self.max_seq_len, n_layers=self.n_layers, n_heads=self.n_heads,
-            intermediate_dim=self.intermediate_dim, dropout=self.dropout, item_freeze=self.item_freeze,
-            normalize_items=self.normalize_items, special_tokens=self.special_tokens, positions=self.positions,
-            learned_dim=self.learned_dim,
+            items, hidden_dim=self.settings.hidden_dim, max_seq_len=self.settings.max_seq_len, n_layers=self.settings.n_layers, n_heads=self.settings.n_heads,
+            intermediate_dim=self.settings.intermediate_dim, dropout=self.settings.dropout, item_freeze=self.settings.item_freeze,
+            normalize_items=self.settings.normalize_items, special_tokens=self.settings.special_tokens, positions=self.settings.positions,
+            learned_dim=self.settings.learned_dim,
         ).to(self.torch_device)
         self._set_classes(train, len(items), cold_items)
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
         trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=self.lr)
+        self.optimizer = torch.optim.Adam(trainable, lr=self.settings.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode=scheduler_mode(self.schedule_on), patience=self.scheduler_patience
+            self.optimizer, mode=scheduler_mode(self.settings.schedule_on), patience=self.settings.scheduler_patience
         )
         validate = self._validation(val, train) if val is not None else None
         self.epoch, self.loss_value = train_epochs(
-            "bert4rec", self.net, self.optimizer, scheduler, self.generator, self.patience, self.max_epochs,
+            "bert4rec", self.net, self.optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
             train_epoch=self._train_epoch,
             validate=validate,
-            schedule_on=monitored_metric(self.schedule_on),
-            stop_on=monitored_metric(self.stop_on),
-            resume_dir=self.checkpoint_dir if self.resume else None,
-            fingerprint=training_fingerprint(__file__, self.config(), item_embeddings, train, val),
+            schedule_on=monitored_metric(self.settings.schedule_on),
+            stop_on=monitored_metric(self.settings.stop_on),
+            resume_dir=self.checkpoint_dir if self.settings.resume else None,
+            fingerprint=training_fingerprint((__file__, kernels.__file__), self.config(), item_embeddings, train, val),
             live=live,
-            min_epochs=self.min_epochs,
+            min_epochs=self.settings.min_epochs,
         )
         return self
 
@@ -503,10 +355,10 @@ class BERT4RecRecommender(Recommender):
     def _set_classes(self, train: pd.DataFrame, n_items: int, cold_items: np.ndarray | None) -> None:
         """The softmax classes: `vocabulary` tracks (None: the catalogue), each track's class id
         (-1 outside), and log q of the negative sampler over the classes."""
-        if self.vocabulary == "catalogue":
+        if self.settings.vocabulary == "catalogue":
             classes = None
         else:
-            extra = cold_items if self.vocabulary == "train_and_cold" and cold_items is not None else []
+            extra = cold_items if self.settings.vocabulary == "train_and_cold" and cold_items is not None else []
             classes = np.union1d(train["track_idx"].to_numpy(), extra).astype(np.int64)
         tracks = np.arange(n_items) if classes is None else classes
         class_of = np.full(n_items, -1, dtype=np.int64)
@@ -522,40 +374,40 @@ class BERT4RecRecommender(Recommender):
     def _user_vectors(self, rows: np.ndarray, batch_size: int = 64) -> np.ndarray:
         self.net.eval()
         vectors = np.empty((len(rows), self.net.width), np.float32)
-        history_length = (self.predict_seq_len or self.max_seq_len) - 1
+        history_length = (self.settings.predict_seq_len or self.settings.max_seq_len) - 1
         # Users in order of length, in small batches, so each batch is padded only to a similar
         # length: batches of 512 padded most users to 200 tracks and took 5x as long.
         by_length = np.argsort([len(self.sequences[row]) for row in rows], kind="stable")
         for start in range(0, len(rows), batch_size):
             at = by_length[start : start + batch_size]
             history = [np.append(self.sequences[row][-history_length:], self.net.mask) for row in rows[at]]
-            tokens = layout(history, self.max_seq_len, self.net.padding, self.net.count_from_end).to(self.torch_device)
+            tokens = layout(history, self.settings.max_seq_len, self.net.padding, self.net.count_from_end).to(self.torch_device)
             outputs = self.net(tokens)
             vectors[at] = outputs[torch.arange(len(tokens)), last_positions(tokens, self.net.padding)].cpu().numpy()
         return vectors
 
     def _batches(self, lengths: np.ndarray) -> list[np.ndarray]:
-        if self.batching == "by_length":
-            return length_batches(lengths, self.batch_size, self.generator)
-        return random_batches(len(lengths), self.batch_size, self.generator)
+        if self.settings.batching == "by_length":
+            return length_batches(lengths, self.settings.batch_size, self.generator)
+        return random_batches(len(lengths), self.settings.batch_size, self.generator)
 
     def _masked_batch(self, sequences: list[np.ndarray], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, targets = mask_tokens(
-            layout(sequences, self.max_seq_len, self.net.padding, self.net.count_from_end),
-            self.net.padding, self.net.mask, self.mlm_probability, self.force_last_item_masking_prob,
-            generator, self.mask_at_least_one,
+            layout(sequences, self.settings.max_seq_len, self.net.padding, self.net.count_from_end),
+            self.net.padding, self.net.mask, self.settings.mlm_probability, self.settings.force_last_item_masking_prob,
+            generator, self.settings.mask_at_least_one,
         )
         return tokens.to(self.torch_device), self._class_targets(targets.to(self.torch_device))
 
     def _train_epoch(self) -> float:
         self.net.train()
-        lengths = np.minimum([len(sequence) for sequence in self.sequences], self.max_seq_len)
+        lengths = np.minimum([len(sequence) for sequence in self.sequences], self.settings.max_seq_len)
         total, batches = 0.0, 0
         # At Music4All's size, gathering and normalising 56,000 class vectors was a tenth of a step.
         fixed_classes = self._fixed_class_vectors()
         for rows in self._batches(lengths):
             batch = [self.sequences[row] for row in rows]
-            if self.shuffle_positions:  # the control: same tracks, order destroyed
+            if self.settings.shuffle_positions:  # the control: same tracks, order destroyed
                 batch = [sequence[torch.randperm(len(sequence), generator=self.generator).numpy()] for sequence in batch]
             tokens, targets = self._masked_batch(batch, self.generator)
             if not (targets != IGNORE).any():  # nothing masked (possible without mask_at_least_one): no signal, no step
@@ -571,15 +423,15 @@ class BERT4RecRecommender(Recommender):
         """Per epoch: val HitRate@50 and NDCG@50 of the ranked lists and, when monitored, the
         original's val loss: the masked-item loss on the val users' own val sequences (those
         with at least `val_min_tracks` tracks), with the same masks every epoch."""
-        needs_loss = "loss" in (self.stop_on, self.schedule_on)
+        needs_loss = "loss" in (self.settings.stop_on, self.settings.schedule_on)
         if needs_loss and "timestamp" not in val:
             raise ValueError("bert4rec.stop_on/schedule_on: loss needs val with a timestamp column (its sequences' order)")
         sequences = []
         if needs_loss:
             counts = val.groupby("user_id")["track_idx"].transform("size")
-            sequences = list(user_sequences(val[counts >= self.val_min_tracks]).values())
+            sequences = list(user_sequences(val[counts >= self.settings.val_min_tracks]).values())
             if not sequences:
-                raise ValueError(f"no val user has bert4rec.val_min_tracks={self.val_min_tracks} val tracks: lower it")
+                raise ValueError(f"no val user has bert4rec.val_min_tracks={self.settings.val_min_tracks} val tracks: lower it")
 
         def validate() -> dict[str, float]:
             metrics = validation_metrics(self, val, train, VAL_K)
@@ -595,24 +447,24 @@ class BERT4RecRecommender(Recommender):
         self.net.eval()
         generator = torch.Generator().manual_seed(self.seed + 1)
         losses, classes = [], self._fixed_class_vectors()
-        for start in range(0, len(sequences), self.batch_size):
-            tokens, targets = self._masked_batch(sequences[start : start + self.batch_size], generator)
+        for start in range(0, len(sequences), self.settings.batch_size):
+            tokens, targets = self._masked_batch(sequences[start : start + self.settings.batch_size], generator)
             if (targets != IGNORE).any():
                 losses.append(self._loss(self.net(tokens), targets, classes).item())
         return float(np.mean(losses)) if losses else float("nan")
 
     def _fixed_class_vectors(self) -> torch.Tensor | None:
         """The softmax's class vectors when no step changes them, else None (computed per step)."""
-        if self.loss != "softmax" or self.net.class_vectors_are_trained():
+        if self.settings.loss != "softmax" or self.net.class_vectors_are_trained():
             return None
         return self.net.class_vectors(self.classes)
 
     def _loss(self, outputs: torch.Tensor, targets: torch.Tensor, class_vectors: torch.Tensor | None = None) -> torch.Tensor:
         """The training loss; `class_vectors`, when given, are the softmax's (computed once for frozen classes)."""
-        if self.loss == "softmax":
+        if self.settings.loss == "softmax":
             classes = self.net.class_vectors(self.classes) if class_vectors is None else class_vectors
             return masked_softmax_loss(outputs, targets, classes)
-        negatives = torch.multinomial(self.log_q.exp().cpu(), self.n_negatives, replacement=True, generator=self.generator)
+        negatives = torch.multinomial(self.log_q.exp().cpu(), self.settings.n_negatives, replacement=True, generator=self.generator)
         return sampled_softmax_loss(outputs, targets, self._class_vectors_of, negatives.to(self.torch_device), self.log_q)
 
     def _class_vectors_of(self, class_ids: torch.Tensor) -> torch.Tensor:
@@ -622,7 +474,7 @@ class BERT4RecRecommender(Recommender):
     def _sampling_log_probabilities(self, train: pd.DataFrame, tracks: np.ndarray) -> torch.Tensor:
         """log q of the negative sampler over the track classes `tracks`: uniform, or by train
         listeners (each track at least one)."""
-        if self.negative_sampling == "uniform":
+        if self.settings.negative_sampling == "uniform":
             weights = np.ones(len(tracks))
         else:
             weights = np.bincount(train["track_idx"].to_numpy(), minlength=len(self.class_of))[tracks] + 1.0

@@ -31,21 +31,18 @@ from torch import nn
 from audiorec.models.base import validation_metrics
 from audiorec.models.mean_user import MeanUserRecommender, mlp
 from audiorec.models.training import (
-    check_at_least,
-    check_choice,
     resolve_device,
     seed_deterministic,
     train_epochs,
     training_fingerprint,
 )
+from audiorec.settings.bimodal import BimodalSettings
 
 if TYPE_CHECKING:
     from dvclive import Live
 
 logger = logging.getLogger(__name__)
 
-RETRIEVAL = ("average", "content", "collaborative")
-COLD_COLLABORATIVE = ("none", "elsa_row")
 # val_ndcg: early stopping on val NDCG@50; train_loss: the journal's, on the train loss.
 STOP_ON = {"val_ndcg": "val/ndcg@50", "train_loss": "train/loss"}
 
@@ -75,50 +72,10 @@ class BimodalNet(nn.Module):
 class BimodalRecommender(MeanUserRecommender):
     name = "bimodal"
 
-    def __init__(
-        self,
-        *,
-        collaborative_factors: np.ndarray | None = None,
-        hidden_dim: int = 768,
-        temperature: float = 0.1,
-        retrieval: str = "average",
-        cold_collaborative: str = "none",
-        normalize_outputs: bool = True,
-        lr: float = 0.001,
-        batch_size: int = 10000,
-        max_epochs: int = 100,
-        stop_on: str = "val_ndcg",
-        patience: int = 16,
-        scheduler_patience: int = 5,
-        device: str = "auto",
-        seed: int = 0,
-        resume: bool = False,
-        checkpoint_dir: str | None = None,
-    ):
-        check_choice("bimodal", "retrieval", retrieval, RETRIEVAL)
-        check_choice("bimodal", "cold_collaborative", cold_collaborative, COLD_COLLABORATIVE)
-        check_choice("bimodal", "stop_on", stop_on, tuple(STOP_ON))
-        check_at_least("bimodal", "batch_size", batch_size, 2)  # a contrastive batch needs another track
-        for key, value in {"hidden_dim": hidden_dim, "max_epochs": max_epochs, "patience": patience}.items():
-            check_at_least("bimodal", key, value, 1)
-        if temperature <= 0:
-            raise ValueError(f"bimodal.temperature={temperature!r}; must be > 0")
+    def __init__(self, settings: BimodalSettings, *, collaborative_factors: np.ndarray | None = None, seed: int = 0, checkpoint_dir: str | None = None):
+        self.settings, self.seed, self.checkpoint_dir = settings, seed, checkpoint_dir
         self.collaborative_factors = collaborative_factors
-        self.hidden_dim, self.temperature, self.retrieval = hidden_dim, temperature, retrieval
-        self.cold_collaborative, self.normalize_outputs = cold_collaborative, normalize_outputs
-        self.lr, self.batch_size, self.max_epochs = lr, batch_size, max_epochs
-        self.stop_on, self.patience, self.scheduler_patience = stop_on, patience, scheduler_patience
-        self.device, self.seed, self.resume, self.checkpoint_dir = device, seed, resume, checkpoint_dir
-        self.torch_device = resolve_device("bimodal", device)
-
-    def config(self) -> dict:
-        return {
-            "hidden_dim": self.hidden_dim, "temperature": self.temperature, "retrieval": self.retrieval,
-            "cold_collaborative": self.cold_collaborative, "normalize_outputs": self.normalize_outputs,
-            "lr": self.lr, "batch_size": self.batch_size, "max_epochs": self.max_epochs, "stop_on": self.stop_on,
-            "patience": self.patience, "scheduler_patience": self.scheduler_patience,
-            "device": self.device, "seed": self.seed, "resume": self.resume, "checkpoint_dir": self.checkpoint_dir,
-        }
+        self.torch_device = resolve_device(settings.device)
 
     def fit(
         self,
@@ -134,21 +91,21 @@ class BimodalRecommender(MeanUserRecommender):
         seed_deterministic(self.seed)
         self._make_net(item_embeddings)
         self.generator = torch.Generator(device=self.torch_device).manual_seed(self.seed)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=self.scheduler_patience)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.settings.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=self.settings.scheduler_patience)
         tracks = torch.as_tensor(np.unique(train["track_idx"].to_numpy()), device=self.torch_device)
         truth = None if val is None else val[val["user_id"].isin(self._user_rows)]
         self.epoch, self.loss = train_epochs(
-            "bimodal", self.net, optimizer, scheduler, self.generator, self.patience, self.max_epochs,
+            "bimodal", self.net, optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
             train_epoch=lambda: self._train_epoch(tracks, optimizer),
             validate=(lambda: self._validate(truth, train)) if truth is not None else None,
             schedule_on="train/loss",  # the journal's plateau scheduler, whatever stops training
-            resume_dir=self.checkpoint_dir if self.resume else None,
+            resume_dir=self.checkpoint_dir if self.settings.resume else None,
             fingerprint=training_fingerprint(
-                __file__, self.config(), np.hstack([item_embeddings, self.collaborative_factors]), train, val
+                (__file__,), self.config(), np.hstack([item_embeddings, self.collaborative_factors]), train, val
             ),
             live=live,
-            stop_on=STOP_ON[self.stop_on],
+            stop_on=STOP_ON[self.settings.stop_on],
         )
         self.refresh_vectors()
         return self
@@ -163,19 +120,19 @@ class BimodalRecommender(MeanUserRecommender):
             )
         self.audio = torch.tensor(np.asarray(item_embeddings, dtype=np.float32), device=self.torch_device)
         self.factors = torch.tensor(np.asarray(self.collaborative_factors, dtype=np.float32), device=self.torch_device)
-        self.net = BimodalNet(self.audio.shape[1], self.factors.shape[1], self.hidden_dim).to(self.torch_device)
+        self.net = BimodalNet(self.audio.shape[1], self.factors.shape[1], self.settings.hidden_dim).to(self.torch_device)
 
     def _train_epoch(self, tracks: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
         self.net.train()
         order = tracks[torch.randperm(len(tracks), generator=self.generator, device=self.torch_device)]
-        batches = list(torch.split(order, self.batch_size))  # the journal's DataLoader: the remainder last
+        batches = list(torch.split(order, self.settings.batch_size))  # the journal's DataLoader: the remainder last
         if len(batches) > 1 and len(batches[-1]) == 1:  # a lone track has no negatives: it joins the batch before
             batches[-2:] = [torch.cat(batches[-2:])]
         total = 0.0
         for batch in batches:
             content, collaborative = self.net(self.audio[batch], self.factors[batch])
-            loss = decoupled_contrastive_loss(content, collaborative, self.temperature)
-            loss = loss + decoupled_contrastive_loss(collaborative, content, self.temperature)
+            loss = decoupled_contrastive_loss(content, collaborative, self.settings.temperature)
+            loss = loss + decoupled_contrastive_loss(collaborative, content, self.settings.temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -189,12 +146,12 @@ class BimodalRecommender(MeanUserRecommender):
     def _item_vectors(self) -> np.ndarray:
         content = self.net.content(self.audio)
         collaborative = self.net.collaborative(self.factors)
-        if self.normalize_outputs:
+        if self.settings.normalize_outputs:
             content, collaborative = F.normalize(content, dim=-1), F.normalize(collaborative, dim=-1)
-        if self.retrieval == "content":
+        if self.settings.retrieval == "content":
             return content.cpu().numpy()
-        joint = collaborative if self.retrieval == "collaborative" else (content + collaborative) / 2
-        if self.cold_collaborative == "none":
+        joint = collaborative if self.settings.retrieval == "collaborative" else (content + collaborative) / 2
+        if self.settings.cold_collaborative == "none":
             has_view = torch.zeros(len(content), dtype=torch.bool, device=content.device)
             has_view[torch.as_tensor(np.concatenate(self.seen_items), device=content.device)] = True
             joint = torch.where(has_view[:, None], joint, content)

@@ -24,13 +24,13 @@ from scipy.linalg import lapack
 
 from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
 from audiorec.retrieval import top_k_by_score
+from audiorec.settings.ease import EASESettings
 
 if TYPE_CHECKING:
     from dvclive import Live
 
 log = logging.getLogger(__name__)
 
-DTYPES = ("float32", "float64")
 # Entries of X^T X built per block: the sparse block product holds at most this many
 # non-zeros (~128 MB in float32), never the whole Gram matrix, which at Music4All scale
 # can have up to n^2 non-zeros.
@@ -117,12 +117,8 @@ def ease_weights(interactions: sparse.csr_matrix, l2: float, dtype: str = "float
 
 
 class EASERecommender(Recommender):
-    def __init__(self, l2: float = 500.0, batch_size: int = 1024, dtype: str = "float32"):
-        if l2 <= 0:
-            raise ValueError(f"ease.l2={l2!r}; EASE's lambda must be > 0 (the Gram matrix is singular without it)")
-        if dtype not in DTYPES:
-            raise ValueError(f"ease.dtype={dtype!r}; allowed: {', '.join(DTYPES)}")
-        self.l2, self.batch_size, self.dtype = l2, batch_size, dtype
+    def __init__(self, settings: EASESettings):
+        self.settings = settings
 
     def fit(
         self,
@@ -134,24 +130,24 @@ class EASERecommender(Recommender):
     ) -> "EASERecommender":
         """Learn B from which (user, track) pairs occur in `train`; `item_embeddings` only gives the catalogue size."""
         n_items = len(item_embeddings)
-        check_memory(n_items, self.batch_size, self.dtype)
+        check_memory(n_items, self.settings.batch_size, self.settings.dtype)
         self.seen_items = seen_by_user(train)
         self._user_rows = pd.Index(self.seen_items)
         rows = self._user_rows.get_indexer(train["user_id"])
         self.interactions = sparse.csr_matrix(
-            (np.ones(len(train), dtype=self.dtype), (rows, train["track_idx"].to_numpy())),
+            (np.ones(len(train), dtype=self.settings.dtype), (rows, train["track_idx"].to_numpy())),
             shape=(len(self._user_rows), n_items),
         )
         self.interactions.data[:] = 1.0  # binary, even if a pair were listed twice
-        self.weights = ease_weights(self.interactions, self.l2, self.dtype)
+        self.weights = ease_weights(self.interactions, self.settings.l2, self.settings.dtype)
         log_validation(self, val, train, live)
         return self
 
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
         rows = user_rows(self._user_rows, user_ids, "EASE")
         ranked: list[np.ndarray] = []
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
+        for start in range(0, len(rows), self.settings.batch_size):
+            batch = rows[start : start + self.settings.batch_size]
             scores = self.interactions[batch] @ self.weights
             ranked += top_k_by_score(scores, [self.seen_items[self._user_rows[row]] for row in batch], top_k, candidates)
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})

@@ -29,15 +29,14 @@ from audiorec import paths
 from audiorec.models.base import Recommender, binary_matrix, seen_by_user, user_rows, validation_metrics
 from audiorec.models.training import (
     FixedLearningRate,
-    check_at_least,
-    check_choice,
-    constructor_config,
+    saved_config,
     resolve_device,
     seed_deterministic,
     train_epochs,
     training_fingerprint,
 )
 from audiorec.retrieval import l2_normalise, top_k_unseen
+from audiorec.settings.elsa import ELSASettings
 
 if TYPE_CHECKING:
     from dvclive import Live
@@ -55,32 +54,9 @@ def elsa_optimizer(model: ELSA) -> torch.optim.Optimizer:
 
 
 class ELSARecommender(Recommender):
-    def __init__(
-        self,
-        *,
-        factors: int = 768,
-        lr: float = 0.1,
-        batch_size: int = 128,
-        max_epochs: int = 10,
-        stop_on: str = "none",
-        patience: int = 3,
-        shuffle: bool = False,
-        retrieval_batch_size: int = 1024,
-        device: str = "auto",
-        seed: int = 0,
-        resume: bool = False,
-        checkpoint_dir: str | None = None,
-    ):
-        check_choice("elsa", "stop_on", stop_on, tuple(STOP_ON))
-        for name, value in {"factors": factors, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}.items():
-            check_at_least("elsa", name, value, 1)
-        if lr <= 0:
-            raise ValueError(f"elsa.lr={lr!r}; must be > 0")
-        self.factors, self.lr, self.batch_size, self.max_epochs = factors, lr, batch_size, max_epochs
-        self.stop_on, self.patience, self.shuffle = stop_on, patience, shuffle
-        self.retrieval_batch_size, self.device, self.seed = retrieval_batch_size, device, seed
-        self.resume, self.checkpoint_dir = resume, checkpoint_dir
-        self.torch_device = resolve_device("elsa", device)
+    def __init__(self, settings: ELSASettings, *, seed: int = 0, checkpoint_dir: str | None = None):
+        self.settings, self.seed, self.checkpoint_dir = settings, seed, checkpoint_dir
+        self.torch_device = resolve_device(settings.device)
 
     def fit(
         self,
@@ -99,24 +75,24 @@ class ELSARecommender(Recommender):
         self._user_rows = pd.Index(self.seen_items)
         self.interactions = binary_matrix(train, self._user_rows, n_items)
         seed_deterministic(self.seed)  # elsarec draws its Xavier initialisation from torch's global generator
-        self.model = ELSA(n_items=n_items, n_dims=self.factors, device=self.torch_device, lr=self.lr)
+        self.model = ELSA(n_items=n_items, n_dims=self.settings.factors, device=self.torch_device, lr=self.settings.lr)
         truth = None if val is None else val[val["user_id"].isin(self._user_rows)]
         self.epoch, self.loss = train_epochs(
             "elsa", self.model, elsa_optimizer(self.model), FixedLearningRate(), torch.default_generator,
-            self.patience, self.max_epochs,
+            self.settings.patience, self.settings.max_epochs,
             train_epoch=self._train_epoch,
             validate=(lambda: validation_metrics(self, truth, train)) if truth is not None else None,
             schedule_on="train/loss",
-            resume_dir=self.checkpoint_dir if self.resume else None,
-            fingerprint=training_fingerprint(__file__, constructor_config(self), item_embeddings[:, :0], train, val),
+            resume_dir=self.checkpoint_dir if self.settings.resume else None,
+            fingerprint=training_fingerprint((__file__,), saved_config(self), item_embeddings[:, :0], train, val),
             live=live,
-            stop_on=STOP_ON[self.stop_on],
+            stop_on=STOP_ON[self.settings.stop_on],
         )
         return self
 
     def _train_epoch(self) -> float:
         # elsarec shuffles with torch's global generator, which train_epochs checkpoints for resume.
-        losses = self.model.fit(self.interactions, epochs=1, batch_size=self.batch_size, shuffle=self.shuffle, verbose=False)
+        losses = self.model.fit(self.interactions, epochs=1, batch_size=self.settings.batch_size, shuffle=self.settings.shuffle, verbose=False)
         return float(losses["nmse_train"][0])
 
     @property
@@ -129,7 +105,7 @@ class ELSARecommender(Recommender):
         items = self.item_factors
         users = np.asarray(self.interactions[rows] @ items, dtype=np.float32)
         seen = [self.seen_items[self._user_rows[row]] for row in rows]
-        ranked = top_k_unseen(users, items, seen, top_k, self.retrieval_batch_size, candidates)
+        ranked = top_k_unseen(users, items, seen, top_k, self.settings.retrieval_batch_size, candidates)
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:

@@ -24,13 +24,12 @@ from torch import nn
 from audiorec.models.base import binary_matrix, validation_metrics
 from audiorec.models.mean_user import MeanUserRecommender, mlp
 from audiorec.models.training import (
-    check_at_least,
-    check_choice,
     resolve_device,
     seed_deterministic,
     train_epochs,
     training_fingerprint,
 )
+from audiorec.settings.hybrid import HybridSettings
 
 if TYPE_CHECKING:
     from dvclive import Live
@@ -40,9 +39,6 @@ logger = logging.getLogger(__name__)
 
 # val_ndcg: early stopping on val NDCG@50; val_loss: the journal's, on the loss of the val rows.
 STOP_ON = {"val_ndcg": "val/ndcg@50", "val_loss": "val/loss"}
-# The columns of the reconstructed rows: the tracks played in train, or every track of the
-# catalogue (the journal's code), cold tracks included as columns nobody ever plays.
-CATALOGUES = ("train", "all")
 
 
 def normalised_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -68,39 +64,9 @@ class HybridNet(nn.Module):
 class HybridRecommender(MeanUserRecommender):
     name = "hybrid"
 
-    def __init__(
-        self,
-        *,
-        hidden_dim: int = 768,
-        catalogue: str = "train",
-        lr: float = 0.01,
-        batch_size: int = 128,
-        max_epochs: int = 200,
-        stop_on: str = "val_ndcg",
-        patience: int = 16,
-        scheduler_patience: int = 5,
-        device: str = "auto",
-        seed: int = 0,
-        resume: bool = False,
-        checkpoint_dir: str | None = None,
-    ):
-        check_choice("hybrid", "stop_on", stop_on, tuple(STOP_ON))
-        check_choice("hybrid", "catalogue", catalogue, CATALOGUES)
-        positive = {"hidden_dim": hidden_dim, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}
-        for key, value in positive.items():
-            check_at_least("hybrid", key, value, 1)
-        self.hidden_dim, self.catalogue = hidden_dim, catalogue
-        self.lr, self.batch_size, self.max_epochs = lr, batch_size, max_epochs
-        self.stop_on, self.patience, self.scheduler_patience = stop_on, patience, scheduler_patience
-        self.device, self.seed, self.resume, self.checkpoint_dir = device, seed, resume, checkpoint_dir
-        self.torch_device = resolve_device("hybrid", device)
-
-    def config(self) -> dict:
-        return {
-            "hidden_dim": self.hidden_dim, "catalogue": self.catalogue, "lr": self.lr, "batch_size": self.batch_size, "max_epochs": self.max_epochs,
-            "stop_on": self.stop_on, "patience": self.patience, "scheduler_patience": self.scheduler_patience,
-            "device": self.device, "seed": self.seed, "resume": self.resume, "checkpoint_dir": self.checkpoint_dir,
-        }
+    def __init__(self, settings: HybridSettings, *, seed: int = 0, checkpoint_dir: str | None = None):
+        self.settings, self.seed, self.checkpoint_dir = settings, seed, checkpoint_dir
+        self.torch_device = resolve_device(settings.device)
 
     def fit(
         self,
@@ -116,27 +82,27 @@ class HybridRecommender(MeanUserRecommender):
         seed_deterministic(self.seed)
         self._make_net(item_embeddings)
         self.generator = torch.Generator().manual_seed(self.seed)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=self.scheduler_patience)
-        self.columns = np.arange(len(item_embeddings)) if self.catalogue == "all" else np.unique(train["track_idx"])
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.settings.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=self.settings.scheduler_patience)
+        self.columns = np.arange(len(item_embeddings)) if self.settings.catalogue == "all" else np.unique(train["track_idx"])
         rows = self._rows(train, self._user_rows)
         truth = None if val is None else val[val["user_id"].isin(self._user_rows)]
         self.epoch, self.loss = train_epochs(
-            "hybrid", self.net, optimizer, scheduler, self.generator, self.patience, self.max_epochs,
+            "hybrid", self.net, optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
             train_epoch=lambda: self._train_epoch(rows, optimizer),
             validate=(lambda: self._validate(truth, train)) if truth is not None else None,
             schedule_on="val/loss",
-            resume_dir=self.checkpoint_dir if self.resume else None,
-            fingerprint=training_fingerprint(__file__, self.config(), item_embeddings, train, val),
+            resume_dir=self.checkpoint_dir if self.settings.resume else None,
+            fingerprint=training_fingerprint((__file__,), self.config(), item_embeddings, train, val),
             live=live,
-            stop_on=STOP_ON[self.stop_on],
+            stop_on=STOP_ON[self.settings.stop_on],
         )
         self.refresh_vectors()
         return self
 
     def _make_net(self, item_embeddings: np.ndarray) -> None:
         self.audio = torch.tensor(np.asarray(item_embeddings, dtype=np.float32), device=self.torch_device)
-        self.net = HybridNet(self.audio.shape[1], self.hidden_dim).to(self.torch_device)
+        self.net = HybridNet(self.audio.shape[1], self.settings.hidden_dim).to(self.torch_device)
 
     def _rows(self, interactions: pd.DataFrame, users: pd.Index) -> sparse.csr_matrix:
         """The users' binary rows over `self.columns` (tracks outside them are dropped)."""
@@ -151,8 +117,8 @@ class HybridRecommender(MeanUserRecommender):
         self.net.train()
         order = torch.randperm(rows.shape[0], generator=self.generator).numpy()
         total = 0.0
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(order), self.settings.batch_size):
+            batch = order[start : start + self.settings.batch_size]
             loss = self._loss(rows[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -166,8 +132,8 @@ class HybridRecommender(MeanUserRecommender):
         self.net.eval()
         val_rows = self._rows(truth, pd.Index(np.sort(truth["user_id"].unique())))
         total = 0.0
-        for start in range(0, val_rows.shape[0], self.batch_size):
-            batch = val_rows[start : start + self.batch_size]
+        for start in range(0, val_rows.shape[0], self.settings.batch_size):
+            batch = val_rows[start : start + self.settings.batch_size]
             total += self._loss(batch).item() * batch.shape[0]
         self.refresh_vectors()
         return {"val/loss": total / val_rows.shape[0], **validation_metrics(self, truth, train)}

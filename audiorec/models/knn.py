@@ -9,21 +9,17 @@ import pandas as pd
 
 from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
 from audiorec.retrieval import l2_normalise, top_k_unseen
+from audiorec.settings.knn import KNNSettings
 
 if TYPE_CHECKING:
     from dvclive import Live
 
 
-USER_ROWS = ("tracks", "item_ids")
-
-
 class KNNRecommender(Recommender):
     ranks_cold_tracks = True
 
-    def __init__(self, batch_size: int = 1024, user_rows: str = "tracks"):
-        if user_rows not in USER_ROWS:
-            raise ValueError(f"knn.user_rows={user_rows!r}; allowed: {', '.join(USER_ROWS)}")
-        self.batch_size, self.user_rows = batch_size, user_rows
+    def __init__(self, settings: KNNSettings):
+        self.settings = settings
 
     def fit(
         self,
@@ -41,7 +37,7 @@ class KNNRecommender(Recommender):
         self.item_vectors = l2_normalise(item_embeddings.astype(np.float32))
         self.seen_items = seen_by_user(train)
         rows = self.seen_items
-        if self.user_rows == "item_ids":
+        if self.settings.user_rows == "item_ids":
             known = np.union1d(train["track_idx"].to_numpy(), [] if cold_items is None else cold_items)
             rows = {user: np.searchsorted(known, items) for user, items in rows.items()}
         self.user_vectors = l2_normalise(
@@ -54,7 +50,7 @@ class KNNRecommender(Recommender):
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
         rows = user_rows(self._user_rows, user_ids, "KNN")
         seen_items = [self.seen_items[user] for user in user_ids]
-        ranked = top_k_unseen(self.user_vectors[rows], self.item_vectors, seen_items, top_k, self.batch_size, candidates)
+        ranked = top_k_unseen(self.user_vectors[rows], self.item_vectors, seen_items, top_k, self.settings.batch_size, candidates)
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:

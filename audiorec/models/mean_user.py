@@ -18,6 +18,7 @@ from scipy import sparse
 from torch import nn
 
 from audiorec.models.base import Recommender, seen_by_user, user_rows
+from audiorec.models.training import from_saved_config, saved_config
 from audiorec.retrieval import top_k_unseen
 
 CHECKPOINT = "checkpoint.pt"
@@ -44,9 +45,9 @@ class MeanUserRecommender(Recommender):
 
     net: nn.Module
 
-    @abstractmethod
     def config(self) -> dict:
-        """The constructor's keyword arguments (hyperparameters only), as stored in the checkpoint."""
+        """What the checkpoint stores to rebuild the model: its settings and seed."""
+        return saved_config(self)
 
     @abstractmethod
     def _make_net(self, item_embeddings: np.ndarray) -> None:
@@ -100,7 +101,7 @@ class MeanUserRecommender(Recommender):
         """A model saved by `save`, on the same `item_embeddings` (and frozen `inputs`, such
         as Bimodal's `collaborative_factors`) it was trained on."""
         checkpoint = torch.load(Path(directory) / CHECKPOINT, map_location="cpu", weights_only=True)
-        model = cls(**checkpoint["config"], **inputs)
+        model = from_saved_config(cls, checkpoint["config"], **inputs)
         model.user_ids = checkpoint["user_ids"]
         model._user_rows = pd.Index(model.user_ids)
         lengths = checkpoint["seen_lengths"].tolist()

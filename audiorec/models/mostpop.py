@@ -12,18 +12,14 @@ import pandas as pd
 
 from audiorec.models.base import Recommender, log_validation, seen_by_user, user_rows
 from audiorec.retrieval import top_k_in_order
+from audiorec.settings.mostpop import MostPopSettings
 
 if TYPE_CHECKING:
     from dvclive import Live
 
-COUNT_BY = ("plays", "users")
-
-
 class MostPopRecommender(Recommender):
-    def __init__(self, count_by: str = "plays"):
-        if count_by not in COUNT_BY:
-            raise ValueError(f"mostpop.count_by={count_by!r}; allowed: {', '.join(COUNT_BY)}")
-        self.count_by = count_by
+    def __init__(self, settings: MostPopSettings):
+        self.settings = settings
 
     def fit(
         self,
@@ -34,7 +30,7 @@ class MostPopRecommender(Recommender):
         cold_items: np.ndarray | None = None,
     ) -> "MostPopRecommender":
         """Popularity of each of the `len(item_embeddings)` tracks: total plays, or distinct listeners."""
-        weights = train["count"].to_numpy(dtype=np.float64) if self.count_by == "plays" else None
+        weights = train["count"].to_numpy(dtype=np.float64) if self.settings.count_by == "plays" else None
         self.popularity = np.bincount(train["track_idx"], weights=weights, minlength=len(item_embeddings))
         # One ranking for everybody; stable on the negated counts, so ties go to the lower track index.
         self.order = np.argsort(-self.popularity, kind="stable")

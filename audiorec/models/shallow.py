@@ -7,11 +7,12 @@ same layer. The score is the cosine of the two representations or, for the
 product. Training minimises a hinge loss between each positive (user, track)
 pair and sampled negatives: negative users for the pair's track
 (`sample_type: item`) or negative tracks for the pair's user (`sample_type: user`).
+The hand-written kernels it trains with (`GatheredDot`, `NormalizedReLU`,
+`sum_rows_by_group`) live in `audiorec.models.kernels`.
 """
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -23,27 +24,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.models.base import VAL_K, Recommender, seen_by_user, user_rows, validation_metrics
+from audiorec.models import kernels
+from audiorec.models.kernels import GatheredDot, NormalizedReLU, sum_rows_by_group
 from audiorec.models.training import (
-    MONITORED,
-    check_at_least,
-    check_choice,
-    constructor_config,
     monitored_metric,
     resolve_device,
+    from_saved_config,
+    saved_config,
     scheduler_mode,
     seed_deterministic,
     train_epochs,
     training_fingerprint,
 )
 from audiorec.retrieval import top_k_unseen
+from audiorec.settings.shallow import ShallowSettings
 
 if TYPE_CHECKING:
     from dvclive import Live
 
 logger = logging.getLogger(__name__)
 
-VARIANTS = ("cosine", "interaction")
-SAMPLE_TYPES = ("item", "user")
 # Parameters that fix which tensors exist and which are trained: a checkpoint only loads with the same values.
 ARCHITECTURE_PARAMS = ("hidden_dim", "variant", "item_freeze", "user_freeze")
 # A negative that is really a positive is redrawn; the cap only binds for a user
@@ -58,8 +58,6 @@ WHOLE_TABLE_DRAWS = 3
 # at every width from 104 to 4,800 (benchmarks/shallow_scoring.py). The product does
 # distinct / candidates times the FLOPs, at a few times the rate.
 ALL_PAIRS_ROWS_PER_CANDIDATE = 3
-# F.normalize's floor on a norm, so that an all-zero row (every unit clipped by ReLU) stays zero.
-NORM_EPS = 1e-12
 ITEM_TABLE = "items.weight"
 
 
@@ -169,105 +167,6 @@ def sample_negatives(
     return negatives
 
 
-class GatheredDot(torch.autograd.Function):
-    """`scores[b, j] = anchors[b] . table[rows[b, j]]`, without the (batch, n, dim) tensor of
-    gathered rows that indexing and a product would build forward and twice backward.
-
-    Forward on the CPU is a sampled dense-dense product (`torch.sparse.sampled_addmm`: only
-    the requested entries of `anchors @ table.T`); on a GPU, where memory is fast, a gather.
-    Backward is two weighted sums of rows, which `embedding_bag` computes without a gathered
-    copy: each anchor's gradient sums its candidates' rows, each table row's the anchors
-    that drew it. `tests/test_shallow.py` checks values and both gradients against plain
-    autograd; benchmarks/music4all_scale.py times a Shallow epoch at Music4All's shape.
-    """
-
-    @staticmethod
-    def forward(ctx, anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(anchors, table, rows)
-        return dot_by_gather(anchors, table, rows) if anchors.is_cuda else dot_by_sampled_product(anchors, table, rows)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
-        anchors, table, rows = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_anchors = grad_table = None
-        if ctx.needs_input_grad[0]:
-            grad_anchors = F.embedding_bag(rows, table, per_sample_weights=grad, mode="sum")
-        if ctx.needs_input_grad[1]:
-            # One bag per table row, holding the anchors that drew it.
-            drawing_anchors = torch.arange(rows.numel(), device=rows.device) // rows.shape[1]
-            grad_table = sum_rows_by_group(rows.reshape(-1), len(table), anchors, drawing_anchors, grad.reshape(-1))
-        return grad_anchors, grad_table, None
-
-
-def sum_rows_by_group(
-    groups: torch.Tensor, n_groups: int, table: torch.Tensor, members: torch.Tensor,
-    weights: torch.Tensor | None = None, mode: str = "sum",
-) -> torch.Tensor:
-    """(n_groups, dim): for each group g, the sum (or mean) over the i with groups[i] == g of
-    weights[i] * table[members[i]], without a copy of the gathered rows (`embedding_bag` over
-    the entries sorted by group; a stable sort, so a fixed summation order)."""
-    # Sorted as the narrowest integers that hold the groups: torch sorts 16-bit keys 3x and
-    # 32-bit ones 2x faster than 64-bit ones, to the same permutation (a stable sort has one).
-    narrow = torch.int16 if n_groups <= 2**15 else torch.int32 if n_groups <= 2**31 else torch.int64
-    order = torch.argsort(groups.to(narrow), stable=True)
-    counts = torch.bincount(groups, minlength=n_groups)
-    return F.embedding_bag(
-        members[order], table, torch.cumsum(counts, 0) - counts,
-        per_sample_weights=None if weights is None else weights[order], mode=mode,
-    )
-
-
-def dot_by_gather(anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    return (F.embedding(rows, table) * anchors[:, None]).sum(-1)
-
-
-def dot_by_sampled_product(anchors: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """The entries (b, rows[b, j]) of `anchors @ table.T`, each one dot product, read in place."""
-    batch, n = rows.shape
-    row_starts = torch.arange(0, batch * n + 1, n, device=rows.device)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        pattern = torch.sparse_csr_tensor(
-            row_starts, rows.reshape(-1), anchors.new_zeros(batch * n), (batch, len(table)), check_invariants=False
-        )
-    return torch.sparse.sampled_addmm(pattern, anchors, table.T, beta=0.0).values().view(batch, n)
-
-
-class NormalizedReLU(torch.autograd.Function):
-    """`F.normalize(F.relu(x), dim=-1)` in two passes over the rows each way instead of
-    autograd's five or six: at Music4All's 17,053 users it cost as much as the layer's matmuls.
-
-    Both directions write in place where they can: a fresh (17,053 x 200) tensor costs the
-    kernel's zeroing of its pages on every batch, about as much as the pass that fills it
-    (together 4-5 ms of a 50 ms Music4All batch). Forward rectifies its input itself, unless
-    that is a leaf that requires grad, which autograd forbids to overwrite; the layer's output
-    it gets in the net is nobody else's. Backward allocates only the gradient it returns."""
-
-    @staticmethod
-    def forward(ctx, preactivations: torch.Tensor) -> torch.Tensor:
-        if preactivations.is_leaf and preactivations.requires_grad:
-            unit = torch.relu(preactivations)
-        else:
-            unit = torch.relu_(preactivations)
-            ctx.mark_dirty(unit)
-        # Divided, not multiplied by a reciprocal: a row with one positive unit stays exactly a unit vector.
-        norms = torch.linalg.vector_norm(unit, dim=-1, keepdim=True).clamp_(min=NORM_EPS)
-        unit.div_(norms)
-        ctx.save_for_backward(unit, norms)
-        return unit
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        unit, norms = ctx.saved_tensors
-        # d(h/|h|) = (g - y (g . y)) / |h|, then ReLU's mask (a zero output is a clipped input).
-        # The product and its row sums are linalg.vecdot's steps, so the same bits.
-        tangent = torch.mul(grad, unit)
-        radial = tangent.sum(-1, keepdim=True)
-        torch.addcmul(grad, unit, radial, value=-1, out=tangent).div_(norms)
-        return torch.ops.aten.threshold_backward.grad_input(tangent, unit, 0, grad_input=tangent)
-
-
 class ShallowNet(nn.Module):
     def __init__(
         self, items: torch.Tensor, users: torch.Tensor, hidden_dim: int, variant: str, item_freeze: bool, user_freeze: bool
@@ -342,54 +241,13 @@ class _Pairs:
 class ShallowRecommender(Recommender):
     ranks_cold_tracks = True
 
-    def __init__(
-        self,
-        *,
-        hidden_dim: int = 0,
-        variant: str = "cosine",
-        margin: float = 0.2,
-        neg_samples: int = 20,
-        sample_type: str = "item",
-        exclude_positives: bool = True,
-        use_confidence: bool = False,
-        l2: float = 0.0,
-        item_freeze: bool = True,
-        user_freeze: bool = False,
-        user_init: bool = True,
-        lr: float = 1e-3,
-        batch_size: int = 10000,
-        max_epochs: int = 100,
-        patience: int = 16,
-        scheduler_patience: int = 5,
-        stop_on: str = "ndcg",
-        schedule_on: str = "loss",
-        device: str = "auto",
-        seed: int = 0,
-        resume: bool = False,
-        checkpoint_dir: str | None = None,
-    ):
-        check_choice("shallow", "variant", variant, VARIANTS)
-        check_choice("shallow", "sample_type", sample_type, SAMPLE_TYPES)
-        check_choice("shallow", "stop_on", stop_on, MONITORED)
-        check_choice("shallow", "schedule_on", schedule_on, MONITORED)
-        check_at_least("shallow", "hidden_dim", hidden_dim, 0)
-        positive = {"neg_samples": neg_samples, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}
-        for name, value in positive.items():
-            check_at_least("shallow", name, value, 1)
-        self.hidden_dim, self.variant, self.margin = hidden_dim, variant, margin
-        self.neg_samples, self.sample_type, self.exclude_positives = neg_samples, sample_type, exclude_positives
-        self.use_confidence, self.l2, self.user_init = use_confidence, l2, user_init
-        self.item_freeze, self.user_freeze = item_freeze, user_freeze
-        self.lr, self.batch_size, self.max_epochs = lr, batch_size, max_epochs
-        self.patience, self.scheduler_patience = patience, scheduler_patience
-        self.stop_on, self.schedule_on = stop_on, schedule_on
-        self.device, self.seed = device, seed
-        self.resume, self.checkpoint_dir = resume, checkpoint_dir
-        self.torch_device = resolve_device("shallow", device)
+    def __init__(self, settings: ShallowSettings, *, seed: int = 0, checkpoint_dir: str | None = None):
+        self.settings, self.seed, self.checkpoint_dir = settings, seed, checkpoint_dir
+        self.torch_device = resolve_device(settings.device)
 
     def config(self) -> dict:
-        """The constructor's keyword arguments, as stored in the checkpoint."""
-        return constructor_config(self)
+        """What the checkpoint stores to rebuild the model: its settings and seed."""
+        return saved_config(self)
 
     @property
     def n_users(self) -> int:
@@ -416,19 +274,19 @@ class ShallowRecommender(Recommender):
         to the same result as an uninterrupted run."""
         self._build(item_embeddings, train)
         pairs = self._pairs(train)
-        train_codes = self._codes(pairs) if self.exclude_positives else None
+        train_codes = self._codes(pairs) if self.settings.exclude_positives else None
         validation = self._validation_data(val, pairs) if val is not None else None
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode=scheduler_mode(self.schedule_on), patience=self.scheduler_patience
+            self.optimizer, mode=scheduler_mode(self.settings.schedule_on), patience=self.settings.scheduler_patience
         )
         self.epoch, self.loss = train_epochs(
-            "shallow", self.net, self.optimizer, scheduler, self.generator, self.patience, self.max_epochs,
+            "shallow", self.net, self.optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
             train_epoch=lambda: self._train_epoch(pairs, train_codes),
             validate=(lambda: self._validate(*validation, train)) if validation is not None else None,
-            schedule_on=monitored_metric(self.schedule_on),
-            stop_on=monitored_metric(self.stop_on),
-            resume_dir=self.checkpoint_dir if self.resume else None,
-            fingerprint=training_fingerprint(__file__, self.config(), item_embeddings, train, val),
+            schedule_on=monitored_metric(self.settings.schedule_on),
+            stop_on=monitored_metric(self.settings.stop_on),
+            resume_dir=self.checkpoint_dir if self.settings.resume else None,
+            fingerprint=training_fingerprint((__file__, kernels.__file__), self.config(), item_embeddings, train, val),
             live=live,
         )
         return self
@@ -449,7 +307,7 @@ class ShallowRecommender(Recommender):
         np.save(directory / "user_representations.npy", users)
         np.save(directory / "item_representations.npy", items)
         state = self.net.state_dict()
-        if self.item_freeze:
+        if self.settings.item_freeze:
             del state[ITEM_TABLE]
         torch.save(
             {
@@ -468,8 +326,8 @@ class ShallowRecommender(Recommender):
 
     @classmethod
     def load(cls, directory: str | Path, item_embeddings: np.ndarray, **params) -> "ShallowRecommender":
-        """A model saved by `save`; `params` (e.g. params.yaml's `shallow`) override the
-        stored config but must agree with it on ARCHITECTURE_PARAMS."""
+        """A model saved by `save`; `params` (keys of params.yaml's `shallow`) override the
+        stored settings but must agree with them on ARCHITECTURE_PARAMS."""
         checkpoint = torch.load(Path(directory) / CHECKPOINT, map_location="cpu", weights_only=True)
         config = checkpoint["config"]
         for name in ARCHITECTURE_PARAMS:
@@ -482,7 +340,7 @@ class ShallowRecommender(Recommender):
                 f"item embeddings have shape {tuple(item_embeddings.shape)}, the checkpoint in {directory} "
                 f"was trained on {tuple(checkpoint['item_shape'])}"
             )
-        model = cls(**{**config, **params})
+        model = from_saved_config(cls, {**config, **params})
         model._restore(checkpoint, item_embeddings)
         return model
 
@@ -498,18 +356,18 @@ class ShallowRecommender(Recommender):
         self.epoch, self.loss = 0, float("nan")
 
     def _make_net(self, items: torch.Tensor, users: torch.Tensor) -> None:
-        self.net = ShallowNet(items, users, self.hidden_dim, self.variant, self.item_freeze, self.user_freeze)
+        self.net = ShallowNet(items, users, self.settings.hidden_dim, self.settings.variant, self.settings.item_freeze, self.settings.user_freeze)
         self.net.to(self.torch_device)
         self.trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
         # Fused: one kernel per step instead of a dozen passes over the user table (about 7x faster at Music4All's size).
-        self.optimizer = torch.optim.Adam(self.trainable, lr=self.lr, fused=True)
+        self.optimizer = torch.optim.Adam(self.trainable, lr=self.settings.lr, fused=True)
         # The original's L2 term, l2 * (sum of every parameter squared), is part of the loss; the
         # frozen tables' share is a constant, computed once.
         with torch.no_grad():
             self.frozen_l2 = sum(float(p.pow(2).sum()) for p in self.net.parameters() if not p.requires_grad)
 
     def _initial_users(self, items: torch.Tensor, train: pd.DataFrame) -> torch.Tensor:
-        if not self.user_init:
+        if not self.settings.user_init:
             return torch.randn(self.n_users, items.shape[1])
         rows = torch.tensor(self._user_rows.get_indexer(train["user_id"]), dtype=torch.int64)
         tracks = torch.tensor(train["track_idx"].to_numpy(), dtype=torch.int64)
@@ -539,7 +397,7 @@ class ShallowRecommender(Recommender):
             return torch.tensor(values, dtype=dtype, device=self.torch_device)
 
         weights = None
-        if self.use_confidence:
+        if self.settings.use_confidence:
             weights = confidence(on_device(frame["count"].to_numpy(), torch.float32))
         return _Pairs(
             users=on_device(self._rows(frame["user_id"]), torch.int64),
@@ -557,15 +415,15 @@ class ShallowRecommender(Recommender):
         if known.empty:
             raise ValueError("val has no user with train interactions: nothing to validate the Shallow net on")
         pairs = self._pairs(known)
-        codes = self._codes(train_pairs, pairs) if self.exclude_positives else None
+        codes = self._codes(train_pairs, pairs) if self.settings.exclude_positives else None
         return pairs, known[["user_id", "track_idx"]], codes
 
     def _train_epoch(self, pairs: _Pairs, positives: PositivePairs | None) -> float:
         self.net.train()
         order = torch.randperm(len(pairs), generator=self.generator, device=self.torch_device)
         total = 0.0
-        for start in range(0, len(pairs), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(pairs), self.settings.batch_size):
+            batch = order[start : start + self.settings.batch_size]
             loss = self._loss(pairs, batch, self.generator, positives)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -581,8 +439,8 @@ class ShallowRecommender(Recommender):
         # The same negatives every epoch, so the val loss curve moves only with the model.
         generator = torch.Generator(device=self.torch_device).manual_seed(self.seed + 1)
         total = 0.0
-        for start in range(0, len(pairs), self.batch_size):
-            batch = torch.arange(start, min(start + self.batch_size, len(pairs)), device=self.torch_device)
+        for start in range(0, len(pairs), self.settings.batch_size):
+            batch = torch.arange(start, min(start + self.settings.batch_size, len(pairs)), device=self.torch_device)
             total += self._loss(pairs, batch, generator, positives).item() * len(batch)
         return {"val/loss": total / len(pairs), **validation_metrics(self, truth, train, VAL_K)}
 
@@ -591,18 +449,18 @@ class ShallowRecommender(Recommender):
     ) -> torch.Tensor:
         users, items = pairs.users[batch], pairs.items[batch]
         negatives = sample_negatives(
-            users, items, self.n_users, self.n_items, self.neg_samples, self.sample_type, generator, positives
+            users, items, self.n_users, self.n_items, self.settings.neg_samples, self.settings.sample_type, generator, positives
         )
         # Column 0 holds the positive pair, columns 1.. its negatives, so one score call covers both.
-        if self.sample_type == "item":
+        if self.settings.sample_type == "item":
             anchors, table, candidates = self.net.represent_items(items), self.net.users, users
         else:
             anchors, table, candidates = self.net.represent_users(users), self.net.items, items
         scores = self.net.candidate_scores(anchors, table, torch.cat([candidates[:, None], negatives], dim=1))
         weights = None if pairs.weights is None else pairs.weights[batch]
-        loss = hinge_loss(scores[:, 0], scores[:, 1:], self.margin, weights)
-        if self.l2 > 0:
-            loss = loss + self.l2 * (sum(parameter.pow(2).sum() for parameter in self.trainable) + self.frozen_l2)
+        loss = hinge_loss(scores[:, 0], scores[:, 1:], self.settings.margin, weights)
+        if self.settings.l2 > 0:
+            loss = loss + self.settings.l2 * (sum(parameter.pow(2).sum() for parameter in self.trainable) + self.frozen_l2)
         return loss
 
     @torch.no_grad()

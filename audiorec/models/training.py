@@ -1,11 +1,11 @@
-"""What the models trained with PyTorch share: device choice, early stopping, per-epoch logs, param checks."""
+"""What the models trained with PyTorch share: device choice, early stopping, per-epoch logs, checkpoints."""
 from __future__ import annotations
 
 import hashlib
-import inspect
+import typing
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,18 +20,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# What early stopping and the learning-rate scheduler may watch: val NDCG@50 of the ranked
-# lists, or the model's own loss on the val pairs (what the original code watched).
-MONITORED = ("ndcg", "loss")
-
+ModelT = TypeVar("ModelT")
 
 def monitored_metric(name: str) -> str:
-    """The logged metric a MONITORED name stands for."""
+    """The logged metric a `stop_on` / `schedule_on` value (audiorec.settings.base.Monitored) stands for:
+    val NDCG@50 of the ranked lists, or the model's own loss on the val pairs (what the original code watched)."""
     return f"val/ndcg@{VAL_K}" if name == "ndcg" else "val/loss"
 
 
 def scheduler_mode(name: str) -> str:
-    """ReduceLROnPlateau's mode for a MONITORED name: a loss falls, NDCG rises."""
+    """ReduceLROnPlateau's mode for a monitored name: a loss falls, NDCG rises."""
     return "min" if name == "loss" else "max"
 
 
@@ -77,9 +75,19 @@ def restore_best(net: nn.Module, stopping: EarlyStopping, epoch: int, metric: st
         live.summary.update({"best_epoch": epoch, f"best_{metric}": stopping.best})
 
 
-def constructor_config(model: object) -> dict:
-    """The keyword arguments of `model`'s constructor, read back from its attributes (for checkpoints)."""
-    return {name: getattr(model, name) for name in inspect.signature(type(model).__init__).parameters if name != "self"}
+def saved_config(model: Any) -> dict:
+    """What a checkpoint stores to rebuild `model`: its params.yaml section and its seed."""
+    return {**model.settings.model_dump(), "seed": model.seed}
+
+
+def from_saved_config(cls: type[ModelT], config: dict, **inputs: Any) -> ModelT:
+    """`cls` built from a checkpoint's `saved_config`, with the frozen `inputs` it also takes.
+    The settings class is the one `cls.__init__` declares for its `settings`."""
+    settings = dict(config)
+    seed = settings.pop("seed", 0)
+    settings.pop("checkpoint_dir", None)  # written by checkpoints of older versions
+    settings_class = typing.get_type_hints(cls.__init__)["settings"]
+    return cls(settings_class.model_validate(settings), seed=seed, **inputs)  # type: ignore[call-arg]
 
 
 def log_epoch(live: Live | None, metrics: dict[str, float]) -> None:
@@ -90,23 +98,11 @@ def log_epoch(live: Live | None, metrics: dict[str, float]) -> None:
     live.next_step()
 
 
-def check_choice(model: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{model}.{name}={value!r}; allowed: {', '.join(allowed)}")
-
-
-def check_at_least(model: str, name: str, value: float, minimum: float) -> None:
-    if value < minimum:
-        raise ValueError(f"{model}.{name}={value!r}; must be >= {minimum}")
-
-
-def resolve_device(model: str, device: str) -> torch.device:
+def resolve_device(device: str) -> torch.device:
+    """A section's `device` (checked by its settings class) as a torch device; auto: CUDA when torch sees one."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"{model}.device={device!r}; allowed: auto, cpu, cuda, cuda:<index>") from error
+    return torch.device(device)
 
 
 def seed_deterministic(seed: int) -> None:
@@ -125,10 +121,13 @@ def seed_deterministic(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def training_fingerprint(source: str, config: dict, item_embeddings: np.ndarray, *frames: pd.DataFrame | None) -> str:
-    """What a resumable state must match: the model's code (`source`, its file), the settings
-    that shape training, and the data (val too: it chose the best epoch so far)."""
-    digest = hashlib.sha256(Path(source).read_bytes())
+def training_fingerprint(sources: Sequence[str], config: dict, item_embeddings: np.ndarray, *frames: pd.DataFrame | None) -> str:
+    """What a resumable state must match: the model's code (`sources`, its files: its module and
+    the kernels it runs), the settings that shape training, and the data (val too: it chose the
+    best epoch so far)."""
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(Path(source).read_bytes())
     digest.update(repr(sorted((k, v) for k, v in config.items() if k not in NOT_FINGERPRINTED)).encode())
     # The shape too: the bytes alone are empty for the zero-width matrix of an audio-free model
     # at any catalogue size, and equal for (n, d) and (2n, d/2) of the same values.

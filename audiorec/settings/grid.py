@@ -1,0 +1,31 @@
+"""params.yaml's top-level lists: which runs the grid holds (audiorec.workflow.grid), and which
+settings the models run with."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from audiorec.settings.base import NonNegativeInt, Section
+
+
+class GridSettings(Section):
+    """The keys that decide the stages of dvc.yaml, set with `python -m stages.graph -S` (docs/pipeline.md)."""
+
+    backends: list[str]
+    """The backends of the grid: built-in names, plugins and precomputed files side by side
+    ([Backends](backends.md)); `none`, the models without audio's zero-width matrix, is added by itself and
+    cannot be listed."""
+    models: list[str]
+    """Recommenders on each backend's embeddings; whether a model trains from a seed, and whether it reads
+    ELSA's item factors (`bimodal`, which then needs `elsa` in `baselines`), is declared in
+    `audiorec.models.KINDS` ([Add a model](add-a-model.md))."""
+    baselines: list[str]
+    """Models without audio (backend `none`), the reference points; `bert4rec` here runs on a learned item table
+    (the study's "random" BERT4Rec)."""
+    seeds: Annotated[list[NonNegativeInt], Field(min_length=1)]
+    """Each run of a model that trains from a seed, once per seed; `[0, 1, 2]` is the journal's three runs
+    ([DVC workflows](workflows.md#seeds-repeated-runs)). A model without randomness runs once."""
+    model_settings: Literal["demo", "study"]
+    """`demo`: the model sections of this page; `study`: each model as `split.protocol`'s original code ran it,
+    from the `study` section."""

@@ -1,0 +1,19 @@
+"""Model settings for the tests: the committed params.yaml's section (the demo values), with overrides.
+
+A model takes its validated section (audiorec/settings/); params.yaml is the one place its
+values are written, so the tests start from there rather than from defaults of their own.
+"""
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from audiorec import models
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def demo(name: str, **overrides: Any) -> Any:
+    """Model `name`'s params.yaml section with `overrides`, validated by its settings class."""
+    params = {**yaml.safe_load(PARAMS.read_text()), "model_settings": "demo"}
+    return models.settings(params, name, **overrides)
