@@ -1,4 +1,5 @@
 """Decoding audio the same way for every backend: mono, resampled, cropped."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ stages.graph` (which `make repro` runs first) and the `code` stage, first in dvc
 other stages read params.yaml unchecked (audiorec.params), so their code is not every room's
 checks (audiorec.workflow.closure).
 """
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -59,7 +60,11 @@ def validate(params: dict) -> None:
     for key in params:
         if key not in known and key not in sections_of_names:
             raise ParamsError(f"{PARAMS_FILE}: unknown section {key!r}{closest(str(key), sorted(known))}")
-    missing = [key for key in (*SECTIONS, *LISTS, "synthetic", "model_settings", "study") if key not in params and key not in OPTIONAL_SECTIONS]
+    missing = [
+        key
+        for key in (*SECTIONS, *LISTS, "synthetic", "model_settings", "study")
+        if key not in params and key not in OPTIONAL_SECTIONS
+    ]
     if missing:
         raise ParamsError(f"{PARAMS_FILE}: sections missing: {', '.join(missing)} (docs/params.md lists every key)")
     sections = {name: check(load(target), params[name], name) for name, target in SECTIONS.items() if name in params}
@@ -129,21 +134,29 @@ def validate_models(params: dict) -> None:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")
         if name not in KINDS:
             audio_models = sorted(model for model, kind in KINDS.items() if kind.audio)
-            raise ParamsError(f"models: unknown model {name!r}{closest(str(name), audio_models)}; registered: {', '.join(audio_models)}")
+            raise ParamsError(
+                f"models: unknown model {name!r}{closest(str(name), audio_models)}; registered: {', '.join(audio_models)}"
+            )
     for name in params["baselines"]:
         if name not in KINDS or not KINDS[name].without_audio:
             allowed = [model for model, kind in KINDS.items() if kind.without_audio]
             raise ParamsError(f"baselines: {name!r} cannot run without audio; allowed: {', '.join(allowed)}")
     for name in params["models"]:  # controls.models must be in models (validate_controls)
         if KINDS[name].reads_elsa and "elsa" not in params["baselines"]:
-            raise ParamsError(f"models: {name!r} reads the item factors of elsa's runs; add elsa to params.yaml: baselines")
+            raise ParamsError(
+                f"models: {name!r} reads the item factors of elsa's runs; add elsa to params.yaml: baselines"
+            )
     for key in ("models", "baselines"):
         repeated = sorted({name for name in params[key] if params[key].count(name) > 1})
         if repeated:
-            raise ParamsError(f"{key} lists {', '.join(repeated)} more than once; each model is one run per seed, list it once")
+            raise ParamsError(
+                f"{key} lists {', '.join(repeated)} more than once; each model is one run per seed, list it once"
+            )
     for name in {*params["models"], *params["baselines"]}:
         if name not in params:
-            raise ParamsError(f"{PARAMS_FILE}: {name} is in the grid but has no section; add `{name}:` (docs/params.md)")
+            raise ParamsError(
+                f"{PARAMS_FILE}: {name} is in the grid but has no section; add `{name}:` (docs/params.md)"
+            )
     for name in KINDS:
         if name in params:
             check(models.settings_class(name), params[name], name)
@@ -171,16 +184,22 @@ def validate_study(params: dict) -> None:
             if not isinstance(overlay, dict):
                 raise ParamsError(f"{PARAMS_FILE}: {where} must be a mapping of {name}'s keys to the original's values")
             if overlay and not KINDS[name].study:
-                raise ParamsError(f"{PARAMS_FILE}: {where}: the original code did not run {name}; leave its entry empty ({{}})")
+                raise ParamsError(
+                    f"{PARAMS_FILE}: {where}: the original code did not run {name}; leave its entry empty ({{}})"
+                )
             cls = models.settings_class(name)
             for key in overlay:
                 if key not in cls.model_fields:
-                    raise ParamsError(f"{PARAMS_FILE}: {where}.{key}: not a key of {name}{closest(str(key), list(cls.model_fields))}")
+                    raise ParamsError(
+                        f"{PARAMS_FILE}: {where}.{key}: not a key of {name}{closest(str(key), list(cls.model_fields))}"
+                    )
             check(cls, {**params.get(name, {}), **overlay}, where)
         for name in {*params["models"], *params["baselines"]}:
             if name not in entries:
                 empty = "" if KINDS[name].study else " (empty: the original code did not run it)"
-                raise ParamsError(f"{PARAMS_FILE}: study.{protocol} has no entry for {name}; add `{name}: {{}}`{empty} or its original values")
+                raise ParamsError(
+                    f"{PARAMS_FILE}: study.{protocol} has no entry for {name}; add `{name}: {{}}`{empty} or its original values"
+                )
 
 
 def validate_controls(params: dict) -> None:
@@ -188,12 +207,18 @@ def validate_controls(params: dict) -> None:
     for key in ("shuffle", "unordered"):
         for name in controls[key]:
             if name not in params["backends"]:
-                raise ParamsError(f"controls.{key}: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first")
+                raise ParamsError(
+                    f"controls.{key}: {name!r} is not in backends ({', '.join(params['backends'])}); add it there first"
+                )
     for name in controls["models"]:
         if name not in params["models"]:
-            raise ParamsError(f"controls.models: {name!r} is not in models ({', '.join(params['models'])}); add it there first")
+            raise ParamsError(
+                f"controls.models: {name!r} is not in models ({', '.join(params['models'])}); add it there first"
+            )
     if controls["unordered"] and "bert4rec" not in params["models"]:
-        raise ParamsError("controls.unordered needs bert4rec in models (it is BERT4Rec's order control); add it or empty the list")
+        raise ParamsError(
+            "controls.unordered needs bert4rec in models (it is BERT4Rec's order control); add it or empty the list"
+        )
 
 
 def split_protocol(params: dict):
@@ -218,7 +243,9 @@ def validate_backend(name: str, section: dict | None) -> None:
         raise ParamsError(f"backends: unknown backend {name!r}{closest(str(name), listable)}; {backends.unknown(name)}")
     if found == backends.BUILT_IN and name in plugins.discovered():
         owner = plugins.entry_point(name).dist.name
-        raise ParamsError(f"backends: {name!r} is built in and also declared by the installed package {owner}; rename its entry point")
+        raise ParamsError(
+            f"backends: {name!r} is built in and also declared by the installed package {owner}; rename its entry point"
+        )
     if found == backends.PRECOMPUTED:
         from audiorec.settings.precomputed import PrecomputedSettings
 

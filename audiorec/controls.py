@@ -10,6 +10,7 @@ on its own is the recommender's capacity to fit arbitrary vectors.
 training sequence in random order. What the model gains over it is what the
 order of listening gives.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ duplicated item can push NDCG above 1. Predictions are therefore
 de-duplicated, every evaluated user is given a (possibly empty) list, and
 precision is rescaled to hits / k.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -13,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import rs_metrics
+
 # scipy.special, not scipy.stats: the same t quantile, and it imports in a fraction of the
 # time, which every train and evaluate stage pays.
 from scipy.special import stdtrit

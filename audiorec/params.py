@@ -5,6 +5,7 @@ any other stage runs. A stage reads params.yaml through this module rather than 
 so that the code it runs, and so re-runs on, is its own and not every backend's and model's
 validation (audiorec.workflow.closure).
 """
+
 from __future__ import annotations
 
 import logging

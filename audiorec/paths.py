@@ -3,6 +3,7 @@
 The `model` of the per-run paths is a run name (run_name): the model, and for a trained
 model its seed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Every stage validates the names in params.yaml; importing every backend and
 model eagerly would load librosa, TensorFlow and torch in stages that need none.
 """
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -12,6 +13,8 @@ def create(registry: dict[str, str], name: str, kind: str, *args, **params):
     """Build `registry[name]` ("module:Class") with `args` and `params`; an unknown name lists the
     registered ones and the params.yaml list it came from (`<kind>s`)."""
     if name not in registry:
-        raise KeyError(f"unknown {kind} {name!r} (params.yaml: {kind}s); registered {kind}s: {', '.join(sorted(registry))}")
+        raise KeyError(
+            f"unknown {kind} {name!r} (params.yaml: {kind}s); registered {kind}s: {', '.join(sorted(registry))}"
+        )
     module, cls = registry[name].split(":")
     return getattr(import_module(module), cls)(*args, **params)

@@ -3,6 +3,7 @@
 Shared by every recommender whose scores are an inner product of a user and
 an item representation (KNN on audio vectors, the Shallow net, BERT4Rec).
 """
+
 from __future__ import annotations
 
 from typing import Sequence

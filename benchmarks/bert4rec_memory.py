@@ -8,6 +8,7 @@ its own. `naive` is what the original code did: logits for every position,
 peak memory is measured in the same run.
 Usage: python benchmarks/bert4rec_memory.py [--items 50000] [--batch 128] [--seq 200] [--batches 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,16 @@ def train_steps(variant: str, items: int, batch: int, seq: int, batches: int, di
     from audiorec.models.bert4rec import IGNORE, BERT4RecNet, mask_tokens, masked_softmax_loss, sampled_softmax_loss
 
     torch.manual_seed(0)
-    net = BERT4RecNet(torch.randn(items, dim), hidden_dim=0, max_seq_len=seq, n_layers=2, n_heads=2,
-                      intermediate_dim=256, dropout=0.1, item_freeze=True)
+    net = BERT4RecNet(
+        torch.randn(items, dim),
+        hidden_dim=0,
+        max_seq_len=seq,
+        n_layers=2,
+        n_heads=2,
+        intermediate_dim=256,
+        dropout=0.1,
+        item_freeze=True,
+    )
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     log_q = torch.full((items,), -float(np.log(items)))
@@ -84,7 +93,9 @@ def main() -> None:
         ratio = results["naive"]["peak_gib"] / results[variant]["peak_gib"]
         speed = results[variant]["sequences_per_second"] / results["naive"]["sequences_per_second"]
         verdict = "met" if ratio >= TARGET_RATIO else "not met"
-        print(f"{variant}: {ratio:.1f}x less peak memory than naive (target >= {TARGET_RATIO}x: {verdict}), {speed:.1f}x the speed")
+        print(
+            f"{variant}: {ratio:.1f}x less peak memory than naive (target >= {TARGET_RATIO}x: {verdict}), {speed:.1f}x the speed"
+        )
 
 
 if __name__ == "__main__":

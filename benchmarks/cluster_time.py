@@ -17,6 +17,7 @@ Usage:
   python benchmarks/cluster_time.py --nodes 1 2 4 --gpu-speedup train=20
   python benchmarks/cluster_time.py --times my_study_times.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -123,13 +124,16 @@ def load_study(path: Path) -> Study:
 
 def sped_up(study: Study, speedups: Mapping[str, float]) -> dict[str, float]:
     """Hours with a KIND:MODEL or KIND factor applied to the stages of that kind (the first wins)."""
+
     def factor(kind: str) -> float:
         return speedups.get(kind, speedups.get(kind.split(":")[0], 1.0))
 
     return {stage: hours / factor(study.kinds[stage]) for stage, hours in study.hours.items()}
 
 
-def dominant(hours: Mapping[str, float], needs: Mapping[str, Sequence[str]], nodes: int, unmeasured: Sequence[str]) -> str:
+def dominant(
+    hours: Mapping[str, float], needs: Mapping[str, Sequence[str]], nodes: int, unmeasured: Sequence[str]
+) -> str:
     """What bounds the wall time on `nodes`: the critical path (its long stages, each after the
     unmeasured stages it needs), or else the total work (its largest stages' shares)."""
     total = sum(hours.values())
@@ -147,14 +151,18 @@ def dominant(hours: Mapping[str, float], needs: Mapping[str, Sequence[str]], nod
     return "total work: " + ", ".join(f"{stage} {hours[stage] / total:.0%}" for stage in largest)
 
 
-def table_row(label: str, hours: Mapping[str, float], needs: Mapping[str, Sequence[str]], nodes: int, unmeasured: Sequence[str]) -> str:
+def table_row(
+    label: str, hours: Mapping[str, float], needs: Mapping[str, Sequence[str]], nodes: int, unmeasured: Sequence[str]
+) -> str:
     total = sum(hours.values())
     wall = list_schedule(hours, needs, nodes).wall
     length, _ = critical_path(hours, needs)
     bound, name = max((total / nodes, "work / N"), (length, "critical path"))
     efficiency = total / (nodes * wall) if wall else 1.0
-    return (f"| {label} | {wall:,.1f} h = {wall / 24:,.1f} days | {bound:,.1f} h ({name}) | {efficiency:.0%} | "
-            f"{dominant(hours, needs, nodes, unmeasured)} |")
+    return (
+        f"| {label} | {wall:,.1f} h = {wall / 24:,.1f} days | {bound:,.1f} h ({name}) | {efficiency:.0%} | "
+        f"{dominant(hours, needs, nodes, unmeasured)} |"
+    )
 
 
 def parse_speedup(text: str) -> tuple[str, float]:
@@ -168,13 +176,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--times", type=Path, default=DEFAULT_TIMES, help="a music4all_scale.py --study-times-out file")
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--gpu-speedup", type=parse_speedup, nargs="+", default=[], metavar="KIND=FACTOR",
-                        help="assumed: stages of KIND (train, extract, ... or train:bert4rec) take 1/FACTOR of their time on a GPU node")
+    parser.add_argument(
+        "--gpu-speedup",
+        type=parse_speedup,
+        nargs="+",
+        default=[],
+        metavar="KIND=FACTOR",
+        help="assumed: stages of KIND (train, extract, ... or train:bert4rec) take 1/FACTOR of their time on a GPU node",
+    )
     args = parser.parse_args()
     study = load_study(args.times)
     total = sum(study.hours.values())
-    print(f"{args.times.name}: {len(study.hours)} stages, {total:,.1f} h of work on one node "
-          f"({study.header.get('source', 'no source given')}).")
+    print(
+        f"{args.times.name}: {len(study.hours)} stages, {total:,.1f} h of work on one node "
+        f"({study.header.get('source', 'no source given')})."
+    )
     if study.unmeasured:
         print(f"Not measured, counted as 0 h: {', '.join(study.unmeasured)}.")
     print("\n| nodes | wall time | lower bound | efficiency | what dominates |\n|---|---|---|---|---|")
@@ -185,9 +201,13 @@ def main() -> None:
         label = ", ".join(f"{kind} ÷{factor:g}" for kind, factor in speedups.items())
         for nodes in args.nodes:
             print(table_row(f"{nodes} GPU ({label})", sped_up(study, speedups), study.needs, nodes, study.unmeasured))
-        print("\nNo GPU has measured these stages yet: the GPU rows divide the CPU hours by the factors given, an assumption.")
+        print(
+            "\nNo GPU has measured these stages yet: the GPU rows divide the CPU hours by the factors given, an assumption."
+        )
     else:
-        print("\nNo GPU has measured these stages yet, so there are no GPU rows (--gpu-speedup KIND=FACTOR adds them, assumed).")
+        print(
+            "\nNo GPU has measured these stages yet, so there are no GPU rows (--gpu-speedup KIND=FACTOR adds them, assumed)."
+        )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ with every measured peak. The residual checks B at scale without a second matrix
 off the diagonal, (X^T X + l2 I) B must equal X^T X + l2 I.
 Usage: python benchmarks/ease_memory.py [--shared 10000] [--sizes 24214 56512] [--users 17000] [--per-user 90]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,7 +106,9 @@ def run_variant(variant: str, n_items: int, n_users: int, per_user: float) -> di
     del users, tracks
     before = reset_peak()
     started = time.perf_counter()
-    model = ease.EASERecommender(EASESettings(l2=L2, batch_size=BATCH, dtype="float32")).fit(np.zeros((n_items, 0), dtype=np.float32), train)
+    model = ease.EASERecommender(EASESettings(l2=L2, batch_size=BATCH, dtype="float32")).fit(
+        np.zeros((n_items, 0), dtype=np.float32), train
+    )
     result.update(fit_s=time.perf_counter() - started, fit_extra=peak_bytes() - before)
     before = reset_peak()
     started = time.perf_counter()
@@ -146,13 +149,17 @@ def fit_guard(rows: list[dict]) -> None:
     copies = (large["fit_extra"] - small["fit_extra"]) / (bytes_large - bytes_small)
     overhead = small["fit_extra"] - copies * bytes_small
     cell = max(row["score_extra"] / (BATCH * row["items"]) for row in rows)
-    print(f"fit from {small['items']} and {large['items']} tracks: {copies:.3f} copies of the matrix + {overhead / 2**20:.0f} MiB;"
-          f" scoring {cell:.1f} bytes per (user, track) cell (largest measured)")
+    print(
+        f"fit from {small['items']} and {large['items']} tracks: {copies:.3f} copies of the matrix + {overhead / 2**20:.0f} MiB;"
+        f" scoring {cell:.1f} bytes per (user, track) cell (largest measured)"
+    )
     for row in rows:
         measured = max(row["fit_extra"], 4 * row["items"] ** 2 + row["score_extra"])
         estimate = required_bytes(row["items"], BATCH)
-        print(f"  {row['items']:>6} tracks: guard estimate {estimate / 2**30:6.2f} GiB, measured peak "
-              f"{measured / 2**30:6.2f} GiB ({'covers' if estimate >= measured else 'UNDER-ESTIMATES'})")
+        print(
+            f"  {row['items']:>6} tracks: guard estimate {estimate / 2**30:6.2f} GiB, measured peak "
+            f"{measured / 2**30:6.2f} GiB ({'covers' if estimate >= measured else 'UNDER-ESTIMATES'})"
+        )
 
 
 def main() -> None:
@@ -161,21 +168,29 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[24_214, 56_512], help="Cholesky path only")
     parser.add_argument("--users", type=int, default=17_000)
     parser.add_argument("--per-user", type=float, default=90.0)
-    parser.add_argument("--variant", choices=("inv", "cholesky"), help="run one variant in this process (used internally)")
+    parser.add_argument(
+        "--variant", choices=("inv", "cholesky"), help="run one variant in this process (used internally)"
+    )
     parser.add_argument("--items", type=int, help="with --variant: the catalogue size")
     args = parser.parse_args()
     if args.variant:
         print(json.dumps(run_variant(args.variant, args.items, args.users, args.per_user)))
         return
-    print(f"{args.users} users, ~{args.per_user:g} tracks each, l2 {L2:g}, float32, scoring {BATCH} users x top {TOP_K}")
-    print(f"{'variant':<9}{'tracks':>8}{'pairs':>10}{'fit':>11}{'fit peak':>13}{'copies':>7}{'score':>11}{'peak':>12}   residual")
+    print(
+        f"{args.users} users, ~{args.per_user:g} tracks each, l2 {L2:g}, float32, scoring {BATCH} users x top {TOP_K}"
+    )
+    print(
+        f"{'variant':<9}{'tracks':>8}{'pairs':>10}{'fit':>11}{'fit peak':>13}{'copies':>7}{'score':>11}{'peak':>12}   residual"
+    )
     old = measure("inv", args.shared, args)
     print_row(old)
     new = [measure("cholesky", args.shared, args)]
     print_row(new[0])
     if "failed" not in old and "failed" not in new[0]:
-        print(f"at {args.shared} tracks: {old['fit_s'] / new[0]['fit_s']:.1f}x faster, "
-              f"{old['fit_extra'] / new[0]['fit_extra']:.1f}x less peak memory than numpy.linalg.inv")
+        print(
+            f"at {args.shared} tracks: {old['fit_s'] / new[0]['fit_s']:.1f}x faster, "
+            f"{old['fit_extra'] / new[0]['fit_extra']:.1f}x less peak memory than numpy.linalg.inv"
+        )
     for n_items in args.sizes:
         new.append(measure("cholesky", n_items, args))
         print_row(new[-1])

@@ -11,6 +11,7 @@ catalogue (audiorec.models.ease.required_bytes), which EASE checks before it
 starts, and the ratio of the two.
 Usage: python benchmarks/elsa_scale.py [--scale 0.1] [--epochs 10]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -9,6 +9,7 @@ the first `--tracks` clips of the `small` dataset (`data/raw/audios`, after
 generator when it is absent. Usage:
 python benchmarks/extract_speed.py [--tracks 96] [--batch-size 32] [--device auto]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,7 +72,9 @@ def main() -> None:
         single_seconds, single = timed(backend, tracks, 1, args.device)
         batched_seconds, batched = timed(backend, tracks, args.batch_size, args.device)
 
-    device = torch.cuda.get_device_name() if backend.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    device = (
+        torch.cuda.get_device_name() if backend.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    )
     source = "small dataset" if str(SMALL_AUDIO) in paths[0] else "synthetic"
     print(f"model          : random HuBERT base, {n_params / 1e6:.1f}M parameters, {device}")
     print(f"tracks         : {len(tracks)} x {sf.info(paths[0]).duration:.1f} s MP3 ({source})")

@@ -21,6 +21,7 @@ skew are the real data's, as published for the study's split:
 Written as the real files: `audios/<track_id>.mp3` (empty placeholders: the
 dataset stage only lists them) and a tab-separated `userid_trackid_timestamp.tsv`.
 """
+
 from __future__ import annotations
 
 import string
@@ -81,7 +82,11 @@ def random_ids(rng: np.random.Generator, count: int, length: int, prefix: str = 
 
 
 def weighted_without_replacement(
-    rng: np.random.Generator, weights: np.ndarray, counts: np.ndarray, excluded: list[np.ndarray] | None = None, chunk: int = 64
+    rng: np.random.Generator,
+    weights: np.ndarray,
+    counts: np.ndarray,
+    excluded: list[np.ndarray] | None = None,
+    chunk: int = 64,
 ) -> list[np.ndarray]:
     """For each row, `counts[row]` distinct indices drawn by `weights` without replacement
     (Efraimidis-Spirakis: the smallest Exp(1) / weight keys), never one of `excluded[row]`."""
@@ -101,7 +106,14 @@ def _seconds(date: str) -> int:
     return int(np.datetime64(date, "s").astype(np.int64))
 
 
-def _plays(rng: np.random.Generator, pair_users: np.ndarray, pair_tracks: np.ndarray, first: np.ndarray, end: int, mean_plays: float):
+def _plays(
+    rng: np.random.Generator,
+    pair_users: np.ndarray,
+    pair_tracks: np.ndarray,
+    first: np.ndarray,
+    end: int,
+    mean_plays: float,
+):
     """Every play of each pair: the first at `first`, repeats uniform between it and `end`."""
     plays = rng.geometric(1 / mean_plays, size=len(first))
     users, tracks = np.repeat(pair_users, plays), np.repeat(pair_tracks, plays)
@@ -132,10 +144,16 @@ def core_plays(shape: LogShape) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     parts = [_plays(rng, pair_users, pair_tracks, first, end, shape.mean_plays_per_pair)]
     # Some pairs also have plays from the year before the window (the split ignores them).
     earlier = rng.random(len(pair_users)) < shape.history_share
-    parts.append((pair_users[earlier], pair_tracks[earlier], rng.integers(start - 365 * DAY, start, size=int(earlier.sum()))))
+    parts.append(
+        (pair_users[earlier], pair_tracks[earlier], rng.integers(start - 365 * DAY, start, size=int(earlier.sum())))
+    )
     test_users = np.sort(rng.choice(shape.n_users, size=round(shape.n_users * shape.test_user_share), replace=False))
-    n_test = np.clip(np.round(rng.lognormal(np.log(shape.test_median_tracks), shape.test_sigma, len(test_users))), 1, 500)
-    new_tracks = weighted_without_replacement(rng, popularity, n_test, excluded=[train_tracks[user] for user in test_users])
+    n_test = np.clip(
+        np.round(rng.lognormal(np.log(shape.test_median_tracks), shape.test_sigma, len(test_users))), 1, 500
+    )
+    new_tracks = weighted_without_replacement(
+        rng, popularity, n_test, excluded=[train_tracks[user] for user in test_users]
+    )
     test_pair_users = np.repeat(test_users.astype(np.int32), [len(t) for t in new_tracks])
     test_pair_tracks = np.concatenate(new_tracks).astype(np.int32)
     test_first = rng.integers(test, end, size=len(test_pair_users))
@@ -154,7 +172,9 @@ def history_plays(rng: np.random.Generator, shape: LogShape, rows: int, populari
     return np.minimum(users, len(activity) - 1), np.minimum(tracks, len(popularity) - 1), when
 
 
-def write_rows(handle, user_ids: np.ndarray, track_ids: np.ndarray, users, tracks, when, block: int = 2_000_000) -> None:
+def write_rows(
+    handle, user_ids: np.ndarray, track_ids: np.ndarray, users, tracks, when, block: int = 2_000_000
+) -> None:
     """Tab-separated rows, unquoted, timestamps as `YYYY-MM-DD HH:MM:SS`."""
     user_dictionary, track_dictionary = pa.array(user_ids), pa.array(track_ids)
     options = csv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
@@ -188,5 +208,10 @@ def write_log(folder: Path, shape: LogShape, total_rows: int = 0, block: int = 1
             rows = min(block, extra_rows - start)
             write_rows(handle, user_ids, track_ids, *history_plays(rng, shape, rows, popularity, activity))
         write_rows(handle, user_ids, track_ids, users, tracks, when)
-    return {"tracks": shape.n_tracks, "users": shape.n_users, "window_rows": len(users), "log_rows": len(users) + extra_rows,
-            "log_bytes": (folder / LOG_NAME).stat().st_size}
+    return {
+        "tracks": shape.n_tracks,
+        "users": shape.n_users,
+        "window_rows": len(users),
+        "log_rows": len(users) + extra_rows,
+        "log_bytes": (folder / LOG_NAME).stat().st_size,
+    }

@@ -29,6 +29,7 @@ Usage:
   python benchmarks/music4all_scale.py --scale 1 --profile           # + torch.profiler top ops of one epoch
   python benchmarks/music4all_scale.py --scale 1 --study-times-out t.json  # + the whole-study stages for cluster_time.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,16 +64,25 @@ BENCHMARK_SEED = 0  # the trained models' one run (params.yaml: seeds)
 WIDTHS = (200, 768, 1024, 4800)
 # The study's nine pretrained backends and their widths (the reference's table; MusicFM over time).
 STUDY_BACKENDS = {
-    "musicnn": 200, "mert": 1024, "music2vec": 768, "encodecmae": 768, "jukebox": 4800,
-    "musicfm": 1024, "mule": 1728, "muq": 1024, "muq_mulan": 512,
+    "musicnn": 200,
+    "mert": 1024,
+    "music2vec": 768,
+    "encodecmae": 768,
+    "jukebox": 4800,
+    "musicfm": 1024,
+    "mule": 1728,
+    "muq": 1024,
+    "muq_mulan": 512,
 }
 FULL_LOG_ROWS = 250_000_000
 DISK_MARGIN = 5 * 2**30
 GIB = 2**30
 MIN_AVAILABLE = 0.5  # GiB the machine keeps free while a stage runs under --max-memory
 VALIDATION_TARGET = 0.2  # of an epoch
-NOT_COUNTED = ("hours null: not measured at this shape (extraction, the report). Not in the list: the references "
-               "without audio other than MostPop (BERT4Rec on a learned item table, EASE/ELSA) and early stopping")
+NOT_COUNTED = (
+    "hours null: not measured at this shape (extraction, the report). Not in the list: the references "
+    "without audio other than MostPop (BERT4Rec on a learned item table, EASE/ELSA) and early stopping"
+)
 
 
 def backend_name(width: int) -> str:
@@ -80,6 +90,7 @@ def backend_name(width: int) -> str:
 
 
 # ---------------------------------------------------------------- scratch folder
+
 
 def prepare(work: Path, shape: LogShape, log_rows: int, device: str, fresh: bool) -> dict:
     """Log, audio placeholders and params.yaml under `work`; an existing log of
@@ -115,7 +126,9 @@ def write_embeddings(path: Path, n_tracks: int, width: int, seed: int, block: in
 def write_params(work: Path, source: Path, shape: LogShape, device: str) -> None:
     """The repository's params.yaml, pointed at the scratch log, one epoch for the trained models."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["dataset"].update(source="music4all", audio_dir=str(source / AUDIO_DIR), listening_log=str(source / LOG_NAME))
+    params["dataset"].update(
+        source="music4all", audio_dir=str(source / AUDIO_DIR), listening_log=str(source / LOG_NAME)
+    )
     # The window of the protocol in force (split.protocol), so the split keeps the log's train year and test month.
     protocol = params["split"][params["split"]["protocol"]]
     protocol.update(start_date=shape.start_date, test_date=shape.test_date, end_date=shape.end_date)
@@ -127,6 +140,7 @@ def write_params(work: Path, source: Path, shape: LogShape, device: str) -> None
 
 
 # ---------------------------------------------------------------- running stages
+
 
 @dataclass
 class Row:
@@ -176,7 +190,9 @@ else:
 """
 
 
-def run_process(target: str, args: list[str], work: Path, log_name: str, max_memory: float | None = None) -> tuple[float, float]:
+def run_process(
+    target: str, args: list[str], work: Path, log_name: str, max_memory: float | None = None
+) -> tuple[float, float]:
     """Wall seconds and peak resident memory (GiB) of `target` (a module or a script) in its
     own process; stops on failure. With `max_memory` (GiB), a child that grows past it, or
     that leaves the machine with under MIN_AVAILABLE GiB, is killed and OutOfMemory raised:
@@ -187,11 +203,17 @@ def run_process(target: str, args: list[str], work: Path, log_name: str, max_mem
     logs.mkdir(exist_ok=True)
     log, peak_file = logs / f"{log_name}.log", logs / f"{log_name}.peak_kib"
     peak_file.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), PEAK_FILE: str(peak_file)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        PEAK_FILE: str(peak_file),
+    }
     killed = None
     with log.open("w") as out:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-c", BOOTSTRAP, target, *args], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", BOOTSTRAP, target, *args], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
         watched = psutil.Process(process.pid)
         try:
             while process.poll() is None:
@@ -235,6 +257,7 @@ class Runner:
 
 
 # ---------------------------------------------------------------- floors
+
 
 def matmul_gflops(device: str, size: int = 4096, repeats: int = 5) -> float:
     """fp32 GFLOP/s of a square torch matmul: the rate the models' FLOP floors are taken at."""
@@ -360,6 +383,7 @@ def bert4rec_epoch_flops(shape: SplitShape, width: int, params: dict) -> float:
 
 # ---------------------------------------------------------------- the worker: pieces of one train stage
 
+
 class Hooks:
     """Accumulated seconds of wrapped functions and methods, by phase name."""
 
@@ -395,7 +419,11 @@ def load_stage_inputs(backend: str):
     from audiorec.io import load_embeddings
 
     tracks = pd.read_parquet(paths.TRACKS)
-    items = load_embeddings(paths.embeddings(backend), tracks) if backend != "none" else np.zeros((len(tracks), 0), np.float32)
+    items = (
+        load_embeddings(paths.embeddings(backend), tracks)
+        if backend != "none"
+        else np.zeros((len(tracks), 0), np.float32)
+    )
     train = pd.read_parquet(paths.SPLITS / "train.parquet")
     truths = {
         split: pd.read_parquet(paths.SPLITS / name, columns=["user_id", "track_idx"])
@@ -431,7 +459,9 @@ def mostpop_worker(args) -> dict:
     return {"users": len(users), "new_seconds": new_seconds, "old_seconds": old_seconds, "identical": same}
 
 
-def faiss_top_k_unseen(user_vectors, item_vectors, seen_items, top_k, batch_size=1024, candidates=None) -> list[np.ndarray]:
+def faiss_top_k_unseen(
+    user_vectors, item_vectors, seen_items, top_k, batch_size=1024, candidates=None
+) -> list[np.ndarray]:
     """audiorec.retrieval.top_k_unseen as it was until this benchmark: faiss's exact
     inner-product search for top_k plus the longest history of the batch, then filtered."""
     import faiss
@@ -628,7 +658,10 @@ class Cuts:
             batches = original(lengths, *args, **kwargs)
             if not cuts.in_epoch:
                 return batches
-            weights = [bert4rec_batch_flops(np.full(len(rows), lengths[rows].max()), width, n_items, params) for rows in batches]
+            weights = [
+                bert4rec_batch_flops(np.full(len(rows), lengths[rows].max()), width, n_items, params)
+                for rows in batches
+            ]
             cuts.total_batches, cuts.total_weight = len(batches), float(sum(weights))
 
             def cut():
@@ -687,8 +720,12 @@ def profile_summary(profile, top: int = 15) -> dict:
     return {
         "ops_self_seconds": total / 1e6,
         "top": [
-            {"op": event.key, "self_seconds": event.self_cpu_time_total / 1e6, "calls": event.count,
-             "share": event.self_cpu_time_total / total if total else 0.0}
+            {
+                "op": event.key,
+                "self_seconds": event.self_cpu_time_total / 1e6,
+                "calls": event.count,
+                "share": event.self_cpu_time_total / total if total else 0.0,
+            }
             for event in ranked
         ],
     }
@@ -716,6 +753,7 @@ def worker_main(argv: list[str]) -> None:
 
 # ---------------------------------------------------------------- the benchmark
 
+
 def format_row(row: Row) -> str:
     def number(value, digits=1):
         return "—" if value is None else f"{value:,.{digits}f}"
@@ -734,7 +772,10 @@ def full_log_rows(work: Path, wanted: int) -> tuple[int, str]:
     if wanted * ROW_BYTES <= free:
         return wanted, f"{wanted:,} rows ({wanted * ROW_BYTES / GIB:.1f} GiB of TSV)"
     fitting = int(free / ROW_BYTES)
-    return fitting, f"{fitting:,} of the {wanted:,} rows ({fitting / wanted:.0%}: the disk holds no more); extrapolated linearly"
+    return (
+        fitting,
+        f"{fitting:,} of the {wanted:,} rows ({fitting / wanted:.0%}: the disk holds no more); extrapolated linearly",
+    )
 
 
 def main() -> None:
@@ -742,25 +783,49 @@ def main() -> None:
         worker_main(sys.argv[1:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of Music4All-Onion's users and tracks (pairs follow)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of Music4All-Onion's users and tracks (pairs follow)"
+    )
     parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS))
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--device", default="auto", help="auto: cuda when torch sees one")
-    parser.add_argument("--full", action="store_true", help="dataset and split stages on a 250M-row log (disk permitting)")
-    parser.add_argument("--full-rows", type=int, default=FULL_LOG_ROWS,
-                        help="log rows to write for --full (fewer: the dataset and split rows are also extrapolated to 250M)")
+    parser.add_argument(
+        "--full", action="store_true", help="dataset and split stages on a 250M-row log (disk permitting)"
+    )
+    parser.add_argument(
+        "--full-rows",
+        type=int,
+        default=FULL_LOG_ROWS,
+        help="log rows to write for --full (fewer: the dataset and split rows are also extrapolated to 250M)",
+    )
     parser.add_argument("--workdir", type=Path, help="scratch folder (default /tmp/music4all_scale_<scale>)")
     parser.add_argument("--fresh", action="store_true", help="rewrite the log even if one of the same shape is there")
-    parser.add_argument("--epoch-budget", type=float, default=300, help="seconds of an epoch to measure before extrapolating")
-    parser.add_argument("--stage-limit", type=float, default=3600, help="skip a train stage estimated to take longer (s)")
-    parser.add_argument("--max-memory", type=float, help="GiB: kill a stage that grows past it (or leaves the machine < 0.5 GiB)")
-    parser.add_argument("--profile", action="store_true", help="torch.profiler top ops of one (budgeted) epoch per model and width")
-    parser.add_argument("--bert4rec-losses", nargs="+", default=list(BERT4REC_LOSSES), choices=BERT4REC_LOSSES,
-                        help="BERT4Rec losses to time besides params.yaml's, which always runs (as the train stage too); "
-                             "the others get the worker's rows only")
-    parser.add_argument("--study-times-out", type=Path,
-                        help="also write the whole-study estimate's stages (hours, what each needs) here as JSON, "
-                             "for benchmarks/cluster_time.py")
+    parser.add_argument(
+        "--epoch-budget", type=float, default=300, help="seconds of an epoch to measure before extrapolating"
+    )
+    parser.add_argument(
+        "--stage-limit", type=float, default=3600, help="skip a train stage estimated to take longer (s)"
+    )
+    parser.add_argument(
+        "--max-memory", type=float, help="GiB: kill a stage that grows past it (or leaves the machine < 0.5 GiB)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="torch.profiler top ops of one (budgeted) epoch per model and width"
+    )
+    parser.add_argument(
+        "--bert4rec-losses",
+        nargs="+",
+        default=list(BERT4REC_LOSSES),
+        choices=BERT4REC_LOSSES,
+        help="BERT4Rec losses to time besides params.yaml's, which always runs (as the train stage too); "
+        "the others get the worker's rows only",
+    )
+    parser.add_argument(
+        "--study-times-out",
+        type=Path,
+        help="also write the whole-study estimate's stages (hours, what each needs) here as JSON, "
+        "for benchmarks/cluster_time.py",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a stage running now is killed with the benchmark
     import torch
@@ -774,23 +839,37 @@ def main() -> None:
     sizes = prepare(work, shape, log_rows, device, args.fresh)
     run, report = Runner(work, args.max_memory), Report()
     gflops = matmul_gflops(device)
-    print(f"scratch: {work}\nlog: {sizes['log_rows']:,} rows ({sizes['log_bytes'] / GIB:.2f} GiB), "
-          f"{sizes['tracks']:,} tracks, {sizes['users']:,} users; device {device}, {torch.get_num_threads()} torch threads, "
-          f"matmul {gflops:.0f} GFLOP/s, load average {os.getloadavg()[0]:.1f}" + (f"\n--full: {full_note}" if full_note else ""), flush=True)
+    print(
+        f"scratch: {work}\nlog: {sizes['log_rows']:,} rows ({sizes['log_bytes'] / GIB:.2f} GiB), "
+        f"{sizes['tracks']:,} tracks, {sizes['users']:,} users; device {device}, {torch.get_num_threads()} torch threads, "
+        f"matmul {gflops:.0f} GFLOP/s, load average {os.getloadavg()[0]:.1f}"
+        + (f"\n--full: {full_note}" if full_note else ""),
+        flush=True,
+    )
     print(TABLE_HEADER, flush=True)
     params = yaml.safe_load((work / "params.yaml").read_text())
     if "dataset" in args.stages:
         with guarded(report, "dataset"):
             wall, peak = run.stage(["stages.dataset"], "dataset")
             floor = parse_floor(work / "music4all" / LOG_NAME)
-            row = report.add(Row("dataset", wall=wall, peak=peak, floor=floor, note=f"{sizes['log_rows']:,} log rows; floor: pyarrow parses the TSV"))
+            row = report.add(
+                Row(
+                    "dataset",
+                    wall=wall,
+                    peak=peak,
+                    floor=floor,
+                    note=f"{sizes['log_rows']:,} log rows; floor: pyarrow parses the TSV",
+                )
+            )
             extrapolate_to_full_log(report, row, sizes["log_rows"], args.full)
     if "split" in args.stages:
         with guarded(report, "split"):
             wall, peak = run.stage(["stages.split"], "split")
             split = json.loads((work / "metrics" / "split.json").read_text())
-            counts = ", ".join(f"{name} {split[name]['users']:,} users / {split[name]['interactions']:,} pairs"
-                               for name in ("train", "val", "test", "cold_test"))
+            counts = ", ".join(
+                f"{name} {split[name]['users']:,} users / {split[name]['interactions']:,} pairs"
+                for name in ("train", "val", "test", "cold_test")
+            )
             row = report.add(Row("split", wall=wall, peak=peak, note=counts))
             extrapolate_to_full_log(report, row, sizes["log_rows"], args.full)
     if not (work / "data" / "splits" / "train.parquet").is_file():
@@ -807,10 +886,17 @@ def main() -> None:
             wall, peak = run.stage(["stages.train", "--backend", "none", "--model", "mostpop"], "train_mostpop")
             compare, *_ = run.worker("mostpop_compare", "mostpop")
             ratio = compare["old_seconds"] / compare["new_seconds"]
-            report.add(Row("train mostpop", wall=wall, peak=peak, floor=sort_floor(split.n_items),
-                           note=f"floor: argsort of the catalogue. Ranking {compare['users']:,} users: dense score matrix "
-                                f"{compare['old_seconds']:.1f} s, sorted list {compare['new_seconds']:.2f} s = {ratio:.0f}× "
-                                f"({'identical' if compare['identical'] else 'DIFFERENT'} lists)"))
+            report.add(
+                Row(
+                    "train mostpop",
+                    wall=wall,
+                    peak=peak,
+                    floor=sort_floor(split.n_items),
+                    note=f"floor: argsort of the catalogue. Ranking {compare['users']:,} users: dense score matrix "
+                    f"{compare['old_seconds']:.1f} s, sorted list {compare['new_seconds']:.2f} s = {ratio:.0f}× "
+                    f"({'identical' if compare['identical'] else 'DIFFERENT'} lists)",
+                )
+            )
             evaluated.append(("none", "mostpop"))
     for width in args.widths:
         backend = backend_name(width)
@@ -818,13 +904,29 @@ def main() -> None:
             with guarded(report, "train knn", str(width)):
                 wall, peak = run.stage(["stages.train", "--backend", backend, "--model", "knn"], f"train_{backend}_knn")
                 floor = knn_floor(split.ranked_users, split.n_items, width)
-                report.add(Row("train knn", str(width), wall, peak, floor, f"floor: ({split.ranked_users:,} × {width}) @ ({width} × {split.n_items:,}) matmul"))
+                report.add(
+                    Row(
+                        "train knn",
+                        str(width),
+                        wall,
+                        peak,
+                        floor,
+                        f"floor: ({split.ranked_users:,} × {width}) @ ({width} × {split.n_items:,}) matmul",
+                    )
+                )
                 evaluated.append((backend, "knn"))
                 compare, wall, peak = run.worker(f"retrieval_{backend}", "retrieval", "--backend", backend)
-                report.add(Row("└ validation retrieval, KNN vectors", str(width), compare["new_seconds"], peak,
-                               knn_floor(split.val_users, split.n_items, width),
-                               f"top 50 of {compare['users']:,} val users: faiss top_k + history (before) {compare['old_seconds']:.1f} s = "
-                               f"{compare['old_seconds'] / compare['new_seconds']:.1f}× slower; identical lists {compare['identical']:,}/{compare['users']:,}"))
+                report.add(
+                    Row(
+                        "└ validation retrieval, KNN vectors",
+                        str(width),
+                        compare["new_seconds"],
+                        peak,
+                        knn_floor(split.val_users, split.n_items, width),
+                        f"top 50 of {compare['users']:,} val users: faiss top_k + history (before) {compare['old_seconds']:.1f} s = "
+                        f"{compare['old_seconds'] / compare['new_seconds']:.1f}× slower; identical lists {compare['identical']:,}/{compare['users']:,}",
+                    )
+                )
         for model in TRAINED:
             if model in args.stages:
                 with guarded(report, f"train {model}", str(width)):
@@ -835,14 +937,35 @@ def main() -> None:
             other_losses = [loss for loss in args.bert4rec_losses if loss != params["bert4rec"]["loss"]]
             for loss in other_losses:
                 with guarded(report, f"train bert4rec ({loss})", str(width)):
-                    trained_rows(report, run, "bert4rec", width, split, {**params["bert4rec"], "loss": loss}, gflops, device, args, loss=loss)
+                    trained_rows(
+                        report,
+                        run,
+                        "bert4rec",
+                        width,
+                        split,
+                        {**params["bert4rec"], "loss": loss},
+                        gflops,
+                        device,
+                        args,
+                        loss=loss,
+                    )
     if "evaluate" in args.stages:
         for backend, model in evaluated:
             seed = None if model in DETERMINISTIC else BENCHMARK_SEED
             if (work / paths.predictions(backend, paths.run_name(model, seed))).is_file():
                 width = backend.removeprefix("random") if backend != "none" else "—"
                 with guarded(report, f"evaluate {model}", width):
-                    wall, peak = run.stage(["stages.evaluate", "--backend", backend, "--model", model, *([] if seed is None else ["--seed", str(seed)])], f"evaluate_{backend}_{model}")
+                    wall, peak = run.stage(
+                        [
+                            "stages.evaluate",
+                            "--backend",
+                            backend,
+                            "--model",
+                            model,
+                            *([] if seed is None else ["--seed", str(seed)]),
+                        ],
+                        f"evaluate_{backend}_{model}",
+                    )
                     report.add(Row(f"evaluate {model}", width, wall, peak))
     print_summary(report, args, gflops, device, split, params)
 
@@ -852,9 +975,16 @@ def extrapolate_to_full_log(report: Report, row: Row, log_rows: int, full: bool)
     if not full or log_rows >= FULL_LOG_ROWS:
         return
     factor = FULL_LOG_ROWS / log_rows
-    report.add(Row(f"{row.stage} at {FULL_LOG_ROWS:,} log rows", wall=row.wall * factor, peak=row.peak * factor,
-                   floor=row.floor * factor if row.floor else None, estimated=True,
-                   note=f"the row above × {factor:.2f} (linear in the log's rows; memory too, which overstates its fixed part)"))
+    report.add(
+        Row(
+            f"{row.stage} at {FULL_LOG_ROWS:,} log rows",
+            wall=row.wall * factor,
+            peak=row.peak * factor,
+            floor=row.floor * factor if row.floor else None,
+            estimated=True,
+            note=f"the row above × {factor:.2f} (linear in the log's rows; memory too, which overstates its fixed part)",
+        )
+    )
 
 
 @contextmanager
@@ -866,8 +996,18 @@ def guarded(report: Report, stage: str, width: str = "—"):
         report.add(Row(stage, width, note=str(error)))
 
 
-def trained_rows(report: Report, run: Runner, model: str, width: int, split: SplitShape, params: dict, gflops: float,
-                 device: str, args, loss: str | None = None) -> None:
+def trained_rows(
+    report: Report,
+    run: Runner,
+    model: str,
+    width: int,
+    split: SplitShape,
+    params: dict,
+    gflops: float,
+    device: str,
+    args,
+    loss: str | None = None,
+) -> None:
     """The train stage's row and its pieces' rows. With `loss` (BERT4Rec's, other than
     params.yaml's), only the worker runs, under that loss; its rows are labelled with it and
     stay out of the whole-study estimate."""
@@ -876,8 +1016,9 @@ def trained_rows(report: Report, run: Runner, model: str, width: int, split: Spl
     floor = flops / (gflops * 1e9)
     variant = ["--loss", loss] if loss else []
     log_name = f"pieces_{backend}_{model}" + (f"_{loss}" if loss else "")
-    pieces, wall, peak = run.worker(log_name, model, "--backend", backend, "--device", device,
-                                    "--epoch-budget", str(args.epoch_budget), *variant)
+    pieces, wall, peak = run.worker(
+        log_name, model, "--backend", backend, "--device", device, "--epoch-budget", str(args.epoch_budget), *variant
+    )
     epoch = pieces["epoch"]
     fit = pieces["during_fit"]
     extra = pieces["extrapolated_extra"]
@@ -888,42 +1029,109 @@ def trained_rows(report: Report, run: Runner, model: str, width: int, split: Spl
     report.breakdowns[(label, width)] = {**pieces, "floor": floor, "flops": flops, "estimate": estimate}
     stage = f"train {label} (1 epoch + val + ranking)"
     if loss:
-        report.add(Row(stage, str(width), estimate, None, floor, "not run as a stage (params.yaml trains the other loss): the pieces below", estimated=True))
+        report.add(
+            Row(
+                stage,
+                str(width),
+                estimate,
+                None,
+                floor,
+                "not run as a stage (params.yaml trains the other loss): the pieces below",
+                estimated=True,
+            )
+        )
     elif estimate <= args.stage_limit:
         with guarded(report, stage, str(width)):
-            stage_wall, stage_peak = run.stage(["stages.train", "--backend", backend, "--model", model, "--seed", str(BENCHMARK_SEED)], f"train_{backend}_{model}")
+            stage_wall, stage_peak = run.stage(
+                ["stages.train", "--backend", backend, "--model", model, "--seed", str(BENCHMARK_SEED)],
+                f"train_{backend}_{model}",
+            )
             report.add(Row(stage, str(width), stage_wall, stage_peak, floor, "floor: one epoch's FLOPs"))
     else:
-        report.add(Row(stage, str(width), estimate, None, floor,
-                       f"not run: the pieces below add up to {estimate:,.0f} s (> --stage-limit {args.stage_limit:,.0f} s)", estimated=True))
-    cut = f"{epoch['batches_run']} of {epoch['batches']} batches, extrapolated" if epoch["extrapolated"] else "whole epoch"
-    report.add(Row(f"├ {label} training epoch", str(width), epoch["seconds"], peak, floor, f"{cut}; {flops / 1e12:,.1f} TFLOP", estimated=epoch["extrapolated"]))
+        report.add(
+            Row(
+                stage,
+                str(width),
+                estimate,
+                None,
+                floor,
+                f"not run: the pieces below add up to {estimate:,.0f} s (> --stage-limit {args.stage_limit:,.0f} s)",
+                estimated=True,
+            )
+        )
+    cut = (
+        f"{epoch['batches_run']} of {epoch['batches']} batches, extrapolated"
+        if epoch["extrapolated"]
+        else "whole epoch"
+    )
+    report.add(
+        Row(
+            f"├ {label} training epoch",
+            str(width),
+            epoch["seconds"],
+            peak,
+            floor,
+            f"{cut}; {flops / 1e12:,.1f} TFLOP",
+            estimated=epoch["extrapolated"],
+        )
+    )
     share = validation / epoch["seconds"] if epoch["seconds"] else float("nan")
     verdict = "≤" if share <= VALIDATION_TARGET else ">"
     parts = ", ".join(f"{name} {fit[name]:.1f} s" for name in ("user vectors", "retrieval", "metrics") if name in fit)
     if model == "shallow":
         parts = f"val loss {fit.get('val loss + validation', 0.0) - fit.get('validation', 0.0):.1f} s, " + parts
     cut = f" (+{extra['fit']:.0f} s extrapolated for the part cut at --epoch-budget)" if extra["fit"] else ""
-    report.add(Row(f"├ {label} per-epoch validation", str(width), validation, None, None,
-                   f"{pieces['val_users']:,} val users: {parts}{cut}; {share:.0%} of the epoch ({verdict} {VALIDATION_TARGET:.0%})",
-                   estimated=bool(extra["fit"])))
+    report.add(
+        Row(
+            f"├ {label} per-epoch validation",
+            str(width),
+            validation,
+            None,
+            None,
+            f"{pieces['val_users']:,} val users: {parts}{cut}; {share:.0%} of the epoch ({verdict} {VALIDATION_TARGET:.0%})",
+            estimated=bool(extra["fit"]),
+        )
+    )
     ranking = pieces["in_ranking"]
     parts = ", ".join(f"{name} {ranking[name]:.1f} s" for name in ("user vectors", "retrieval") if name in ranking)
     cut = f" (+{extra['ranking']:.0f} s extrapolated for the part cut at --epoch-budget)" if extra["ranking"] else ""
-    report.add(Row(f"└ {label} final ranking", str(width), ranking_seconds, None, None, f"val + test + cold users: {parts}{cut}",
-                   estimated=bool(extra["ranking"])))
+    report.add(
+        Row(
+            f"└ {label} final ranking",
+            str(width),
+            ranking_seconds,
+            None,
+            None,
+            f"val + test + cold users: {parts}{cut}",
+            estimated=bool(extra["ranking"]),
+        )
+    )
     if pieces["missing_hooks"]:
-        report.notes.append(f"{label} @ {width}: hooks not found (their phase is not separated): {', '.join(pieces['missing_hooks'])}")
+        report.notes.append(
+            f"{label} @ {width}: hooks not found (their phase is not separated): {', '.join(pieces['missing_hooks'])}"
+        )
     if args.profile:
-        profiled, *_ = run.worker(log_name.replace("pieces_", "profile_"), model, "--backend", backend, "--device", device,
-                                  "--epoch-budget", str(min(args.epoch_budget, 120)), "--profile", *variant)
+        profiled, *_ = run.worker(
+            log_name.replace("pieces_", "profile_"),
+            model,
+            "--backend",
+            backend,
+            "--device",
+            device,
+            "--epoch-budget",
+            str(min(args.epoch_budget, 120)),
+            "--profile",
+            *variant,
+        )
         report.breakdowns[(label, width)]["profile"] = profiled["profile"]
         report.breakdowns[(label, width)]["profiled_epoch"] = profiled["epoch"]
 
 
 def print_summary(report: Report, args, gflops: float, device: str, split: SplitShape, params: dict) -> None:
-    print(f"\nThe table again, in one piece (load average now {os.getloadavg()[0]:.1f}, matmul {matmul_gflops(device):.0f} "
-          f"GFLOP/s; at the start {gflops:.0f}):\n")
+    print(
+        f"\nThe table again, in one piece (load average now {os.getloadavg()[0]:.1f}, matmul {matmul_gflops(device):.0f} "
+        f"GFLOP/s; at the start {gflops:.0f}):\n"
+    )
     print(TABLE_HEADER)
     for row in report.rows:
         print(format_row(row))
@@ -933,10 +1141,14 @@ def print_summary(report: Report, args, gflops: float, device: str, split: Split
         if "profile" not in pieces:
             continue
         profile, epoch = pieces["profile"], pieces["profiled_epoch"]
-        print(f"\ntorch.profiler, {model} @ {width}: {epoch['batches_run']} batches, {epoch['measured_seconds']:.1f} s wall, "
-              f"{profile['ops_self_seconds']:.1f} s inside torch ops (the rest is Python between ops)")
+        print(
+            f"\ntorch.profiler, {model} @ {width}: {epoch['batches_run']} batches, {epoch['measured_seconds']:.1f} s wall, "
+            f"{profile['ops_self_seconds']:.1f} s inside torch ops (the rest is Python between ops)"
+        )
         for entry in profile["top"]:
-            print(f"  {entry['op']:<40} {entry['self_seconds']:8.2f} s {entry['share']:6.1%}  {entry['calls']:>8} calls")
+            print(
+                f"  {entry['op']:<40} {entry['self_seconds']:8.2f} s {entry['share']:6.1%}  {entry['calls']:>8} calls"
+            )
     study_estimate(report, args, split, params, f"{os.cpu_count()} cores, device {device}, matmul {gflops:.0f} GFLOP/s")
 
 
@@ -946,11 +1158,17 @@ def study_estimate(report: Report, args, split: SplitShape, params: dict, machin
         return
     epoch_flops = {"shallow": shallow_epoch_flops, "bert4rec": bert4rec_epoch_flops}
     max_epochs = study_max_epochs()
-    stages = study_stages(report, train_times(report), lambda model, width: epoch_flops[model](split, width, params[model]), max_epochs)
+    stages = study_stages(
+        report, train_times(report), lambda model, width: epoch_flops[model](split, width, params[model]), max_epochs
+    )
     print_study_estimate(stages, max_epochs)
     if args.study_times_out:
-        header = {"source": f"benchmarks/music4all_scale.py {' '.join(sys.argv[1:])}", "date": time.strftime("%Y-%m-%d"),
-                  "machine": machine, "not_counted": NOT_COUNTED}
+        header = {
+            "source": f"benchmarks/music4all_scale.py {' '.join(sys.argv[1:])}",
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": machine,
+            "not_counted": NOT_COUNTED,
+        }
         write_study_times(args.study_times_out, stages, header)
 
 
@@ -1004,7 +1222,9 @@ def train_times(report: Report) -> dict[str, dict[int, TrainTimes]]:
     for (label, width), pieces in report.breakdowns.items():
         if label in TRAINED:
             ranking = pieces["ranking_seconds"] + pieces["extrapolated_extra"]["ranking"]
-            times.setdefault(label, {})[width] = TrainTimes(pieces["flops"], pieces["epoch"]["seconds"], validation_seconds(pieces), ranking)
+            times.setdefault(label, {})[width] = TrainTimes(
+                pieces["flops"], pieces["epoch"]["seconds"], validation_seconds(pieces), ranking
+            )
     return times
 
 
@@ -1014,8 +1234,12 @@ def study_max_epochs() -> dict[str, int]:
     return {model: repo[model]["max_epochs"] for model in TRAINED}
 
 
-def study_stages(report: Report, trained: dict[str, dict[int, TrainTimes]], epoch_flops: Callable[[str, int], float],
-                 max_epochs: dict[str, int]) -> list[StudyStage]:
+def study_stages(
+    report: Report,
+    trained: dict[str, dict[int, TrainTimes]],
+    epoch_flops: Callable[[str, int], float],
+    max_epochs: dict[str, int],
+) -> list[StudyStage]:
     """The whole study (9 backends x KNN, Shallow, BERT4Rec, at their max_epochs; MostPop) as
     stages with their hours and what each needs, from the measured widths: an epoch by its
     FLOPs (`epoch_flops(model, width)`), validation, ranking and KNN by the width, each linear
@@ -1029,9 +1253,11 @@ def study_stages(report: Report, trained: dict[str, dict[int, TrainTimes]], epoc
     def hours(stage: str) -> float | None:
         return walls[stage] / 3600 if stage in walls else None
 
-    stages = [StudyStage("dataset", "dataset", hours("dataset"), []),
-              StudyStage("split", "split", hours("split"), ["dataset"]),
-              StudyStage("train@mostpop", "train", hours("train mostpop"), ["split"], model="mostpop")]
+    stages = [
+        StudyStage("dataset", "dataset", hours("dataset"), []),
+        StudyStage("split", "split", hours("split"), ["dataset"]),
+        StudyStage("train@mostpop", "train", hours("train mostpop"), ["split"], model="mostpop"),
+    ]
     for backend, width in STUDY_BACKENDS.items():
         stages.append(StudyStage(f"extract@{backend}", "extract", None, ["dataset"], backend))
         for model in ("knn", *TRAINED):
@@ -1043,8 +1269,16 @@ def study_stages(report: Report, trained: dict[str, dict[int, TrainTimes]], epoc
                 validation = interpolate([(w, t.validation) for w, t in measured.items()], width)
                 ranking = interpolate([(w, t.ranking) for w, t in measured.items()], width)
                 seconds = max_epochs[model] * (epoch + validation) + ranking
-            stages.append(StudyStage(f"train@{run}", "train", seconds / 3600 if seconds else None,
-                                     [f"extract@{backend}", "split"], backend, model))
+            stages.append(
+                StudyStage(
+                    f"train@{run}",
+                    "train",
+                    seconds / 3600 if seconds else None,
+                    [f"extract@{backend}", "split"],
+                    backend,
+                    model,
+                )
+            )
     for train in [stage for stage in stages if stage.kind == "train"]:
         run = train.stage.removeprefix("train@")
         stages.append(StudyStage(f"evaluate@{run}", "evaluate", evaluate, [train.stage], train.backend, train.model))
@@ -1055,8 +1289,10 @@ def study_stages(report: Report, trained: dict[str, dict[int, TrainTimes]], epoc
 def print_study_estimate(stages: list[StudyStage], max_epochs: dict[str, int]) -> None:
     """The whole study's train stages per backend, and the total of every measured stage."""
     trained = {(stage.backend, stage.model): stage.hours for stage in stages if stage.kind == "train"}
-    print(f"\nWhole study on this machine: 9 backends x (KNN, Shallow <= {max_epochs['shallow']} epochs, "
-          f"BERT4Rec <= {max_epochs['bert4rec']} epochs), one stage at a time, early stopping not counted:\n")
+    print(
+        f"\nWhole study on this machine: 9 backends x (KNN, Shallow <= {max_epochs['shallow']} epochs, "
+        f"BERT4Rec <= {max_epochs['bert4rec']} epochs), one stage at a time, early stopping not counted:\n"
+    )
     print("| backend | width | KNN s | Shallow h | BERT4Rec h |\n|---|---|---|---|---|")
     for backend, width in STUDY_BACKENDS.items():
         knn, *models = (trained[backend, model] for model in ("knn", *TRAINED))

@@ -5,6 +5,7 @@ the ratio is measured in the same run. The tests check that the two agree
 where the library is correct (tests/test_musicnn.py). Usage:
 python benchmarks/musicnn_speed.py [--tracks 20] [--seconds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=3)
     args = parser.parse_args()
-    styles = sample_styles(np.random.default_rng(0), SyntheticConfig(n_tracks=args.tracks, n_users=1, clip_seconds=args.seconds))
+    styles = sample_styles(
+        np.random.default_rng(0), SyntheticConfig(n_tracks=args.tracks, n_users=1, clip_seconds=args.seconds)
+    )
     with tempfile.TemporaryDirectory() as scratch:
         paths = []
         for style in styles.to_dict("records"):
@@ -43,7 +46,9 @@ def main() -> None:
 
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # the library prints per call
-            library = [extractor(p, model="MSD_musicnn", extract_features=True)[2]["penultimate"].mean(axis=0) for p in paths]
+            library = [
+                extractor(p, model="MSD_musicnn", extract_features=True)[2]["penultimate"].mean(axis=0) for p in paths
+            ]
         library_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -56,10 +61,16 @@ def main() -> None:
     distinct_library = len(np.unique(np.round(np.stack(library), 4), axis=0))
     distinct_fast = len(np.unique(np.round(fast, 4), axis=0))
     print(f"tracks: {args.tracks} x {args.seconds:.0f} s MP3")
-    print(f"musicnn.extractor per file : {library_seconds / args.tracks:.3f} s/track ({args.tracks / library_seconds:.2f} tracks/s)")
-    print(f"audiorec musicnn backend   : {fast_seconds / args.tracks:.3f} s/track ({args.tracks / fast_seconds:.2f} tracks/s, graph build included)")
+    print(
+        f"musicnn.extractor per file : {library_seconds / args.tracks:.3f} s/track ({args.tracks / library_seconds:.2f} tracks/s)"
+    )
+    print(
+        f"audiorec musicnn backend   : {fast_seconds / args.tracks:.3f} s/track ({args.tracks / fast_seconds:.2f} tracks/s, graph build included)"
+    )
     print(f"speed-up                   : {library_seconds / fast_seconds:.1f}x (target >= 3x)")
-    print(f"distinct track vectors     : library {distinct_library}/{args.tracks}, audiorec {distinct_fast}/{args.tracks}")
+    print(
+        f"distinct track vectors     : library {distinct_library}/{args.tracks}, audiorec {distinct_fast}/{args.tracks}"
+    )
 
 
 if __name__ == "__main__":

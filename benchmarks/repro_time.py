@@ -4,6 +4,7 @@ Runs in a scratch copy of the repo (nothing in the workspace changes) and
 prints one line per stage plus the total against the 10-minute budget.
 Usage: python benchmarks/repro_time.py [--size small|tiny]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,9 @@ def main() -> None:
     width = max(len(name) for name, _ in timings)
     for name, seconds in timings:
         print(f"{name:<{width}}  {seconds:7.1f} s")
-    print(f"{'total dvc repro':<{width}}  {total:7.1f} s  ({total / BUDGET_SECONDS:.2f} of the {BUDGET_SECONDS} s budget)")
+    print(
+        f"{'total dvc repro':<{width}}  {total:7.1f} s  ({total / BUDGET_SECONDS:.2f} of the {BUDGET_SECONDS} s budget)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Needs a split of Music4All's shape, which `benchmarks/music4all_scale.py` writes
   python benchmarks/music4all_scale.py --stages dataset split        # once: /tmp/music4all_scale_1
   python benchmarks/shallow_batch.py --widths 200 768 4800
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ from audiorec.models.shallow import PositivePairs, ShallowRecommender, hinge_los
 from audiorec.params import read_params  # noqa: E402
 
 
-def plain_loss(model: ShallowRecommender, users: torch.Tensor, items: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+def plain_loss(
+    model: ShallowRecommender, users: torch.Tensor, items: torch.Tensor, negatives: torch.Tensor
+) -> torch.Tensor:
     """The hinge loss of negative users for each (user, track) pair, in plain autograd ops."""
     net = model.net
 
@@ -68,15 +71,21 @@ def time_batches(step, batches: list[torch.Tensor]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/music4all_scale_1"), help="a music4all_scale scratch folder")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("/tmp/music4all_scale_1"), help="a music4all_scale scratch folder"
+    )
     parser.add_argument("--widths", type=int, nargs="+", default=[200, 768])
     parser.add_argument("--batches", type=int, default=5, help="timed batches per path (after one warm-up)")
     args = parser.parse_args()
-    train = pd.read_parquet(args.workdir / "data" / "splits" / "train.parquet", columns=["user_id", "track_idx", "count"])
+    train = pd.read_parquet(
+        args.workdir / "data" / "splits" / "train.parquet", columns=["user_id", "track_idx", "count"]
+    )
     n_items = len(pd.read_parquet(args.workdir / "data" / "tracks.parquet", columns=["track_id"]))
     gflops = matmul_gflops("cpu")
-    print(f"{train['user_id'].nunique():,} users, {n_items:,} tracks, {len(train):,} train pairs; "
-          f"{torch.get_num_threads()} torch threads, matmul {gflops:.0f} GFLOP/s")
+    print(
+        f"{train['user_id'].nunique():,} users, {n_items:,} tracks, {len(train):,} train pairs; "
+        f"{torch.get_num_threads()} torch threads, matmul {gflops:.0f} GFLOP/s"
+    )
     print("| width | model's batch s | plain autograd s | speed-up | floor s | model / floor |")
     print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
@@ -88,7 +97,10 @@ def main() -> None:
         positives = model._codes(pairs)
         sorted_codes = PositivePairs(positives.codes, PositivePairs.DENSE_LIMIT + 1)  # binary search, as before
         order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0))
-        batches = [order[start : start + model.settings.batch_size] for start in range(0, (args.batches + 1) * model.settings.batch_size, model.settings.batch_size)]
+        batches = [
+            order[start : start + model.settings.batch_size]
+            for start in range(0, (args.batches + 1) * model.settings.batch_size, model.settings.batch_size)
+        ]
 
         def model_step(batch: torch.Tensor) -> None:
             loss = model._loss(pairs, batch, model.generator, positives)
@@ -100,8 +112,16 @@ def main() -> None:
 
         def plain_step(batch: torch.Tensor) -> None:
             users, items_ = pairs.users[batch], pairs.items[batch]
-            negatives = sample_negatives(users, items_, model.n_users, model.n_items, model.settings.neg_samples, "item",
-                                         model.generator, sorted_codes)
+            negatives = sample_negatives(
+                users,
+                items_,
+                model.n_users,
+                model.n_items,
+                model.settings.neg_samples,
+                "item",
+                model.generator,
+                sorted_codes,
+            )
             loss = plain_loss(model, users, items_, negatives)
             plain_optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -109,9 +129,14 @@ def main() -> None:
 
         fast, plain = time_batches(model_step, batches), time_batches(plain_step, batches)
         users, items_ = pairs.users[batches[1]], pairs.items[batches[1]]
-        drawn = sample_negatives(users, items_, model.n_users, model.n_items, model.settings.neg_samples, "item", model.generator, positives)
+        drawn = sample_negatives(
+            users, items_, model.n_users, model.n_items, model.settings.neg_samples, "item", model.generator, positives
+        )
         floor = batch_flops(users, items_, drawn, width) / (gflops * 1e9)
-        print(f"| {width} | {fast:.3f} | {plain:.3f} | {plain / fast:.1f}× | {floor:.3f} | {fast / floor:.1f}× |", flush=True)
+        print(
+            f"| {width} | {fast:.3f} | {plain:.3f} | {plain / fast:.1f}× | {floor:.3f} | {fast / floor:.1f}× |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Music4All batch at 4,800-d, through the product.
   python benchmarks/shallow_scoring.py              # about a minute
   python benchmarks/shallow_scoring.py --widths 4800 --batch 1000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,9 +65,13 @@ def main() -> None:
     args = parser.parse_args()
     generator = torch.Generator().manual_seed(0)
     rule = shallow.ALL_PAIRS_ROWS_PER_CANDIDATE
-    print(f"batch {args.batch:,}, {CANDIDATES} candidates per pair, {torch.get_num_threads()} torch threads; "
-          f"the model's product up to {rule} distinct rows per candidate\n")
-    print("| width | distinct rows | per candidate | all-pairs ms | per-candidate ms | all-pairs / per-candidate | model takes | faster |")
+    print(
+        f"batch {args.batch:,}, {CANDIDATES} candidates per pair, {torch.get_num_threads()} torch threads; "
+        f"the model's product up to {rule} distinct rows per candidate\n"
+    )
+    print(
+        "| width | distinct rows | per candidate | all-pairs ms | per-candidate ms | all-pairs / per-candidate | model takes | faster |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     wrong = 0
     for width in args.widths:
@@ -77,9 +82,13 @@ def main() -> None:
             # Within 15% either way is a tie on this machine's noise.
             right = takes == faster or abs(product / candidates - 1) < 0.15
             wrong += not right
-            print(f"| {width} | {distinct:,} | {distinct / CANDIDATES:.0f} | {product * 1e3:.1f} | {candidates * 1e3:.1f} | "
-                  f"{product / candidates:.2f}× | {takes} | {'yes' if right else 'NO'} |")
-    print(f"\nthe rule picked the slower path (by more than 15%) in {wrong} of {len(args.widths) * len(DISTINCT_ROWS)} shapes")
+            print(
+                f"| {width} | {distinct:,} | {distinct / CANDIDATES:.0f} | {product * 1e3:.1f} | {candidates * 1e3:.1f} | "
+                f"{product / candidates:.2f}× | {takes} | {'yes' if right else 'NO'} |"
+            )
+    print(
+        f"\nthe rule picked the slower path (by more than 15%) in {wrong} of {len(args.widths) * len(DISTINCT_ROWS)} shapes"
+    )
 
 
 if __name__ == "__main__":

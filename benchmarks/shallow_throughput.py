@@ -8,6 +8,7 @@ loop handles one positive pair per step and is timed on a subset, extrapolated
 to pairs/s; the ratio is measured in the same run.
 Usage: python benchmarks/shallow_throughput.py [--backend musicnn] [--pairs 100000] [--baseline-pairs 2000]
 """
+
 from __future__ import annotations
 
 import argparse

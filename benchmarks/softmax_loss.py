@@ -13,6 +13,7 @@ float32 matmul measured in the same run.
   python benchmarks/softmax_loss.py                  # 200-d and 768-d, about a minute
   python benchmarks/softmax_loss.py --widths 4800    # Jukebox's width, minutes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,9 @@ from audiorec.models import kernels  # noqa: E402
 CLASSES = 55_923  # the train vocabulary of the Music4All-shaped split
 
 
-def before_forward(hidden: torch.Tensor, class_vectors: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def before_forward(
+    hidden: torch.Tensor, class_vectors: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss and its gradient to the rows as ChunkedCrossEntropy computed them before."""
     grad_hidden = torch.empty_like(hidden)
     total = hidden.new_zeros(())
@@ -49,7 +52,9 @@ def before_forward(hidden: torch.Tensor, class_vectors: torch.Tensor, targets: t
     return total / len(hidden), grad_hidden * (hidden.new_ones(()) / len(hidden))
 
 
-def after_forward(hidden: torch.Tensor, class_vectors: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def after_forward(
+    hidden: torch.Tensor, class_vectors: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     rows = hidden.clone().requires_grad_()
     loss = kernels.ChunkedCrossEntropy.apply(rows, class_vectors, targets, True)
     loss.backward()
@@ -69,13 +74,17 @@ def best_seconds(run, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--widths", type=int, nargs="+", default=[200, 768])
-    parser.add_argument("--rows", type=int, default=1000, help="masked positions (a 200-d Music4All batch has about 1,000)")
+    parser.add_argument(
+        "--rows", type=int, default=1000, help="masked positions (a 200-d Music4All batch has about 1,000)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     generator = torch.Generator().manual_seed(0)
     gflops = matmul_gflops("cpu")
     print(f"{torch.get_num_threads()} torch threads; 4096² float32 matmul: {gflops:.0f} GFLOP/s")
-    print("| width | loss before s | loss now s | speed-up | loss matmuls GFLOP/s now | logits product: one / class blocks GFLOP/s | same bits |")
+    print(
+        "| width | loss before s | loss now s | speed-up | loss matmuls GFLOP/s now | logits product: one / class blocks GFLOP/s | same bits |"
+    )
     print("|---|---|---|---|---|---|---|")
     for width in args.widths:
         class_vectors = torch.nn.functional.normalize(torch.randn(CLASSES, width, generator=generator), dim=-1)

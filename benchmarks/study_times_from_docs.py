@@ -8,6 +8,7 @@ compare with the docs' "whole study on this machine" table.
 
 Usage: python benchmarks/study_times_from_docs.py [--docs docs/scale.md] [--out PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ def measured_section(docs: str) -> tuple[str, str]:
 
 def table_rows(section: str) -> list[tuple[str, str, float | None, str]]:
     """(stage, width, wall s, note) of the section's first table, as format_row wrote them."""
-    lines = section[section.index("| stage | width |"):].split("\n\n", 1)[0].splitlines()[2:]
+    lines = section[section.index("| stage | width |") :].split("\n\n", 1)[0].splitlines()[2:]
     rows = []
     for line in lines:
         stage, width, wall, _peak, _floor, _ratio, note = (cell.strip() for cell in line.strip("|").split(" | "))
@@ -40,7 +41,9 @@ def table_rows(section: str) -> list[tuple[str, str, float | None, str]]:
     return rows
 
 
-def report_and_trained(rows: list[tuple[str, str, float | None, str]]) -> tuple[scale.Report, dict[str, dict[int, scale.TrainTimes]]]:
+def report_and_trained(
+    rows: list[tuple[str, str, float | None, str]],
+) -> tuple[scale.Report, dict[str, dict[int, scale.TrainTimes]]]:
     """The rows as the benchmark's Report, and each Shallow and BERT4Rec width's pieces: the
     epoch row (with its TFLOP), the per-epoch validation and the final ranking."""
     report = scale.Report(rows=[scale.Row(stage, width, wall) for stage, width, wall, _ in rows])
@@ -77,15 +80,21 @@ def main() -> None:
     report, trained = report_and_trained(table_rows(section))
     fits = fitted_flops(trained)
     # The measured points on the same curve as the widths between them, so a measured width gets its own time back.
-    trained = {model: {w: dataclasses.replace(times, flops=fits[model](w)) for w, times in by_width.items()}
-               for model, by_width in trained.items()}
+    trained = {
+        model: {w: dataclasses.replace(times, flops=fits[model](w)) for w, times in by_width.items()}
+        for model, by_width in trained.items()
+    }
     max_epochs = scale.study_max_epochs()
     stages = scale.study_stages(report, trained, lambda model, width: fits[model](width), max_epochs)
     scale.print_study_estimate(stages, max_epochs)
-    header = {"source": f"docs/scale.md, section Measured: the table of the full run of {date} "
-                        "(benchmarks/music4all_scale.py --scale 1 --widths 200 768 1024 4800), through "
-                        "benchmarks/study_times_from_docs.py; epoch FLOPs at the unmeasured widths fitted to its TFLOP column",
-              "date": date, "max_epochs": max_epochs, "not_counted": scale.NOT_COUNTED}
+    header = {
+        "source": f"docs/scale.md, section Measured: the table of the full run of {date} "
+        "(benchmarks/music4all_scale.py --scale 1 --widths 200 768 1024 4800), through "
+        "benchmarks/study_times_from_docs.py; epoch FLOPs at the unmeasured widths fitted to its TFLOP column",
+        "date": date,
+        "max_epochs": max_epochs,
+        "not_counted": scale.NOT_COUNTED,
+    }
     out = args.out or ROOT / "benchmarks" / "results" / f"study_times_{date}.json"
     scale.write_study_times(out, stages, header)
     print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

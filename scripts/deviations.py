@@ -13,6 +13,7 @@ It works in a scratch copy of the repository that shares this clone's DVC cache,
 whose inputs did not change are restored, not re-run: run `make repro` first. About 2 minutes
 per row and model on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,15 @@ from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env
 
 # Settings that only mean something together: one row reverts them all.
 GROUPS = {
-    "stopping": ("stop_on", "schedule_on", "patience", "scheduler_patience", "min_epochs", "max_epochs", "val_min_tracks"),
+    "stopping": (
+        "stop_on",
+        "schedule_on",
+        "patience",
+        "scheduler_patience",
+        "min_epochs",
+        "max_epochs",
+        "val_min_tracks",
+    ),
     "freeze flags": ("item_freeze", "user_freeze"),
     "sequence length": ("max_seq_len", "predict_seq_len"),
 }
@@ -68,23 +77,34 @@ def evaluate(root: Path, params: dict, model: str, overrides: dict) -> dict:
     def mean(split: str, metric: str) -> float:
         return sum(run[split][metric]["mean"] for run in runs.values()) / len(runs)
 
-    return {"val_ndcg": mean("val", "ndcg@50"), "val_hitrate": mean("val", "hitrate@50"), "test_hitrate": mean("test", "hitrate@50"),
-            "by_backend": {backend: run["val"]["ndcg@50"]["mean"] for backend, run in runs.items()}}
+    return {
+        "val_ndcg": mean("val", "ndcg@50"),
+        "val_hitrate": mean("val", "hitrate@50"),
+        "test_hitrate": mean("test", "hitrate@50"),
+        "by_backend": {backend: run["val"]["ndcg@50"]["mean"] for backend, run in runs.items()},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")
     parser.add_argument("--backends", nargs="+", help="the backends to train on (default: params.yaml's)")
-    parser.add_argument("--skip", nargs="+", default=[], metavar="ROW",
-                        help="rows to leave out, e.g. `stopping` or `all` (the original's settings at once): "
-                             "BERT4Rec's stopping takes hours on a CPU (up to 200 epochs of about 30 s)")
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        metavar="ROW",
+        help="rows to leave out, e.g. `stopping` or `all` (the original's settings at once): "
+        "BERT4Rec's stopping takes hours on a CPU (up to 200 epochs of about 30 s)",
+    )
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     if args.backends:
         unknown = set(args.backends) - set(params["backends"])
         if unknown:
-            parser.error(f"--backends: {', '.join(sorted(unknown))} not in params.yaml: backends ({', '.join(params['backends'])})")
+            parser.error(
+                f"--backends: {', '.join(sorted(unknown))} not in params.yaml: backends ({', '.join(params['backends'])})"
+            )
         params["backends"] = args.backends
     cache = subprocess.run(DVC + ["cache", "dir"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:
@@ -93,15 +113,28 @@ def main() -> None:
         for model in args.models:
             study = params["study"][params["split"]["protocol"]].get(model) or {}
             rows = {"defaults": {}, **reverted_groups(params, model), "all of the original's settings": study}
-            rows = {name: values for name, values in rows.items() if name not in args.skip and name.split()[0] not in args.skip}
+            rows = {
+                name: values
+                for name, values in rows.items()
+                if name not in args.skip and name.split()[0] not in args.skip
+            }
             print(f"\n### {model} (protocol `{params['split']['protocol']}`)\n")
-            print("| reverted to the original | val NDCG@50 | val HitRate@50 | test HitRate@50 | val NDCG@50 by backend |")
+            print(
+                "| reverted to the original | val NDCG@50 | val HitRate@50 | test HitRate@50 | val NDCG@50 by backend |"
+            )
             print("|---|---|---|---|---|")
             for name, overrides in rows.items():
                 found = evaluate(root, params, model, overrides)
-                label = name if not overrides or name == "all of the original's settings" else f"{name}: " + ", ".join(f"`{k}: {v}`" for k, v in overrides.items())
+                label = (
+                    name
+                    if not overrides or name == "all of the original's settings"
+                    else f"{name}: " + ", ".join(f"`{k}: {v}`" for k, v in overrides.items())
+                )
                 by_backend = ", ".join(f"{b} {v:.4f}" for b, v in found["by_backend"].items())
-                print(f"| {label} | {found['val_ndcg']:.4f} | {found['val_hitrate']:.4f} | {found['test_hitrate']:.4f} | {by_backend} |", flush=True)
+                print(
+                    f"| {label} | {found['val_ndcg']:.4f} | {found['val_hitrate']:.4f} | {found['test_hitrate']:.4f} | {by_backend} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

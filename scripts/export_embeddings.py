@@ -8,6 +8,7 @@ to declare the file as a backend. Masked rows (tracks the extraction skipped) ar
 so the file reads back to the same masked rows. `--shuffle SEED` writes the rows in a seeded
 random order: reading it back must align every row to its track all the same.
 """
+
 import argparse
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def main() -> None:
     parser.add_argument("format", choices=FORMATS)
     parser.add_argument("out", type=Path)
     parser.add_argument("--ids", type=Path, help="npy only: where to write the track ids (default: <out>.ids.csv)")
-    parser.add_argument("--shuffle", type=int, metavar="SEED", help="write the rows in a random order drawn with this seed")
+    parser.add_argument(
+        "--shuffle", type=int, metavar="SEED", help="write the rows in a random order drawn with this seed"
+    )
     args = parser.parse_args()
     tracks = pd.read_parquet(paths.TRACKS)
     matrix = load_embeddings(paths.embeddings(args.backend), tracks)
@@ -33,7 +36,13 @@ def main() -> None:
     if args.shuffle is not None:
         rows = np.random.default_rng(args.shuffle).permutation(rows)
     ids_path = args.ids or args.out.with_suffix(".ids.csv")
-    write(tracks["track_id"].to_numpy()[rows], matrix[rows], args.format, args.out, ids_path if args.format == "npy" else None)
+    write(
+        tracks["track_id"].to_numpy()[rows],
+        matrix[rows],
+        args.format,
+        args.out,
+        ids_path if args.format == "npy" else None,
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ scripts/mutation_equivalent.toml (no observable change, with the reason) are rep
     python scripts/mutation.py --modules audiorec/metrics.py --tests tests/test_metrics.py
     python scripts/mutation.py --report-only --workdir build/mutation/core
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,9 @@ def prepare(workdir: Path, modules: list[str], tests: list[str], config: dict, t
         shutil.copytree(ROOT / "tests/reference", workdir / "tests/reference")
     if tests_from:
         shutil.rmtree(workdir / "tests")
-        archive = subprocess.run(["git", "archive", tests_from, "tests"], cwd=ROOT, capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", tests_from, "tests"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
     # The copy's [tool.mutmut] mutates `modules` only and runs `tests` only.
     section = {**config, "only_mutate": modules, "do_not_mutate": [], "pytest_add_cli_args_test_selection": tests}
@@ -80,9 +83,13 @@ def prepare(workdir: Path, modules: list[str], tests: list[str], config: dict, t
 def run_mutmut(workdir: Path, max_children: int) -> int:
     env = {
         **os.environ,
-        "HF_HUB_OFFLINE": "1", "TF_USE_LEGACY_KERAS": "1", "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+        "HF_HUB_OFFLINE": "1",
+        "TF_USE_LEGACY_KERAS": "1",
+        "TF_ENABLE_ONEDNN_OPTS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
         # One thread per mutant's test run: mutmut already runs `max_children` of them at once.
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
         # mutmut forks a child per mutant; tqdm's lock and monitor thread then deadlock some children
         # (the epoch loop's progress bar), which mutmut would count as timeouts after a long wait.
         "TQDM_DISABLE": "1",
@@ -141,21 +148,32 @@ def report(workdir: Path, show_diffs: bool = True, only: str | None = None) -> d
         equal = [name for name, state in mutants.items() if state != "killed" and name.split(".")[-1] in reasons]
         caught = counts["killed"] + counts["timeout"]
         total = len(mutants)
-        table.append({
-            "module": module, "mutants": total, "killed": counts["killed"], "timeout": counts["timeout"],
-            "survived": counts["survived"], "no_tests": counts["no tests"], "not_checked": counts["not checked"],
-            "equivalent": len(equal),
-            "score": caught / total if total else float("nan"),
-            "score_without_equivalent": caught / (total - len(equal)) if total > len(equal) else float("nan"),
-        })
+        table.append(
+            {
+                "module": module,
+                "mutants": total,
+                "killed": counts["killed"],
+                "timeout": counts["timeout"],
+                "survived": counts["survived"],
+                "no_tests": counts["no tests"],
+                "not_checked": counts["not checked"],
+                "equivalent": len(equal),
+                "score": caught / total if total else float("nan"),
+                "score_without_equivalent": caught / (total - len(equal)) if total > len(equal) else float("nan"),
+            }
+        )
         for name, state in mutants.items():
             if state not in ("killed", "timeout", "not checked"):
                 survivors.append((module, name, state, reasons.get(name.split(".")[-1])))
     print(f"\nMutation score per module ({date.today()}, mutmut, fast unit tests only)\n")
-    print(f"{'module':40} {'mutants':>8} {'killed':>7} {'timeout':>8} {'survived':>9} {'no tests':>9} {'unrun':>6} {'equiv.':>7} {'score':>7} {'w/o eq.':>8}")
+    print(
+        f"{'module':40} {'mutants':>8} {'killed':>7} {'timeout':>8} {'survived':>9} {'no tests':>9} {'unrun':>6} {'equiv.':>7} {'score':>7} {'w/o eq.':>8}"
+    )
     for row in table:
-        print(f"{row['module']:40} {row['mutants']:8d} {row['killed']:7d} {row['timeout']:8d} {row['survived']:9d} "
-              f"{row['no_tests']:9d} {row['not_checked']:6d} {row['equivalent']:7d} {row['score']:7.1%} {row['score_without_equivalent']:8.1%}")
+        print(
+            f"{row['module']:40} {row['mutants']:8d} {row['killed']:7d} {row['timeout']:8d} {row['survived']:9d} "
+            f"{row['no_tests']:9d} {row['not_checked']:6d} {row['equivalent']:7d} {row['score']:7.1%} {row['score_without_equivalent']:8.1%}"
+        )
     total = sum(row["mutants"] for row in table)
     caught = sum(row["killed"] + row["timeout"] for row in table)
     equal = sum(row["equivalent"] for row in table)
@@ -174,12 +192,22 @@ def report(workdir: Path, show_diffs: bool = True, only: str | None = None) -> d
 def main() -> None:
     config = settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modules", nargs="*", help="source files to mutate (default: the core modules of [tool.mutmut])")
-    parser.add_argument("--tests", nargs="*", help="test files to run (default: [tool.mutmut] pytest_add_cli_args_test_selection, the fast ones)")
-    parser.add_argument("--tests-from", metavar="REV", help="run the tests as committed at git revision REV (a before score)")
+    parser.add_argument(
+        "--modules", nargs="*", help="source files to mutate (default: the core modules of [tool.mutmut])"
+    )
+    parser.add_argument(
+        "--tests",
+        nargs="*",
+        help="test files to run (default: [tool.mutmut] pytest_add_cli_args_test_selection, the fast ones)",
+    )
+    parser.add_argument(
+        "--tests-from", metavar="REV", help="run the tests as committed at git revision REV (a before score)"
+    )
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--workdir", type=Path, help="scratch copy (default build/mutation/<modules>)")
-    parser.add_argument("--report-only", action="store_true", help="only print the report of an earlier run in --workdir")
+    parser.add_argument(
+        "--report-only", action="store_true", help="only print the report of an earlier run in --workdir"
+    )
     parser.add_argument("--no-diffs", action="store_true", help="list surviving mutants without their diffs")
     parser.add_argument("--only", help="report only the modules whose path contains this text")
     args = parser.parse_args()
@@ -187,7 +215,9 @@ def main() -> None:
     unknown = [m for m in modules if not (ROOT / m).is_file()]
     if unknown:
         parser.error(f"no such module: {', '.join(unknown)}")
-    slug = ("core" if not args.modules else "+".join(Path(m).stem for m in modules)) + (f"@{args.tests_from}" if args.tests_from else "")
+    slug = ("core" if not args.modules else "+".join(Path(m).stem for m in modules)) + (
+        f"@{args.tests_from}" if args.tests_from else ""
+    )
     workdir = (args.workdir or ROOT / "build/mutation" / slug).resolve()
     if not args.report_only:
         prepare(workdir, modules, args.tests or config["pytest_add_cli_args_test_selection"], config, args.tests_from)

@@ -8,6 +8,7 @@ The report stage writes metrics/results.md. The README shows the same text betwe
 
 Nothing outside the markers changes. tests/test_docs.py checks that the committed copy is exact.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,14 +57,20 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when the README's copy differs")
     args = parser.parse_args()
     if not RESULTS.exists():
-        print(f"{RESULTS.relative_to(REPO)} does not exist: run `make repro` (or `dvc repro report`) first", file=sys.stderr)
+        print(
+            f"{RESULTS.relative_to(REPO)} does not exist: run `make repro` (or `dvc repro report`) first",
+            file=sys.stderr,
+        )
         return 1
     readme, results = README.read_text(), RESULTS.read_text()
     updated = with_results(readme, results)
     if args.check:
         if updated != readme:
-            print("README.md: the results between the markers differ from metrics/results.md; "
-                  "run `make readme` and commit README.md", file=sys.stderr)
+            print(
+                "README.md: the results between the markers differ from metrics/results.md; "
+                "run `make readme` and commit README.md",
+                file=sys.stderr,
+            )
             return 1
         print("README.md: the results match metrics/results.md")
         return 0

@@ -5,6 +5,7 @@ CI reproduces the same run and fails when a metric moves by more than
 params.yaml: compare.reference_tolerance. Refresh it (`make tiny-reference`)
 when a change to the results is intended, and commit it with that change.
 """
+
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,10 @@ def main() -> None:
         if result.returncode:
             sys.exit(f"the tiny dvc repro failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
         subprocess.run(
-            [sys.executable, "-m", "stages.compare", "--write-reference", str(REFERENCE)], cwd=root, env=tiny_env(), check=True
+            [sys.executable, "-m", "stages.compare", "--write-reference", str(REFERENCE)],
+            cwd=root,
+            env=tiny_env(),
+            check=True,
         )
     print(f"wrote {REFERENCE}")
 

@@ -5,6 +5,7 @@ Run in a clean clone (CI does, through the test suite): `python -m stages.check_
 The fix for a stale lock is `dvc repro` (or `make repro`) and committing dvc.lock; for an
 orphan, `python -m stages.check_lock --prune`.
 """
+
 import argparse
 import sys
 

@@ -7,6 +7,7 @@ so it re-runs exactly when code it runs changes. This stage depends on all the c
 params.yaml: it runs whenever either changes, in about a second, and its files change only
 for the stages whose code changed.
 """
+
 import shutil
 from pathlib import Path
 

@@ -7,6 +7,7 @@
 Prints the metrics that differ, marks those beyond params.yaml: compare.tolerance
 (or --tolerance), and exits 1 when there is any, unlike `dvc metrics diff`.
 """
+
 import argparse
 import json
 import sys

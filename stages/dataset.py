@@ -1,5 +1,6 @@
 """dataset: the synthetic data in data/raw/ or a Music4All copy -> data/tracks.parquet (the
 catalogue: the log's tracks that have audio), data/plays.parquet, metrics/dataset.json."""
+
 from audiorec import paths
 from audiorec.params import read_params, setup_logging
 from audiorec.data.music4all import read_dataset
@@ -14,7 +15,9 @@ def main() -> None:
         audio_dir, listening_log = paths.RAW / AUDIO_DIR, paths.RAW / LOG_NAME
     else:
         audio_dir, listening_log = dataset["audio_dir"], dataset["listening_log"]
-    tracks, plays, stats = read_dataset(audio_dir, listening_log, chunk_mb=dataset["chunk_mb"], on_bad_row=dataset["on_bad_row"])
+    tracks, plays, stats = read_dataset(
+        audio_dir, listening_log, chunk_mb=dataset["chunk_mb"], on_bad_row=dataset["on_bad_row"]
+    )
     paths.TRACKS.parent.mkdir(parents=True, exist_ok=True)
     tracks.to_parquet(paths.TRACKS, index=False)
     plays.to_parquet(paths.PLAYS, index=False)

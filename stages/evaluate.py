@@ -4,6 +4,7 @@
 
 Splits: val, test and, for models that ranked them, the cold tracks of cold_test ("cold").
 """
+
 import argparse
 
 import pandas as pd

@@ -9,6 +9,7 @@ Runs as one process (`dvc repro`) or under torchrun, one process per GPU
 (`torchrun --nproc_per_node 4 -m stages.extract --backend mert`): rank 0 writes the outputs.
 Finished shards wait in data/resume/extract/<backend>/ until the outputs are written,
 so a killed run continues where it stopped."""
+
 import argparse
 import shutil
 

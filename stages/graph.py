@@ -6,6 +6,7 @@
 
 -S takes DVC's syntax (`dvc exp run -S`): a dotted key, `=`, a YAML value; it edits params.yaml.
 """
+
 import argparse
 import sys
 from pathlib import Path

@@ -10,6 +10,7 @@ params.yaml: seeds, as the report tests it; `<backend>/<model>.seed<N>` is one s
 The report tests each row against its table's best and its controls on HitRate@k only;
 this answers any other pair (two models on one backend, a control on NDCG, two seeds).
 """
+
 import argparse
 
 import pandas as pd

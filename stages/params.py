@@ -1,9 +1,10 @@
 """Check params.yaml against its schema (audiorec/settings/) in about a second, before any work.
 
-    python -m stages.params               # check; exit 1 with the key and the fix
-    python -m stages.params --doc         # also write docs/params.md from the schema and the values
-    python -m stages.params --doc --check # exit 1 if docs/params.md is not what --doc would write
+python -m stages.params               # check; exit 1 with the key and the fix
+python -m stages.params --doc         # also write docs/params.md from the schema and the values
+python -m stages.params --doc --check # exit 1 if docs/params.md is not what --doc would write
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -17,7 +18,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--doc", action="store_true", help=f"write {reference.PAGE} from the schema and the values")
-    parser.add_argument("--check", action="store_true", help=f"with --doc: fail if {reference.PAGE} is stale instead of writing it")
+    parser.add_argument(
+        "--check", action="store_true", help=f"with --doc: fail if {reference.PAGE} is stale instead of writing it"
+    )
     args = parser.parse_args()
     params = read_params(args.params)
     try:

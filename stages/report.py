@@ -2,6 +2,7 @@
 for the hot test split and, when the split has cold tracks, for the cold-start split.
 A trained model's row gathers its runs over params.yaml: seeds; with more than one seed,
 seeds.png shows each seed's result."""
+
 import numpy as np
 
 from audiorec import paths

@@ -1,5 +1,6 @@
 """split: data/plays.parquet -> data/splits/{train,val,test,cold_test}.parquet, the time split of
 the protocol params.yaml `split.protocol` names (audiorec.data.split)."""
+
 import pandas as pd
 
 from audiorec import paths

@@ -7,6 +7,7 @@ Stages whose params did not change are restored from the DVC cache, so a sweep
 of recommender params never re-extracts audio. Afterwards:
 `dvc exp apply <name>` brings the best into the workspace.
 """
+
 import argparse
 import subprocess
 from pathlib import Path
@@ -31,7 +32,9 @@ def main() -> None:
         run_queue(root, args.jobs, names)
     except SweepError as error:
         raise SystemExit(f"sweep: {error}")
-    subprocess.run([*DVC, "exp", "show", "--only-changed", "--sort-by", args.sort_by, "--sort-order", "desc", "--md"], check=True)
+    subprocess.run(
+        [*DVC, "exp", "show", "--only-changed", "--sort-by", args.sort_by, "--sort-order", "desc", "--md"], check=True
+    )
 
 
 if __name__ == "__main__":

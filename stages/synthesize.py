@@ -2,6 +2,7 @@
 layout) -> data/raw/. Its log is placed around the split protocol's test date, so either
 protocol runs on it. With dataset.source: music4all, data/raw/ only names the copy in use,
 so switching protocols re-reads nothing."""
+
 import shutil
 
 from audiorec import paths
@@ -21,7 +22,9 @@ def main() -> None:
         config = SyntheticConfig(**params["synthetic"][dataset["size"]], seed=dataset["seed"])
         generate(paths.RAW, config, test_date=Protocol.from_params(params["split"]).test_date)
     else:
-        write_json({"audio_dir": dataset["audio_dir"], "listening_log": dataset["listening_log"]}, paths.RAW / "source.json")
+        write_json(
+            {"audio_dir": dataset["audio_dir"], "listening_log": dataset["listening_log"]}, paths.RAW / "source.json"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ With --shuffle-seed, the backend's shuffled control (its rows permuted by that s
 --unordered, BERT4Rec trained on sequences in random order. Which tracks each split ranks is
 audiorec.evaluation.ranking's protocol.
 """
+
 import argparse
 import logging
 
@@ -25,14 +26,24 @@ from audiorec.evaluation.ranking import rank_splits
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", required=True, help=f"the matrix it reads; {paths.NO_BACKEND} for the models in params.yaml: baselines")
+    parser.add_argument(
+        "--backend",
+        required=True,
+        help=f"the matrix it reads; {paths.NO_BACKEND} for the models in params.yaml: baselines",
+    )
     parser.add_argument("--model", required=True)
-    parser.add_argument("--shuffle-seed", type=int, help="the backend's control: its rows permuted across tracks by this seed")
+    parser.add_argument(
+        "--shuffle-seed", type=int, help="the backend's control: its rows permuted across tracks by this seed"
+    )
     parser.add_argument("--unordered", action="store_true", help="the order control: training sequences shuffled")
-    parser.add_argument("--seed", type=int, help="the training seed; required by every model but the deterministic ones")
+    parser.add_argument(
+        "--seed", type=int, help="the training seed; required by every model but the deterministic ones"
+    )
     args = parser.parse_args()
     if (args.seed is None) != (args.model in models.DETERMINISTIC):
-        parser.error(f"--seed is {'required' if args.seed is None else 'not taken'} for {args.model} (deterministic models: {', '.join(models.DETERMINISTIC)})")
+        parser.error(
+            f"--seed is {'required' if args.seed is None else 'not taken'} for {args.model} (deterministic models: {', '.join(models.DETERMINISTIC)})"
+        )
     setup_logging()
     params = read_params()
     tracks = pd.read_parquet(paths.TRACKS)
@@ -67,7 +78,9 @@ def main() -> None:
         if "resume" in type(settings).model_fields:  # models that can continue a killed run keep their state here
             inputs["checkpoint_dir"] = str(paths.resume_dir(args.backend, run))
         cold_items = np.unique(truths["cold"]["track_idx"].to_numpy())
-        recommender = models.create(args.model, settings, **inputs).fit(item_embeddings, train, val=val, live=live, cold_items=cold_items)
+        recommender = models.create(args.model, settings, **inputs).fit(
+            item_embeddings, train, val=val, live=live, cold_items=cold_items
+        )
     recommender.save(paths.model_dir(args.backend, run))
     predictions = rank_splits(recommender, train, truths, params["train"]["top_k"], usable)
     out = paths.predictions(args.backend, run)

@@ -52,9 +52,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     that re-run part of the pipeline on a copy (the long ones) first, so that the short ones even
     out the workers' ends. Before everything, the tests that reproduce a tiny worktree of their
     own (long too). The same order in every xdist worker, as xdist requires."""
-    items.sort(key=lambda item: (
-        uses_tiny_repo(item), "tiny_repo_copy" not in fixture_names(item), "tiny_worktree" not in fixture_names(item),
-    ))  # stable sort
+    items.sort(
+        key=lambda item: (
+            uses_tiny_repo(item),
+            "tiny_repo_copy" not in fixture_names(item),
+            "tiny_worktree" not in fixture_names(item),
+        )
+    )  # stable sort
 
 
 def tiny_root(tmp_path_factory) -> Path:
@@ -137,8 +141,10 @@ def tiny_repo(tiny_repo_build):
 
 def _skip_dvc_tmp(root: Path):
     """copytree's ignore: the source's .dvc/tmp holds locks and caches another worker may be writing."""
+
     def ignore(folder: str, names: list[str]) -> list[str]:
         return ["tmp"] if Path(folder) == root / ".dvc" and "tmp" in names else []
+
     return ignore
 
 
@@ -167,12 +173,23 @@ def record_epoch_loop(monkeypatch):
     """`record_epoch_loop(module)` replaces `module.train_epochs` by a recorder and returns the list
     of each call's arguments, by name; the loop itself does not run (epoch 0, loss NaN). For tests
     of what a model's `fit` hands the shared epoch loop."""
+
     def install(module) -> list[dict]:
         calls = []
 
         def recording(name, net, optimizer, scheduler, generator, patience, max_epochs, **options):
-            calls.append(dict(name=name, net=net, optimizer=optimizer, scheduler=scheduler, generator=generator,
-                              patience=patience, max_epochs=max_epochs, **options))
+            calls.append(
+                dict(
+                    name=name,
+                    net=net,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    generator=generator,
+                    patience=patience,
+                    max_epochs=max_epochs,
+                    **options,
+                )
+            )
             return 0, float("nan")
 
         monkeypatch.setattr(module, "train_epochs", recording)

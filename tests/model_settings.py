@@ -3,6 +3,7 @@
 A model takes its validated section (audiorec/settings/); params.yaml is the one place its
 values are written, so the tests start from there rather than from defaults of their own.
 """
+
 from pathlib import Path
 from typing import Any
 

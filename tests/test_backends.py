@@ -19,13 +19,17 @@ def test_params_validation_names_parameter_and_choices():
     with open("params.yaml") as handle:
         params = yaml.safe_load(handle)
     validate(params)
-    with pytest.raises(ParamsError, match="backends: unknown backend 'nope'; registered: encodecmae, jukebox, mert, mfcc"):
+    with pytest.raises(
+        ParamsError, match="backends: unknown backend 'nope'; registered: encodecmae, jukebox, mert, mfcc"
+    ):
         validate({**params, "backends": ["mfcc", "nope"]})
     with pytest.raises(ParamsError, match="models: unknown model 'svd'"):
         validate({**params, "models": ["svd"]})
     with pytest.raises(ParamsError, match="'mostpop' uses no audio; list it under params.yaml: baselines"):
         validate({**params, "models": ["shallow", "mostpop"]})
-    with pytest.raises(ParamsError, match="baselines: 'knn' cannot run without audio; allowed: mostpop, ease, elsa, bert4rec"):
+    with pytest.raises(
+        ParamsError, match="baselines: 'knn' cannot run without audio; allowed: mostpop, ease, elsa, bert4rec"
+    ):
         validate({**params, "baselines": ["knn"]})
     with pytest.raises(ParamsError, match="models lists knn more than once"):
         validate({**params, "models": ["knn", "shallow", "knn"]})
@@ -39,8 +43,15 @@ def test_params_validation_names_parameter_and_choices():
         validate({**params, "models": ["shallow"], "controls": {**params["controls"], "models": ["knn"]}})
     with pytest.raises(ParamsError, match="model_settings='paper'; allowed: demo, study"):
         validate({**params, "model_settings": "paper"})
-    with pytest.raises(ParamsError, match=r"split.journal.test_date='2018-01-01': must be after start_date \(2018-02-01\)"):
-        validate({**params, "split": {**params["split"], "journal": {**params["split"]["journal"], "test_date": "2018-01-01"}}})
+    with pytest.raises(
+        ParamsError, match=r"split.journal.test_date='2018-01-01': must be after start_date \(2018-02-01\)"
+    ):
+        validate(
+            {
+                **params,
+                "split": {**params["split"], "journal": {**params["split"]["journal"], "test_date": "2018-01-01"}},
+            }
+        )
     with pytest.raises(ParamsError, match="controls.shuffle: 'mert' is not in backends"):
         validate({**params, "controls": {**params["controls"], "shuffle": ["oracle", "mert"]}})
     with pytest.raises(ParamsError, match="report.cold_k=7"):
@@ -107,7 +118,15 @@ def test_mfcc_orders_timbres_as_the_generator_planted_them(tmp_path):
     FFT spectral centroid, computed independently, falls), and the vectors must move away from
     the brightest clip in the same order. MFCCs of anything but the audio would not."""
     rolloff = [0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8]
-    style = {"tempo": 120.0, "scale": "major", "root": 0, "register": 57.0, "percussiveness": 0.0, "noisiness": 0.0, "seed": 7}
+    style = {
+        "tempo": 120.0,
+        "scale": "major",
+        "root": 0,
+        "register": 57.0,
+        "percussiveness": 0.0,
+        "noisiness": 0.0,
+        "seed": 7,
+    }
     rows, centroids = [], []
     for i, exponent in enumerate(rolloff):
         waveform = synthesise({**style, "brightness": exponent}, 2, 16000)

@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from audiorec.models import ease
-from audiorec.models.ease import EASERecommender, ease_weights, gram_matrix, invert_spd_in_place, mirror_upper_triangle, required_bytes
+from audiorec.models.ease import (
+    EASERecommender,
+    ease_weights,
+    gram_matrix,
+    invert_spd_in_place,
+    mirror_upper_triangle,
+    required_bytes,
+)
 from audiorec.models.mostpop import MostPopRecommender
 from audiorec.retrieval import top_k_by_score
 from audiorec.settings.base import SettingsError
@@ -52,7 +59,9 @@ def test_ease_recommends_unseen_by_regression_scores():
         assert list(tracks) == list(unseen[np.argsort(-scores[user, unseen], kind="stable")])
 
 
-@pytest.mark.parametrize("model", [EASERecommender(demo("ease", l2=0.5)), MostPopRecommender(demo("mostpop"))], ids=["ease", "mostpop"])
+@pytest.mark.parametrize(
+    "model", [EASERecommender(demo("ease", l2=0.5)), MostPopRecommender(demo("mostpop"))], ids=["ease", "mostpop"]
+)
 def test_interactions_only_models_rank_within_candidates_but_not_cold_tracks(model):
     model.fit(np.zeros((4, 0), dtype=np.float32), frame(X))
     assert not model.ranks_cold_tracks
@@ -142,7 +151,11 @@ def test_mostpop_ranks_by_plays_or_listeners_and_breaks_ties_by_track_index():
     items = np.zeros((5, 0), dtype=np.float32)  # t4 never played
     by_plays = MostPopRecommender(demo("mostpop", count_by="plays")).fit(items, train)
     assert list(by_plays.recommend(["c"], top_k=4)["track_idx"][0]) == [2, 0, 3, 4]  # t1 seen; t0 ties nothing
-    assert list(by_plays.recommend(["d"], top_k=3)["track_idx"][0]) == [0, 1, 4]  # t0 and t1 tie at 3: lower index first
+    assert list(by_plays.recommend(["d"], top_k=3)["track_idx"][0]) == [
+        0,
+        1,
+        4,
+    ]  # t0 and t1 tie at 3: lower index first
     by_users = MostPopRecommender(demo("mostpop", count_by="users")).fit(items, train)
     assert list(by_users.recommend(["d"], top_k=3)["track_idx"][0]) == [1, 0, 4]
     with pytest.raises(SettingsError, match=r"mostpop\.count_by='likes': Input should be 'plays' or 'users'"):

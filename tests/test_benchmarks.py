@@ -1,5 +1,6 @@
 """The Music4All scale benchmark's inputs: the params it writes must split its synthetic log as the
 real log would be split, or every number it prints is measured on the wrong data."""
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -31,11 +32,15 @@ def test_the_written_params_split_the_synthetic_log_into_its_train_year_and_test
     benchmark.write_params(tmp_path, tmp_path / "music4all", shape, "cpu")
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     _, _, users, tracks, seconds = sys.modules["music4all_log"].core_plays(shape)  # imported by the benchmark
-    plays = pd.DataFrame({"user_id": users.astype(str), "track_idx": tracks, "timestamp": pd.to_datetime(seconds, unit="s")})
+    plays = pd.DataFrame(
+        {"user_id": users.astype(str), "track_idx": tracks, "timestamp": pd.to_datetime(seconds, unit="s")}
+    )
     splits = time_split(plays, split_protocol(params), duplicate_plays=params["split"]["duplicate_plays"])
 
     # Plays before the start date are ignored; a pair's first play is its first one after it.
-    first = plays[plays["timestamp"] >= pd.Timestamp(shape.start_date)].groupby(["user_id", "track_idx"])["timestamp"].min()
+    first = (
+        plays[plays["timestamp"] >= pd.Timestamp(shape.start_date)].groupby(["user_id", "track_idx"])["timestamp"].min()
+    )
     in_train_year = first < pd.Timestamp(shape.test_date)
     assert len(splits["train"]) == in_train_year.sum() > 0
     new_in_test_month = (first >= pd.Timestamp(shape.test_date)) & (first < pd.Timestamp(shape.end_date))

@@ -27,8 +27,15 @@ N_ITEMS, DIM = 30, 8
 def net(hidden_dim=0, dropout=0.0, item_freeze=True, **options):
     torch.manual_seed(0)
     return BERT4RecNet(
-        torch.randn(N_ITEMS, DIM), hidden_dim=hidden_dim, max_seq_len=12, n_layers=2, n_heads=2, intermediate_dim=16,
-        dropout=dropout, item_freeze=item_freeze, **options,
+        torch.randn(N_ITEMS, DIM),
+        hidden_dim=hidden_dim,
+        max_seq_len=12,
+        n_layers=2,
+        n_heads=2,
+        intermediate_dim=16,
+        dropout=dropout,
+        item_freeze=item_freeze,
+        **options,
     ).eval()
 
 
@@ -44,13 +51,17 @@ def test_masking_rates_and_forced_last_position_on_a_fixed_seed():
         assert 0.2 <= is_masked.sum().item() / real.sum().item() <= 0.23  # 0.2 plus the at-least-one rule
         assert torch.equal(targets[is_masked], tokens[is_masked]) and (targets[~is_masked] == IGNORE).all()
         forced, _ = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.2, 1.0, torch.Generator().manual_seed(1))
-        most_recent = forced[torch.arange(len(tokens)), torch.tensor([n - 1 for n in np.minimum(lengths, 40)]) if not from_end else -1]
+        most_recent = forced[
+            torch.arange(len(tokens)), torch.tensor([n - 1 for n in np.minimum(lengths, 40)]) if not from_end else -1
+        ]
         assert (most_recent == N_ITEMS + 1).all()
 
 
 def test_without_the_at_least_one_rule_short_sequences_can_stay_unmasked():
     tokens = layout([np.array([3])] * 1000, 5, N_ITEMS, from_end=False)
-    masked, _ = mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.2, 0.0, torch.Generator().manual_seed(2), at_least_one=False)
+    masked, _ = mask_tokens(
+        tokens, N_ITEMS, N_ITEMS + 1, 0.2, 0.0, torch.Generator().manual_seed(2), at_least_one=False
+    )
     assert 0.15 < (masked == N_ITEMS + 1).any(dim=1).float().mean().item() < 0.25
 
 
@@ -103,8 +114,16 @@ def test_the_study_settings_give_the_original_loss_and_gradients_over_its_vocabu
     the masked-only loss over the vocabulary's classes must be its full-logits loss, gradients included."""
     torch.manual_seed(0)
     model = BERT4RecNet(
-        torch.randn(N_ITEMS, DIM), hidden_dim=0, max_seq_len=12, n_layers=2, n_heads=2, intermediate_dim=16,
-        dropout=0.0, item_freeze=False, special_tokens="table", positions="from_start",
+        torch.randn(N_ITEMS, DIM),
+        hidden_dim=0,
+        max_seq_len=12,
+        n_layers=2,
+        n_heads=2,
+        intermediate_dim=16,
+        dropout=0.0,
+        item_freeze=False,
+        special_tokens="table",
+        positions="from_start",
     ).eval()
     sequences = [np.array([4, 9, 2, 17]), np.array([9, 17, 21, 4, 2, 8, 11]), np.array([21])]
     vocabulary = torch.tensor(sorted({int(t) for s in sequences for t in s} | {25, 26}))  # train tracks and two more
@@ -199,8 +218,17 @@ def test_length_batches_cover_every_row_once_with_similar_lengths():
 
 def test_normalized_items_score_by_cosine():
     torch.manual_seed(0)
-    model = BERT4RecNet(torch.randn(N_ITEMS, DIM) * 5, hidden_dim=0, max_seq_len=12, n_layers=2, n_heads=2,
-                        intermediate_dim=16, dropout=0.0, item_freeze=True, normalize_items=True)
+    model = BERT4RecNet(
+        torch.randn(N_ITEMS, DIM) * 5,
+        hidden_dim=0,
+        max_seq_len=12,
+        n_layers=2,
+        n_heads=2,
+        intermediate_dim=16,
+        dropout=0.0,
+        item_freeze=True,
+        normalize_items=True,
+    )
     torch.testing.assert_close(model.item_vectors().norm(dim=1), torch.ones(N_ITEMS))
 
 
@@ -210,13 +238,20 @@ def _toy_data(n_users=25, length=8):
     for user in range(n_users):
         start = rng.integers(0, N_ITEMS)
         for step in range(length):  # every user walks the same cycle: a pure sequential signal
-            rows.append((f"u{user:02d}", (start + step) % N_ITEMS, pd.Timestamp("2019-03-01") + pd.Timedelta(days=step)))
+            rows.append(
+                (f"u{user:02d}", (start + step) % N_ITEMS, pd.Timestamp("2019-03-01") + pd.Timedelta(days=step))
+            )
     return pd.DataFrame(rows, columns=["user_id", "track_idx", "timestamp"]).drop_duplicates(["user_id", "track_idx"])
 
 
 def test_sequences_follow_first_play_order():
-    train = pd.DataFrame({"user_id": ["b", "a", "a", "a"], "track_idx": [4, 9, 2, 5],
-                          "timestamp": pd.to_datetime(["2019-03-01", "2019-05-01", "2019-04-01", "2019-04-01"])})
+    train = pd.DataFrame(
+        {
+            "user_id": ["b", "a", "a", "a"],
+            "track_idx": [4, 9, 2, 5],
+            "timestamp": pd.to_datetime(["2019-03-01", "2019-05-01", "2019-04-01", "2019-04-01"]),
+        }
+    )
     sequences = user_sequences(train)
     assert list(sequences) == ["a", "b"] and sequences["a"].tolist() == [2, 5, 9]
 
@@ -224,7 +259,9 @@ def test_sequences_follow_first_play_order():
 def test_recommendations_are_unseen_real_tracks_without_duplicates():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(items, train)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(
+        items, train
+    )
     ranked = model.recommend(sorted(train["user_id"].unique()), top_k=N_ITEMS)
     seen = train.groupby("user_id")["track_idx"].apply(set)
     for user, tracks in zip(ranked["user_id"], ranked["track_idx"]):
@@ -238,9 +275,19 @@ def test_recommendations_are_unseen_real_tracks_without_duplicates():
 def test_a_user_vector_is_the_output_at_a_mask_after_the_recent_tracks(positions, predict_seq_len):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, predict_seq_len=predict_seq_len, positions=positions, max_epochs=1, batch_size=8, device="cpu")).fit(items, train)
+    model = BERT4RecRecommender(
+        demo(
+            "bert4rec",
+            max_seq_len=6,
+            predict_seq_len=predict_seq_len,
+            positions=positions,
+            max_epochs=1,
+            batch_size=8,
+            device="cpu",
+        )
+    ).fit(items, train)
     history = model.sequences[model.user_ids.index("u03")]
-    kept = history[-((predict_seq_len or 6) - 1):]
+    kept = history[-((predict_seq_len or 6) - 1) :]
     tokens = torch.tensor([list(kept) + [model.net.mask]])  # no padding: both layouts are the same sequence
     model.net.eval()
     with torch.no_grad():
@@ -255,16 +302,36 @@ def test_a_user_vector_is_the_output_at_a_mask_after_the_recent_tracks(positions
 def test_a_tiny_model_overfits_a_toy_sequence():
     # Eight users who played the same eight tracks in the same order: each masked track is
     # determined by its position and neighbours, so the loss can reach zero.
-    rows = [(f"u{user}", track, pd.Timestamp("2019-03-01") + pd.Timedelta(days=track)) for user in range(8) for track in range(8)]
+    rows = [
+        (f"u{user}", track, pd.Timestamp("2019-03-01") + pd.Timedelta(days=track))
+        for user in range(8)
+        for track in range(8)
+    ]
     train = pd.DataFrame(rows, columns=["user_id", "track_idx", "timestamp"])
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=8, hidden_dim=32, dropout=0.0, lr=1e-2, max_epochs=120, batch_size=8, mlm_probability=0.3, item_freeze=False, device="cpu"), seed=1)
+    model = BERT4RecRecommender(
+        demo(
+            "bert4rec",
+            max_seq_len=8,
+            hidden_dim=32,
+            dropout=0.0,
+            lr=1e-2,
+            max_epochs=120,
+            batch_size=8,
+            mlm_probability=0.3,
+            item_freeze=False,
+            device="cpu",
+        ),
+        seed=1,
+    )
     model.fit(np.eye(N_ITEMS, dtype=np.float32) * 3, train)
     assert np.mean([model._train_epoch() for _ in range(5)]) < 0.05
 
 
 def test_without_audio_the_item_table_is_learned_and_cold_tracks_are_not_ranked():
     train = _toy_data()
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, learned_dim=16, max_epochs=2, batch_size=8, device="cpu"))
+    model = BERT4RecRecommender(
+        demo("bert4rec", max_seq_len=6, learned_dim=16, max_epochs=2, batch_size=8, device="cpu")
+    )
     model.fit(np.zeros((N_ITEMS, 0), np.float32), train)
     assert model.net.items.weight.shape == (N_ITEMS, 16) and model.net.items.weight.requires_grad
     assert not model.ranks_cold_tracks
@@ -276,9 +343,19 @@ def test_the_original_settings_train_on_their_vocabulary_and_stop_on_the_val_los
     data = _toy_data(n_users=30)
     val = data.groupby("user_id").tail(3)
     train = data.drop(val.index)
-    study = dict(special_tokens="table", positions="from_start", item_freeze=False, mask_at_least_one=False,
-                 batching="random", vocabulary="train_and_cold", standardize_items=False, normalize_items=False,
-                 stop_on="loss", schedule_on="loss", dropout=0.1)
+    study = dict(
+        special_tokens="table",
+        positions="from_start",
+        item_freeze=False,
+        mask_at_least_one=False,
+        batching="random",
+        vocabulary="train_and_cold",
+        standardize_items=False,
+        normalize_items=False,
+        stop_on="loss",
+        schedule_on="loss",
+        dropout=0.1,
+    )
     cold = np.array([28, 29])
     model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=3, batch_size=8, device="cpu", **study))
     model.fit(items, train[~train["track_idx"].isin(cold)], val=val[~val["track_idx"].isin(cold)], cold_items=cold)
@@ -287,24 +364,37 @@ def test_the_original_settings_train_on_their_vocabulary_and_stop_on_the_val_los
     assert model.net.class_vectors(model.classes).shape[0] == len(classes) + 2  # the mask and padding rows are classes
     assert model.net.items.weight.requires_grad  # the original's inverted flag: the table is fine-tuned
     with pytest.raises(ValueError, match="needs val with a timestamp column"):
-        BERT4RecRecommender(demo("bert4rec", max_epochs=1, batch_size=8, device="cpu", stop_on="loss")).fit(items, train, val=val[["user_id", "track_idx"]])
+        BERT4RecRecommender(demo("bert4rec", max_epochs=1, batch_size=8, device="cpu", stop_on="loss")).fit(
+            items, train, val=val[["user_id", "track_idx"]]
+        )
 
 
 def test_bad_params_are_named():
-    with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec\.loss='bpr': Input should be 'softmax' or 'sampled_softmax'$"):
+    with pytest.raises(
+        SettingsError, match=r"^params\.yaml: bert4rec\.loss='bpr': Input should be 'softmax' or 'sampled_softmax'$"
+    ):
         demo("bert4rec", loss="bpr")
-    with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec\.vocabulary='all': Input should be 'catalogue', 'train' or 'train_and_cold'$"):
+    with pytest.raises(
+        SettingsError,
+        match=r"^params\.yaml: bert4rec\.vocabulary='all': Input should be 'catalogue', 'train' or 'train_and_cold'$",
+    ):
         demo("bert4rec", vocabulary="all")
     with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec: predict_seq_len=300 must be 0"):
         demo("bert4rec", predict_seq_len=300, max_seq_len=200)
     with pytest.raises(ValueError, match="bert4rec.n_heads=3 must divide the model width 8"):
-        BERT4RecRecommender(demo("bert4rec", n_heads=3, max_epochs=1)).fit(np.zeros((N_ITEMS, DIM), np.float32), _toy_data())
+        BERT4RecRecommender(demo("bert4rec", n_heads=3, max_epochs=1)).fit(
+            np.zeros((N_ITEMS, DIM), np.float32), _toy_data()
+        )
 
 
 def test_standardized_items_have_zero_mean_and_unit_variance_per_dimension():
     # MFCC statistics differ in scale by orders of magnitude; BERT4Rec sees each dim as a z-score.
-    items = np.random.default_rng(1).normal(size=(N_ITEMS, DIM)).astype(np.float32) * np.logspace(0, 3, DIM).astype(np.float32)
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, n_heads=2, standardize_items=True, device="cpu"))
+    items = np.random.default_rng(1).normal(size=(N_ITEMS, DIM)).astype(np.float32) * np.logspace(0, 3, DIM).astype(
+        np.float32
+    )
+    model = BERT4RecRecommender(
+        demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, n_heads=2, standardize_items=True, device="cpu")
+    )
     model.fit(items, _toy_data())
     table = model.net.items.weight.detach().numpy()
     np.testing.assert_allclose(table.mean(axis=0), 0, atol=1e-5)
@@ -381,12 +471,22 @@ def test_the_softmax_classes_of_each_vocabulary_and_the_sampling_distribution():
 
 
 def test_validation_keeps_users_with_exactly_val_min_tracks_and_names_what_is_missing():
-    val = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "track_idx": [1, 2, 3, 4],
-                        "timestamp": pd.to_datetime(["2019-01-01", "2019-01-02"] * 2)})
-    BERT4RecRecommender(demo("bert4rec", stop_on="loss", val_min_tracks=2))._validation(val, val)  # every user has exactly 2
+    val = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b"],
+            "track_idx": [1, 2, 3, 4],
+            "timestamp": pd.to_datetime(["2019-01-01", "2019-01-02"] * 2),
+        }
+    )
+    BERT4RecRecommender(demo("bert4rec", stop_on="loss", val_min_tracks=2))._validation(
+        val, val
+    )  # every user has exactly 2
     with pytest.raises(ValueError, match=r"^no val user has bert4rec.val_min_tracks=3 val tracks: lower it$"):
         BERT4RecRecommender(demo("bert4rec", stop_on="loss", val_min_tracks=3))._validation(val, val)
-    with pytest.raises(ValueError, match=r"^bert4rec.stop_on/schedule_on: loss needs val with a timestamp column \(its sequences' order\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^bert4rec.stop_on/schedule_on: loss needs val with a timestamp column \(its sequences' order\)$",
+    ):
         BERT4RecRecommender(demo("bert4rec", schedule_on="loss"))._validation(val.drop(columns="timestamp"), val)
 
 
@@ -396,12 +496,17 @@ def test_save_writes_the_retrieval_vectors_and_a_checkpoint_that_rebuilds_the_ne
     train = _toy_data()
     # The raw audio rows (the old constructor defaults; params.yaml's demo standardizes and normalizes them).
     raw = dict(standardize_items=False, normalize_items=False)
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", item_freeze=item_freeze, **raw)).fit(items, train)
+    model = BERT4RecRecommender(
+        demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", item_freeze=item_freeze, **raw)
+    ).fit(items, train)
     directory = tmp_path / "new" / "bert4rec"
     model.save(directory)
     model.save(directory)  # an existing directory is reused
     users = sorted(train["user_id"].unique())
-    user_vectors, item_vectors = np.load(directory / "user_representations.npy"), np.load(directory / "item_representations.npy")
+    user_vectors, item_vectors = (
+        np.load(directory / "user_representations.npy"),
+        np.load(directory / "item_representations.npy"),
+    )
     # No projection (hidden_dim 0): a track's vector is its row of the item table, the audio one when frozen.
     np.testing.assert_array_equal(item_vectors, model.net.items.weight.detach().numpy())
     if item_freeze:
@@ -418,8 +523,16 @@ def test_save_writes_the_retrieval_vectors_and_a_checkpoint_that_rebuilds_the_ne
     assert checkpoint["config"] == {**model.settings.model_dump(), "seed": 0} == model.config()
     state = checkpoint["model_state_dict"]
     assert ("items.weight" in state) != item_freeze  # a frozen table is the caller's embeddings
-    rebuilt = BERT4RecNet(torch.from_numpy(items), hidden_dim=0, max_seq_len=6, n_layers=2, n_heads=2, intermediate_dim=256,
-                          dropout=0.1, item_freeze=item_freeze).eval()
+    rebuilt = BERT4RecNet(
+        torch.from_numpy(items),
+        hidden_dim=0,
+        max_seq_len=6,
+        n_layers=2,
+        n_heads=2,
+        intermediate_dim=256,
+        dropout=0.1,
+        item_freeze=item_freeze,
+    ).eval()
     rebuilt.load_state_dict(state, strict=not item_freeze)
     tokens = torch.tensor([list(model.sequences[3][-5:]) + [model.net.mask]])
     with torch.no_grad():
@@ -430,7 +543,18 @@ def test_the_sampled_loss_reads_the_same_class_vectors_as_the_full_one():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data().query("track_idx != 3")  # a gap in the vocabulary: class c >= 3 is track c + 1
     for vocabulary in ("catalogue", "train"):
-        model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", loss="sampled_softmax", n_negatives=5, vocabulary=vocabulary)).fit(items, train)
+        model = BERT4RecRecommender(
+            demo(
+                "bert4rec",
+                max_seq_len=6,
+                max_epochs=1,
+                batch_size=8,
+                device="cpu",
+                loss="sampled_softmax",
+                n_negatives=5,
+                vocabulary=vocabulary,
+            )
+        ).fit(items, train)
         ids = torch.tensor([0, 5, 4])
         with torch.no_grad():
             torch.testing.assert_close(model._class_vectors_of(ids), model.net.class_vectors(model.classes)[ids])
@@ -438,7 +562,9 @@ def test_the_sampled_loss_reads_the_same_class_vectors_as_the_full_one():
 
 def test_an_unknown_user_is_named():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(items, _toy_data())
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(
+        items, _toy_data()
+    )
     with pytest.raises(KeyError, match="first: nobody\\); BERT4Rec cannot represent them"):
         model.recommend(["u00", "nobody"], top_k=3)
 
@@ -447,8 +573,19 @@ def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_th
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data().query("track_idx < 26")  # tracks 26-29 are not in the vocabulary: class ids are not track ids
     # The raw audio rows are the classes (the old constructor defaults; params.yaml's demo standardizes and normalizes them).
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", vocabulary="train", dropout=0.0,
-                                     standardize_items=False, normalize_items=False)).fit(items, train)
+    model = BERT4RecRecommender(
+        demo(
+            "bert4rec",
+            max_seq_len=6,
+            max_epochs=1,
+            batch_size=8,
+            device="cpu",
+            vocabulary="train",
+            dropout=0.0,
+            standardize_items=False,
+            normalize_items=False,
+        )
+    ).fit(items, train)
     model.net.eval()
     tokens, targets = model._masked_batch(model.sequences[:4], torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -458,7 +595,9 @@ def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_th
         at = targets != IGNORE
         expected = F.cross_entropy(logits[at], targets[at])
         assert model._loss(outputs, targets).item() == pytest.approx(expected.item(), rel=1e-5)
-        model.settings = model.settings.replace(loss="sampled_softmax", n_negatives=50)  # more negatives than the 26 classes: drawn with replacement
+        model.settings = model.settings.replace(
+            loss="sampled_softmax", n_negatives=50
+        )  # more negatives than the 26 classes: drawn with replacement
         losses = []
         for global_seed in (1, 2):  # the negatives come from the model's generator, not torch's global one
             torch.manual_seed(global_seed)
@@ -500,7 +639,9 @@ def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_con
 def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_masked_is_skipped(monkeypatch):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(items, train)
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(
+        items, train
+    )
     losses, loss = [], model._loss
 
     def recording(outputs, targets, class_vectors=None):
@@ -509,7 +650,9 @@ def test_an_epochs_loss_is_the_mean_of_its_batches_and_a_batch_with_nothing_mask
         return value
 
     monkeypatch.setattr(model, "_loss", recording)
-    assert model._train_epoch() == pytest.approx(np.mean(losses), rel=1e-6) and len(losses) == 4  # 25 users, batches of 8
+    assert (
+        model._train_epoch() == pytest.approx(np.mean(losses), rel=1e-6) and len(losses) == 4
+    )  # 25 users, batches of 8
     model.settings = model.settings.replace(batch_size=100)  # one batch: the epoch's loss is its loss
     assert model._train_epoch() == pytest.approx(losses[-1], rel=1e-6) and len(losses) == 5
     # Nothing masked: no batch trains, the weights stay, the epoch's loss is 0.
@@ -525,9 +668,12 @@ def test_shuffle_positions_trains_on_permutations_of_each_users_tracks_drawn_by_
     train = _toy_data()
     seen = {}
     for shuffle in (False, True):
-        model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", shuffle_positions=shuffle)).fit(items, train)
+        model = BERT4RecRecommender(
+            demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu", shuffle_positions=shuffle)
+        ).fit(items, train)
         for global_seed in (1, 2):
             batches = []
+
             def first_batch(sequences, generator):
                 batches.append(sequences)
                 raise Enough
@@ -551,24 +697,39 @@ class Enough(Exception):
     """Stops an epoch once its first batch is seen."""
 
 
-CHOICES = {"loss": "'softmax' or 'sampled_softmax'", "negative_sampling": "'uniform' or 'popularity'",
-           "vocabulary": "'catalogue', 'train' or 'train_and_cold'", "special_tokens": "'learned' or 'table'",
-           "positions": "'from_end' or 'from_start'", "batching": "'by_length' or 'random'", "stop_on": "'ndcg' or 'loss'",
-           "schedule_on": "'ndcg' or 'loss'"}
+CHOICES = {
+    "loss": "'softmax' or 'sampled_softmax'",
+    "negative_sampling": "'uniform' or 'popularity'",
+    "vocabulary": "'catalogue', 'train' or 'train_and_cold'",
+    "special_tokens": "'learned' or 'table'",
+    "positions": "'from_end' or 'from_start'",
+    "batching": "'by_length' or 'random'",
+    "stop_on": "'ndcg' or 'loss'",
+    "schedule_on": "'ndcg' or 'loss'",
+}
 REFUSED = [(name, "bogus", f"Input should be {allowed}") for name, allowed in CHOICES.items()]
 REFUSED += [("device", "bogus", "String should match pattern")]
 REFUSED += [("max_seq_len", 1, "Input should be greater than or equal to 2")]
-REFUSED += [(name, 0, "Input should be greater than or equal to 1")
-            for name in ("n_layers", "n_heads", "learned_dim", "batch_size", "max_epochs", "patience", "n_negatives")]
-REFUSED += [(name, -1, "Input should be greater than or equal to 0") for name in ("hidden_dim", "min_epochs", "val_min_tracks")]
-REFUSED += [(name, 1.5, "Input should be less than or equal to 1") for name in ("mlm_probability", "force_last_item_masking_prob")]
+REFUSED += [
+    (name, 0, "Input should be greater than or equal to 1")
+    for name in ("n_layers", "n_heads", "learned_dim", "batch_size", "max_epochs", "patience", "n_negatives")
+]
+REFUSED += [
+    (name, -1, "Input should be greater than or equal to 0") for name in ("hidden_dim", "min_epochs", "val_min_tracks")
+]
+REFUSED += [
+    (name, 1.5, "Input should be less than or equal to 1")
+    for name in ("mlm_probability", "force_last_item_masking_prob")
+]
 
 
 @pytest.mark.parametrize("name, value, reason", REFUSED, ids=[f"{name}={value}" for name, value, _ in REFUSED])
 def test_settings_refuse_a_bad_value_naming_the_setting_and_the_allowed_values(name, value, reason):
     import re
 
-    with pytest.raises(SettingsError, match=rf"^params\.yaml: bert4rec\.{name}={re.escape(repr(value))}: {re.escape(reason)}"):
+    with pytest.raises(
+        SettingsError, match=rf"^params\.yaml: bert4rec\.{name}={re.escape(repr(value))}: {re.escape(reason)}"
+    ):
         demo("bert4rec", **{name: value})
 
 
@@ -580,7 +741,10 @@ def test_probabilities_may_be_0_or_1(name):
 
 def test_predict_seq_len_is_0_or_between_2_and_max_seq_len():
     # A check across two keys: the message names the section, and the key in its reason.
-    with pytest.raises(SettingsError, match=r"^params\.yaml: bert4rec: predict_seq_len=1 must be 0 \(max_seq_len\) or between 2 and max_seq_len \(10\)$"):
+    with pytest.raises(
+        SettingsError,
+        match=r"^params\.yaml: bert4rec: predict_seq_len=1 must be 0 \(max_seq_len\) or between 2 and max_seq_len \(10\)$",
+    ):
         demo("bert4rec", predict_seq_len=1, max_seq_len=10)
     BERT4RecRecommender(demo("bert4rec", predict_seq_len=2, max_seq_len=10))  # both ends of the range
     BERT4RecRecommender(demo("bert4rec", predict_seq_len=10, max_seq_len=10))
@@ -589,9 +753,15 @@ def test_predict_seq_len_is_0_or_between_2_and_max_seq_len():
 
 def test_n_heads_must_divide_the_model_width():
     items = np.zeros((N_ITEMS, DIM), np.float32)
-    with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=3 must divide the model width 8 \(the embedding dim\); change n_heads or set hidden_dim$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^bert4rec\.n_heads=3 must divide the model width 8 \(the embedding dim\); change n_heads or set hidden_dim$",
+    ):
         BERT4RecRecommender(demo("bert4rec", n_heads=3)).fit(items, _toy_data())
-    with pytest.raises(ValueError, match=r"^bert4rec\.n_heads=2 must divide the model width 9 \(hidden_dim\); change n_heads or set hidden_dim$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^bert4rec\.n_heads=2 must divide the model width 9 \(hidden_dim\); change n_heads or set hidden_dim$",
+    ):
         BERT4RecRecommender(demo("bert4rec", n_heads=2, hidden_dim=9)).fit(items, _toy_data())
 
 
@@ -603,11 +773,27 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
     data = _toy_data()
     val = data.groupby("user_id").tail(2)
     train = data.drop(val.index)
-    settings = dict(max_seq_len=6, hidden_dim=4, n_heads=2, lr=0.05, scheduler_patience=3, patience=7, max_epochs=9,
-                    min_epochs=2, schedule_on="ndcg", stop_on="loss", device="cpu")
-    model = BERT4RecRecommender(demo("bert4rec", normalize_items=True, special_tokens="table", positions="from_end", resume=True, **settings), checkpoint_dir="ckpt").fit(items.astype(np.float64), train, val=val, live="live")
+    settings = dict(
+        max_seq_len=6,
+        hidden_dim=4,
+        n_heads=2,
+        lr=0.05,
+        scheduler_patience=3,
+        patience=7,
+        max_epochs=9,
+        min_epochs=2,
+        schedule_on="ndcg",
+        stop_on="loss",
+        device="cpu",
+    )
+    model = BERT4RecRecommender(
+        demo("bert4rec", normalize_items=True, special_tokens="table", positions="from_end", resume=True, **settings),
+        checkpoint_dir="ckpt",
+    ).fit(items.astype(np.float64), train, val=val, live="live")
     # resume off (the old constructor default; params.yaml's is on).
-    BERT4RecRecommender(demo("bert4rec", positions="from_start", resume=False, **settings), checkpoint_dir="ckpt").fit(items, train, val=val)
+    BERT4RecRecommender(demo("bert4rec", positions="from_start", resume=False, **settings), checkpoint_dir="ckpt").fit(
+        items, train, val=val
+    )
     BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train, val=val)
     BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train, val=val.iloc[1:])
     BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train.iloc[1:], val=val)
@@ -620,7 +806,11 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
     assert first["name"] == "bert4rec" and (first["patience"], first["max_epochs"], first["min_epochs"]) == (7, 9, 2)
     assert first["optimizer"] is model.optimizer and model.optimizer.param_groups[0]["lr"] == 0.05
     assert first["scheduler"].mode == "max" and first["scheduler"].patience == 3  # NDCG rises
-    assert isinstance(model.generator, torch.Generator) and first["generator"] is model.generator and first["live"] == "live"
+    assert (
+        isinstance(model.generator, torch.Generator)
+        and first["generator"] is model.generator
+        and first["live"] == "live"
+    )
     assert (first["schedule_on"], first["stop_on"]) == ("val/ndcg@50", "val/loss")
     assert set(first["validate"]()) == {"val/hitrate@50", "val/ndcg@50", "val/loss"}
     assert first["resume_dir"] == "ckpt" and calls[1]["resume_dir"] is None  # resume off: no resume directory
@@ -671,8 +861,11 @@ def test_the_net_is_bert_on_the_tracks_audio_rows_and_the_mask_row(positions):
     rows = torch.cat([model.items.weight, model.special[0:1], model.special[1:2]])  # tracks, padding, mask
     first = 12 - 4 if positions == "from_end" else 0
     with torch.no_grad():
-        expected = model.bert(inputs_embeds=model.project(rows[tokens]), attention_mask=torch.ones_like(tokens),
-                              position_ids=torch.arange(first, first + 4).expand(2, -1)).last_hidden_state
+        expected = model.bert(
+            inputs_embeds=model.project(rows[tokens]),
+            attention_mask=torch.ones_like(tokens),
+            position_ids=torch.arange(first, first + 4).expand(2, -1),
+        ).last_hidden_state
         torch.testing.assert_close(model(tokens), expected)
         model.train()  # dropout 0 (hidden and attention): training mode computes the same
         torch.testing.assert_close(model(tokens), expected)
@@ -695,13 +888,17 @@ def test_masks_follow_the_generator_passed_in_not_torchs_global_one():
     draws = []
     for global_seed in (1, 2):
         torch.manual_seed(global_seed)
-        draws.append(mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.3, 0.5, torch.Generator().manual_seed(0), at_least_one=False)[0])
+        draws.append(
+            mask_tokens(tokens, N_ITEMS, N_ITEMS + 1, 0.3, 0.5, torch.Generator().manual_seed(0), at_least_one=False)[0]
+        )
     assert torch.equal(draws[0], draws[1])
 
 
 def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
-    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(items, _toy_data())
+    model = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=1, batch_size=8, device="cpu")).fit(
+        items, _toy_data()
+    )
     masked, original = [], model._masked_batch
 
     def first_batch(sequences, generator):
@@ -743,10 +940,14 @@ def test_class_vectors_count_as_trained_when_a_step_can_change_them(options, tra
 def test_an_epoch_with_frozen_classes_computed_once_trains_as_computing_them_every_step(monkeypatch):
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data()
-    once = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(items, train)
+    once = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(
+        items, train
+    )
     calls = []
     monkeypatch.setattr(BERT4RecRecommender, "_fixed_class_vectors", lambda self: calls.append(1))
-    every_step = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(items, train)
+    every_step = BERT4RecRecommender(demo("bert4rec", max_seq_len=6, max_epochs=2, batch_size=8, device="cpu")).fit(
+        items, train
+    )
     assert calls  # the per-step path ran
     for (name, trained), (_, reference) in zip(once.net.state_dict().items(), every_step.net.state_dict().items()):
         assert torch.equal(trained, reference), name

@@ -10,6 +10,7 @@ The Ray tests share one local cluster (a module fixture) and are in the xdist gr
 pytest-xdist, `--dist loadgroup` runs them all in one worker, one after another. The fixture also
 holds a lock for the run, so two clusters never run side by side even where the grouping fails
 (pytest 9.2 with xdist 3.8, pytest-xdist#1386): a second worker waits for the first's."""
+
 import logging
 import os
 import shutil
@@ -37,7 +38,7 @@ SQUARES = [1, 2, 3]
 # one after another (the cluster fixture is per module, so per worker; it also takes a lock).
 RAY = pytest.mark.xdist_group("ray")
 
-STEP = '''\
+STEP = """\
 import os, sys, time
 from pathlib import Path
 
@@ -66,7 +67,7 @@ else:
     parts = sorted(p.read_text() for p in Path("out").glob("*.txt") if p.name != "total.txt")
     Path("out/total.txt").write_text(" + ".join(parts))
 note("done")
-'''
+"""
 
 
 def run(command: list[str], cwd: Path) -> str:
@@ -96,11 +97,14 @@ def pipeline(squares: list[int], slow: bool) -> str:
     deps: [step.py, out/square-1.txt]
     outs: [out/slow.txt]
 """
-    return text + f"""  total:
+    return (
+        text
+        + f"""  total:
     cmd: python step.py total
-    deps: [step.py, {', '.join(total_deps)}]
+    deps: [step.py, {", ".join(total_deps)}]
     outs: [out/total.txt]
 """
+    )
 
 
 @pytest.fixture
@@ -213,8 +217,10 @@ def ray_cluster(tmp_path_factory):
         local = {"node_ip_address": "127.0.0.1"}
         # A lost node is noticed in about 3 s instead of Ray's 15 (5 failed health checks 3 s apart).
         quick = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}
-        nodes = Cluster(initialize_head=True, head_node_args={
-            **local, "num_cpus": 0, "include_dashboard": False, "_system_config": quick})
+        nodes = Cluster(
+            initialize_head=True,
+            head_node_args={**local, "num_cpus": 0, "include_dashboard": False, "_system_config": quick},
+        )
         try:
             for _ in range(2):
                 nodes.add_node(**local, num_cpus=1)
@@ -245,8 +251,11 @@ def test_each_stage_runs_once_on_a_worker_and_the_coordinator_restores_all(proje
 
     reference = clone(origin, tmp_path / "reference")
     run([*DVC, "repro", "-q"], reference)
-    assert outputs(coordinator) == outputs(reference) == {
-        "square-1.txt": "7", "square-2.txt": "28", "square-3.txt": "63", "total.txt": "28 + 63 + 7"}
+    assert (
+        outputs(coordinator)
+        == outputs(reference)
+        == {"square-1.txt": "7", "square-2.txt": "28", "square-3.txt": "63", "total.txt": "28 + 63 + 7"}
+    )
     # Up to date now: a second run submits nothing.
     assert cluster.run_grid(coordinator, address=ray_cluster.address).succeeded == []
 
@@ -345,8 +354,16 @@ REAL_GRID = {
 CLIP_SECONDS = 0.5
 RUNS = ["random-knn", "oracle-knn", "random-shallow-0", "oracle-shallow-0", "none-mostpop", "oracle_shuffled-knn"]
 REAL_STAGES = [
-    "code", "synthesize", "dataset", "extract@random", "extract@oracle", "extract@none", "split",
-    *(f"train@{run}" for run in RUNS), *(f"evaluate@{run}" for run in RUNS), "report",
+    "code",
+    "synthesize",
+    "dataset",
+    "extract@random",
+    "extract@oracle",
+    "extract@none",
+    "split",
+    *(f"train@{run}" for run in RUNS),
+    *(f"evaluate@{run}" for run in RUNS),
+    "report",
 ]
 # The stage whose worker is lost, once it has trained one of its 15 epochs (dvclive's per-epoch log).
 LOST = "train@oracle-shallow-0"
@@ -404,13 +421,18 @@ def lose_the_worker_mid_stage(ray_cluster, timeout: float = 300) -> int:
 
 
 def metric_files(workspace: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(workspace)): path.read_bytes()
-            for path in sorted((workspace / "metrics").rglob("*")) if path.is_file() and path.name != ".gitignore"}
+    return {
+        str(path.relative_to(workspace)): path.read_bytes()
+        for path in sorted((workspace / "metrics").rglob("*"))
+        if path.is_file() and path.name != ".gitignore"
+    }
 
 
 @RAY
 @pytest.mark.e2e
-def test_the_real_grid_on_the_cluster_equals_a_single_machine_repro_despite_a_lost_worker(ray_cluster, tmp_path, monkeypatch, caplog):
+def test_the_real_grid_on_the_cluster_equals_a_single_machine_repro_despite_a_lost_worker(
+    ray_cluster, tmp_path, monkeypatch, caplog
+):
     """This repository's pipeline on REAL_GRID: each stage runs once, on a worker; the one whose
     worker is killed mid-training runs again elsewhere; the coordinator only restores; and its
     metrics are byte for byte those of a plain `dvc repro` of the same commit on one machine."""
@@ -420,8 +442,14 @@ def test_the_real_grid_on_the_cluster_equals_a_single_machine_repro_despite_a_lo
     # workers leave a core idle on the chain at the grid's start and end (code, synthesize,
     # dataset; report, the final restore), and every stage waits on DVC and git in between.
     with open(tmp_path / "reference.log", "w") as reference_log:
-        single = subprocess.Popen(["nice", "-n", "10", *DVC, "repro"], cwd=reference, stdout=reference_log,
-                                  stderr=subprocess.STDOUT, env=worktree.tiny_env(), start_new_session=True)
+        single = subprocess.Popen(
+            ["nice", "-n", "10", *DVC, "repro"],
+            cwd=reference,
+            stdout=reference_log,
+            stderr=subprocess.STDOUT,
+            env=worktree.tiny_env(),
+            start_new_session=True,
+        )
     finished: list[cluster.StageOutcome] = []  # what each task that ended reported, in the coordinator
     show_finish = cluster._show_finish
 
@@ -455,7 +483,11 @@ def test_the_real_grid_on_the_cluster_equals_a_single_machine_repro_despite_a_lo
     ran_here = cluster.RUNNING.findall((tmp_path / "reference.log").read_text())
     assert sorted(ran_here) == sorted(REAL_STAGES)
     ours, theirs = metric_files(coordinator), metric_files(reference)
-    assert "metrics/results.md" in ours and any(name.startswith("metrics/tables/") and name.endswith(".csv") for name in ours)
-    assert sum(name.endswith(".json") for name in ours) == 1 + 3 + 1 + 2 * len(RUNS)  # dataset, extract, split, train and evaluate
+    assert "metrics/results.md" in ours and any(
+        name.startswith("metrics/tables/") and name.endswith(".csv") for name in ours
+    )
+    assert sum(name.endswith(".json") for name in ours) == 1 + 3 + 1 + 2 * len(
+        RUNS
+    )  # dataset, extract, split, train and evaluate
     assert sorted(ours) == sorted(theirs)
     assert [name for name in ours if ours[name] != theirs[name]] == []

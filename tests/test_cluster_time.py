@@ -1,5 +1,6 @@
 """The cluster-time scheduler (benchmarks/cluster_time.py) on hand-worked DAGs and its bounds on
 random ones, and the committed whole-study estimate it reads by default."""
+
 import importlib.util
 import random
 import sys
@@ -101,11 +102,21 @@ def test_the_benchmarks_estimate_writes_a_file_the_scheduler_reads(tmp_path):
     """music4all_scale's study_stages and write_study_times on two measured widths: every
     study backend gets its stages, a measured width its measured time, and the file loads."""
     scale = load("music4all_scale")
-    rows = [scale.Row("dataset", wall=36.0), scale.Row("split", wall=72.0), scale.Row("train mostpop", wall=3.6),
-            scale.Row("train knn", "200", 10.0), scale.Row("train knn", "4800", 100.0), scale.Row("evaluate knn", "200", 7.2)]
-    trained = {model: {w: scale.TrainTimes(float(w * w), epoch, 1.0, 2.0) for w, epoch in ((200, 10.0), (4800, 1000.0))}
-               for model in scale.TRAINED}
-    stages = scale.study_stages(scale.Report(rows=rows), trained, lambda model, width: float(width * width), {"shallow": 100, "bert4rec": 50})
+    rows = [
+        scale.Row("dataset", wall=36.0),
+        scale.Row("split", wall=72.0),
+        scale.Row("train mostpop", wall=3.6),
+        scale.Row("train knn", "200", 10.0),
+        scale.Row("train knn", "4800", 100.0),
+        scale.Row("evaluate knn", "200", 7.2),
+    ]
+    trained = {
+        model: {w: scale.TrainTimes(float(w * w), epoch, 1.0, 2.0) for w, epoch in ((200, 10.0), (4800, 1000.0))}
+        for model in scale.TRAINED
+    }
+    stages = scale.study_stages(
+        scale.Report(rows=rows), trained, lambda model, width: float(width * width), {"shallow": 100, "bert4rec": 50}
+    )
     by_name = {stage.stage: stage for stage in stages}
     assert by_name["train@jukebox-shallow-0"].hours == pytest.approx((100 * (1000.0 + 1.0) + 2.0) / 3600)
     assert by_name["train@jukebox-knn"].hours == pytest.approx(100.0 / 3600)
@@ -114,4 +125,6 @@ def test_the_benchmarks_estimate_writes_a_file_the_scheduler_reads(tmp_path):
     scale.write_study_times(path, stages, {"source": "test"})
     study = cluster.load_study(path)
     assert set(study.hours) == set(by_name) and "extract@mule" in study.unmeasured
-    assert cluster.list_schedule(study.hours, study.needs, 1).wall == pytest.approx(sum(s.hours or 0 for s in stages), abs=1e-4)
+    assert cluster.list_schedule(study.hours, study.needs, 1).wall == pytest.approx(
+        sum(s.hours or 0 for s in stages), abs=1e-4
+    )

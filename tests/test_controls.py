@@ -48,7 +48,10 @@ def test_the_order_control_gets_its_own_columns():
     ordered = (rng.random(200) < 0.5).astype(float)
     unordered = np.where(rng.random(200) < 0.5, 0.0, ordered)
     runs = [_run("oracle", ordered, "test"), _run("random", ordered, "test")]
-    controls = [_run(control_name("oracle", "unordered"), unordered, "test"), _run(control_name("oracle"), ordered, "test")]
+    controls = [
+        _run(control_name("oracle", "unordered"), unordered, "test"),
+        _run(control_name("oracle"), ordered, "test"),
+    ]
     table = model_table(runs, k=10, split="test", controls=controls).set_index("backend")
     assert table.loc["oracle", "unordered_HitRate@10"] == pytest.approx(unordered.mean())
     assert table.loc["oracle", "shuffled_HitRate@10"] == pytest.approx(ordered.mean())

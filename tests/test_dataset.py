@@ -74,7 +74,9 @@ def test_reader_aligns_plays_with_sorted_tracks(generated):
 def test_another_test_date_shifts_the_same_log(generated, tmp_path):
     """Either protocol runs on the built-in data: the same plays, placed around its test date."""
     generate(tmp_path, CONFIG, "2020-02-20", workers=1)
-    here, there = (pd.read_csv(root / LOG_NAME, sep="\t", parse_dates=["timestamp"]) for root in (generated[0], tmp_path))
+    here, there = (
+        pd.read_csv(root / LOG_NAME, sep="\t", parse_dates=["timestamp"]) for root in (generated[0], tmp_path)
+    )
     shift = pd.Timestamp("2020-02-20") - pd.Timestamp(TEST_DATE)
     pd.testing.assert_frame_equal(here.assign(timestamp=here["timestamp"] + shift), there)
     for clip in (tmp_path / AUDIO_DIR).glob("*.mp3"):
@@ -116,7 +118,9 @@ def test_hidden_styles_cover_every_track(generated):
 def test_reader_refuses_a_first_line_that_is_neither_header_nor_play(tmp_path, generated):
     bad = tmp_path / "log.tsv"
     bad.write_text("userid,trackid,timestamp\nuser_x\tAAAAAAAAAAAAAAAA\t2019-03-01 00:00:00\n")
-    with pytest.raises(ValueError, match=r"log.tsv: line 1 is \['userid,trackid,timestamp'\]; expected the tab-separated header"):
+    with pytest.raises(
+        ValueError, match=r"log.tsv: line 1 is \['userid,trackid,timestamp'\]; expected the tab-separated header"
+    ):
         read_plays(bad, read_tracks(generated[0] / AUDIO_DIR))
 
 

@@ -1,5 +1,6 @@
 """The README and the documentation site: what must stay true of them without building the site
 (CI builds it with `make docs`, `mkdocs build --strict`, in .ci/run)."""
+
 import hashlib
 import importlib.util
 import re
@@ -28,7 +29,8 @@ def test_the_readme_results_are_the_reports_table_exactly():
     copy = _readme_results().between_markers(README.read_text())
     assert hashlib.md5(copy.encode()).hexdigest() == recorded, (
         "README.md's results differ from the metrics/results.md that dvc.lock records: run `make repro` "
-        "(or `make readme` after it) and commit README.md with dvc.lock")
+        "(or `make readme` after it) and commit README.md with dvc.lock"
+    )
 
 
 def test_copying_the_results_replaces_only_the_text_between_the_markers():
@@ -86,7 +88,9 @@ def _params() -> dict:
 def test_the_parameters_reference_lists_every_key_of_params_yaml_and_no_other():
     cells = _documented()
     in_params, documented = set(_key_paths(_params())), set(cells)
-    assert not in_params - documented, f"keys of params.yaml missing from docs/params.md: {sorted(in_params - documented)}"
+    assert not in_params - documented, (
+        f"keys of params.yaml missing from docs/params.md: {sorted(in_params - documented)}"
+    )
     # An optional key the committed file leaves out (its absence has a meaning) shows no value.
     absent = {key for key in documented - in_params if cells[key] != "—"}
     assert not absent, f"keys in docs/params.md with a value that params.yaml lacks: {sorted(absent)}"
@@ -100,10 +104,16 @@ def test_the_parameters_reference_gives_each_value_as_params_yaml_has_it():
             continue  # reported by the test above
         if key.startswith("study."):
             count = len(paths[key])
-            assert cell == f"{count} key{'s' if count != 1 else ''}", f"docs/params.md: {key} has {count} keys, not {cell}"
+            assert cell == f"{count} key{'s' if count != 1 else ''}", (
+                f"docs/params.md: {key} has {count} keys, not {cell}"
+            )
             continue
-        assert cell.startswith("`") and cell.endswith("`"), f"docs/params.md: {key}: the value must be one code span, not {cell}"
-        if yaml.safe_load(cell.strip("`")) != paths[key] or type(yaml.safe_load(cell.strip("`"))) is not type(paths[key]):
+        assert cell.startswith("`") and cell.endswith("`"), (
+            f"docs/params.md: {key}: the value must be one code span, not {cell}"
+        )
+        if yaml.safe_load(cell.strip("`")) != paths[key] or type(yaml.safe_load(cell.strip("`"))) is not type(
+            paths[key]
+        ):
             wrong[key] = (cell, paths[key])
     assert not wrong, "docs/params.md values differing from params.yaml (page, file): " + repr(wrong)
 
@@ -114,7 +124,9 @@ def test_each_study_setting_is_a_setting_of_the_models_own_section():
         for model, settings in models.items():
             assert model in params, f"study.{protocol}.{model}: params.yaml has no section {model}"
             unknown = set(settings) - set(params[model])
-            assert not unknown, f"study.{protocol}.{model}: {sorted(unknown)} are not keys of {model} (so not in docs/params.md)"
+            assert not unknown, (
+                f"study.{protocol}.{model}: {sorted(unknown)} are not keys of {model} (so not in docs/params.md)"
+            )
 
 
 # --- the site's navigation and the README's links
@@ -136,7 +148,9 @@ def _nav_pages(entries) -> list[str]:
 def test_every_page_in_docs_is_in_the_navigation_and_every_nav_entry_exists():
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
     nav = _nav_pages(config["nav"])
-    assert len(nav) == len(set(nav)), f"mkdocs.yml: a page is in the nav twice: {sorted(p for p in nav if nav.count(p) > 1)}"
+    assert len(nav) == len(set(nav)), (
+        f"mkdocs.yml: a page is in the nav twice: {sorted(p for p in nav if nav.count(p) > 1)}"
+    )
     docs = REPO / config.get("docs_dir", "docs")
     pages = {path.relative_to(docs).as_posix() for path in docs.rglob("*.md")}
     assert not pages - set(nav), f"pages in docs/ missing from mkdocs.yml's nav: {sorted(pages - set(nav))}"
@@ -146,7 +160,8 @@ def test_every_page_in_docs_is_in_the_navigation_and_every_nav_entry_exists():
 def test_the_readme_stays_short():
     lines = len(README.read_text().splitlines())
     assert lines <= README_MAX_LINES, (
-        f"README.md has {lines} lines, more than {README_MAX_LINES}: move reference material into a page of docs/")
+        f"README.md has {lines} lines, more than {README_MAX_LINES}: move reference material into a page of docs/"
+    )
 
 
 def test_every_relative_link_in_the_readme_resolves_to_a_file():
@@ -264,8 +279,13 @@ def test_the_control_numbers_in_prose_are_the_results_tables():
     for page in (README, REPO / "docs" / "evaluation.md"):
         for model, audio, control in CONTROL_CLAIM.findall(" ".join(page.read_text().split())):
             row = results_row(model.lower(), "oracle")
-            shown = (round(float(row["HitRate@50"].split()[0]), 3), round(float(row["shuffled HitRate@50"].split()[0]), 3))
-            assert (float(audio), float(control)) == shown, f"{page.name}: {model} {audio} against {control}; the table: {shown}"
+            shown = (
+                round(float(row["HitRate@50"].split()[0]), 3),
+                round(float(row["shuffled HitRate@50"].split()[0]), 3),
+            )
+            assert (float(audio), float(control)) == shown, (
+                f"{page.name}: {model} {audio} against {control}; the table: {shown}"
+            )
             claims.append(model)
     assert len(claims) >= 3, claims  # the pattern still finds them
 
@@ -293,9 +313,11 @@ def test_the_stage_counts_in_prose_are_dvc_yamls():
     assert f"default grid's {total} stages" in readme, f"README.md: the default grid has {total} stages (dvc.yaml)"
     start = prose(REPO / "docs" / "getting-started.md")
     words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
-    claim = (f"The default grid is {total} stages (`dvc stage list | wc -l`): `code`, `synthesize`, `dataset`, "
-             f"{words.get(counts['extract'], counts['extract'])} extractions (the {words.get(counts['extract'] - 1)} "
-             f"backends and `none`), `split`, {counts['train']} train and {counts['evaluate']} evaluate stages, `report`")
+    claim = (
+        f"The default grid is {total} stages (`dvc stage list | wc -l`): `code`, `synthesize`, `dataset`, "
+        f"{words.get(counts['extract'], counts['extract'])} extractions (the {words.get(counts['extract'] - 1)} "
+        f"backends and `none`), `split`, {counts['train']} train and {counts['evaluate']} evaluate stages, `report`"
+    )
     assert claim in start, f"docs/getting-started.md should say: {claim}"
 
 
@@ -343,11 +365,13 @@ def test_the_deviations_demo_table_is_the_readme_results():
     for model, backend, _val, test, cold in rows:
         shown = [float(x) for x in readme_hitrate("test", model, backend).split(" ± ")]
         assert [float(x) for x in test.split(" ± ")] == pytest.approx(shown, abs=0.0005 + 1e-9), (
-            f"docs/deviations.md demo table: {model} on {backend}, test {test}; README: {shown}")
+            f"docs/deviations.md demo table: {model} on {backend}, test {test}; README: {shown}"
+        )
         if cold != "—":
             expected = float(readme_hitrate("cold", model, backend).split(" ± ")[0])
             assert float(cold) == pytest.approx(expected, abs=0.0005 + 1e-9), (
-                f"docs/deviations.md demo table: {model} on {backend}, cold {cold}; README: {expected}")
+                f"docs/deviations.md demo table: {model} on {backend}, cold {cold}; README: {expected}"
+            )
 
 
 STUDY_TIMES = REPO / "benchmarks" / "results" / "study_times_2026-12-01.json"
@@ -360,7 +384,9 @@ def test_the_whole_study_estimate_in_prose_is_the_committed_one():
 
     hours = sum(stage["hours"] or 0 for stage in json.loads(STUDY_TIMES.read_text())["stages"])
     scale = prose(REPO / "docs" / "scale.md")
-    total, days = re.search(r"Total, with dataset, split, MostPop and the evaluations: ([\d,]+) h = ([\d.]+) days", scale).groups()
+    total, days = re.search(
+        r"Total, with dataset, split, MostPop and the evaluations: ([\d,]+) h = ([\d.]+) days", scale
+    ).groups()
     assert (int(total.replace(",", "")), float(days)) == (round(hours), round(hours / 24, 1)), (total, days, hours)
     assert STUDY_TIMES.name in scale
     assert "about a month of such a CPU" in prose(README) and 25 <= hours / 24 <= 35, hours / 24
@@ -380,7 +406,9 @@ def test_no_page_cites_an_issue_a_machine_path_or_a_promise():
     for page in [*PAGES, REPO / "CHANGELOG.md"]:
         for number, line in enumerate(page.read_text().splitlines(), 1):
             assert not NOT_ANYWHERE.search(line), f"{page.relative_to(REPO)}:{number}: {line.strip()}"
-            assert page.name == "CHANGELOG.md" or not NOT_ON_A_PAGE.search(line), f"{page.relative_to(REPO)}:{number}: {line.strip()}"
+            assert page.name == "CHANGELOG.md" or not NOT_ON_A_PAGE.search(line), (
+                f"{page.relative_to(REPO)}:{number}: {line.strip()}"
+            )
 
 
 def test_dates_on_pages_are_settings_or_the_latest_benchmark_results():
@@ -393,4 +421,6 @@ def test_dates_on_pages_are_settings_or_the_latest_benchmark_results():
             continue  # the parameters reference: its own tests above
         for number, line in enumerate(page.read_text().splitlines(), 1):
             stray = set(DATE.findall(line)) - allowed
-            assert not stray, f"{page.relative_to(REPO)}:{number}: {sorted(stray)}: move dated narrative to CHANGELOG.md"
+            assert not stray, (
+                f"{page.relative_to(REPO)}:{number}: {sorted(stray)}: move dated narrative to CHANGELOG.md"
+            )

@@ -1,6 +1,7 @@
 """The DVC workflows of docs/workflows.md, driven through the real `dvc` CLI: comparing
 runs, a stale-lock check on a clean clone, sweeps, params-scoped re-runs, and
 sharing outputs over a real SSH remote."""
+
 import getpass
 import json
 import re
@@ -39,8 +40,11 @@ def test_metrics_paths_name_their_stages():
 
     with Repo(str(REPO)) as repo:
         evaluations = {
-            str(out.def_path): stage.name for stage in repo.index.stages if stage.name.startswith("evaluate@")
-            for out in stage.outs if out.metric
+            str(out.def_path): stage.name
+            for stage in repo.index.stages
+            if stage.name.startswith("evaluate@")
+            for out in stage.outs
+            if out.metric
         }
     assert len(evaluations) == len([name for name in evaluations.values()]) > 10
     assert {path: evaluate_stage(path) for path in evaluations} == evaluations
@@ -133,9 +137,11 @@ def test_a_knn_param_change_reruns_only_knn_stages(tiny_repo_copy):
     assert knn_training <= set(ran), ran
     # Only what reads KNN's predictions may follow: a batch of another size can round a
     # float32 score differently and swap two near-tied tracks, never more.
-    downstream = {f"evaluate@{b}-knn" for b in settings["backends"]} | {
-        f"evaluate@{b}_shuffled-knn" for b in settings["controls"]["shuffle"]
-    } | {"report", "code"}  # the code stage re-runs on any params change; its files stay the same
+    downstream = (
+        {f"evaluate@{b}-knn" for b in settings["backends"]}
+        | {f"evaluate@{b}_shuffled-knn" for b in settings["controls"]["shuffle"]}
+        | {"report", "code"}
+    )  # the code stage re-runs on any params change; its files stay the same
     assert set(ran) - knn_training <= downstream, ran
 
 
@@ -155,8 +161,17 @@ def test_queued_sweep_runs_both_points(tiny_repo_copy, tmp_path):
     # No global git identity, as on a fresh machine: the sweep must set one for the repo.
     env = {**env, "HOME": str(tmp_path / "home"), "GIT_CONFIG_NOSYSTEM": "1"}
     (tmp_path / "home").mkdir()
-    sweep = [sys.executable, "-m", "stages.sweep", "-S", "mostpop.count_by=plays,users", "-j", "1",
-             "--sort-by", "metrics/none/mostpop.json:val.ndcg@50.mean"]
+    sweep = [
+        sys.executable,
+        "-m",
+        "stages.sweep",
+        "-S",
+        "mostpop.count_by=plays,users",
+        "-j",
+        "1",
+        "--sort-by",
+        "metrics/none/mostpop.json:val.ndcg@50.mean",
+    ]
     result = run(sweep, root, env)
     assert "mostpop.count_by" in result.stdout
     experiments = _experiments(json.loads(run(dvc + ["exp", "show", "--json"], root, env).stdout))
@@ -231,7 +246,11 @@ def ssh_server(tmp_path):
 def _add_remote(root, env, server, storage):
     url = f"ssh://{getpass.getuser()}@127.0.0.1:{server['port']}{storage}"
     run([sys.executable, "-m", "dvc", "remote", "add", "--local", "team", url], root, env)
-    run([sys.executable, "-m", "dvc", "remote", "modify", "--local", "team", "keyfile", str(server["keyfile"])], root, env)
+    run(
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "team", "keyfile", str(server["keyfile"])],
+        root,
+        env,
+    )
 
 
 @pytest.mark.e2e
@@ -262,7 +281,13 @@ def test_an_interrupted_repro_recomputes_only_unfinished_stages(tiny_repo_copy):
     # The shuffled controls' two train stages, their two evaluate stages and the report are stale now.
     set_params(root, "controls", seed=1)
     process = subprocess.Popen(
-        dvc + ["repro"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        dvc + ["repro"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     started = []
     for line in process.stdout:
@@ -301,7 +326,9 @@ def test_a_file_inside_an_output_folder_counts_as_produced():
     missing in a clean clone, it is data to produce, not a removed input."""
     produced = {"data/code", "data/tracks.parquet"}
     assert is_produced("data/code/train-knn.json", produced) and is_produced("data/tracks.parquet", produced)
-    assert not is_produced("data/code_old/train-knn.json", produced) and not is_produced("audiorec/evaluation/ranking.py", produced)
+    assert not is_produced("data/code_old/train-knn.json", produced) and not is_produced(
+        "audiorec/evaluation/ranking.py", produced
+    )
 
 
 def test_an_orphan_in_the_lock_is_stale_and_pruned(tmp_path):
@@ -338,7 +365,9 @@ def test_a_second_clone_restores_every_stage_from_the_run_cache(tiny_repo_copy, 
     stages = stage_names(root)  # the tiny grid's (its dvc.lock also holds the default grid's other stages)
     restored = set(re.findall(r"^Stage '([^']+)' is cached - skipping run", result.stdout, re.M))
     assert restored == stages, (sorted(stages - restored), result.stdout[-3000:])
-    produced = sorted(path.relative_to(root) for path in (root / "metrics").rglob("*") if path.is_file() and path.name != ".gitignore")
+    produced = sorted(
+        path.relative_to(root) for path in (root / "metrics").rglob("*") if path.is_file() and path.name != ".gitignore"
+    )
     assert len(produced) > 40
     for path in produced:
         assert (clone / path).read_bytes() == (root / path).read_bytes(), path

@@ -6,6 +6,7 @@ the engine's own output: `Probe` embeds a track as [mean, samples, place in its 
 size], so a track computed in another batch, another crop or another row shows at once.
 The subprocess tests of tests/test_extraction.py (a SIGKILL, real torchrun) cover the same
 paths end to end; these run in the test process, where mutmut can run them too."""
+
 import io
 import json
 import logging
@@ -117,7 +118,9 @@ def test_shards_hold_each_tracks_vector_and_a_rerun_loads_them_skipped_tracks_in
     tracks = clips(tmp_path, [0.05, 0.1, 0.2, 0.05, 0.3, 0.15, 0.1])
     (tmp_path / "t002.wav").write_bytes(b"")
     root = tmp_path / "not" / "there" / "yet"
-    settings = dict(max_seconds=0.125, batch_size=2, shard_batches=2, on_error="skip", resume_root=root, identity={"n": 1})
+    settings = dict(
+        max_seconds=0.125, batch_size=2, shard_batches=2, on_error="skip", resume_root=root, identity={"n": 1}
+    )
     probe = Probe()
     before = time.perf_counter()
     embeddings, stats, skipped = backends.extract(probe, tracks, workers=2, **settings)
@@ -191,7 +194,9 @@ def test_a_shard_that_is_unreadable_or_not_this_runs_shape_is_computed_again(tmp
     [folder] = (tmp_path / "resume").iterdir()
     paths = sorted(folder.iterdir())
     damage = ["garbage", "rows", "float64", "no embeddings", "pickled", "no failure_rows", "no failure_reasons"]
-    for path, how in zip(paths, damage):  # shards 0-6 damaged (shard 4, with the skipped track, pickled), shard 7 intact
+    for path, how in zip(
+        paths, damage
+    ):  # shards 0-6 damaged (shard 4, with the skipped track, pickled), shard 7 intact
         corrupt(path, how)
 
     probe = Probe()
@@ -241,8 +246,14 @@ def test_what_changes_the_result_starts_over_and_what_does_not_resumes(tmp_path)
         probe, again, same = run(**changes)
         assert probe.batches == [] and same == folder, changes
         np.testing.assert_array_equal(again, embeddings)
-    for changes in (dict(max_seconds=0.25), dict(batch_size=3), dict(shard_batches=3), dict(dtype="bfloat16"),
-                    dict(identity={"model": "b", "layer": 1}), dict(identity=None)):
+    for changes in (
+        dict(max_seconds=0.25),
+        dict(batch_size=3),
+        dict(shard_batches=3),
+        dict(dtype="bfloat16"),
+        dict(identity={"model": "b", "layer": 1}),
+        dict(identity=None),
+    ):
         probe, changed, other = run(**changes)
         assert sum(probe.batches) == 6 and other != folder, changes
         settings = {**base, **changes}
@@ -328,18 +339,23 @@ def test_a_backend_without_audio_gets_the_whole_table_and_the_policy_applies_to_
     embeddings, _, skipped = backends.extract(Table(vectors), tracks, on_error="skip")
     np.testing.assert_array_equal(embeddings, want)
     assert listed(skipped) == lacking
-    with pytest.raises(ExtractionError, match=r"^table: track x \(row 1 of tracks.parquet, x.mp3\): not in the table\. Replace"):
+    with pytest.raises(
+        ExtractionError, match=r"^table: track x \(row 1 of tracks.parquet, x.mp3\): not in the table\. Replace"
+    ):
         backends.extract(Table(vectors), tracks, on_error="fail")
     complete, _, skipped = backends.extract(Table({**vectors, "x": [5, 6], "y": [7, 8]}), tracks, on_error="fail")
     assert complete.tolist() == [[1, 2], [5, 6], [3, 4], [7, 8]] and skipped == []
 
 
-@pytest.mark.parametrize("setting, value, message", [
-    ("on_error", "sometimes", r"^extract.on_error='sometimes'; allowed: fail, skip$"),
-    ("batch_size", 0, r"^extract.batch_size=0; must be an integer >= 1$"),
-    ("shard_batches", 0, r"^extract.shard_batches=0; must be an integer >= 1$"),
-    ("workers", 0, r"^extract.workers=0; must be an integer >= 1 \(decoding threads\)$"),
-])
+@pytest.mark.parametrize(
+    "setting, value, message",
+    [
+        ("on_error", "sometimes", r"^extract.on_error='sometimes'; allowed: fail, skip$"),
+        ("batch_size", 0, r"^extract.batch_size=0; must be an integer >= 1$"),
+        ("shard_batches", 0, r"^extract.shard_batches=0; must be an integer >= 1$"),
+        ("workers", 0, r"^extract.workers=0; must be an integer >= 1 \(decoding threads\)$"),
+    ],
+)
 def test_each_bad_setting_is_refused_by_name_before_any_work(tmp_path, setting, value, message):
     probe = Probe()
     with pytest.raises(ValueError, match=message):
@@ -371,7 +387,7 @@ def test_tracks_digest_sees_ids_paths_order_and_file_sizes_and_times_only(tmp_pa
     assert tracks_digest(missing) == gone
 
 
-PLUGIN = '''
+PLUGIN = """
 import numpy as np
 from audiorec.backends import AudioBackend
 
@@ -383,7 +399,7 @@ class PluginBackend(AudioBackend):
 
     def embed(self, waveform):
         return np.ones(1, np.float32)
-'''
+"""
 
 
 @pytest.fixture
@@ -425,8 +441,11 @@ def test_code_digest_follows_the_plugins_class_and_the_audiorec_code_it_runs(plu
 
 def test_a_class_without_a_source_file_hashes_the_rest(plugin):
     _, files = plugin
-    fileless = type("Fileless", (backends.AudioBackend,), {"__module__": "no_such_module", "name": "x", "dim": 1,
-                                                            "sample_rate": RATE, "embed": lambda self, w: w[:1]})
+    fileless = type(
+        "Fileless",
+        (backends.AudioBackend,),
+        {"__module__": "no_such_module", "name": "x", "dim": 1, "sample_rate": RATE, "embed": lambda self, w: w[:1]},
+    )
     assert source_file(fileless) is None  # as a class typed into `python -c`
     digest = code_digest(fileless())
     with open(files["base"], "a") as handle:
@@ -473,7 +492,9 @@ def test_shard_store_writes_whole_shards_and_keeps_only_its_own_folder(tmp_path)
     rows[1] = np.nan
     store.save(path, rows, {11: "cannot decode: é", 10: "the model returned NaN or Inf"})
     store.save(store.path(4, tracks), rows, {})  # a second shard in the same folder
-    assert sorted(p.name for p in store.folder.iterdir()) == sorted([path.name, store.path(4, tracks).name])  # no temp files
+    assert sorted(p.name for p in store.folder.iterdir()) == sorted(
+        [path.name, store.path(4, tracks).name]
+    )  # no temp files
     embeddings, failures = store.load(path, 2, 3)
     np.testing.assert_array_equal(embeddings, rows)
     assert embeddings.dtype == np.float32
@@ -502,7 +523,9 @@ def two_ranks(monkeypatch):
     """This process is rank 0 of 2; `start(target)` forks rank 1 (local rank 1), which runs
     `target` and exits. A rank that fails makes the other fail within the shortened gather timeout."""
     monkeypatch.setattr(engine, "GATHER_TIMEOUT", timedelta(seconds=60))
-    for name, value in dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE="2", RANK="0", LOCAL_RANK="0").items():
+    for name, value in dict(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE="2", RANK="0", LOCAL_RANK="0"
+    ).items():
         monkeypatch.setenv(name, value)
     started = []
 

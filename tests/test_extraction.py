@@ -4,6 +4,7 @@ Pretrained weights never come from a hub here: the transformers backends load ti
 randomly initialised HuBERT / Data2VecAudio models saved to a temp folder, through
 the same `from_pretrained` path as real weights; the backends whose packages are not
 installable here are tested up to their import boundary."""
+
 import functools
 import json
 import os
@@ -31,14 +32,30 @@ RATE = 16000
 def tiny_models(tmp_path_factory):
     """Folders holding a tiny random HuBERT (MERT's architecture) and Data2VecAudio (Music2Vec's)."""
     import torch
-    from transformers import Data2VecAudioConfig, Data2VecAudioModel, HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+    from transformers import (
+        Data2VecAudioConfig,
+        Data2VecAudioModel,
+        HubertConfig,
+        HubertModel,
+        Wav2Vec2FeatureExtractor,
+    )
 
     small = dict(
-        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
     )
     folders = {}
-    for name, config, model in (("hubert", HubertConfig, HubertModel), ("data2vec", Data2VecAudioConfig, Data2VecAudioModel)):
+    for name, config, model in (
+        ("hubert", HubertConfig, HubertModel),
+        ("data2vec", Data2VecAudioConfig, Data2VecAudioModel),
+    ):
         torch.manual_seed(0)
         folder = tmp_path_factory.mktemp(name)
         extra = {"num_conv_pos_embeddings": 5, "conv_pos_kernel_size": 5} if name == "data2vec" else {}
@@ -89,11 +106,19 @@ def test_transformers_backend_matches_an_independent_forward_pass(tmp_path, tiny
         assert stats["dim"] == 16
         for row, path in enumerate(tracks["audio_path"]):
             waveform = sf.read(path, dtype="float32")[0]
-            np.testing.assert_allclose(embeddings[row], independent_embedding(tiny_models[model], model_class, waveform, layer), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                embeddings[row],
+                independent_embedding(tiny_models[model], model_class, waveform, layer),
+                rtol=1e-4,
+                atol=1e-5,
+            )
 
 
 def test_transformers_weights_errors_say_how_to_get_them(tmp_path, tiny_models):
-    with pytest.raises(BackendUnavailable, match=r"mert: cannot load the weights 'm-a-p/MERT-v1-330M' \(HF_HUB_OFFLINE=1.*hf download m-a-p/MERT-v1-330M"):
+    with pytest.raises(
+        BackendUnavailable,
+        match=r"mert: cannot load the weights 'm-a-p/MERT-v1-330M' \(HF_HUB_OFFLINE=1.*hf download m-a-p/MERT-v1-330M",
+    ):
         backends.create("mert")
     with pytest.raises(BackendUnavailable, match="mert.model: the folder .*nowhere does not exist"):
         backends.create("mert", model=str(tmp_path / "nowhere"))
@@ -101,11 +126,22 @@ def test_transformers_weights_errors_say_how_to_get_them(tmp_path, tiny_models):
     custom = tmp_path / "custom"
     custom.mkdir()
     shutil.copy(os.path.join(tiny_models["hubert"], "preprocessor_config.json"), custom)
-    (custom / "config.json").write_text(json.dumps({"model_type": "mert_like", "auto_map": {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}}))
+    (custom / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "mert_like",
+                "auto_map": {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"},
+            }
+        )
+    )
     with pytest.raises(BackendUnavailable, match="mert.trust_remote_code: true"):
         backends.create("mert", model=str(custom))
-    with pytest.raises(BackendUnavailable, match="music2vec: cannot load the weights 'facebook/data2vec-audio-base-960h'"):
-        backends.create("music2vec", model=tiny_models["data2vec"], feature_extractor="facebook/data2vec-audio-base-960h")
+    with pytest.raises(
+        BackendUnavailable, match="music2vec: cannot load the weights 'facebook/data2vec-audio-base-960h'"
+    ):
+        backends.create(
+            "music2vec", model=tiny_models["data2vec"], feature_extractor="facebook/data2vec-audio-base-960h"
+        )
     with pytest.raises(ValueError, match="mert.layer=5; .* hidden states 0..2"):
         backends.create("mert", model=tiny_models["hubert"], layer=5)
 
@@ -182,14 +218,19 @@ def run_extraction(tmp_path, tracks_path, out, resume="-", kill_at=0):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(tracks_path), str(out), str(resume), str(kill_at), str(log)],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     embedded = [int(n) for n in log.read_text().split()] if log.exists() else []
     return result, embedded
 
 
 def test_a_killed_extraction_resumes_to_the_byte_identical_matrix(tmp_path):
-    tracks = clips(tmp_path, [0.25 + 0.01 * (i % 3) for i in range(22)], rate=8000)  # 6 shards of 4 tracks, the last of 2
+    tracks = clips(
+        tmp_path, [0.25 + 0.01 * (i % 3) for i in range(22)], rate=8000
+    )  # 6 shards of 4 tracks, the last of 2
     # A corrupted MP3 in shard 0: a real MP3 cut after its first 150 bytes.
     sf.write(tmp_path / "t001.mp3", np.zeros(2000, dtype=np.float32), 8000, format="MP3")
     (tmp_path / "t001.mp3").write_bytes((tmp_path / "t001.mp3").read_bytes()[:150])
@@ -248,7 +289,16 @@ def test_torchrun_shards_equal_the_single_process_matrix(tmp_path, tiny_models):
     params["extract"].update(batch_size=2, shard_batches=1, on_error="fail")
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "stages.extract"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "stages.extract",
+    ]
     result = subprocess.run([*launcher, "--backend", "mert"], cwd=work, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((work / "metrics" / "extract" / "mert.json").read_text())["tracks"] == 10
@@ -257,7 +307,9 @@ def test_torchrun_shards_equal_the_single_process_matrix(tmp_path, tiny_models):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        single, _, _ = backends.extract(backends.create("mert", **params["mert"]), tracks, batch_size=2, shard_batches=1, device="cpu")
+        single, _, _ = backends.extract(
+            backends.create("mert", **params["mert"]), tracks, batch_size=2, shard_batches=1, device="cpu"
+        )
     finally:
         torch.set_num_threads(threads)
     np.save(tmp_path / "single.npy", single)
@@ -315,17 +367,30 @@ def test_checked_refuses_a_wrong_shape_or_nan_outside_the_failed_rows_and_lists_
     embeddings[[1, 3]] = np.nan  # the failed tracks' rows
     with pytest.raises(ValueError, match=r"^backend fake returned shape \(4, 3\); expected \(4, 2\)$"):
         checked(FakeBackend(), tracks, np.ones((4, 3), np.float32), {}, 1.0)
-    with pytest.raises(ExtractionError, match=r"^backend fake produced NaN/Inf for 1 tracks, first d \(row 3 of tracks.parquet\)$"):
+    with pytest.raises(
+        ExtractionError, match=r"^backend fake produced NaN/Inf for 1 tracks, first d \(row 3 of tracks.parquet\)$"
+    ):
         checked(FakeBackend(), tracks, embeddings, {1: "unreadable"}, 1.0)
     embeddings[2, 0] = np.inf
-    with pytest.raises(ExtractionError, match=r"^backend fake produced NaN/Inf for 2 tracks, first c \(row 2 of tracks.parquet\)$"):
+    with pytest.raises(
+        ExtractionError, match=r"^backend fake produced NaN/Inf for 2 tracks, first c \(row 2 of tracks.parquet\)$"
+    ):
         checked(FakeBackend(), tracks, embeddings, {1: "unreadable"}, 1.0)
     embeddings[2, 0] = 1.0
     kept, stats, skipped = checked(FakeBackend(), tracks, embeddings, {3: "too short", 1: "unreadable"}, 2.504)
     assert kept is embeddings
-    assert skipped == [{"row": 1, "track_id": "b", "audio_path": "b.mp3", "reason": "unreadable"},
-                       {"row": 3, "track_id": "d", "audio_path": "d.mp3", "reason": "too short"}]
-    assert stats == {"dim": 2, "tracks": 4, "skipped_tracks": 2, "model": "none",
-                     "timing": {"seconds": 2.5, "tracks_per_second": 1.6}}  # 4 / 2.504 = 1.597...
+    assert skipped == [
+        {"row": 1, "track_id": "b", "audio_path": "b.mp3", "reason": "unreadable"},
+        {"row": 3, "track_id": "d", "audio_path": "d.mp3", "reason": "too short"},
+    ]
+    assert stats == {
+        "dim": 2,
+        "tracks": 4,
+        "skipped_tracks": 2,
+        "model": "none",
+        "timing": {"seconds": 2.5, "tracks_per_second": 1.6},
+    }  # 4 / 2.504 = 1.597...
     assert checked(FakeBackend(), tracks, embeddings, {3: "too short", 1: "unreadable"}, 0.5)[1]["timing"] == {
-        "seconds": 0.5, "tracks_per_second": 8.0}
+        "seconds": 0.5,
+        "tracks_per_second": 8.0,
+    }

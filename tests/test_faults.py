@@ -1,4 +1,5 @@
 """Bad input gets a clear error naming what is wrong and where, or a counted, documented outcome."""
+
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,10 @@ def test_unknown_policy_is_refused(tmp_path, tracks):
 def test_fuzzed_log_lines_are_all_counted(tmp_path, tracks):
     """1,000 randomly corrupted lines among good ones: no crash, and the counts are the planted faults."""
     rng = np.random.default_rng(0)
-    good = [f"u{i % 37}\t{'AAAA' if i % 2 else 'BBBB'}\t2019-03-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00\n" for i in range(3000)]
+    good = [
+        f"u{i % 37}\t{'AAAA' if i % 2 else 'BBBB'}\t2019-03-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00\n"
+        for i in range(3000)
+    ]
     planted = dict.fromkeys(("wrong_column_count", "empty_id", "bad_timestamp"), 0)
     lines = list(good)
     for position in rng.choice(len(lines), 1000, replace=False):
@@ -134,7 +138,9 @@ def faulty_audio(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["mfcc", "musicnn"])
 def test_fail_stops_at_the_first_undecodable_track_and_names_it(faulty_audio, backend):
     tracks, _ = faulty_audio
-    with pytest.raises(ExtractionError, match=r"track truncated \(row 6 of tracks.parquet, .*truncated.mp3\): cannot decode"):
+    with pytest.raises(
+        ExtractionError, match=r"track truncated \(row 6 of tracks.parquet, .*truncated.mp3\): cannot decode"
+    ):
         backends.extract(backends.create(backend), tracks, batch_size=4, on_error="fail")
 
 
@@ -150,7 +156,9 @@ def test_skip_masks_undecodable_tracks_and_embeds_every_other_fault(faulty_audio
     # Stereo is averaged to mono, 8 kHz resampled, 1 s (shorter than a musicnn patch) zero-padded,
     # silence and a WAV inside an .mp3 decoded: each a finite embedding.
     assert np.isfinite(embeddings[~masked]).all()
-    good, stereo, low_rate, silence = (embeddings[tracks.index[tracks["track_id"] == name][0]] for name in ("good", "stereo", "low_rate", "silence"))
+    good, stereo, low_rate, silence = (
+        embeddings[tracks.index[tracks["track_id"] == name][0]] for name in ("good", "stereo", "low_rate", "silence")
+    )
     # The same tone in another layout or rate lands nearer the original than silence does.
     for variant in (stereo, low_rate):
         assert np.linalg.norm(variant - good) < np.linalg.norm(silence - good)
@@ -221,9 +229,16 @@ def test_same_seed_gives_bit_identical_predictions_and_another_seed_does_not(mod
     train = train.drop_duplicates().assign(timestamp=pd.Timestamp("2019-06-01"), count=1)
     val = train.groupby("user_id").head(1)[["user_id", "track_idx"]]
     # params.yaml's section, smaller.
-    settings = demo(model, max_epochs=4, batch_size=8 if model == "bert4rec" else 128, **({"n_heads": 2} if model == "bert4rec" else {}))
+    settings = demo(
+        model,
+        max_epochs=4,
+        batch_size=8 if model == "bert4rec" else 128,
+        **({"n_heads": 2} if model == "bert4rec" else {}),
+    )
     users = sorted(train["user_id"].unique())
-    runs = [models.create(model, settings, seed=seed).fit(items, train, val=val).recommend(users, 10) for seed in (0, 0, 1)]
+    runs = [
+        models.create(model, settings, seed=seed).fit(items, train, val=val).recommend(users, 10) for seed in (0, 0, 1)
+    ]
     for first, second in zip(runs[0]["track_idx"], runs[1]["track_idx"]):
         np.testing.assert_array_equal(first, second)
     # The seed must reach the model: a seed the model ignored would pass the check above too.
@@ -239,7 +254,11 @@ def test_same_seed_gives_bit_identical_predictions_and_another_seed_does_not(mod
         ("dataset", {"on_bad_row": "ignore"}, "dataset.on_bad_row='ignore': Input should be 'fail' or 'skip'"),
         ("extract", {"on_error": "zeros"}, "extract.on_error='zeros': Input should be 'fail' or 'skip'"),
         ("extract", {"device": "tpu"}, "extract.device='tpu': Input should be 'auto', 'cuda' or 'cpu'"),
-        ("extract", {"dtype": "float64"}, "extract.dtype='float64': Input should be 'float32', 'float16' or 'bfloat16'"),
+        (
+            "extract",
+            {"dtype": "float64"},
+            "extract.dtype='float64': Input should be 'float32', 'float16' or 'bfloat16'",
+        ),
         ("extract", {"shard_batches": 0}, "extract.shard_batches=0: Input should be greater than or equal to 1"),
         ("evaluate", {"ks": [10, -5]}, "evaluate.ks.1=-5: Input should be greater than or equal to 1"),
         ("train", {"top_k": 0}, "train.top_k=0: Input should be greater than or equal to 1"),
@@ -281,9 +300,21 @@ RESUMABLE = {
     # dropout 0.1 (drawn from torch's global generator: the resumed run must restore it too) and min_epochs 0
     # (the scheduler may act from the start): the old constructor defaults this test was written with;
     # params.yaml's demo values are dropout 0 and min_epochs 8. The rest of those defaults as well.
-    "bert4rec": {"max_epochs": 9, "batch_size": 8, "max_seq_len": 8, "n_heads": 2, "intermediate_dim": 16,
-                 "shuffle_positions": True, "patience": 100, "dropout": 0.1, "min_epochs": 0, "scheduler_patience": 4,
-                 "standardize_items": False, "normalize_items": False, "vocabulary": "catalogue"},
+    "bert4rec": {
+        "max_epochs": 9,
+        "batch_size": 8,
+        "max_seq_len": 8,
+        "n_heads": 2,
+        "intermediate_dim": 16,
+        "shuffle_positions": True,
+        "patience": 100,
+        "dropout": 0.1,
+        "min_epochs": 0,
+        "scheduler_patience": 4,
+        "standardize_items": False,
+        "normalize_items": False,
+        "vocabulary": "catalogue",
+    },
     # elsarec shuffles with torch's global generator: the resumed run must restore it too.
     "elsa": {"max_epochs": 9, "factors": 8, "batch_size": 8, "shuffle": True, "stop_on": "val_ndcg", "patience": 100},
     "bimodal": {"max_epochs": 9, "hidden_dim": 16, "batch_size": 32, "patience": 100},
@@ -343,7 +374,9 @@ def test_a_resume_state_for_other_settings_is_ignored(tmp_path, caplog, monkeypa
     with monkeypatch.context() as patch:
         patch.setattr(EpochResume, "finish", lambda self: None)  # leave the state behind, as a killed run would
         ShallowRecommender(demo("shallow", **settings), seed=3, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
-    ShallowRecommender(demo("shallow", **settings, margin=0.5), seed=3, checkpoint_dir=str(tmp_path)).fit(items, train, val=val)
+    ShallowRecommender(demo("shallow", **settings, margin=0.5), seed=3, checkpoint_dir=str(tmp_path)).fit(
+        items, train, val=val
+    )
     assert "written for other settings or data; training from scratch" in caplog.text
 
 
@@ -404,20 +437,38 @@ def test_fuzzed_log_and_audio_through_the_dataset_and_extract_stages(tmp_path):
     undecodable = set(rng.choice(names, 25, replace=False))
     truncated = set(rng.choice(sorted(set(names) - undecodable), 25, replace=False))
     for name in names:
-        cut = int(rng.integers(0, 200)) if name in undecodable else int(rng.integers(len(source) // 4, len(source))) if name in truncated else len(source)
+        cut = (
+            int(rng.integers(0, 200))
+            if name in undecodable
+            else int(rng.integers(len(source) // 4, len(source)))
+            if name in truncated
+            else len(source)
+        )
         (audios / f"{name}.mp3").write_bytes(source[:cut])
     lines, planted = [], dict.fromkeys(("wrong_column_count", "empty_id", "bad_timestamp"), 0)
     for i in range(4000):
-        user, track, when = f"u{i % 50}", names[i % 80], f"2019-{3 + i % 9:02d}-{1 + i % 28:02d} 12:{i % 60:02d}:{i % 57:02d}"
+        user, track, when = (
+            f"u{i % 50}",
+            names[i % 80],
+            f"2019-{3 + i % 9:02d}-{1 + i % 28:02d} 12:{i % 60:02d}:{i % 57:02d}",
+        )
         if i % 4 == 0:  # 1,000 corrupted lines
             kind = ("wrong_column_count", "empty_id", "bad_timestamp")[rng.integers(3)]
             planted[kind] += 1
-            lines.append({"wrong_column_count": f"{user}\t{track}", "empty_id": f"\t{track}\t{when}", "bad_timestamp": f"{user}\t{track}\t{when[:7]}"}[kind])
+            lines.append(
+                {
+                    "wrong_column_count": f"{user}\t{track}",
+                    "empty_id": f"\t{track}\t{when}",
+                    "bad_timestamp": f"{user}\t{track}\t{when[:7]}",
+                }[kind]
+            )
         else:
             lines.append(f"{user}\t{track}\t{when}")
     (tmp_path / "log.tsv").write_text("user_id\ttrack_id\ttimestamp\n" + "\n".join(lines) + "\n")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["dataset"].update(source="music4all", audio_dir=str(audios), listening_log=str(tmp_path / "log.tsv"), on_bad_row="skip")
+    params["dataset"].update(
+        source="music4all", audio_dir=str(audios), listening_log=str(tmp_path / "log.tsv"), on_bad_row="skip"
+    )
     params["extract"]["on_error"] = "skip"
     params["backends"], params["controls"]["shuffle"], params["controls"]["unordered"] = ["mfcc"], [], []
     work = tmp_path / "work"
@@ -456,7 +507,9 @@ def test_each_split_ranks_only_its_candidate_tracks():
     rng = np.random.default_rng(2)
     items = rng.normal(size=(40, 6)).astype(np.float32)
     items[5] = np.nan  # masked
-    train = pd.DataFrame({"user_id": [f"u{i % 6}" for i in range(60)], "track_idx": rng.integers(0, 30, 60)}).drop_duplicates()
+    train = pd.DataFrame(
+        {"user_id": [f"u{i % 6}" for i in range(60)], "track_idx": rng.integers(0, 30, 60)}
+    ).drop_duplicates()
     train = train.assign(timestamp=pd.Timestamp("2019-05-01"), count=1)
     truths = {
         "val": pd.DataFrame({"user_id": ["u0", "u1"], "track_idx": [3, 4]}),

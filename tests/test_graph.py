@@ -1,5 +1,6 @@
 """dvc.yaml by construction: each stage depends on exactly the code it runs, every output goes
 through the cache, and dvc.yaml lists exactly params.yaml's grid (audiorec.workflow)."""
+
 import json
 import re
 import subprocess
@@ -29,26 +30,36 @@ def write(root: Path, files: dict[str, str]) -> None:
 def test_the_walk_follows_every_import_that_can_run_and_no_other(tmp_path):
     """A hand-worked tree: relative, package, and function-level imports are followed; an import
     under TYPE_CHECKING, a module nobody imports, and a third-party import are not."""
-    write(tmp_path, {
-        "stages/__init__.py": "",
-        "stages/run.py": (
-            "from typing import TYPE_CHECKING\nimport numpy\nfrom audiorec import a\n"
-            "if TYPE_CHECKING:\n    from audiorec import typed\nelse:\n    from audiorec import runtime\n"
-            "def main():\n    from audiorec.sub import lazy\n"
-        ),
-        "audiorec/__init__.py": "",
-        "audiorec/a.py": "from . import b\n",
-        "audiorec/b.py": "from .sub.c import value\n",
-        "audiorec/sub/__init__.py": "",
-        "audiorec/sub/c.py": "value = 1\n",
-        "audiorec/sub/lazy.py": "from ..b import value\n",
-        "audiorec/typed.py": "",
-        "audiorec/runtime.py": "",
-        "audiorec/unused.py": "",
-    })
+    write(
+        tmp_path,
+        {
+            "stages/__init__.py": "",
+            "stages/run.py": (
+                "from typing import TYPE_CHECKING\nimport numpy\nfrom audiorec import a\n"
+                "if TYPE_CHECKING:\n    from audiorec import typed\nelse:\n    from audiorec import runtime\n"
+                "def main():\n    from audiorec.sub import lazy\n"
+            ),
+            "audiorec/__init__.py": "",
+            "audiorec/a.py": "from . import b\n",
+            "audiorec/b.py": "from .sub.c import value\n",
+            "audiorec/sub/__init__.py": "",
+            "audiorec/sub/c.py": "value = 1\n",
+            "audiorec/sub/lazy.py": "from ..b import value\n",
+            "audiorec/typed.py": "",
+            "audiorec/runtime.py": "",
+            "audiorec/unused.py": "",
+        },
+    )
     assert closure(["stages.run"], tmp_path) == [
-        "audiorec/__init__.py", "audiorec/a.py", "audiorec/b.py", "audiorec/runtime.py",
-        "audiorec/sub/__init__.py", "audiorec/sub/c.py", "audiorec/sub/lazy.py", "stages/__init__.py", "stages/run.py",
+        "audiorec/__init__.py",
+        "audiorec/a.py",
+        "audiorec/b.py",
+        "audiorec/runtime.py",
+        "audiorec/sub/__init__.py",
+        "audiorec/sub/c.py",
+        "audiorec/sub/lazy.py",
+        "stages/__init__.py",
+        "stages/run.py",
     ]
     with pytest.raises(KeyError, match="no module stages.gone"):
         closure(["stages.gone"], tmp_path)
@@ -117,16 +128,33 @@ def test_dvc_yaml_is_current_and_caches_every_output():
 
 def test_the_run_list_covers_the_grid_once():
     settings = {
-        **params(), "backends": ["a", "b"], "models": ["knn", "shallow", "bimodal"], "baselines": ["elsa", "mostpop"],
-        "seeds": [0, 3], "controls": {"shuffle": ["b"], "models": ["knn"], "unordered": ["a"], "seed": 5},
+        **params(),
+        "backends": ["a", "b"],
+        "models": ["knn", "shallow", "bimodal"],
+        "baselines": ["elsa", "mostpop"],
+        "seeds": [0, 3],
+        "controls": {"shuffle": ["b"], "models": ["knn"], "unordered": ["a"], "seed": 5},
     }
     runs = grid.runs(settings)
     names = [run.name for run in runs]
     assert len(names) == len(set(names))
     assert set(names) == {
-        "a-knn", "b-knn", "a-shallow-0", "a-shallow-3", "b-shallow-0", "b-shallow-3",
-        "a-bimodal-0", "a-bimodal-3", "b-bimodal-0", "b-bimodal-3",
-        "none-elsa-0", "none-elsa-3", "none-mostpop", "b_shuffled-knn", "a_unordered-bert4rec-0", "a_unordered-bert4rec-3",
+        "a-knn",
+        "b-knn",
+        "a-shallow-0",
+        "a-shallow-3",
+        "b-shallow-0",
+        "b-shallow-3",
+        "a-bimodal-0",
+        "a-bimodal-3",
+        "b-bimodal-0",
+        "b-bimodal-3",
+        "none-elsa-0",
+        "none-elsa-3",
+        "none-mostpop",
+        "b_shuffled-knn",
+        "a_unordered-bert4rec-0",
+        "a_unordered-bert4rec-3",
     }
     shuffled = next(run for run in runs if run.control == "shuffled")
     assert shuffled.train_args == " --shuffle-seed 5" and shuffled.backend == "b" and shuffled.folder == "b_shuffled"
@@ -145,7 +173,11 @@ def test_a_stale_dvc_yaml_is_refused_before_any_work(tmp_path):
     write_params(tmp_path, settings)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({**settings, "backends": ["random", "oracle"]}))
     result = subprocess.run(
-        [sys.executable, "-m", "stages.code"], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}
+        [sys.executable, "-m", "stages.code"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO)},
     )
     assert result.returncode != 0 and "python -m stages.graph" in result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "data/code").exists()
@@ -191,8 +223,13 @@ def test_a_stage_imports_nothing_its_code_file_does_not_list(tiny_repo_copy):
     }
     imported_by = {}
     for unit, command in commands.items():
-        result = subprocess.run([sys.executable, "-c", tracer, str(root.resolve()), *command], cwd=root, env=env,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", tracer, str(root.resolve()), *command],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         imported = imported_by[unit] = json.loads(result.stdout.rsplit("IMPORTED ", 1)[1])
         declared = json.loads((root / f"data/code/{unit}.json").read_text())["files"]
@@ -207,18 +244,46 @@ def test_a_model_declared_once_gets_the_runs_its_kind_says(monkeypatch):
     from audiorec import models
     from audiorec.config import ParamsError, validate
 
-    monkeypatch.setitem(models.KINDS, "toy", models.ModelKind("audiorec.models.knn:KNNRecommender", "audiorec.settings.knn:KNNSettings",
-                                                               seeded=False, audio=True, without_audio=False, study=False))
-    settings = {**params(), "models": ["toy", "shallow"], "baselines": ["mostpop"], "seeds": [0, 1], "toy": params()["knn"]}
+    monkeypatch.setitem(
+        models.KINDS,
+        "toy",
+        models.ModelKind(
+            "audiorec.models.knn:KNNRecommender",
+            "audiorec.settings.knn:KNNSettings",
+            seeded=False,
+            audio=True,
+            without_audio=False,
+            study=False,
+        ),
+    )
+    settings = {
+        **params(),
+        "models": ["toy", "shallow"],
+        "baselines": ["mostpop"],
+        "seeds": [0, 1],
+        "toy": params()["knn"],
+    }
     settings["controls"] = {**settings["controls"], "models": ["toy"], "unordered": []}
-    with pytest.raises(ParamsError, match=r"study.recsys24 has no entry for toy; add `toy: \{\}` \(empty: the original code did not run it\)"):
+    with pytest.raises(
+        ParamsError,
+        match=r"study.recsys24 has no entry for toy; add `toy: \{\}` \(empty: the original code did not run it\)",
+    ):
         validate(settings)
     settings["study"] = {protocol: {**entries, "toy": {}} for protocol, entries in settings["study"].items()}
     validate(settings)
-    with pytest.raises(ParamsError, match=r"study.journal.toy: the original code did not run toy; leave its entry empty"):
-        validate({**settings, "study": {**settings["study"], "journal": {**settings["study"]["journal"], "toy": {"batch_size": 8}}}})
+    with pytest.raises(
+        ParamsError, match=r"study.journal.toy: the original code did not run toy; leave its entry empty"
+    ):
+        validate(
+            {
+                **settings,
+                "study": {**settings["study"], "journal": {**settings["study"]["journal"], "toy": {"batch_size": 8}}},
+            }
+        )
     names = [run.name for run in grid.runs(settings)]
-    assert [name for name in names if "toy" in name] == [f"{b}-toy" for b in settings["backends"]] + ["oracle_shuffled-toy"]
+    assert [name for name in names if "toy" in name] == [f"{b}-toy" for b in settings["backends"]] + [
+        "oracle_shuffled-toy"
+    ]
     assert graph.units(settings)["train-toy"] == ["stages.train", "audiorec.models.knn"]
     with pytest.raises(ParamsError, match="baselines: 'toy' cannot run without audio"):
         validate({**settings, "baselines": ["toy"]})

@@ -1,4 +1,5 @@
 """The journal's recommenders (ELSA, Bimodal, Hybrid) on planted toys whose right answer is known."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,20 +56,26 @@ def test_raw_audio_barely_sees_the_planted_genre():
 
 def test_bimodal_learns_the_audio_to_collaborative_map_and_ranks_the_cold_track_first():
     audio, factors, train, cold, user_genre = planted()
-    model = BimodalRecommender(demo("bimodal", hidden_dim=32, lr=0.01, max_epochs=100, device="cpu"), collaborative_factors=factors)
+    model = BimodalRecommender(
+        demo("bimodal", hidden_dim=32, lr=0.01, max_epochs=100, device="cpu"), collaborative_factors=factors
+    )
     model.fit(audio, train)
     assert top1_is_own_genre_cold_track(model, train, cold, user_genre) >= 0.9
 
 
 def test_hybrid_learns_factors_from_audio_and_ranks_the_cold_track_first():
     audio, _, train, cold, user_genre = planted()
-    model = HybridRecommender(demo("hybrid", hidden_dim=8, batch_size=16, max_epochs=60, device="cpu")).fit(audio, train)
+    model = HybridRecommender(demo("hybrid", hidden_dim=8, batch_size=16, max_epochs=60, device="cpu")).fit(
+        audio, train
+    )
     assert top1_is_own_genre_cold_track(model, train, cold, user_genre) >= 0.9
 
 
 def test_bimodal_average_represents_a_track_without_train_plays_by_its_content_vector():
     audio, factors, train, cold, _ = planted()
-    model = BimodalRecommender(demo("bimodal", hidden_dim=8, max_epochs=3, device="cpu"), collaborative_factors=factors).fit(audio, train)
+    model = BimodalRecommender(
+        demo("bimodal", hidden_dim=8, max_epochs=3, device="cpu"), collaborative_factors=factors
+    ).fit(audio, train)
     with torch.no_grad():
         content = torch.nn.functional.normalize(model.net.content(torch.tensor(audio)), dim=-1).numpy()
         collaborative = torch.nn.functional.normalize(model.net.collaborative(torch.tensor(factors)), dim=-1).numpy()
@@ -112,7 +119,9 @@ def test_elsa_beats_popularity_on_planted_co_listening():
 
 def test_elsa_ranks_unseen_tracks_by_elsarecs_own_scores_and_saves_its_factors(tmp_path):
     train, _ = co_listening()
-    model = ELSARecommender(demo("elsa", factors=8, batch_size=16, max_epochs=3, device="cpu")).fit(np.zeros((60, 0), np.float32), train)
+    model = ELSARecommender(demo("elsa", factors=8, batch_size=16, max_epochs=3, device="cpu")).fit(
+        np.zeros((60, 0), np.float32), train
+    )
     scores = model.model.predict(model.interactions, batch_size=32).numpy()  # elsarec: x A A^T - x, dense
     users = list(model._user_rows)
     ranked = model.recommend(users, 10)["track_idx"]
@@ -124,7 +133,9 @@ def test_elsa_ranks_unseen_tracks_by_elsarecs_own_scores_and_saves_its_factors(t
     factors = np.load(tmp_path / ITEM_FACTORS)
     assert factors.shape == (60, 8)
     np.testing.assert_allclose(np.linalg.norm(factors, axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(np.load(tmp_path / "user_representations.npy") @ factors.T, scores + model.interactions.toarray(), atol=1e-4)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "user_representations.npy") @ factors.T, scores + model.interactions.toarray(), atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("name", ["elsa", "bimodal", "hybrid"])
@@ -132,7 +143,9 @@ def test_exactly_k_unseen_tracks_for_every_user(name):
     audio, factors, train, cold, user_genre = planted()
     model = {
         "elsa": lambda: ELSARecommender(demo("elsa", factors=8, max_epochs=2, device="cpu")),
-        "bimodal": lambda: BimodalRecommender(demo("bimodal", hidden_dim=8, max_epochs=2, device="cpu"), collaborative_factors=factors),
+        "bimodal": lambda: BimodalRecommender(
+            demo("bimodal", hidden_dim=8, max_epochs=2, device="cpu"), collaborative_factors=factors
+        ),
         "hybrid": lambda: HybridRecommender(demo("hybrid", hidden_dim=8, max_epochs=2, device="cpu")),
     }[name]().fit(audio, train)
     users = sorted(user_genre)
@@ -183,12 +196,24 @@ def test_normalised_mse_by_its_definition():
         ("elsa", {"stop_on": "val_loss"}, r"elsa\.stop_on='val_loss': Input should be 'none' or 'val_ndcg'"),
         ("elsa", {"factors": 0}, r"elsa\.factors=0: Input should be greater than or equal to 1"),
         ("elsa", {"lr": 0}, r"elsa\.lr=0: Input should be greater than 0"),
-        ("bimodal", {"retrieval": "both"}, r"bimodal\.retrieval='both': Input should be 'average', 'content' or 'collaborative'"),
-        ("bimodal", {"cold_collaborative": "zero"}, r"bimodal\.cold_collaborative='zero': Input should be 'none' or 'elsa_row'"),
+        (
+            "bimodal",
+            {"retrieval": "both"},
+            r"bimodal\.retrieval='both': Input should be 'average', 'content' or 'collaborative'",
+        ),
+        (
+            "bimodal",
+            {"cold_collaborative": "zero"},
+            r"bimodal\.cold_collaborative='zero': Input should be 'none' or 'elsa_row'",
+        ),
         ("bimodal", {"temperature": 0}, r"bimodal\.temperature=0: Input should be greater than 0"),
         ("bimodal", {"batch_size": 1}, r"bimodal\.batch_size=1: Input should be greater than or equal to 2"),
         ("bimodal", {"stop_on": "none"}, r"bimodal\.stop_on='none': Input should be 'val_ndcg' or 'train_loss'"),
-        ("hybrid", {"stop_on": "train_loss"}, r"hybrid\.stop_on='train_loss': Input should be 'val_ndcg' or 'val_loss'"),
+        (
+            "hybrid",
+            {"stop_on": "train_loss"},
+            r"hybrid\.stop_on='train_loss': Input should be 'val_ndcg' or 'val_loss'",
+        ),
     ],
 )
 def test_bad_model_params_are_refused_with_the_parameter_and_choices(name, overrides, message):
@@ -199,9 +224,14 @@ def test_bad_model_params_are_refused_with_the_parameter_and_choices(name, overr
 
 def test_bimodal_without_or_with_misaligned_elsa_factors_is_refused():
     audio, factors, train, _, _ = planted()
-    with pytest.raises(ValueError, match=r"^bimodal needs ELSA's item factors \(collaborative_factors\): run train@none-elsa-<seed> first$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^bimodal needs ELSA's item factors \(collaborative_factors\): run train@none-elsa-<seed> first$",
+    ):
         BimodalRecommender(demo("bimodal")).fit(audio, train)
-    with pytest.raises(ValueError, match=f"^ELSA's item factors have {len(audio) - 1} rows but the audio embeddings {len(audio)}: "):
+    with pytest.raises(
+        ValueError, match=f"^ELSA's item factors have {len(audio) - 1} rows but the audio embeddings {len(audio)}: "
+    ):
         BimodalRecommender(demo("bimodal"), collaborative_factors=factors[:-1]).fit(audio, train)
 
 
@@ -211,7 +241,9 @@ def test_bimodal_takes_float64_audio_and_factors_like_float32():
     settings = dict(hidden_dim=8, max_epochs=2, device="cpu")
     narrow = BimodalRecommender(demo("bimodal", **settings), collaborative_factors=factors).fit(audio, train)
     for wide_audio, wide_factors in ((audio.astype(np.float64), factors), (audio, factors.astype(np.float64))):
-        wide = BimodalRecommender(demo("bimodal", **settings), collaborative_factors=wide_factors).fit(wide_audio, train)
+        wide = BimodalRecommender(demo("bimodal", **settings), collaborative_factors=wide_factors).fit(
+            wide_audio, train
+        )
         np.testing.assert_array_equal(wide.item_vectors, narrow.item_vectors)
 
 
@@ -221,7 +253,10 @@ def test_params_yaml_places_the_journal_models():
     validate({**params, "models": [*params["models"], "hybrid", "bimodal"], "baselines": ["elsa"]})
     cases = [
         ({"models": ["shallow", "elsa"]}, "models: 'elsa' uses no audio; list it under params.yaml: baselines"),
-        ({"models": ["shallow", "bimodal"], "baselines": ["mostpop"]}, "models: 'bimodal' reads the item factors of elsa's runs; add elsa"),
+        (
+            {"models": ["shallow", "bimodal"], "baselines": ["mostpop"]},
+            "models: 'bimodal' reads the item factors of elsa's runs; add elsa",
+        ),
         ({"controls": {**params["controls"], "models": ["bimodal"]}}, "controls.models: 'bimodal' is not in models"),
     ]
     for change, message in cases:
@@ -232,7 +267,9 @@ def test_params_yaml_places_the_journal_models():
 def test_bimodal_never_trains_on_a_lone_track_without_negatives():
     audio, factors, train, _, _ = planted()
     played = train["track_idx"].nunique()
-    model = BimodalRecommender(demo("bimodal", hidden_dim=8, batch_size=played - 1, max_epochs=2, device="cpu"), collaborative_factors=factors)
+    model = BimodalRecommender(
+        demo("bimodal", hidden_dim=8, batch_size=played - 1, max_epochs=2, device="cpu"), collaborative_factors=factors
+    )
     assert np.isfinite(model.fit(audio, train).loss)  # batches of played - 1 leave one track over
 
 
@@ -254,18 +291,30 @@ def test_hybrid_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     audio, _, train, _, _ = planted()
     val = train.groupby("user_id").head(1)
     settings = dict(hidden_dim=8, lr=0.005, patience=7, max_epochs=9, scheduler_patience=3, device="cpu")
-    resumed = HybridRecommender(demo("hybrid", resume=True, stop_on="val_loss", **settings), seed=11, checkpoint_dir="ckpt").fit(audio, train, val=val, live="live")
+    resumed = HybridRecommender(
+        demo("hybrid", resume=True, stop_on="val_loss", **settings), seed=11, checkpoint_dir="ckpt"
+    ).fit(audio, train, val=val, live="live")
     # resume=False: the old constructor default (params.yaml resumes); this run must get no resume folder.
-    HybridRecommender(demo("hybrid", catalogue="all", resume=False, **settings), seed=11, checkpoint_dir="ckpt").fit(audio, train)
+    HybridRecommender(demo("hybrid", catalogue="all", resume=False, **settings), seed=11, checkpoint_dir="ckpt").fit(
+        audio, train
+    )
     first, second = calls
     assert first["live"] == "live" and calls[0]["validate"] is not None
     # The loop trains the model's own net, and validates it on the val users against train.
-    assert first["net"] is resumed.net and first["optimizer"].param_groups[0]["params"] == list(resumed.net.parameters())
+    assert first["net"] is resumed.net and first["optimizer"].param_groups[0]["params"] == list(
+        resumed.net.parameters()
+    )
     validated = first["validate"]()
     assert set(validated) == {"val/loss", "val/hitrate@50", "val/ndcg@50"} and validated["val/loss"] > 0
     # The resume fingerprint tells apart other audio, other train and other val data.
-    for changed_audio, changed_train, changed_val in ((audio * 2, train, val), (audio, train.iloc[1:], val), (audio, train, val.iloc[1:])):
-        HybridRecommender(demo("hybrid", resume=True, stop_on="val_loss", **settings), seed=11, checkpoint_dir="ckpt").fit(changed_audio, changed_train, val=changed_val)
+    for changed_audio, changed_train, changed_val in (
+        (audio * 2, train, val),
+        (audio, train.iloc[1:], val),
+        (audio, train, val.iloc[1:]),
+    ):
+        HybridRecommender(
+            demo("hybrid", resume=True, stop_on="val_loss", **settings), seed=11, checkpoint_dir="ckpt"
+        ).fit(changed_audio, changed_train, val=changed_val)
         assert calls.pop()["fingerprint"] != first["fingerprint"]
     assert first["name"] == "hybrid" and (first["patience"], first["max_epochs"]) == (7, 9)
     assert first["optimizer"].param_groups[0]["lr"] == 0.005
@@ -274,15 +323,21 @@ def test_hybrid_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     assert (first["schedule_on"], first["stop_on"], second["stop_on"]) == ("val/loss", "val/loss", "val/ndcg@50")
     assert first["resume_dir"] == "ckpt" and second["resume_dir"] is None
     assert first["validate"] is not None and second["validate"] is None
-    assert first["fingerprint"] != second["fingerprint"]  # other settings: a resumed run must not take the other's state
+    assert (
+        first["fingerprint"] != second["fingerprint"]
+    )  # other settings: a resumed run must not take the other's state
     played = np.unique(train["track_idx"])
     assert resumed.columns.tolist() == played.tolist()
-    assert HybridRecommender(demo("hybrid", catalogue="all", **settings), seed=11).fit(audio, train).columns.tolist() == list(range(len(audio)))
+    assert HybridRecommender(demo("hybrid", catalogue="all", **settings), seed=11).fit(
+        audio, train
+    ).columns.tolist() == list(range(len(audio)))
 
 
 @pytest.mark.parametrize("key", ["hidden_dim", "batch_size", "max_epochs", "patience"])
 def test_hybrid_sizes_below_one_are_refused_by_name(key):
-    with pytest.raises(SettingsError, match=rf"^params\.yaml: hybrid\.{key}=0: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        SettingsError, match=rf"^params\.yaml: hybrid\.{key}=0: Input should be greater than or equal to 1"
+    ):
         demo("hybrid", **{key: 0})
 
 
@@ -293,8 +348,18 @@ def test_hybrid_catalogue_must_be_train_or_all():
 
 def test_hybrid_keeps_every_setting_it_was_given():
     # Every key of the section, each unlike params.yaml's value (resume: false, as params.yaml resumes).
-    settings = dict(hidden_dim=5, catalogue="all", lr=0.2, batch_size=3, max_epochs=4, stop_on="val_loss", patience=6,
-                    scheduler_patience=2, device="cpu", resume=False)
+    settings = dict(
+        hidden_dim=5,
+        catalogue="all",
+        lr=0.2,
+        batch_size=3,
+        max_epochs=4,
+        stop_on="val_loss",
+        patience=6,
+        scheduler_patience=2,
+        device="cpu",
+        resume=False,
+    )
     model = HybridRecommender(demo("hybrid", **settings), seed=9, checkpoint_dir="c")
     assert model.settings.model_dump() == settings
     assert model.config() == {**settings, "seed": 9} and (model.seed, model.checkpoint_dir) == (9, "c")
@@ -342,7 +407,9 @@ def test_hybrid_unknown_device_is_refused_by_name():
 def test_hybrid_takes_float64_audio_like_float32():
     """Vectors saved as float64 are read as float32: the same factors as from the float32 copy."""
     audio, _, train, _, _ = planted()
-    wide = HybridRecommender(demo("hybrid", hidden_dim=8, max_epochs=2, device="cpu")).fit(audio.astype(np.float64), train)
+    wide = HybridRecommender(demo("hybrid", hidden_dim=8, max_epochs=2, device="cpu")).fit(
+        audio.astype(np.float64), train
+    )
     narrow = HybridRecommender(demo("hybrid", hidden_dim=8, max_epochs=2, device="cpu")).fit(audio, train)
     with torch.no_grad():
         np.testing.assert_array_equal(wide._item_vectors(), narrow._item_vectors())
@@ -359,7 +426,9 @@ def test_elsa_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     outsider = pd.DataFrame({"user_id": ["nobody"], "track_idx": [0]})
     settings = dict(factors=4, lr=0.05, patience=5, max_epochs=7, device="cpu")
     val = pd.concat([truth, outsider])
-    model = ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(no_audio, train, val=val, live="live")
+    model = ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(
+        no_audio, train, val=val, live="live"
+    )
     # resume=False: the old constructor default (params.yaml resumes); this run must get no resume folder.
     ELSARecommender(demo("elsa", resume=False, **settings), checkpoint_dir="ckpt").fit(no_audio, train)
     first, second = calls
@@ -375,18 +444,26 @@ def test_elsa_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     assert validated["val/hitrate@50"] == pytest.approx(hitrate(model, truth, 50))
     # The resume fingerprint tells apart other train and other val data, and a larger catalogue.
     for changed_train, changed_val in ((train.iloc[1:], val), (train, val.iloc[1:])):
-        ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(no_audio, changed_train, val=changed_val)
+        ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(
+            no_audio, changed_train, val=changed_val
+        )
         assert calls.pop()["fingerprint"] != first["fingerprint"]
     wider = np.zeros((len(no_audio) + 1, 0), np.float32)
-    ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(wider, train, val=val)
+    ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(
+        wider, train, val=val
+    )
     assert calls.pop()["fingerprint"] != first["fingerprint"]
-    ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(no_audio, train, val=val)
+    ELSARecommender(demo("elsa", resume=True, stop_on="val_ndcg", **settings), checkpoint_dir="ckpt").fit(
+        no_audio, train, val=val
+    )
     assert calls.pop()["fingerprint"] == first["fingerprint"]  # the same run, resumable
 
 
 def test_elsa_epoch_passes_its_batch_size_and_shuffle_to_elsarec(monkeypatch):
     train, _ = co_listening()
-    model = ELSARecommender(demo("elsa", factors=4, batch_size=9, shuffle=True, max_epochs=1, device="cpu")).fit(np.zeros((60, 0), np.float32), train)
+    model = ELSARecommender(demo("elsa", factors=4, batch_size=9, shuffle=True, max_epochs=1, device="cpu")).fit(
+        np.zeros((60, 0), np.float32), train
+    )
     seen = {}
 
     def fit(interactions, **options):
@@ -401,7 +478,9 @@ def test_elsa_epoch_passes_its_batch_size_and_shuffle_to_elsarec(monkeypatch):
 
 @pytest.mark.parametrize("key", ["factors", "batch_size", "max_epochs", "patience"])
 def test_elsa_sizes_below_one_are_refused_by_name(key):
-    with pytest.raises(SettingsError, match=rf"^params\.yaml: elsa\.{key}=0: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        SettingsError, match=rf"^params\.yaml: elsa\.{key}=0: Input should be greater than or equal to 1"
+    ):
         demo("elsa", **{key: 0})
 
 
@@ -409,7 +488,9 @@ def test_elsa_unknown_device_and_unknown_user_are_named(tmp_path):
     with pytest.raises(SettingsError, match=r"^params\.yaml: elsa\.device='tpu': String should match pattern"):
         demo("elsa", device="tpu")
     train, _ = co_listening()
-    model = ELSARecommender(demo("elsa", factors=4, max_epochs=1, device="cpu")).fit(np.zeros((60, 0), np.float32), train)
+    model = ELSARecommender(demo("elsa", factors=4, max_epochs=1, device="cpu")).fit(
+        np.zeros((60, 0), np.float32), train
+    )
     with pytest.raises(KeyError, match="ELSA cannot represent them"):
         model.recommend(["nobody"], 5)
     users = list(model._user_rows[:3])
@@ -425,9 +506,16 @@ def test_bimodal_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     audio, factors, train, _, _ = planted()
     val = train.groupby("user_id").head(1)
     settings = dict(hidden_dim=8, lr=0.005, patience=7, max_epochs=9, scheduler_patience=3, device="cpu")
-    model = BimodalRecommender(demo("bimodal", resume=True, **settings), collaborative_factors=factors, seed=11, checkpoint_dir="ckpt").fit(audio, train, val=val, live="live")
+    model = BimodalRecommender(
+        demo("bimodal", resume=True, **settings), collaborative_factors=factors, seed=11, checkpoint_dir="ckpt"
+    ).fit(audio, train, val=val, live="live")
     # resume=False: the old constructor default (params.yaml resumes); this run must get no resume folder.
-    BimodalRecommender(demo("bimodal", stop_on="train_loss", resume=False, **settings), collaborative_factors=factors, seed=11, checkpoint_dir="ckpt").fit(audio, train)
+    BimodalRecommender(
+        demo("bimodal", stop_on="train_loss", resume=False, **settings),
+        collaborative_factors=factors,
+        seed=11,
+        checkpoint_dir="ckpt",
+    ).fit(audio, train)
     first, second = calls
     assert first["name"] == "bimodal" and (first["patience"], first["max_epochs"]) == (7, 9)
     assert first["net"] is model.net and first["optimizer"].param_groups[0]["params"] == list(model.net.parameters())
@@ -438,9 +526,17 @@ def test_bimodal_fit_hands_the_epoch_loop_its_settings(record_epoch_loop):
     assert first["resume_dir"] == "ckpt" and second["resume_dir"] is None and first["live"] == "live"
     assert second["validate"] is None and set(first["validate"]()) == {"val/hitrate@50", "val/ndcg@50"}
     for changed_audio, changed_factors, changed_train, changed_val in (
-        (audio * 2, factors, train, val), (audio, factors * 2, train, val), (audio, factors, train.iloc[1:], val), (audio, factors, train, val.iloc[1:]),
+        (audio * 2, factors, train, val),
+        (audio, factors * 2, train, val),
+        (audio, factors, train.iloc[1:], val),
+        (audio, factors, train, val.iloc[1:]),
     ):
-        BimodalRecommender(demo("bimodal", resume=True, **settings), collaborative_factors=changed_factors, seed=11, checkpoint_dir="ckpt").fit(changed_audio, changed_train, val=changed_val)
+        BimodalRecommender(
+            demo("bimodal", resume=True, **settings),
+            collaborative_factors=changed_factors,
+            seed=11,
+            checkpoint_dir="ckpt",
+        ).fit(changed_audio, changed_train, val=changed_val)
         assert calls.pop()["fingerprint"] != first["fingerprint"]
 
 
@@ -452,19 +548,39 @@ def test_bimodal_net_views_are_unit_vectors_of_each_tower():
     audio, factors = torch.randn(5, 6), torch.randn(5, 3)
     content, collaborative = (view.detach().numpy() for view in net(audio, factors))
     raw_content, raw_collaborative = net.content(audio).detach().numpy(), net.collaborative(factors).detach().numpy()
-    np.testing.assert_allclose(content, raw_content / np.linalg.norm(raw_content, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(collaborative, raw_collaborative / np.linalg.norm(raw_collaborative, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        content, raw_content / np.linalg.norm(raw_content, axis=1, keepdims=True), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        collaborative,
+        raw_collaborative / np.linalg.norm(raw_collaborative, axis=1, keepdims=True),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("retrieval", ["average", "content", "collaborative"])
 @pytest.mark.parametrize("normalize_outputs", [True, False])
 @pytest.mark.parametrize("cold_collaborative", ["none", "elsa_row"])
-def test_bimodal_item_vectors_follow_retrieval_normalisation_and_cold_rule(retrieval, normalize_outputs, cold_collaborative):
+def test_bimodal_item_vectors_follow_retrieval_normalisation_and_cold_rule(
+    retrieval, normalize_outputs, cold_collaborative
+):
     """Worked in numpy from the two towers: the content view, the collaborative view or their mean,
     unit rows when normalize_outputs, and with cold_collaborative none, tracks nobody played keep
     their content view."""
     audio, factors, train, cold, _ = planted()
-    model = BimodalRecommender(demo("bimodal", hidden_dim=8, max_epochs=1, device="cpu", retrieval=retrieval, normalize_outputs=normalize_outputs, cold_collaborative=cold_collaborative), collaborative_factors=factors).fit(audio, train)
+    model = BimodalRecommender(
+        demo(
+            "bimodal",
+            hidden_dim=8,
+            max_epochs=1,
+            device="cpu",
+            retrieval=retrieval,
+            normalize_outputs=normalize_outputs,
+            cold_collaborative=cold_collaborative,
+        ),
+        collaborative_factors=factors,
+    ).fit(audio, train)
     with torch.no_grad():
         content = model.net.content(torch.tensor(audio)).numpy()
         collaborative = model.net.collaborative(torch.tensor(factors)).numpy()
@@ -481,7 +597,9 @@ def test_bimodal_item_vectors_follow_retrieval_normalisation_and_cold_rule(retri
     np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("n_tracks, sizes", [(7, (3, 4)), (8, (3, 3, 2))], ids=["lone_seventh_joins", "pair_stays_apart"])
+@pytest.mark.parametrize(
+    "n_tracks, sizes", [(7, (3, 4)), (8, (3, 3, 2))], ids=["lone_seventh_joins", "pair_stays_apart"]
+)
 def test_bimodal_epoch_loss_is_the_mean_over_tracks_and_only_a_lone_track_joins_the_batch_before(n_tracks, sizes):
     """lr 0: the net stays put. Tracks in batches of 3, the remainder last: 7 tracks are 3 + 4 (the
     lone seventh joins the second batch), 8 tracks are 3 + 3 + 2 (a remainder of two is a batch of
@@ -493,7 +611,11 @@ def test_bimodal_epoch_loss_is_the_mean_over_tracks_and_only_a_lone_track_joins_
     small = train[train["track_idx"].isin(played)]
     # fit's own lr only moves the net before the check; the lr-0 optimizer below keeps it put
     # (settings refuse lr 0).
-    model = BimodalRecommender(demo("bimodal", hidden_dim=8, batch_size=3, temperature=0.5, max_epochs=1, device="cpu"), collaborative_factors=factors, seed=3)
+    model = BimodalRecommender(
+        demo("bimodal", hidden_dim=8, batch_size=3, temperature=0.5, max_epochs=1, device="cpu"),
+        collaborative_factors=factors,
+        seed=3,
+    )
     model.fit(audio, small)
     tracks = torch.as_tensor(played)
     model.generator.manual_seed(5)
@@ -502,7 +624,9 @@ def test_bimodal_epoch_loss_is_the_mean_over_tracks_and_only_a_lone_track_joins_
     with torch.no_grad():
         for batch in torch.split(order, list(sizes)):
             content, collaborative = model.net(model.audio[batch], model.factors[batch])
-            two_way = decoupled_contrastive_loss(content, collaborative, 0.5) + decoupled_contrastive_loss(collaborative, content, 0.5)
+            two_way = decoupled_contrastive_loss(content, collaborative, 0.5) + decoupled_contrastive_loss(
+                collaborative, content, 0.5
+            )
             expected += two_way.item() * len(batch)
     optimizer = torch.optim.Adam(model.net.parameters(), lr=0.0)
     assert model._train_epoch(tracks, optimizer) == pytest.approx(expected / n_tracks, rel=1e-5)
@@ -510,14 +634,29 @@ def test_bimodal_epoch_loss_is_the_mean_over_tracks_and_only_a_lone_track_joins_
 
 @pytest.mark.parametrize("key", ["hidden_dim", "max_epochs", "patience"])
 def test_bimodal_sizes_below_one_are_refused_by_name(key):
-    with pytest.raises(SettingsError, match=rf"^params\.yaml: bimodal\.{key}=0: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        SettingsError, match=rf"^params\.yaml: bimodal\.{key}=0: Input should be greater than or equal to 1"
+    ):
         demo("bimodal", **{key: 0})
 
 
 def test_bimodal_keeps_every_setting_and_names_an_unknown_device():
     # Every key of the section, each unlike params.yaml's value (resume: false, as params.yaml resumes).
-    settings = dict(hidden_dim=5, temperature=0.3, retrieval="content", cold_collaborative="elsa_row", normalize_outputs=False, lr=0.2,
-                    batch_size=3, max_epochs=4, stop_on="train_loss", patience=6, scheduler_patience=2, device="cpu", resume=False)
+    settings = dict(
+        hidden_dim=5,
+        temperature=0.3,
+        retrieval="content",
+        cold_collaborative="elsa_row",
+        normalize_outputs=False,
+        lr=0.2,
+        batch_size=3,
+        max_epochs=4,
+        stop_on="train_loss",
+        patience=6,
+        scheduler_patience=2,
+        device="cpu",
+        resume=False,
+    )
     model = BimodalRecommender(demo("bimodal", **settings), seed=9, checkpoint_dir="c")
     assert model.settings.model_dump() == settings
     assert model.config() == {**settings, "seed": 9} and (model.seed, model.checkpoint_dir) == (9, "c")

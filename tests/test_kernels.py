@@ -1,6 +1,7 @@
 """The hand-written kernels of audiorec.models.kernels against plain autograd: each one's values
 and, for those autograd differentiates, its gradients, on small random tensors. The references
 are written here, independently of the kernels (indexing, loops, F.normalize, F.cross_entropy)."""
+
 import math
 
 import numpy as np
@@ -35,7 +36,9 @@ def test_both_ways_of_scoring_candidates_are_the_dot_products_in_numpy(dot):
     np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["float64", "float32"])
+@pytest.mark.parametrize(
+    ("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["float64", "float32"]
+)
 @pytest.mark.parametrize("wanted", [(True, True), (True, False), (False, True)], ids=["both", "anchors", "table"])
 def test_gathered_dot_has_the_gathered_products_values_and_gradients(dtype, tolerance, wanted):
     """GatheredDot against indexing and a product: the scores, the anchors' gradient (each sums
@@ -69,14 +72,19 @@ def test_sum_rows_by_group_sums_and_averages_each_groups_rows_as_a_loop_does(n_g
     groups = torch.tensor([3, 0, 5, 3, 2, 0, 3, 5, n_groups - 1])
     members = torch.tensor([1, 7, 7, 0, 2, 2, 1, 4, 6])
     weights = torch.randn(len(groups), generator=generator, dtype=torch.float64)
-    expected_sum, expected_weighted = torch.zeros(n_groups, 3, dtype=torch.float64), torch.zeros(n_groups, 3, dtype=torch.float64)
+    expected_sum, expected_weighted = (
+        torch.zeros(n_groups, 3, dtype=torch.float64),
+        torch.zeros(n_groups, 3, dtype=torch.float64),
+    )
     counts = torch.zeros(n_groups, dtype=torch.float64)
     for group, member, weight in zip(groups.tolist(), members.tolist(), weights):
         expected_sum[group] += table[member]
         expected_weighted[group] += weight * table[member]
         counts[group] += 1
     expected_mean = expected_sum / counts.clamp(min=1)[:, None]
-    torch.testing.assert_close(sum_rows_by_group(groups, n_groups, table, members), expected_sum, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(
+        sum_rows_by_group(groups, n_groups, table, members), expected_sum, rtol=1e-12, atol=1e-15
+    )
     torch.testing.assert_close(
         sum_rows_by_group(groups, n_groups, table, members, weights), expected_weighted, rtol=1e-12, atol=1e-15
     )
@@ -93,7 +101,9 @@ def test_sum_rows_by_group_has_index_adds_gradients_to_the_table_and_the_weights
     upstream = torch.randn(6, 3, generator=generator, dtype=torch.float64)
 
     def by_index_add(groups, n_groups, rows, members, weights):
-        return torch.zeros(n_groups, rows.shape[1], dtype=rows.dtype).index_add(0, groups, weights[:, None] * rows[members])
+        return torch.zeros(n_groups, rows.shape[1], dtype=rows.dtype).index_add(
+            0, groups, weights[:, None] * rows[members]
+        )
 
     results = []
     for group_sum in (sum_rows_by_group, by_index_add):
@@ -106,10 +116,16 @@ def test_sum_rows_by_group_has_index_adds_gradients_to_the_table_and_the_weights
 
 def test_normalized_relu_is_normalize_of_relu_with_its_gradient():
     rows = torch.tensor([[1.0, -2.0, 3.0], [-1.0, -1.0, -4.0], [0.0, 2.5, -1.0], [3.0, 4.0, 0.0]], dtype=torch.float64)
-    upstream = torch.tensor([[0.3, -1.0, 2.0], [1.0, 1.0, 1.0], [-0.5, 0.7, 0.2], [1.0, -2.0, 0.5]], dtype=torch.float64)
+    upstream = torch.tensor(
+        [[0.3, -1.0, 2.0], [1.0, 1.0, 1.0], [-0.5, 0.7, 0.2], [1.0, -2.0, 0.5]], dtype=torch.float64
+    )
     results = []
     # On a leaf (left alone), on an intermediate as the net has (overwritten in place), and autograd's composition.
-    for function in (NormalizedReLU.apply, lambda x: NormalizedReLU.apply(x * 1), lambda x: F.normalize(F.relu(x), dim=-1)):
+    for function in (
+        NormalizedReLU.apply,
+        lambda x: NormalizedReLU.apply(x * 1),
+        lambda x: F.normalize(F.relu(x), dim=-1),
+    ):
         inputs = rows.clone().requires_grad_()
         outputs = function(inputs)
         outputs.backward(upstream)
@@ -138,9 +154,13 @@ def test_normalized_relu_on_random_float32_rows_matches_normalize_of_relu():
     assert results[0][0][[2, 5]].abs().sum() == 0 and results[0][1][[2, 5]].abs().sum() == 0
 
 
-@pytest.mark.parametrize(("block", "class_block"), [(2**22, 512), (7, 4)], ids=["one-block", "blocks-of-a-few-rows-and-classes"])
+@pytest.mark.parametrize(
+    ("block", "class_block"), [(2**22, 512), (7, 4)], ids=["one-block", "blocks-of-a-few-rows-and-classes"]
+)
 @pytest.mark.parametrize("trained_classes", [False, True])
-def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monkeypatch, block, class_block, trained_classes):
+def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(
+    monkeypatch, block, class_block, trained_classes
+):
     """ChunkedCrossEntropy against F.cross_entropy over the whole logits matrix: the loss, the
     gradient to the hidden rows and, for a trained table, to the class vectors; the same loss under no_grad.
     With blocks of 7 rows (of 23) and 4 classes (of 9), the last block of each is short."""
@@ -151,8 +171,10 @@ def test_the_blocked_cross_entropy_has_f_cross_entropys_loss_and_gradients(monke
     classes = torch.randn(9, 6, generator=generator, dtype=torch.float64)
     targets = torch.randint(9, (23,), generator=generator)
     results = []
-    for loss_of in (lambda h, c: ChunkedCrossEntropy.apply(h, c, targets, True),
-                    lambda h, c: F.cross_entropy(h @ c.T, targets)):
+    for loss_of in (
+        lambda h, c: ChunkedCrossEntropy.apply(h, c, targets, True),
+        lambda h, c: F.cross_entropy(h @ c.T, targets),
+    ):
         rows, vectors = hidden.clone().requires_grad_(), classes.clone().requires_grad_(trained_classes)
         loss = loss_of(rows, vectors)
         (3 * loss).backward()  # an upstream gradient other than 1
@@ -171,7 +193,10 @@ def test_the_blocked_cross_entropy_gives_only_the_class_vectors_gradient_when_on
     classes = torch.randn(9, 4, generator=generator, dtype=torch.float64)
     targets = torch.tensor([8, 0, 0, 3, 8])
     results = []
-    for loss_of in (lambda c: ChunkedCrossEntropy.apply(hidden, c, targets, True), lambda c: F.cross_entropy(hidden @ c.T, targets)):
+    for loss_of in (
+        lambda c: ChunkedCrossEntropy.apply(hidden, c, targets, True),
+        lambda c: F.cross_entropy(hidden @ c.T, targets),
+    ):
         vectors = classes.clone().requires_grad_()
         loss = loss_of(vectors)
         loss.backward()

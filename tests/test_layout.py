@@ -1,6 +1,7 @@
 """The library's layout shows the pipeline: no import cycle, and no room imports a room later
 in the pipeline than itself (docs/layout.md). Imports are read from the source with `ast`,
 function-level ones included, so a lazy import cannot hide a cycle."""
+
 import ast
 from pathlib import Path
 
@@ -10,7 +11,16 @@ LIBRARY = Path(__file__).resolve().parents[1] / "audiorec"
 
 # Each room may import its own modules and those of earlier layers, never a later one.
 LAYERS = [
-    {"paths", "params", "io", "registry", "audio", "retrieval", "metrics", "settings"},  # foundations, the shared math, the params schema
+    {
+        "paths",
+        "params",
+        "io",
+        "registry",
+        "audio",
+        "retrieval",
+        "metrics",
+        "settings",
+    },  # foundations, the shared math, the params schema
     {"data", "controls"},
     {"backends"},
     {"models"},
@@ -38,7 +48,10 @@ def import_graph() -> nx.DiGraph:
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 # `from audiorec import paths` imports the module audiorec.paths, not the package.
-                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names]
+                targets = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                ]
             else:
                 continue
             graph.add_edges_from((name, target) for target in targets if target in modules and target != name)

@@ -1,4 +1,5 @@
 """Metrics against values worked out by hand (log2(3) = 1.5849625)."""
+
 import math
 
 import pandas as pd

@@ -1,5 +1,6 @@
 """What the models without training loops write and log, against hand computations: the files
 `save` writes, the validation metrics `fit` logs, and the model named when a user is unknown."""
+
 import math
 
 import numpy as np
@@ -58,17 +59,30 @@ def test_ease_saves_the_closed_form_weights(tmp_path):
     x = np.zeros((3, 4))
     x[[0, 0, 1, 1, 2], [0, 1, 1, 2, 0]] = 1.0
     p = np.linalg.inv(x.T @ x + 0.5 * np.eye(4))
-    np.testing.assert_allclose(np.load(tmp_path / "nested/ease/item_weights.npy"), np.eye(4) - p / np.diag(p), atol=1e-5)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "nested/ease/item_weights.npy"), np.eye(4) - p / np.diag(p), atol=1e-5
+    )
 
 
-@pytest.mark.parametrize("model, name", [(MostPopRecommender(demo("mostpop")), "mostpop"), (KNNRecommender(demo("knn")), "KNN"), (EASERecommender(demo("ease", l2=1.0)), "EASE")])
+@pytest.mark.parametrize(
+    "model, name",
+    [
+        (MostPopRecommender(demo("mostpop")), "mostpop"),
+        (KNNRecommender(demo("knn")), "KNN"),
+        (EASERecommender(demo("ease", l2=1.0)), "EASE"),
+    ],
+)
 def test_an_unknown_user_is_refused_naming_the_model(model, name):
     model.fit(ITEMS, TRAIN)
-    with pytest.raises(KeyError, match=rf"1 users have no train interactions \(first: zed\); {name} cannot represent them"):
+    with pytest.raises(
+        KeyError, match=rf"1 users have no train interactions \(first: zed\); {name} cannot represent them"
+    ):
         model.recommend(["a", "zed"], top_k=2)
 
 
-@pytest.mark.parametrize("make", [lambda: KNNRecommender(demo("knn")), lambda: EASERecommender(demo("ease", l2=1.0))], ids=["knn", "ease"])
+@pytest.mark.parametrize(
+    "make", [lambda: KNNRecommender(demo("knn")), lambda: EASERecommender(demo("ease", l2=1.0))], ids=["knn", "ease"]
+)
 def test_fit_logs_the_validation_metrics_of_the_fitted_model_as_step_0(make):
     from audiorec.models.base import validation_metrics
 
@@ -86,7 +100,9 @@ def test_ease_refuses_a_catalogue_larger_than_the_memory_and_names_the_cure(monk
 
     # 50,000 tracks in float64: one dense matrix is 8 * 50,000^2 bytes = 18.6 GiB.
     monkeypatch.setattr(ease.psutil, "virtual_memory", lambda: SimpleNamespace(available=2**30))
-    with pytest.raises(MemoryError, match=r"one dense 50000 x 50000 float64 matrix of 18\.6 GiB, .* but 1\.0 GiB is available") as error:
+    with pytest.raises(
+        MemoryError, match=r"one dense 50000 x 50000 float64 matrix of 18\.6 GiB, .* but 1\.0 GiB is available"
+    ) as error:
         ease.check_memory(50_000, 1024, "float64")
     assert "use ease.dtype: float32 (half the memory), lower ease.batch_size" in str(error.value)
     assert str(error.value).endswith("or remove ease from params.yaml: baselines")
@@ -108,7 +124,9 @@ def test_knn_item_ids_rows_reproduce_the_journal_indexing_by_hand():
     np.testing.assert_allclose(with_cold.user_vectors[0], ITEMS[2] / np.linalg.norm(ITEMS[2]), rtol=1e-6)
     without = KNNRecommender(demo("knn", user_rows="item_ids")).fit(ITEMS, train)
     np.testing.assert_allclose(without.user_vectors[0], ITEMS[1] / np.linalg.norm(ITEMS[1]), rtol=1e-6)
-    with pytest.raises(SettingsError, match=r"^params\.yaml: knn\.user_rows='rows': Input should be 'tracks' or 'item_ids'$"):
+    with pytest.raises(
+        SettingsError, match=r"^params\.yaml: knn\.user_rows='rows': Input should be 'tracks' or 'item_ids'$"
+    ):
         demo("knn", user_rows="rows")
 
 
@@ -144,9 +162,16 @@ def test_shared_helpers_by_hand(tmp_path):
     assert matrix.toarray().tolist() == [[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 0, 0]]
     # Ranked among the train tracks only: track 3 (no train plays) would outscore c's val track 2.
     items = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, 1.0], [5.0, 0.1]], dtype=np.float32)
-    model = KNNRecommender(demo("knn")).fit(items, TRAIN, val=pd.DataFrame({"user_id": ["c"], "track_idx": [2]}))  # no live: nothing logged
-    assert validation_metrics(model, pd.DataFrame({"user_id": ["c"], "track_idx": [2]}), TRAIN, k=1) == {"val/hitrate@1": 1.0, "val/ndcg@1": 1.0}
+    model = KNNRecommender(demo("knn")).fit(
+        items, TRAIN, val=pd.DataFrame({"user_id": ["c"], "track_idx": [2]})
+    )  # no live: nothing logged
+    assert validation_metrics(model, pd.DataFrame({"user_id": ["c"], "track_idx": [2]}), TRAIN, k=1) == {
+        "val/hitrate@1": 1.0,
+        "val/ndcg@1": 1.0,
+    }
     # User rows follow the sorted user ids, whatever the order of train.
     shuffled = KNNRecommender(demo("knn")).fit(ITEMS, TRAIN.iloc[::-1])
     shuffled.save(tmp_path)
-    np.testing.assert_array_equal(np.load(tmp_path / "user_representations.npy"), KNNRecommender(demo("knn")).fit(ITEMS, TRAIN).user_vectors)
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "user_representations.npy"), KNNRecommender(demo("knn")).fit(ITEMS, TRAIN).user_vectors
+    )

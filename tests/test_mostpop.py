@@ -1,4 +1,5 @@
 """MostPop's one-ranking path against the definition and against the dense formulation it replaced."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +20,9 @@ def random_train(rng: np.random.Generator, n_users: int, n_tracks: int) -> pd.Da
     pairs = [
         (f"u{user}", track)
         for user in range(n_users)
-        for track in rng.choice(n_tracks, size=n_tracks - 1 if user == 0 else rng.integers(1, n_tracks // 2), replace=False)
+        for track in rng.choice(
+            n_tracks, size=n_tracks - 1 if user == 0 else rng.integers(1, n_tracks // 2), replace=False
+        )
     ]
     users, tracks = zip(*pairs)
     return pd.DataFrame({"user_id": users, "track_idx": tracks, "count": rng.integers(1, 4, size=len(pairs))})
@@ -31,14 +34,18 @@ def test_mostpop_lists_match_the_definition_and_the_dense_formulation(seed, coun
     rng = np.random.default_rng(seed)
     n_tracks = int(rng.integers(5, 40))
     train = random_train(rng, n_users=12, n_tracks=n_tracks)
-    model = MostPopRecommender(demo("mostpop", count_by=count_by)).fit(np.zeros((n_tracks + 2, 0), np.float32), train)  # 2 never played
+    model = MostPopRecommender(demo("mostpop", count_by=count_by)).fit(
+        np.zeros((n_tracks + 2, 0), np.float32), train
+    )  # 2 never played
     users = sorted(train["user_id"].unique())
     seen = [train.loc[train["user_id"] == user, "track_idx"].to_numpy() for user in users]
     # Unsorted, with repeats, sometimes smaller than top_k plus a user's history.
     for candidates in (None, rng.choice(n_tracks + 2, size=int(rng.integers(1, n_tracks)), replace=True)):
         for top_k in (1, 3, n_tracks + 5):
             got = model.recommend(users, top_k, candidates)["track_idx"].tolist()
-            dense = top_k_by_score(np.broadcast_to(model.popularity, (len(users), n_tracks + 2)), seen, top_k, candidates)
+            dense = top_k_by_score(
+                np.broadcast_to(model.popularity, (len(users), n_tracks + 2)), seen, top_k, candidates
+            )
             for user_seen, ranked, old in zip(seen, got, dense):
                 assert ranked.tolist() == by_definition(model.popularity, user_seen, top_k, candidates)
                 assert ranked.tolist() == old.tolist()

@@ -1,4 +1,5 @@
 """The batched, build-once musicnn path must give the library's own features."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -26,7 +27,9 @@ def test_fast_path_matches_library_extractor(clip, backend):
     from musicnn.extractor import batch_data, extractor
 
     assert np.isfinite(batch_data(str(clip), backend.n_frames, backend.n_frames)[0]).all()
-    _, _, features = extractor(str(clip), model="MSD_musicnn", input_length=3, input_overlap=False, extract_features=True)
+    _, _, features = extractor(
+        str(clip), model="MSD_musicnn", input_length=3, input_overlap=False, extract_features=True
+    )
     waveform, _ = sf.read(clip, dtype="float32")
     per_patch = backend.embed_patches(waveform)
     assert per_patch.shape == features["penultimate"].shape == (2, 200)

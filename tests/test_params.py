@@ -1,5 +1,6 @@
 """params.yaml's schema (audiorec/settings/): every section checked before any work, a mistyped
 key refused with the section, the closest valid key and the file; docs/params.md generated."""
+
 import json
 import subprocess
 import sys
@@ -52,8 +53,24 @@ ALL_SECTIONS = sections(params())
 
 
 def test_the_walk_finds_every_kind_of_section():
-    expected = {"dataset", "synthetic.tiny", "extract", "mfcc", "mert", "split", "split.journal", "controls", "knn",
-                "shallow", "bert4rec", "hybrid", "study.journal.bert4rec", "study.recsys24.knn", "report", "compare"}
+    expected = {
+        "dataset",
+        "synthetic.tiny",
+        "extract",
+        "mfcc",
+        "mert",
+        "split",
+        "split.journal",
+        "controls",
+        "knn",
+        "shallow",
+        "bert4rec",
+        "hybrid",
+        "study.journal.bert4rec",
+        "study.recsys24.knn",
+        "report",
+        "compare",
+    }
     assert expected <= set(ALL_SECTIONS), sorted(expected - set(ALL_SECTIONS))
 
 
@@ -87,11 +104,15 @@ def test_a_missing_key_names_the_section_to_add_it_to():
 def test_a_study_setting_is_a_key_of_the_models_section_and_a_valid_value():
     settings = params()
     settings["study"]["journal"]["bert4rec"]["dropuot"] = 0.1
-    with pytest.raises(ParamsError, match=r"study.journal.bert4rec.dropuot: not a key of bert4rec \(did you mean dropout\?\)"):
+    with pytest.raises(
+        ParamsError, match=r"study.journal.bert4rec.dropuot: not a key of bert4rec \(did you mean dropout\?\)"
+    ):
         validate(settings)
     settings = params()
     settings["study"]["recsys24"]["shallow"]["variant"] = "dot"
-    with pytest.raises(ParamsError, match=r"study.recsys24.shallow.variant='dot': Input should be 'cosine' or 'interaction'"):
+    with pytest.raises(
+        ParamsError, match=r"study.recsys24.shallow.variant='dot': Input should be 'cosine' or 'interaction'"
+    ):
         validate(settings)
 
 
@@ -136,8 +157,14 @@ def test_a_mistyped_key_stops_the_first_stage_before_any_work(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings))
     for command in (["stages.params"], ["stages.code"]):
         result = subprocess.run(
-            [sys.executable, "-m", *command], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}
+            [sys.executable, "-m", *command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(REPO)},
         )
         assert result.returncode != 0, result.stdout
-        assert "params.yaml: extract.batch_sise: unknown key (did you mean batch_size?)" in result.stderr, result.stderr[-2000:]
+        assert "params.yaml: extract.batch_sise: unknown key (did you mean batch_size?)" in result.stderr, (
+            result.stderr[-2000:]
+        )
     assert not (tmp_path / "data/code").exists()

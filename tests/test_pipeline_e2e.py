@@ -1,4 +1,5 @@
 """The real `dvc repro` on the tiny synthetic dataset, in a throw-away copy of the repo (tests/conftest.py)."""
+
 import json
 import re
 import subprocess
@@ -28,9 +29,17 @@ def test_tables_are_written(tiny_repo):
     assert (root / "metrics/results.md").read_text().startswith("Split protocol `journal`, model settings `demo`.")
     # The hot part of the report: one table per model, one row per backend (per model for the baselines).
     hot = (root / "metrics/results.md").read_text().split("## Cold start")[0]
-    rows = {title.split()[0]: first_column(body) for title, body in (section.split("\n", 1) for section in hot.split("### ")[1:])}
+    rows = {
+        title.split()[0]: first_column(body)
+        for title, body in (section.split("\n", 1) for section in hot.split("### ")[1:])
+    }
     backends = sorted(TINY_BACKENDS)
-    assert rows == {"knn": backends, "shallow": backends, "bert4rec": backends, "baselines": ["bert4rec", "ease", "mostpop"]}
+    assert rows == {
+        "knn": backends,
+        "shallow": backends,
+        "bert4rec": backends,
+        "baselines": ["bert4rec", "ease", "mostpop"],
+    }
     # The chart decodes at the size plot_hitrate draws it: (2 + 1.5 in per model for 3 backends) x 4 in at 120 dpi.
     import matplotlib.image
 
@@ -49,7 +58,9 @@ def test_shallow_training_curves_are_logged(tiny_repo):
     assert summary["best_val_ndcg@50"] == pytest.approx(curve["ndcg@50"].max())
     for name in ("train/loss", "val/loss", "val/hitrate@50", "lr"):
         assert (log_dir / f"plots/metrics/{name}.tsv").is_file(), name
-    plots = subprocess.run(dvc + ["plots", "show", "--json"], cwd=root, env=env, capture_output=True, text=True, check=True)
+    plots = subprocess.run(
+        dvc + ["plots", "show", "--json"], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
     assert "metrics/train/oracle/shallow.seed0/plots/metrics/val/ndcg@50.tsv" in plots.stdout
 
 
@@ -82,14 +93,25 @@ def test_rerunning_stages_on_unchanged_inputs_leaves_git_and_dvc_clean(tiny_repo
     for backend in ("random", "oracle"):
         (root / f"timings/extract/{backend}.json").unlink()
     stages = [
-        "code", "dataset", "extract@random", "extract@oracle", "split",
-        "train@oracle-knn", "train@oracle-shallow-0",
-        "evaluate@oracle-knn", "evaluate@oracle-shallow-0", "report",
+        "code",
+        "dataset",
+        "extract@random",
+        "extract@oracle",
+        "split",
+        "train@oracle-knn",
+        "train@oracle-shallow-0",
+        "evaluate@oracle-knn",
+        "evaluate@oracle-shallow-0",
+        "report",
     ]
-    rerun = subprocess.run(dvc + ["repro", "--force", "--single-item", *stages], cwd=root, env=env, capture_output=True, text=True)
+    rerun = subprocess.run(
+        dvc + ["repro", "--force", "--single-item", *stages], cwd=root, env=env, capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert rerun.stdout.count("Running stage") == len(stages), rerun.stdout[-3000:]
-    changed = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True).stdout
+    changed = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
     assert changed == "", changed
     status = subprocess.run(dvc + ["status", "--json"], cwd=root, env=env, capture_output=True, text=True, check=True)
     assert json.loads(status.stdout) == {}
@@ -111,9 +133,10 @@ def test_cold_start_ranks_only_cold_tracks_and_baselines_are_not_applicable(tiny
         assert set(table["backend"]) == set(TINY_BACKENDS)
         assert table["users"].eq(cold["user_id"].nunique()).all()
     assert not (root / "metrics/tables/cold_baselines.csv").exists()
-    assert "Not applicable (no interactions to score a cold track from): mostpop, ease, bert4rec." in (
-        root / "metrics/results.md"
-    ).read_text()
+    assert (
+        "Not applicable (no interactions to score a cold track from): mostpop, ease, bert4rec."
+        in (root / "metrics/results.md").read_text()
+    )
 
 
 @pytest.mark.e2e
@@ -132,7 +155,9 @@ def test_bert4rec_sits_next_to_its_order_control_with_its_curves(tiny_repo):
     root, _, _ = tiny_repo
     table = pd.read_csv(root / "metrics/tables/bert4rec.csv").set_index("backend")
     assert table["unordered_HitRate@50"].dropna().index.tolist() == ["oracle"]
-    unordered = json.loads((root / "metrics/oracle_unordered/bert4rec.seed0.json").read_text())["test"]["hitrate@50"]["mean"]
+    unordered = json.loads((root / "metrics/oracle_unordered/bert4rec.seed0.json").read_text())["test"]["hitrate@50"][
+        "mean"
+    ]
     assert table.loc["oracle", "unordered_HitRate@50"] == pytest.approx(unordered)
     for backend in ("oracle", "oracle_unordered"):
         log_dir = root / f"metrics/train/{backend}/bert4rec.seed0"
@@ -153,7 +178,10 @@ def test_the_recsys24_protocol_runs_end_to_end(tiny_worktree):
     result = subprocess.run(dvc + ["repro"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     plays = pd.read_parquet(root / "data/plays.parquet")
-    assert plays["timestamp"].min() >= pd.Timestamp("2019-02-20") and (plays["timestamp"] >= pd.Timestamp("2020-02-20")).any()
+    assert (
+        plays["timestamp"].min() >= pd.Timestamp("2019-02-20")
+        and (plays["timestamp"] >= pd.Timestamp("2020-02-20")).any()
+    )
     split = json.loads((root / "metrics/split.json").read_text())
     assert split["cold_test"]["interactions"] == 0
     assert abs(split["val"]["users"] - split["test"]["users"]) <= 1  # train_test_split(test_size=0.5)
@@ -182,10 +210,13 @@ def test_two_seeds_are_two_runs_of_each_trained_model_and_one_of_the_others(tiny
     table = pd.read_csv(root / "metrics/tables/shallow.csv").set_index("backend")
     for backend in ("oracle", "oracle_shuffled"):
         lists = [pd.read_parquet(root / f"data/predictions/{backend}/shallow.seed{seed}.parquet") for seed in (0, 1)]
-        assert [list(t) for t in lists[0]["track_idx"]] != [list(t) for t in lists[1]["track_idx"]]  # two seeds, two trainings
+        assert [list(t) for t in lists[0]["track_idx"]] != [
+            list(t) for t in lists[1]["track_idx"]
+        ]  # two seeds, two trainings
     for metric, column in (("hitrate@50", "HitRate@50"), ("ndcg@50", "NDCG@50")):
         seed_means = [
-            json.loads((root / f"metrics/oracle/shallow.seed{seed}.json").read_text())["test"][metric]["mean"] for seed in (0, 1)
+            json.loads((root / f"metrics/oracle/shallow.seed{seed}.json").read_text())["test"][metric]["mean"]
+            for seed in (0, 1)
         ]
         half_width = stats.t.ppf(0.975, 1) * stats.sem(seed_means)
         assert table.loc["oracle", column] == pytest.approx(sum(seed_means) / 2, abs=1e-6)

@@ -4,6 +4,7 @@ The example plugin of the docs (examples/plugin) is installed for real, with pip
 temporary folder; the tests put that folder on the path, so importlib.metadata finds its
 entry point exactly as it would in a virtualenv.
 """
+
 import importlib
 import json
 import os
@@ -32,7 +33,19 @@ def site(tmp_path_factory):
     """examples/plugin, pip-installed (offline, no dependencies) into a folder of its own."""
     source = shutil.copytree(REPO / "examples" / "plugin", tmp_path_factory.mktemp("src") / "plugin")
     target = tmp_path_factory.mktemp("site")
-    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(source)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--target",
+        str(target),
+        str(source),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     return target
@@ -56,11 +69,21 @@ def test_the_plugin_is_found_through_its_entry_point(on_path):
 
 def test_its_params_pin_the_installed_version(on_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = {**params, "backends": ["mfcc", "band_energy"], "controls": {**params["controls"], "shuffle": [], "unordered": []}}
+    params = {
+        **params,
+        "backends": ["mfcc", "band_energy"],
+        "controls": {**params["controls"], "shuffle": [], "unordered": []},
+    }
     validate({**params, "band_energy": SECTION})
-    with pytest.raises(ParamsError, match=r"band_energy.version is missing: .* add `version: '0.1.0'` \(installed: audiorec-band-energy 0.1.0\)"):
+    with pytest.raises(
+        ParamsError,
+        match=r"band_energy.version is missing: .* add `version: '0.1.0'` \(installed: audiorec-band-energy 0.1.0\)",
+    ):
         validate({**params, "band_energy": {"n_bands": 8}})
-    with pytest.raises(ParamsError, match=r"band_energy.version='0.2.0' but audiorec-band-energy 0.1.0 is installed; set band_energy.version: '0.1.0'"):
+    with pytest.raises(
+        ParamsError,
+        match=r"band_energy.version='0.2.0' but audiorec-band-energy 0.1.0 is installed; set band_energy.version: '0.1.0'",
+    ):
         validate({**params, "band_energy": {**SECTION, "version": "0.2.0"}})
     with pytest.raises(ValueError, match=r"band_energy.version='0.2.0' but"):
         backends.create("band_energy", **{**SECTION, "version": "0.2.0"})
@@ -111,7 +134,10 @@ def test_the_extract_stage_runs_the_plugin_alone_and_under_torchrun(site, tmp_pa
     write_params(work, params)
 
     run_stage([sys.executable, "-m", "stages.code"], work, site)
-    assert json.loads((work / "data/code/extract-band_energy.json").read_text())["backend"]["distribution"] == "audiorec-band-energy"
+    assert (
+        json.loads((work / "data/code/extract-band_energy.json").read_text())["backend"]["distribution"]
+        == "audiorec-band-energy"
+    )
     run_stage([sys.executable, "-m", "stages.extract", "--backend", "band_energy"], work, site)
     single = (work / "data/embeddings/band_energy.npy").read_bytes()
     assert json.loads((work / "metrics/extract/band_energy.json").read_text())["tracks"] == 5

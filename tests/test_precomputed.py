@@ -4,6 +4,7 @@ Every file here is written by hand (not by audiorec's own writer, except in the 
 test), with its rows shuffled, two tracks of the catalogue missing and two ids the catalogue
 does not have; the expected matrix is the reference matrix by construction.
 """
+
 import hashlib
 import json
 import os
@@ -46,7 +47,9 @@ def tracks():
 def reference():
     """Values over 16 orders of magnitude: text formats must give back every float32 bit."""
     rng = np.random.default_rng(0)
-    return (rng.standard_normal((len(CATALOGUE), DIM)) * 10.0 ** rng.uniform(-8, 8, (len(CATALOGUE), DIM))).astype(np.float32)
+    return (rng.standard_normal((len(CATALOGUE), DIM)) * 10.0 ** rng.uniform(-8, 8, (len(CATALOGUE), DIM))).astype(
+        np.float32
+    )
 
 
 def file_rows(reference):
@@ -81,7 +84,9 @@ def write_by_hand(folder, fmt, ids, vectors):
         np.save(folder / "model.npy", vectors)
         (folder / "trackid_sorted.csv").write_text(",trackid\n" + "".join(f"{n},{i}\n" for n, i in enumerate(ids)))
         return {"format": "npy", "file": "model.npy", "ids": "trackid_sorted.csv", "id_column": "trackid", "dim": DIM}
-    table = pa.table({"track": ids, "emb": pa.array([list(map(float, row)) for row in vectors], pa.list_(pa.float32()))})
+    table = pa.table(
+        {"track": ids, "emb": pa.array([list(map(float, row)) for row in vectors], pa.list_(pa.float32()))}
+    )
     pq.write_table(table, folder / "vectors.parquet")
     return {"format": "parquet", "file": "vectors.parquet", "id_column": "track", "vector_column": "emb", "dim": DIM}
 
@@ -134,39 +139,48 @@ def tsv(*rows):
 
 REFUSALS = {
     "duplicate id": (
-        "tsv", tsv("t00 1 2 3 4", "t01 1 2 3 4", "t02 1 2 3 4", "t01 5 6 7 8"),
+        "tsv",
+        tsv("t00 1 2 3 4", "t01 1 2 3 4", "t02 1 2 3 4", "t01 5 6 7 8"),
         r"vectors.tsv: line 5 repeats track t01 of line 3; keep one row per track id",
     ),
     "NaN": (
-        "tsv", tsv("t00 1 2 3 4", "t01 1 nan 3 4"),
+        "tsv",
+        tsv("t00 1 2 3 4", "t01 1 nan 3 4"),
         r"vectors.tsv: line 3 \(track t01\) holds NaN \(or a missing value\) in dimension 1; fix the value, or drop the row",
     ),
     "Inf": (
-        "tsv", tsv("t00 1 2 3 4", "t01 1 2 -inf 4"),
+        "tsv",
+        tsv("t00 1 2 3 4", "t01 1 2 -inf 4"),
         r"vectors.tsv: line 3 \(track t01\) holds -inf \(Inf, or beyond the float32 range\) in dimension 2; fix the value",
     ),
     "beyond float32": (
-        "tsv", tsv("t00 1 2 3 1e39"),
+        "tsv",
+        tsv("t00 1 2 3 1e39"),
         r"vectors.tsv: line 2 \(track t00\) holds inf \(Inf, or beyond the float32 range\) in dimension 3",
     ),
     "not a number": (
-        "tsv", tsv("t00 1 2 3 4", "t01 1 2 3 4", "t02 1 abc 3 4"),
+        "tsv",
+        tsv("t00 1 2 3 4", "t01 1 2 3 4", "t02 1 abc 3 4"),
         r"vectors.tsv: line 4, column '1': 'abc' is not a number; fix the value, or drop the row",
     ),
     "a line too wide": (
-        "tsv", tsv("t00 1 2 3 4", "t01 1 2 3 4", "t02 1 2 3 4 5"),
+        "tsv",
+        tsv("t00 1 2 3 4", "t01 1 2 3 4", "t02 1 2 3 4 5"),
         r"vectors.tsv: .*Expected 5 fields in line 4, saw 6; every line needs its track id and 4 values",
     ),
     "too few columns": (
-        "tsv", "id\t0\t1\t2\n" + text_line(["t00", "1", "2", "3"]),
+        "tsv",
+        "id\t0\t1\t2\n" + text_line(["t00", "1", "2", "3"]),
         r"vectors.tsv: 3 value columns besides 'id' but vecs.dim is 4; set vecs.dim: 3, or drop the columns",
     ),
     "no id column": (
-        "tsv", "track\t0\t1\t2\t3\n" + text_line(["t00", "1", "2", "3", "4"]),
+        "tsv",
+        "track\t0\t1\t2\t3\n" + text_line(["t00", "1", "2", "3", "4"]),
         r"vectors.tsv: no column 'id' \(its columns: track, 0, 1, 2, 3\); set vecs.id_column",
     ),
     "another dataset": (
-        "tsv", tsv("a00 1 2 3 4", "a01 1 2 3 4"),
+        "tsv",
+        tsv("a00 1 2 3 4", "a01 1 2 3 4"),
         r"vectors.tsv: none of its 2 track ids is a track of tracks.parquet \(its first: 'a00', the catalogue's first: 't00'\)",
     ),
 }
@@ -238,7 +252,9 @@ def test_a_bad_array_file_is_refused_in_one_line(workdir, tracks, case):
 
 
 def test_a_missing_file_says_where_to_put_it(workdir, tracks):
-    with pytest.raises(FileNotFoundError, match=r"vecs: data/precomputed/vecs/v.tsv does not exist; put the file there"):
+    with pytest.raises(
+        FileNotFoundError, match=r"vecs: data/precomputed/vecs/v.tsv does not exist; put the file there"
+    ):
         backends.extract(backends.create("vecs", format="tsv", file="v.tsv", dim=DIM), tracks)
 
 
@@ -253,14 +269,29 @@ def params():
 @pytest.mark.parametrize(
     "section, message",
     [
-        ({"format": "xlsx", "file": "v.xlsx", "dim": 4}, r"onion.format='xlsx': Input should be 'tsv', 'csv', 'npy' or 'parquet'"),
-        ({"format": "tsv", "file": "/data/onion/v.tsv", "dim": 4}, r"onion.file='/data/onion/v.tsv': name a file inside data/precomputed/onion/ \(copy, link or `dvc import-url` it there\)"),
+        (
+            {"format": "xlsx", "file": "v.xlsx", "dim": 4},
+            r"onion.format='xlsx': Input should be 'tsv', 'csv', 'npy' or 'parquet'",
+        ),
+        (
+            {"format": "tsv", "file": "/data/onion/v.tsv", "dim": 4},
+            r"onion.file='/data/onion/v.tsv': name a file inside data/precomputed/onion/ \(copy, link or `dvc import-url` it there\)",
+        ),
         ({"format": "tsv", "file": "../v.tsv", "dim": 4}, r"onion.file='../v.tsv': name a file inside"),
-        ({"format": "npy", "file": "v.npy", "dim": 4}, r"onion.ids=None: the npy format, and only it, names the file of its track ids in row order: add ids"),
-        ({"format": "tsv", "file": "v.tsv", "ids": "i.csv", "dim": 4}, r"onion.ids='i.csv': the npy format, and only it, .*: remove ids for the tsv format"),
+        (
+            {"format": "npy", "file": "v.npy", "dim": 4},
+            r"onion.ids=None: the npy format, and only it, names the file of its track ids in row order: add ids",
+        ),
+        (
+            {"format": "tsv", "file": "v.tsv", "ids": "i.csv", "dim": 4},
+            r"onion.ids='i.csv': the npy format, and only it, .*: remove ids for the tsv format",
+        ),
         ({"format": "tsv", "file": "v.tsv", "dim": "104"}, r"onion.dim='104': Input should be a valid integer"),
         ({"format": "tsv", "file": "v.tsv"}, r"onion.dim is missing; add it to onion"),
-        ({"format": "tsv", "file": "v.tsv", "dim": 4, "id_col": "x"}, r"onion.id_col: unknown key \(did you mean id_column\?\); the keys of onion: format, file"),
+        (
+            {"format": "tsv", "file": "v.tsv", "dim": 4, "id_col": "x"},
+            r"onion.id_col: unknown key \(did you mean id_column\?\); the keys of onion: format, file",
+        ),
     ],
 )
 def test_a_precomputed_section_is_checked_before_any_stage_runs(params, section, message):
@@ -270,8 +301,18 @@ def test_a_precomputed_section_is_checked_before_any_stage_runs(params, section,
 
 def test_a_precomputed_name_stands_beside_built_in_ones(params):
     controls = {**params["controls"], "shuffle": ["onion"], "unordered": ["onion"]}
-    validate({**params, "backends": ["mfcc", "onion"], "onion": {"format": "tsv", "file": "v.tsv", "dim": 4}, "controls": controls})
-    with pytest.raises(ParamsError, match=r"unknown backend 'onion'; registered: .*; or vectors from a file: a section `onion:` with format, file and dim"):
+    validate(
+        {
+            **params,
+            "backends": ["mfcc", "onion"],
+            "onion": {"format": "tsv", "file": "v.tsv", "dim": 4},
+            "controls": controls,
+        }
+    )
+    with pytest.raises(
+        ParamsError,
+        match=r"unknown backend 'onion'; registered: .*; or vectors from a file: a section `onion:` with format, file and dim",
+    ):
         validate({**params, "backends": ["mfcc", "onion"], "controls": controls})
 
 
@@ -301,7 +342,10 @@ def test_each_kind_of_backend_depends_on_its_own_files(workdir):
     before = fingerprint("onion")
     (folder / "v.tsv").write_text(tsv("t00 1 2 3 5"))
     assert fingerprint("onion") != before
-    with pytest.raises(FileNotFoundError, match=r"'study' is neither built in nor an installed plugin, and data/precomputed/study/ does not exist"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"'study' is neither built in nor an installed plugin, and data/precomputed/study/ does not exist",
+    ):
         fingerprint("study")
 
 

@@ -1,4 +1,5 @@
 """Which users and tracks each split ranks (audiorec.evaluation.ranking), on a hand-made split."""
+
 import logging
 
 import numpy as np
@@ -10,7 +11,9 @@ from model_settings import demo
 
 
 def test_users_without_train_tracks_get_no_list_and_a_warning(caplog):
-    train = pd.DataFrame({"user_id": ["a", "a", "b", "c"], "track_idx": np.array([4, 1, 4, 2], dtype=np.int32), "count": 1})
+    train = pd.DataFrame(
+        {"user_id": ["a", "a", "b", "c"], "track_idx": np.array([4, 1, 4, 2], dtype=np.int32), "count": 1}
+    )
     truths = {
         "val": pd.DataFrame({"user_id": ["b", "zed"], "track_idx": [1, 2]}),  # zed never played in train
         "test": pd.DataFrame({"user_id": ["c", "a"], "track_idx": [1, 2]}),
@@ -57,7 +60,10 @@ def test_cold_tracks_are_ranked_only_among_themselves_and_masked_tracks_never():
 
 
 def test_models_without_audio_and_empty_cold_splits_rank_no_cold_list():
-    truths = {"cold": pd.DataFrame({"user_id": ["a"], "track_idx": [9]}), "test": pd.DataFrame({"user_id": ["b"], "track_idx": [4]})}
+    truths = {
+        "cold": pd.DataFrame({"user_id": ["a"], "track_idx": [9]}),
+        "test": pd.DataFrame({"user_id": ["b"], "track_idx": [4]}),
+    }
     model = Recorder(ranks_cold_tracks=False)
     assert rank_splits(model, TRAIN, truths, top_k=3)["split"].tolist() == ["test"]
     empty = {"cold": truths["cold"].iloc[:0], "test": truths["test"]}

@@ -1,6 +1,7 @@
 """The report over several seeds: each row the mean over seeds ± the t half-width over the
 seed means (the journal's convention), tests on each user's metric averaged over seeds; a
 single seed gives the same tables as before seeds existed."""
+
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +19,28 @@ SINGLE_SEED_REFERENCE = Path(__file__).parent / "reference" / "single_seed_repor
 def per_user(hits, k=50, split="test", offset=0.0):
     users = [f"u{i:02d}" for i in range(len(hits))]
     values = np.asarray(hits, dtype=float)
-    return pd.DataFrame({"split": split, "user_id": users, **{f"{m}@{k}": values + offset * i for i, m in enumerate(METRICS)}})
+    return pd.DataFrame(
+        {"split": split, "user_id": users, **{f"{m}@{k}": values + offset * i for i, m in enumerate(METRICS)}}
+    )
 
 
 def planted_case() -> dict[tuple[str, str], pd.DataFrame]:
     """(backend, model) -> evaluate's per-user frame, hot and cold splits, for the single-seed reference."""
     rng = np.random.default_rng(5)
     case = {}
-    for model, backends in (("knn", ("oracle", "random", "oracle_shuffled")), ("bert4rec", ("oracle", "oracle_unordered"))):
+    for model, backends in (
+        ("knn", ("oracle", "random", "oracle_shuffled")),
+        ("bert4rec", ("oracle", "oracle_unordered")),
+    ):
         for strength, backend in zip((0.7, 0.3, 0.2), backends):
-            frames = [per_user((rng.random(60) < strength).astype(float), split=split, offset=0.01)
-                      for split in ("test", "cold")] if model == "knn" else [
-                      per_user((rng.random(60) < strength).astype(float), offset=0.01)]
+            frames = (
+                [
+                    per_user((rng.random(60) < strength).astype(float), split=split, offset=0.01)
+                    for split in ("test", "cold")
+                ]
+                if model == "knn"
+                else [per_user((rng.random(60) < strength).astype(float), offset=0.01)]
+            )
             case[backend, model] = pd.concat(frames, ignore_index=True)
     case["mostpop", BASELINE_TABLE] = per_user((rng.random(60) < 0.25).astype(float), offset=0.01)
     return case
@@ -56,7 +67,9 @@ def test_three_seeds_give_the_mean_and_t_half_width_over_the_seed_means():
     assert row["HitRate@50"] == pytest.approx(0.5)
     assert row["HitRate@50_ci95"] == pytest.approx(4.3027 * 0.25 / np.sqrt(3), abs=1e-4)
     # The pooled lists: 12 per-user values, 6 hits: sd = sqrt(12/11 * 0.25), t(0.975, 11 df) = 2.2010.
-    assert row["HitRate@50_ci95_pooled_users"] == pytest.approx(2.2010 * np.sqrt(12 / 11 * 0.25) / np.sqrt(12), abs=1e-4)
+    assert row["HitRate@50_ci95_pooled_users"] == pytest.approx(
+        2.2010 * np.sqrt(12 / 11 * 0.25) / np.sqrt(12), abs=1e-4
+    )
     assert row["seeds"] == 3 and row["users"] == 4
 
 
@@ -66,7 +79,8 @@ def test_tests_against_the_best_read_each_users_metric_averaged_over_seeds():
     best = Run("oracle", "shallow", 8, (per_user([1] * 12), per_user([1] * 12)))
     other = Run("random", "shallow", 8, (per_user([1, 0] * 6), per_user([0, 1] * 6)))
     pd.testing.assert_series_equal(
-        other.values("test")["hitrate@50"], pd.Series([0.5] * 12, index=pd.Index([f"u{i:02d}" for i in range(12)], name="user_id"), name="hitrate@50")
+        other.values("test")["hitrate@50"],
+        pd.Series([0.5] * 12, index=pd.Index([f"u{i:02d}" for i in range(12)], name="user_id"), name="hitrate@50"),
     )
     table = build_report([best, other], [], [], k=50, cold_k=50).hot["shallow"].set_index("backend")
     assert table.loc["random", "p_t_holm"] == 0.0  # a constant per-user difference: infinite t

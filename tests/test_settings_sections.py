@@ -1,5 +1,6 @@
 """The section classes of audiorec.settings (all but the models'): the committed params.yaml passes,
 a mistyped key is refused naming the nearest right one, and a bad value is refused naming the key."""
+
 import datetime
 import subprocess
 import sys
@@ -144,7 +145,10 @@ def test_protocol_dates_unquoted_and_open_ended():
     [
         ({"format": "npy", "file": "vectors.npy", "dim": 8}, r"x\.ids=None: the npy format, and only it.*add ids"),
         ({"format": "csv", "file": "v.csv", "dim": 8, "ids": "ids.csv"}, r"x\.ids='ids.csv': .*remove ids"),
-        ({"format": "tsv", "file": "/data/v.tsv", "dim": 8}, r"x\.file='/data/v.tsv': name a file inside data/precomputed/"),
+        (
+            {"format": "tsv", "file": "/data/v.tsv", "dim": 8},
+            r"x\.file='/data/v.tsv': name a file inside data/precomputed/",
+        ),
         ({"format": "npy", "file": "v.npy", "dim": 8, "ids": "../ids.csv"}, r"x\.ids='../ids.csv': name a file inside"),
         ({"format": "tsv", "file": "v.tsv", "dim": 0}, r"x\.dim=0"),
     ],
@@ -156,7 +160,9 @@ def test_precomputed_rules(values, message):
 
 
 def test_precomputed_npy_with_ids():
-    settings = check(PrecomputedSettings, {"format": "npy", "file": "m.npy", "dim": 4, "ids": "ids.csv", "id_column": "t"}, "x")
+    settings = check(
+        PrecomputedSettings, {"format": "npy", "file": "m.npy", "dim": 4, "ids": "ids.csv", "id_column": "t"}, "x"
+    )
     assert (settings.ids, settings.id_column, settings.vector_column) == ("ids.csv", "t", None)
 
 
@@ -179,7 +185,27 @@ def test_modules_stay_light_and_shadow_nothing():
 
 
 MODULES = (
-    "dataset", "synthetic", "extract", "random", "mfcc", "musicnn", "oracle", "mert", "music2vec", "encodecmae",
-    "musicfm", "jukebox", "mule", "muq", "muq_mulan", "precomputed", "split", "controls", "train", "evaluate",
-    "compare", "report", "cluster",
+    "dataset",
+    "synthetic",
+    "extract",
+    "random",
+    "mfcc",
+    "musicnn",
+    "oracle",
+    "mert",
+    "music2vec",
+    "encodecmae",
+    "musicfm",
+    "jukebox",
+    "mule",
+    "muq",
+    "muq_mulan",
+    "precomputed",
+    "split",
+    "controls",
+    "train",
+    "evaluate",
+    "compare",
+    "report",
+    "cluster",
 )

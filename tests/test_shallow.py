@@ -1,4 +1,5 @@
 """The Shallow net: loss and sampling by hand, freezing, a planted-data run, persistence, retrieval."""
+
 import logging
 import math
 import re
@@ -41,7 +42,11 @@ class RecordingLive:
 def random_data(n_users=12, n_items=40, dim=6, seed=0):
     rng = np.random.default_rng(seed)
     items = rng.normal(size=(n_items, dim)).astype(np.float32)
-    rows = [(f"u{user:02d}", int(track)) for user in range(n_users) for track in rng.choice(n_items, 3 + user, replace=False)]
+    rows = [
+        (f"u{user:02d}", int(track))
+        for user in range(n_users)
+        for track in rng.choice(n_items, 3 + user, replace=False)
+    ]
     train = pd.DataFrame(rows, columns=["user_id", "track_idx"]).assign(count=1)
     return items, train
 
@@ -153,7 +158,9 @@ def test_l2_adds_the_squared_parameters_to_the_loss_as_the_original_did(item_fre
     hinge.backward()
     total.backward()
     weight = decayed.net.tower.weight
-    torch.testing.assert_close(weight.grad, plain.net.tower.weight.grad + 2 * 0.01 * weight.detach(), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        weight.grad, plain.net.tower.weight.grad + 2 * 0.01 * weight.detach(), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_fit_leaves_the_callers_embeddings_alone():
@@ -177,7 +184,9 @@ def test_planted_clusters_are_learned(variant):
     assert live.summary == {"best_epoch": 1 + int(np.argmax(ndcg)), "best_val_ndcg@50": max(ndcg)}
     assert model.epoch == live.summary["best_epoch"]
     ranked = model.recommend(sorted(train["user_id"].unique()), top_k=5)
-    own = np.array([(cluster[tracks] == int(user[1:]) % 2).mean() for user, tracks in zip(ranked["user_id"], ranked["track_idx"])])
+    own = np.array(
+        [(cluster[tracks] == int(user[1:]) % 2).mean() for user, tracks in zip(ranked["user_id"], ranked["track_idx"])]
+    )
     if variant == "interaction":
         # On this toy data the un-normalised ReLU tower can zero a whole cluster's representations
         # for some seeds (dying ReLU: seed 1 puts 78% own-cluster tracks in the top 5, seeds 0, 2 and 3
@@ -290,13 +299,17 @@ def test_the_net_scores_as_the_paper_defines_them_computed_in_numpy(variant):
         many = torch.arange(36).reshape(12, 3)
         for candidates in (few, many):
             scores = net.candidate_scores(anchors, net.items, candidates)
-            np.testing.assert_allclose(scores.numpy(), np.take_along_axis(expected, candidates.numpy(), 1), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                scores.numpy(), np.take_along_axis(expected, candidates.numpy(), 1), rtol=1e-5, atol=1e-6
+            )
     # Retrieval vectors rank as the model scores: their inner products order each user's tracks as `expected`.
     user_vectors, item_vectors = model._retrieval_vectors(np.arange(12))
     assert user_vectors.shape == (12, 3) and item_vectors.shape == (40, 3)
     inner = user_vectors @ item_vectors.T
     for row in range(12):
-        np.testing.assert_array_equal(np.argsort(-inner[row], kind="stable")[:5], np.argsort(-expected[row], kind="stable")[:5])
+        np.testing.assert_array_equal(
+            np.argsort(-inner[row], kind="stable")[:5], np.argsort(-expected[row], kind="stable")[:5]
+        )
 
 
 def test_users_start_as_the_mean_of_their_train_tracks_by_default():
@@ -317,8 +330,9 @@ def test_the_loss_is_the_hinge_over_the_pair_and_its_drawn_negatives():
         pairs = model._pairs(train)
         batch = torch.arange(len(pairs))
         loss = model._loss(pairs, batch, torch.Generator().manual_seed(4), None).item()
-        negatives = sample_negatives(pairs.users, pairs.items, model.n_users, model.n_items, 5, sample_type,
-                                     torch.Generator().manual_seed(4)).numpy()
+        negatives = sample_negatives(
+            pairs.users, pairs.items, model.n_users, model.n_items, 5, sample_type, torch.Generator().manual_seed(4)
+        ).numpy()
         net = model.net
         weight, bias = net.tower.weight.detach().numpy(), net.tower.bias.detach().numpy()
         users = reference_tower(net.users.weight.detach().numpy(), weight, bias, True)
@@ -355,14 +369,18 @@ def plain_autograd_loss(net, pairs, negatives: torch.Tensor, sample_type: str, m
 @pytest.mark.parametrize("sample_type", ["item", "user"])
 @pytest.mark.parametrize("whole_table", [True, False], ids=["whole-table", "distinct-rows"])
 @pytest.mark.parametrize("all_pairs", [False, True], ids=["per-candidate", "all-pairs"])
-def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(monkeypatch, variant, sample_type, whole_table, all_pairs):
+def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(
+    monkeypatch, variant, sample_type, whole_table, all_pairs
+):
     """The fused pieces (the layer over the whole table or the distinct rows, NormalizedReLU,
     GatheredDot's sampled product and embedding_bag gradients, or the one all-pairs product)
     against the plain formulation."""
     monkeypatch.setattr(shallow, "WHOLE_TABLE_DRAWS", 0 if whole_table else 10**9)
     monkeypatch.setattr(shallow, "ALL_PAIRS_ROWS_PER_CANDIDATE", 10**9 if all_pairs else 0)
     items, train = random_data(n_users=50, n_items=60, dim=4, seed=2)
-    model = ShallowRecommender(demo("shallow", variant=variant, sample_type=sample_type, margin=0.5, item_freeze=False, **FAST))
+    model = ShallowRecommender(
+        demo("shallow", variant=variant, sample_type=sample_type, margin=0.5, item_freeze=False, **FAST)
+    )
     model._build(items, train)
     with torch.no_grad():  # a nonzero readout bias and some users with every unit clipped
         model.net.tower.bias.normal_()
@@ -378,8 +396,9 @@ def test_the_fast_loss_has_the_plain_autograd_loss_and_gradients(monkeypatch, va
         if compute == "fast":
             loss = model._loss(pairs, batch, torch.Generator().manual_seed(4), None)
         else:
-            negatives = sample_negatives(pairs.users, pairs.items, model.n_users, model.n_items, 5, sample_type,
-                                         torch.Generator().manual_seed(4))
+            negatives = sample_negatives(
+                pairs.users, pairs.items, model.n_users, model.n_items, 5, sample_type, torch.Generator().manual_seed(4)
+            )
             loss = plain_autograd_loss(net, pairs, negatives, sample_type, 0.5)
         loss.backward()
         gradients.append((loss.item(), {name: p.grad.clone() for name, p in net.named_parameters()}))
@@ -395,11 +414,17 @@ def test_play_counts_weight_the_loss_only_with_use_confidence():
     losses = {}
     for use_confidence in (False, True):
         for count in (0.0, math.e - 1):  # confidence 1 and 3
-            model = ShallowRecommender(demo("shallow", use_confidence=use_confidence, **FAST)) if use_confidence else ShallowRecommender(demo("shallow", **FAST))
+            model = (
+                ShallowRecommender(demo("shallow", use_confidence=use_confidence, **FAST))
+                if use_confidence
+                else ShallowRecommender(demo("shallow", **FAST))
+            )
             frame = train.assign(count=count)
             model._build(items, frame)
             pairs = model._pairs(frame)
-            losses[use_confidence, count] = model._loss(pairs, torch.arange(len(pairs)), torch.Generator().manual_seed(9), None).item()
+            losses[use_confidence, count] = model._loss(
+                pairs, torch.arange(len(pairs)), torch.Generator().manual_seed(9), None
+            ).item()
     assert losses[False, 0.0] == pytest.approx(losses[False, math.e - 1])  # the default ignores counts
     assert losses[True, 0.0] == pytest.approx(losses[False, 0.0])  # weight 1
     assert losses[True, math.e - 1] == pytest.approx(3 * losses[True, 0.0], rel=1e-5)  # weight 3 on every pair
@@ -433,7 +458,9 @@ def test_val_negatives_avoid_train_and_val_positives_unless_positives_may_be_dra
         both = pd.concat([train, val.iloc[:2]])
         expected = sorted({rows[user] * 40 + track for user, track in zip(both["user_id"], both["track_idx"])})
         assert codes.codes.tolist() == expected
-    with pytest.raises(ValueError, match="^val has no user with train interactions: nothing to validate the Shallow net on$"):
+    with pytest.raises(
+        ValueError, match="^val has no user with train interactions: nothing to validate the Shallow net on$"
+    ):
         model._validation_data(val.iloc[2:], model._pairs(train))
 
 
@@ -445,9 +472,13 @@ def test_fit_hands_the_epoch_loop_its_settings(monkeypatch, record_epoch_loop):
     items, train = random_data()
     val = train.groupby("user_id").head(1)
     settings = dict(schedule_on="ndcg", stop_on="loss", scheduler_patience=3, patience=7, max_epochs=9, **FAST)
-    model = ShallowRecommender(demo("shallow", resume=True, **settings), checkpoint_dir="ckpt").fit(items, train, val=val)
+    model = ShallowRecommender(demo("shallow", resume=True, **settings), checkpoint_dir="ckpt").fit(
+        items, train, val=val
+    )
     # resume off (the old constructor default; params.yaml's is on): no resume directory, even with a checkpoint_dir.
-    ShallowRecommender(demo("shallow", exclude_positives=False, resume=False, **settings), checkpoint_dir="ckpt").fit(items, train, val=val)
+    ShallowRecommender(demo("shallow", exclude_positives=False, resume=False, **settings), checkpoint_dir="ckpt").fit(
+        items, train, val=val
+    )
     ShallowRecommender(demo("shallow", **settings)).fit(items, train, val=val.iloc[1:])
     ShallowRecommender(demo("shallow", **settings)).fit(items, train.iloc[1:], val=val)
     ShallowRecommender(demo("shallow", **settings)).fit(items * 2, train, val=val)
@@ -510,7 +541,9 @@ def test_positive_pairs_sorted_lookup_at_the_ends_and_the_bitmap_limit(monkeypat
 )
 def test_settings_refuse_a_bad_value(name, value, reason):
     """A bad value is refused when the settings are built, naming the file, the section's key and why."""
-    with pytest.raises(SettingsError, match=rf"^params\.yaml: shallow\.{name}={re.escape(repr(value))}: {re.escape(reason)}"):
+    with pytest.raises(
+        SettingsError, match=rf"^params\.yaml: shallow\.{name}={re.escape(repr(value))}: {re.escape(reason)}"
+    ):
         demo("shallow", **{name: value})
 
 
@@ -520,7 +553,9 @@ def test_errors_name_the_model_and_the_setting(tmp_path):
     with pytest.raises(KeyError, match="the Shallow net cannot represent them"):
         model.recommend(["nobody"], top_k=3)
     model.save(tmp_path / "new" / "model")  # parents are created
-    with pytest.raises(ValueError, match=r"^item embeddings have shape \(40, 5\), the checkpoint in .* was trained on \(40, 6\)$"):
+    with pytest.raises(
+        ValueError, match=r"^item embeddings have shape \(40, 5\), the checkpoint in .* was trained on \(40, 6\)$"
+    ):
         ShallowRecommender.load(tmp_path / "new" / "model", items[:, :5])
 
 
@@ -533,7 +568,11 @@ def test_float64_embeddings_train_and_load_like_float32_ones(tmp_path):
     loaded = ShallowRecommender.load(tmp_path, items.astype(np.float64))
     assert loaded.recommend(["u03"], top_k=5)["track_idx"].iloc[0].tolist() == expected["track_idx"].iloc[0].tolist()
     # Candidates restrict the ranking to the tracks given.
-    assert set(loaded.recommend(["u03"], top_k=5, candidates=np.array([1, 2, 3]))["track_idx"].iloc[0].tolist()) <= {1, 2, 3}
+    assert set(loaded.recommend(["u03"], top_k=5, candidates=np.array([1, 2, 3]))["track_idx"].iloc[0].tolist()) <= {
+        1,
+        2,
+        3,
+    }
 
 
 def test_a_checkpoint_holding_arbitrary_objects_is_refused(tmp_path):
@@ -574,7 +613,9 @@ def redrawn_by_the_protocol(users, items, n_users, n_items, neg_samples, sample_
 
 @pytest.mark.parametrize("sample_type", ["item", "user"])
 @pytest.mark.parametrize("dense_limit", [PositivePairs.DENSE_LIMIT, 0], ids=["bitmap", "sorted-codes"])
-def test_negatives_and_the_generators_state_follow_the_redraw_protocol_draw_for_draw(monkeypatch, sample_type, dense_limit):
+def test_negatives_and_the_generators_state_follow_the_redraw_protocol_draw_for_draw(
+    monkeypatch, sample_type, dense_limit
+):
     """A popular track (or a user who played nearly everything) takes many rounds of redraws."""
     monkeypatch.setattr(PositivePairs, "DENSE_LIMIT", dense_limit)
     rng = np.random.default_rng(5)
@@ -589,5 +630,7 @@ def test_negatives_and_the_generators_state_follow_the_redraw_protocol_draw_for_
     for sampler in (sample_negatives, redrawn_by_the_protocol):
         generator = torch.Generator().manual_seed(11)
         table = positives if sampler is sample_negatives else positive_set
-        results.append((sampler(users, items, n_users, n_items, 7, sample_type, generator, table), generator.get_state()))
+        results.append(
+            (sampler(users, items, n_users, n_items, 7, sample_type, generator, table), generator.get_state())
+        )
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])

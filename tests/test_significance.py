@@ -73,13 +73,20 @@ def test_compare_runs_refuses_runs_of_different_users():
 
 
 def test_compare_runs_names_its_columns_and_a_metric_evaluate_did_not_write():
-    first = pd.DataFrame({"user_id": ["a", "b", "c"], "split": "test", "hitrate@50": [1.0, 0.0, 1.0], "ndcg@50": [0.5, 0.0, 0.2]})
+    first = pd.DataFrame(
+        {"user_id": ["a", "b", "c"], "split": "test", "hitrate@50": [1.0, 0.0, 1.0], "ndcg@50": [0.5, 0.0, 0.2]}
+    )
     second = first.assign(**{"hitrate@50": [0.0, 0.0, 1.0]})
     table = compare_runs(first, second, ["hitrate@50"])
     assert list(table.columns) == ["metric", "first", "second", "p_t", "p_wilcoxon", "users"]
-    assert table.iloc[0]["metric"] == "hitrate@50" and table.iloc[0]["p_wilcoxon"] == stats.wilcoxon([1.0, 0.0, 0.0]).pvalue
+    assert (
+        table.iloc[0]["metric"] == "hitrate@50"
+        and table.iloc[0]["p_wilcoxon"] == stats.wilcoxon([1.0, 0.0, 0.0]).pvalue
+    )
     # A metric only the second run has is still unknown: the first run's columns are what evaluate wrote.
     with pytest.raises(ValueError, match=r"^no metric 'mrr@50'; evaluate wrote: hitrate@50, ndcg@50$"):
         compare_runs(first, second.assign(**{"mrr@50": 1.0}), ["mrr@50"])
-    with pytest.raises(ValueError, match=r"evaluated different test users \(0 and 3\); compare runs of the same split$"):
+    with pytest.raises(
+        ValueError, match=r"evaluated different test users \(0 and 3\); compare runs of the same split$"
+    ):
         compare_runs(first.assign(split="val"), second, ["hitrate@50"])

@@ -1,5 +1,6 @@
 """The two protocols of the study against an independent, play-by-play computation of their definitions
 (the papers and their public repositories), on a planted log."""
+
 import math
 from collections import Counter
 
@@ -13,7 +14,9 @@ from audiorec.data.split import EmptySplitError, Protocol, draw_val_users, split
 from audiorec.workflow.worktree import REPO
 
 RECSYS24 = Protocol("2019-02-20", "2020-02-20", None, cold_start=False, val_from="all", test_size=0.5, seed=42)
-JOURNAL = Protocol("2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="without_cold", test_size=0.7, seed=42)
+JOURNAL = Protocol(
+    "2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="without_cold", test_size=0.7, seed=42
+)
 
 
 def play(user, track, when):
@@ -26,7 +29,9 @@ def planted_log(protocol: Protocol, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     start, test = pd.Timestamp(protocol.start_date), pd.Timestamp(protocol.test_date)
     first = start - pd.Timedelta(days=60)
-    last = (pd.Timestamp(protocol.end_date) if protocol.end_date else test + pd.Timedelta(days=28)) + pd.Timedelta(days=40)
+    last = (pd.Timestamp(protocol.end_date) if protocol.end_date else test + pd.Timedelta(days=28)) + pd.Timedelta(
+        days=40
+    )
     rows = []
     for user in range(60):
         name = f"user_{rng.integers(0, 10**6):06d}"  # ids whose sorted order is not the creation order
@@ -35,9 +40,13 @@ def planted_log(protocol: Protocol, seed: int = 0) -> pd.DataFrame:
             when = first + (last - first) * rng.random()
             rows.append(play(name, track, when.floor("s")))
         for _ in range(rng.integers(0, 6)):  # the test month, on common tracks
-            rows.append(play(name, int(rng.zipf(1.6) % 25), (test + pd.Timedelta(days=float(rng.uniform(0, 27)))).floor("s")))
+            rows.append(
+                play(name, int(rng.zipf(1.6) % 25), (test + pd.Timedelta(days=float(rng.uniform(0, 27)))).floor("s"))
+            )
         for _ in range(rng.integers(0, 3)):
-            rows.append(play(name, int(rng.integers(25, 30)), (test + pd.Timedelta(days=float(rng.uniform(0, 20)))).floor("s")))
+            rows.append(
+                play(name, int(rng.integers(25, 30)), (test + pd.Timedelta(days=float(rng.uniform(0, 20)))).floor("s"))
+            )
     rows += rows[:7]  # exact duplicate rows
     return pd.DataFrame(rows).sample(frac=1, random_state=1).reset_index(drop=True)
 
@@ -77,7 +86,10 @@ def by_definition(plays: pd.DataFrame, protocol: Protocol, duplicate_plays: str 
 
 
 def as_dict(frame: pd.DataFrame) -> dict:
-    return {(u, t): (when, n) for u, t, when, n in zip(frame["user_id"], frame["track_idx"], frame["timestamp"], frame["count"])}
+    return {
+        (u, t): (when, n)
+        for u, t, when, n in zip(frame["user_id"], frame["track_idx"], frame["timestamp"], frame["count"])
+    }
 
 
 @pytest.mark.parametrize("protocol", [RECSYS24, JOURNAL], ids=["recsys24", "journal"])
@@ -124,7 +136,10 @@ def test_the_journal_window_ends_after_its_test_month():
 
 def test_validation_users_depend_on_the_seed():
     plays = planted_log(JOURNAL, 0)
-    draws = {frozenset(time_split(plays, Protocol(**{**JOURNAL.__dict__, "seed": seed}))["val"]["user_id"]) for seed in range(5)}
+    draws = {
+        frozenset(time_split(plays, Protocol(**{**JOURNAL.__dict__, "seed": seed}))["val"]["user_id"])
+        for seed in range(5)
+    }
     assert len(draws) > 1
 
 
@@ -145,7 +160,10 @@ def test_the_number_of_validation_users_is_the_rest_after_the_rounded_up_test_pa
 
 def test_different_seeds_draw_different_validation_users_from_the_same_log():
     plays = planted_log(RECSYS24, 0)
-    val = {seed: set(time_split(plays, Protocol(**{**RECSYS24.__dict__, "seed": seed}))["val"]["user_id"]) for seed in (1, 2)}
+    val = {
+        seed: set(time_split(plays, Protocol(**{**RECSYS24.__dict__, "seed": seed}))["val"]["user_id"])
+        for seed in (1, 2)
+    }
     assert val[1] != val[2]
     assert val[1] == {user for user, _ in by_definition(plays, Protocol(**{**RECSYS24.__dict__, "seed": 1}))["val"]}
 
@@ -184,7 +202,9 @@ def test_empty_split_names_the_dates():
 
 
 def test_too_few_test_period_users_cannot_be_split():
-    plays = pd.DataFrame([play("a", 1, "2019-03-01"), play("a", 2, "2019-03-02"), play("b", 1, "2019-03-03"), play("b", 2, "2020-03-01")])
+    plays = pd.DataFrame(
+        [play("a", 1, "2019-03-01"), play("a", 2, "2019-03-02"), play("b", 1, "2019-03-03"), play("b", 2, "2020-03-01")]
+    )
     with pytest.raises(EmptySplitError, match="too few"):
         time_split(plays, RECSYS24)
 
@@ -219,10 +239,13 @@ def test_the_committed_protocols_are_the_studies():
 def test_window_and_test_date_boundaries_by_hand():
     """A play exactly at start_date is inside the window, exactly at end_date outside it,
     and exactly at test_date in the test period."""
-    protocol = Protocol("2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="all", test_size=0.5, seed=42)
+    protocol = Protocol(
+        "2018-02-01", "2019-02-01", "2019-03-01", cold_start=True, val_from="all", test_size=0.5, seed=42
+    )
     plays = pd.DataFrame(
         [play(user, 1, "2018-02-01") for user in "abcdef"]  # at start_date: train
-        + [play(user, 2, "2018-06-01") for user in "abcdef"] + [play("a", 5, "2018-06-01")]
+        + [play(user, 2, "2018-06-01") for user in "abcdef"]
+        + [play("a", 5, "2018-06-01")]
         + [play(user, 3, "2018-01-31 23:59:59") for user in "abcdef"]  # just before the window
         + [play(user, 2, "2019-02-01") for user in "ab"]  # at test_date: not a train play
         + [play(user, 5, "2019-02-01") for user in "cdef"]  # at test_date: hot test-period pairs
@@ -249,7 +272,9 @@ def test_split_frames_have_exactly_the_split_columns_and_a_fresh_index():
 def test_categorical_ids_split_as_strings_do():
     """Readers may hand over categorical ids: unobserved (user, track) combinations must not become pairs."""
     plays = planted_log(JOURNAL, 2)
-    categorical = plays.assign(user_id=plays["user_id"].astype("category"), track_idx=plays["track_idx"].astype("category"))
+    categorical = plays.assign(
+        user_id=plays["user_id"].astype("category"), track_idx=plays["track_idx"].astype("category")
+    )
     expected, splits = time_split(plays, JOURNAL), time_split(categorical, JOURNAL)
     for name in expected:
         assert as_dict(splits[name]) == as_dict(expected[name]), name

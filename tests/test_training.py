@@ -1,4 +1,5 @@
 """The shared epoch loop (audiorec.models.training.train_epochs) on a scripted val curve."""
+
 import logging
 import subprocess
 import sys
@@ -28,9 +29,21 @@ def run(val_scores: list[float], patience: int, min_epochs: int, metric: str = M
         return {metric: next(scores)}
 
     best_epoch, _ = train_epochs(
-        "toy", net, optimizer, scheduler, torch.Generator(), patience, len(val_scores),
-        train_epoch=lambda: 0.0, validate=validate, schedule_on=metric, stop_on=metric,
-        resume_dir=None, fingerprint="", live=None, min_epochs=min_epochs,
+        "toy",
+        net,
+        optimizer,
+        scheduler,
+        torch.Generator(),
+        patience,
+        len(val_scores),
+        train_epoch=lambda: 0.0,
+        validate=validate,
+        schedule_on=metric,
+        stop_on=metric,
+        resume_dir=None,
+        fingerprint="",
+        live=None,
+        min_epochs=min_epochs,
     )
     assert net.bias.item() == best_epoch - 1  # the restored weights are the best epoch's
     return len(rates), best_epoch, [group["lr"] for group in optimizer.param_groups]
@@ -79,9 +92,20 @@ def run_on_losses(losses: list[float], stop_on: str | None) -> tuple[int, int]:
         return next(trained)
 
     best_epoch, _ = train_epochs(
-        "toy", net, optimizer, FixedLearningRate(), torch.Generator(), 2, len(losses),
-        train_epoch=train_epoch, validate=lambda: {METRIC: float(len(epochs))}, schedule_on=METRIC,
-        resume_dir=None, fingerprint="", live=None, stop_on=stop_on,
+        "toy",
+        net,
+        optimizer,
+        FixedLearningRate(),
+        torch.Generator(),
+        2,
+        len(losses),
+        train_epoch=train_epoch,
+        validate=lambda: {METRIC: float(len(epochs))},
+        schedule_on=METRIC,
+        resume_dir=None,
+        fingerprint="",
+        live=None,
+        stop_on=stop_on,
     )
     assert net.bias.item() == best_epoch
     return len(epochs), best_epoch
@@ -133,8 +157,20 @@ def toy_training(resume_dir, fail_at=None, fingerprint="data-1"):
             return {METRIC: -abs(float(net.weight[0, 0]) - 2.5)}
 
     best = train_epochs(
-        "toy", net, optimizer, scheduler, generator, 2, 12, train_epoch=train_epoch, validate=validate,
-        schedule_on=METRIC, stop_on=METRIC, resume_dir=resume_dir, fingerprint=fingerprint, live=live,
+        "toy",
+        net,
+        optimizer,
+        scheduler,
+        generator,
+        2,
+        12,
+        train_epoch=train_epoch,
+        validate=validate,
+        schedule_on=METRIC,
+        stop_on=METRIC,
+        resume_dir=resume_dir,
+        fingerprint=fingerprint,
+        live=live,
     )
     return best, {k: v.clone() for k, v in net.state_dict().items()}, live, optimizer.param_groups[0]["lr"]
 
@@ -151,7 +187,11 @@ def test_a_killed_training_resumes_to_the_uninterrupted_result(tmp_path, caplog)
     for name, tensor in expected[1].items():
         assert torch.equal(resumed[1][name], tensor), name
     assert resumed[2].history == expected[2].history  # the kept epochs are logged again, then the rest
-    assert resumed[2].summary == expected[2].summary == {"best_epoch": expected[0][0], "best_val_ndcg@50": pytest.approx(max(expected[2].history[METRIC]))}
+    assert (
+        resumed[2].summary
+        == expected[2].summary
+        == {"best_epoch": expected[0][0], "best_val_ndcg@50": pytest.approx(max(expected[2].history[METRIC]))}
+    )
     assert not (tmp_path / "last_epoch.pt").exists()  # removed once training finished
 
 
@@ -160,7 +200,9 @@ def test_a_resume_state_of_other_settings_or_data_is_not_used(tmp_path, caplog):
         toy_training(str(tmp_path), fail_at=5, fingerprint="data-2")
     with caplog.at_level(logging.WARNING):
         fresh = toy_training(str(tmp_path))
-    assert f"{tmp_path / 'last_epoch.pt'} was written for other settings or data; training from scratch" in caplog.messages
+    assert (
+        f"{tmp_path / 'last_epoch.pt'} was written for other settings or data; training from scratch" in caplog.messages
+    )
     expected = toy_training(None)
     assert fresh[0] == expected[0] and fresh[2].history == expected[2].history
 
@@ -203,7 +245,13 @@ def test_the_resume_fingerprint_changes_with_what_is_trained_and_only_with_it(tm
     base = training_fingerprint(sources, config, items, train, val)
     assert len(base) == 64 and base == training_fingerprint(sources, dict(reversed(config.items())), items, train, val)
     # Settings that do not change what is trained may differ; a timestamp column is not hashed.
-    assert base == training_fingerprint(sources, {**config, "resume": False, "checkpoint_dir": "y", "device": "cuda"}, items, train.assign(timestamp=1), val)
+    assert base == training_fingerprint(
+        sources,
+        {**config, "resume": False, "checkpoint_dir": "y", "device": "cuda"},
+        items,
+        train.assign(timestamp=1),
+        val,
+    )
     # The values count, not their dtype or memory layout (the buffer hashed is a C-ordered float32 one).
     values = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert training_fingerprint(sources, config, values, train, val) == training_fingerprint(
@@ -255,9 +303,20 @@ def counting_run(resume_dir, kill_at=None):
         return 10.0 * net.bias.item()  # epoch e has train loss 10 e
 
     best = train_epochs(
-        "toy", net, optimizer, FixedLearningRate(), torch.Generator(), 3, len(scores),
-        train_epoch=train_epoch, validate=lambda: {METRIC: scores[int(net.bias.item()) - 1]}, schedule_on=METRIC,
-        stop_on=METRIC, resume_dir=resume_dir, fingerprint="", live=None,
+        "toy",
+        net,
+        optimizer,
+        FixedLearningRate(),
+        torch.Generator(),
+        3,
+        len(scores),
+        train_epoch=train_epoch,
+        validate=lambda: {METRIC: scores[int(net.bias.item()) - 1]},
+        schedule_on=METRIC,
+        stop_on=METRIC,
+        resume_dir=resume_dir,
+        fingerprint="",
+        live=None,
     )
     return best, net.bias.item()
 
@@ -303,9 +362,20 @@ def test_by_default_the_scheduler_steps_from_the_first_epoch_and_each_epoch_logs
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=0, factor=0.5)
     scores, live = iter([0.9, 0.5, 0.4]), RecordingLive()
     train_epochs(
-        "toy", net, optimizer, scheduler, torch.Generator(), 5, 3, train_epoch=lambda: 1.0,
-        validate=lambda: {METRIC: next(scores)}, schedule_on=METRIC, stop_on=METRIC,
-        resume_dir=None, fingerprint="", live=live,
+        "toy",
+        net,
+        optimizer,
+        scheduler,
+        torch.Generator(),
+        5,
+        3,
+        train_epoch=lambda: 1.0,
+        validate=lambda: {METRIC: next(scores)},
+        schedule_on=METRIC,
+        stop_on=METRIC,
+        resume_dir=None,
+        fingerprint="",
+        live=live,
     )
     # Epoch 1 sets the scheduler's best (0.9); epochs 2 and 3 are below it, each halves the lr.
     assert live.history["lr"] == [1.0, 0.5, 0.25]
@@ -326,9 +396,20 @@ def test_when_no_epoch_gains_the_result_is_epoch_0_with_nan_loss_and_the_weights
         return 1.0
 
     best_epoch, best_loss = train_epochs(
-        "toy", net, optimizer, FixedLearningRate(), torch.Generator(), 2, 5, train_epoch=train_epoch,
-        validate=lambda: {METRIC: float("nan")}, schedule_on=METRIC, stop_on=METRIC,
-        resume_dir=None, fingerprint="", live=None,
+        "toy",
+        net,
+        optimizer,
+        FixedLearningRate(),
+        torch.Generator(),
+        2,
+        5,
+        train_epoch=train_epoch,
+        validate=lambda: {METRIC: float("nan")},
+        schedule_on=METRIC,
+        stop_on=METRIC,
+        resume_dir=None,
+        fingerprint="",
+        live=None,
     )
     assert len(trained) == 2  # two NaN epochs exhaust patience 2
     assert best_epoch == 0 and isinstance(best_loss, float) and math.isnan(best_loss)
@@ -342,7 +423,9 @@ def test_a_resume_state_is_kept_in_a_new_nested_directory_restored_and_removed(t
         torch.manual_seed(0)
         net = nn.Linear(2, 1)
         optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
-        return EpochResume(directory, "fp", net, optimizer, FixedLearningRate(), torch.Generator(), EarlyStopping(2)), net
+        return EpochResume(
+            directory, "fp", net, optimizer, FixedLearningRate(), torch.Generator(), EarlyStopping(2)
+        ), net
 
     directory = tmp_path / "runs" / "toy"  # neither exists yet
     first, net = resume(str(directory))
@@ -413,4 +496,6 @@ def test_the_resume_fingerprint_reads_the_rows_not_the_frame_index(tmp_path):
     items = np.eye(3, dtype=np.float32)
     log = pd.DataFrame({"user_id": ["a", "b", "c"], "track_idx": [0, 1, 2]})
     kept = log.iloc[1:]  # a filtered frame keeps its index labels 1, 2
-    assert training_fingerprint(sources, {}, items, kept) == training_fingerprint(sources, {}, items, kept.reset_index(drop=True))
+    assert training_fingerprint(sources, {}, items, kept) == training_fingerprint(
+        sources, {}, items, kept.reset_index(drop=True)
+    )

@@ -1,6 +1,7 @@
 """The "Add a model" and "Add a backend" pages, followed step by step in a scratch copy of the
 repository: their code blocks written where their titles say, their commands run on the tiny
 dataset. A page that no longer works as written fails here."""
+
 import re
 import shlex
 import subprocess
@@ -61,7 +62,9 @@ def test_each_page_adds_files_registers_them_and_runs_them():
     for page in PAGES:
         titles = [title for title, _ in blocks(page)]
         assert "run" in titles and "params.yaml" in titles, f"{page}: titled blocks {titles}"
-        assert sum(": " in title for title in titles) >= 1 and sum(title.endswith(".py") for title in titles) == 2, titles
+        assert sum(": " in title for title in titles) >= 1 and sum(title.endswith(".py") for title in titles) == 2, (
+            titles
+        )
 
 
 @pytest.mark.e2e
@@ -71,7 +74,13 @@ def test_a_newcomer_adds_a_model_and_a_backend_by_following_the_pages(tmp_path):
     env = worktree.tiny_env()
     for command in commands:
         argv = shlex.split(command)
-        argv = [sys.executable, *argv[1:]] if argv[0] == "python" else worktree.DVC + argv[1:] if argv[0] == "dvc" else argv
+        argv = (
+            [sys.executable, *argv[1:]]
+            if argv[0] == "python"
+            else worktree.DVC + argv[1:]
+            if argv[0] == "dvc"
+            else argv
+        )
         result = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True)
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     for path in ("metrics/oracle/last_track.json", "metrics/chroma/knn.json", "data/embeddings/chroma.npy"):

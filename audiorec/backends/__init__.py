@@ -7,6 +7,7 @@ A name in params.yaml `backends` is one of three kinds (docs/backends.md):
 - precomputed: vectors read from a file, named by a section with `format`
   (audiorec.backends.precomputed).
 """
+
 from __future__ import annotations
 
 from audiorec import registry
@@ -85,4 +86,14 @@ def create(name: str, **params) -> Backend:
     return registry.create(REGISTRY, name, "backend", **params)
 
 
-__all__ = ["REGISTRY", "SETTINGS", "AudioBackend", "Backend", "BackendUnavailable", "ExtractionError", "create", "extract", "kind"]
+__all__ = [
+    "REGISTRY",
+    "SETTINGS",
+    "AudioBackend",
+    "Backend",
+    "BackendUnavailable",
+    "ExtractionError",
+    "create",
+    "extract",
+    "kind",
+]

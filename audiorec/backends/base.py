@@ -1,4 +1,5 @@
 """The backend interface: one frozen vector per track, and the batch loop of audio models."""
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,11 @@ class Backend(ABC):
 
     @abstractmethod
     def embed_tracks(
-        self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
+        self,
+        tracks: pd.DataFrame,
+        max_seconds: float = 30.0,
+        batch_size: int = 32,
+        failures: dict[int, str] | None = None,
     ) -> np.ndarray:
         """The `(n_tracks, dim)` matrix, row i for row i of `tracks`; audio models
         run `batch_size` tracks per forward pass. A track that cannot be embedded
@@ -57,7 +62,12 @@ class Backend(ABC):
         """Run on `device` in `dtype` (extract.device, extract.dtype). Backends outside
         torch run where their library puts them, in float32."""
         if device not in ("auto", "cpu") or dtype != "float32":
-            log.info("%s runs on the CPU in float32: extract.device=%s and extract.dtype=%s do not apply", self.name, device, dtype)
+            log.info(
+                "%s runs on the CPU in float32: extract.device=%s and extract.dtype=%s do not apply",
+                self.name,
+                device,
+                dtype,
+            )
 
 
 class AudioBackend(Backend):
@@ -75,7 +85,11 @@ class AudioBackend(Backend):
         return np.stack([self.embed(waveform) for waveform in waveforms])
 
     def embed_tracks(
-        self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
+        self,
+        tracks: pd.DataFrame,
+        max_seconds: float = 30.0,
+        batch_size: int = 32,
+        failures: dict[int, str] | None = None,
     ) -> np.ndarray:
         """Decode each track at the model's rate and embed `batch_size` tracks at a
         time; decoding runs in a background thread so the model rarely waits on I/O."""
@@ -83,7 +97,9 @@ class AudioBackend(Backend):
         waveforms = self.decoded(tracks["audio_path"].tolist(), max_seconds, depth=2 * batch_size)
         return self.embed_rows(tracks, range(len(tracks)), waveforms, batch_size, failures)
 
-    def decoded(self, paths: list[str], max_seconds: float, depth: int, workers: int = 1) -> Iterator[np.ndarray | Exception]:
+    def decoded(
+        self, paths: list[str], max_seconds: float, depth: int, workers: int = 1
+    ) -> Iterator[np.ndarray | Exception]:
         """The waveforms of `paths` in order, decoded ahead by `workers` threads."""
         return prefetch(lambda path: decode(path, self.sample_rate, max_seconds), paths, depth=depth, workers=workers)
 
@@ -139,7 +155,9 @@ def decode(path: str, sample_rate: int, max_seconds: float) -> np.ndarray | Exce
     return waveform if len(waveform) else ValueError("the file decodes to no samples")
 
 
-def prefetch(load: Callable[[str], np.ndarray], paths: list[str], depth: int = 8, workers: int = 1) -> Iterator[np.ndarray]:
+def prefetch(
+    load: Callable[[str], np.ndarray], paths: list[str], depth: int = 8, workers: int = 1
+) -> Iterator[np.ndarray]:
     """Yield `load(path)` in order while the next `depth` files decode in `workers` threads."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = [pool.submit(load, p) for p in paths[:depth]]

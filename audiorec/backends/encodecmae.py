@@ -3,6 +3,7 @@ last encoder layer at 24 kHz, averaged over time, 768 dims for `base`.
 
 The package embeds one clip at a time (`extract_features_from_array`, in 4 s chunks)
 and in float32 only."""
+
 from __future__ import annotations
 
 import numpy as np

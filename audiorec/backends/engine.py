@@ -13,6 +13,7 @@ process group: no shared filesystem is needed across machines. gloo rather than
 NCCL even on GPUs, because the ranks exchange only the finished float32 rows,
 once, on the CPU; no tensor of the model ever crosses ranks.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from audiorec.backends.base import ERROR_POLICIES, AudioBackend, Backend, ExtractionError, check_batch_size, record_failure
+from audiorec.backends.base import (
+    ERROR_POLICIES,
+    AudioBackend,
+    Backend,
+    ExtractionError,
+    check_batch_size,
+    record_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +58,9 @@ class Ranks:
 
     @classmethod
     def from_env(cls) -> "Ranks":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+        return cls(
+            int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+        )
 
     @property
     def is_main(self) -> bool:
@@ -110,7 +120,14 @@ class ShardStore:
             log.warning("%s is unreadable (%s); computing the shard again", path, error)
             return None
         if embeddings.shape != (rows, dim) or embeddings.dtype != np.float32:
-            log.warning("%s holds %s %s, not (%d, %d) float32; computing the shard again", path, embeddings.shape, embeddings.dtype, rows, dim)
+            log.warning(
+                "%s holds %s %s, not (%d, %d) float32; computing the shard again",
+                path,
+                embeddings.shape,
+                embeddings.dtype,
+                rows,
+                dim,
+            )
             return None
         return embeddings, failures
 
@@ -218,7 +235,9 @@ def extract(
             store = ShardStore(Path(resume_root), run_fingerprint(backend, identity or {}, settings, len(tracks)))
             if ranks.local_rank == 0:
                 store.discard_others()
-        mine = embed_shards(backend, tracks, ranks, batch_size, shard_size, max_seconds, workers, store, on_error == "skip")
+        mine = embed_shards(
+            backend, tracks, ranks, batch_size, shard_size, max_seconds, workers, store, on_error == "skip"
+        )
         gathered = ranks.gather(mine)
         if gathered is None:
             return None
@@ -278,10 +297,17 @@ def embed_shards(
             shards[index], found = loaded
             failures.update(found)
     if shards:
-        log.info("%s: %d shards of this rank were finished before; computing the other %d", backend.name, len(shards), len(pending))
+        log.info(
+            "%s: %d shards of this rank were finished before; computing the other %d",
+            backend.name,
+            len(shards),
+            len(pending),
+        )
     # One decoding pipeline across all pending shards, so the model never waits at a shard boundary.
     todo = [row for rows in pending.values() for row in rows]
-    waveforms = backend.decoded(tracks["audio_path"].iloc[todo].tolist(), max_seconds, depth=2 * batch_size, workers=workers)
+    waveforms = backend.decoded(
+        tracks["audio_path"].iloc[todo].tolist(), max_seconds, depth=2 * batch_size, workers=workers
+    )
     finished = sum(len(shard) for shard in shards.values())
     with tqdm(total=finished + len(todo), initial=finished, desc=f"extract {backend.name}") as progress:
         for index, rows in pending.items():
@@ -298,9 +324,13 @@ def assemble(gathered: list[dict], n_tracks: int, dim: int) -> tuple[np.ndarray,
     """The full matrix from every rank's shards, in shard order."""
     shards = {index: rows for payload in gathered for index, rows in payload["shards"].items()}
     failures = {row: reason for payload in gathered for row, reason in payload["failures"].items()}
-    embeddings = np.concatenate([shards[index] for index in sorted(shards)]) if shards else np.zeros((0, dim), np.float32)
+    embeddings = (
+        np.concatenate([shards[index] for index in sorted(shards)]) if shards else np.zeros((0, dim), np.float32)
+    )
     if embeddings.shape != (n_tracks, dim):
-        raise ExtractionError(f"the gathered shards hold {embeddings.shape[0]} rows for {n_tracks} tracks: a rank lost its work")
+        raise ExtractionError(
+            f"the gathered shards hold {embeddings.shape[0]} rows for {n_tracks} tracks: a rank lost its work"
+        )
     return embeddings, failures
 
 
@@ -309,7 +339,9 @@ def checked(
 ) -> tuple[np.ndarray, dict, list[dict]]:
     """Refuse a wrong shape or NaN outside the masked rows; the stats and the skipped tracks."""
     if embeddings.shape != (len(tracks), backend.dim):
-        raise ValueError(f"backend {backend.name} returned shape {embeddings.shape}; expected {(len(tracks), backend.dim)}")
+        raise ValueError(
+            f"backend {backend.name} returned shape {embeddings.shape}; expected {(len(tracks), backend.dim)}"
+        )
     masked = np.zeros(len(tracks), dtype=bool)
     masked[list(failures)] = True
     bad_rows = np.flatnonzero(~np.isfinite(embeddings).all(axis=1) & ~masked)
@@ -319,12 +351,23 @@ def checked(
             f"(row {bad_rows[0]} of tracks.parquet)"
         )
     skipped = [
-        {"row": row, "track_id": tracks["track_id"].iloc[row], "audio_path": tracks["audio_path"].iloc[row], "reason": reason}
+        {
+            "row": row,
+            "track_id": tracks["track_id"].iloc[row],
+            "audio_path": tracks["audio_path"].iloc[row],
+            "reason": reason,
+        }
         for row, reason in sorted(failures.items())
     ]
     # Wall time apart from the rest: it changes on every run, so it must stay out of the
     # DVC-tracked metrics file, or a repro on unchanged inputs would rewrite dvc.lock.
     timing = {"seconds": round(seconds, 2), "tracks_per_second": round(len(tracks) / max(seconds, 1e-9), 2)}
-    stats = {"dim": backend.dim, "tracks": len(tracks), "skipped_tracks": len(skipped), **backend.summary(), "timing": timing}
+    stats = {
+        "dim": backend.dim,
+        "tracks": len(tracks),
+        "skipped_tracks": len(skipped),
+        **backend.summary(),
+        "timing": timing,
+    }
     log.info("%s: %s", backend.name, stats)
     return embeddings, stats, skipped

@@ -5,6 +5,7 @@ jukemirlib runs on CUDA only (it builds `torch.cuda` tensors), takes at most
 8192 VQ-VAE tokens (about 24 s) per clip, embeds one clip at a time and keeps its
 model in module globals; on first use it downloads about 10 GB of weights into
 `jukebox.cache_dir`."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,9 @@ class JukeboxBackend(AudioBackend):
     dim = 4800
 
     def __init__(self, layer: int = 36, cache_dir: str = "~/.cache/jukemirlib"):
-        self.jukemirlib = require("jukemirlib", self.name, "pip install git+https://github.com/rodrigo-castellon/jukemirlib.git")
+        self.jukemirlib = require(
+            "jukemirlib", self.name, "pip install git+https://github.com/rodrigo-castellon/jukemirlib.git"
+        )
         self.jukemirlib.CACHE_DIR = os.path.expanduser(cache_dir)  # where its README says to set it
         self.layer = layer
 
@@ -29,11 +32,17 @@ class JukeboxBackend(AudioBackend):
         import torch
 
         if device == "cpu" or not torch.cuda.is_available():
-            raise BackendUnavailable("jukebox: jukemirlib runs on CUDA only (extract.device must be auto or cuda on a GPU machine)")
+            raise BackendUnavailable(
+                "jukebox: jukemirlib runs on CUDA only (extract.device must be auto or cuda on a GPU machine)"
+            )
         if dtype != "float32":
-            raise ValueError(f"extract.dtype={dtype}: jukebox runs in float32 here (jukemirlib's fp16 path is not the study's)")
+            raise ValueError(
+                f"extract.dtype={dtype}: jukebox runs in float32 here (jukemirlib's fp16 path is not the study's)"
+            )
         torch.cuda.set_device(local_rank)
         self.device_kind = "cuda"
 
     def embed(self, waveform: np.ndarray) -> np.ndarray:
-        return self.jukemirlib.extract(audio=waveform, layers=[self.layer], meanpool=True)[self.layer].astype(np.float32)
+        return self.jukemirlib.extract(audio=waveform, layers=[self.layer], meanpool=True)[self.layer].astype(
+            np.float32
+        )

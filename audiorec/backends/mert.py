@@ -2,6 +2,7 @@
 
 Its model class lives in the hub repository, so loading it needs
 `mert.trust_remote_code: true` (off by default: it runs that code)."""
+
 from __future__ import annotations
 
 from audiorec.backends.pretrained import TransformersBackend

@@ -4,6 +4,7 @@ Music4All-Onion ships a 104-dimensional MFCC vector; with 26 coefficients,
 mean and standard deviation of the coefficients and of their deltas give the
 same size.
 """
+
 from __future__ import annotations
 
 import librosa

@@ -3,6 +3,7 @@ original TensorFlow model: the 1728-dim embedding averaged over its ~2 s slices.
 
 mule-torch documents 16 kHz mono input (its mel front-end is built for it), so that
 is the rate here; the journal study lists 44.1 kHz for MULE."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,9 @@ class MuleBackend(TorchBackend):
         package = require("mule_torch", self.name, "pip install mule-torch (GPL-3.0; weights CC BY-NC 4.0)")
         folder = local_folder(model)
         load = package.MuleModel.from_pretrained
-        self.model = load_pretrained(self.name, model, lambda name: load(model_dir=folder) if folder else load(hf_repo=name))
+        self.model = load_pretrained(
+            self.name, model, lambda name: load(model_dir=folder) if folder else load(hf_repo=name)
+        )
 
     def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
         return self.model(self.batch(waveforms))

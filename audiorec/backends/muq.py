@@ -2,6 +2,7 @@
 
 `muq` is on PyPI but imports torchaudio, nnAudio and x_clip; its weights come from
 the hub (or a local folder saved with `save_pretrained`)."""
+
 from __future__ import annotations
 
 import numpy as np

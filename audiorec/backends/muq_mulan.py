@@ -1,5 +1,6 @@
 """MuQ-MuLan (OpenMuQ/MuQ-MuLan-large): the audio tower of a music-text joint
 embedding, 24 kHz, one 512-dim vector per clip, through the `muq` package."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """MusicFM (Won et al.) from a clone of its repository (not a package): layer 12 at
 24 kHz, averaged over *time*, 1024 dims. The original study averaged over the channels
 instead (a bug: a 750-dim vector of per-frame means for a 30 s clip)."""
+
 from __future__ import annotations
 
 import importlib
@@ -39,7 +40,9 @@ class MusicFMBackend(TorchBackend):
                     f"musicfm.{key}: {path} does not exist. MusicFM is not a package: get its code and weights with "
                     f"`{GET.format(repo=repo)}`, then point musicfm.repo, stat_path and model_path there"
                 )
-        sys.path.insert(0, str(Path(repo).resolve()))  # the repository's documented import: `from model.musicfm_25hz import ...`
+        sys.path.insert(
+            0, str(Path(repo).resolve())
+        )  # the repository's documented import: `from model.musicfm_25hz import ...`
         module = importlib.import_module("model.musicfm_25hz")
         self.model = load_pretrained(
             self.name,

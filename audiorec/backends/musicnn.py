@@ -9,6 +9,7 @@ patches of a whole batch of tracks go through the network in one call. The spect
 except that the library's float16 overflow on loud input is avoided (see
 `log_mel_patches`).
 """
+
 from __future__ import annotations
 
 import os
@@ -73,10 +74,14 @@ class MusicnnBackend(AudioBackend):
         from musicnn import configuration, models
 
         if "musicnn" not in model:
-            raise ValueError(f"musicnn.model={model!r}: only the musicnn architectures (MSD_musicnn, MTT_musicnn) are supported")
+            raise ValueError(
+                f"musicnn.model={model!r}: only the musicnn architectures (MSD_musicnn, MTT_musicnn) are supported"
+            )
         self.model = model
         self.layer = layer
-        self.n_frames = int(librosa.time_to_frames(PATCH_SECONDS, sr=MUSICNN_RATE, n_fft=FFT_SIZE, hop_length=FFT_HOP)) + 1
+        self.n_frames = (
+            int(librosa.time_to_frames(PATCH_SECONDS, sr=MUSICNN_RATE, n_fft=FFT_SIZE, hop_length=FFT_HOP)) + 1
+        )
         labels = configuration.MSD_LABELS if model.startswith("MSD") else configuration.MTT_LABELS
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -86,7 +91,9 @@ class MusicnnBackend(AudioBackend):
                 outputs = models.define_model(self.patches, self.is_training, model, len(labels))
             names = ["logits", "timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"]
             if layer not in POOLED_LAYERS:
-                raise ValueError(f"musicnn.layer={layer!r}; choose one of {', '.join(POOLED_LAYERS)} (the per-patch vectors)")
+                raise ValueError(
+                    f"musicnn.layer={layer!r}; choose one of {', '.join(POOLED_LAYERS)} (the per-patch vectors)"
+                )
             self.output = dict(zip(names, outputs))[layer]
             self.session = tf.compat.v1.Session(graph=self.graph)
             prefix = str(checkpoint_dir(model)) + "/"

@@ -8,6 +8,7 @@ isometrically into `dim` dimensions: orthonormal columns keep every inner
 product and norm, hence KNN's ranking, and the embedded vectors still span only
 11 dimensions, so no capacity to memorise tracks is added.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,12 +32,18 @@ class OracleBackend(Backend):
         self.styles = pd.read_parquet(self.styles_path, columns=["track_id", "style"]).set_index("track_id")["style"]
         style_dim = len(self.styles.iloc[0])
         if dim and dim < style_dim:
-            raise ValueError(f"oracle.dim={dim}; use 0 for the raw {style_dim} style coordinates or a width >= {style_dim}")
+            raise ValueError(
+                f"oracle.dim={dim}; use 0 for the raw {style_dim} style coordinates or a width >= {style_dim}"
+            )
         self.dim = dim or style_dim
         self.lift = isometry(style_dim, self.dim, seed) if dim else None
 
     def embed_tracks(
-        self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
+        self,
+        tracks: pd.DataFrame,
+        max_seconds: float = 30.0,
+        batch_size: int = 32,
+        failures: dict[int, str] | None = None,
     ) -> np.ndarray:
         missing = ~tracks["track_id"].isin(self.styles.index)
         if missing.any():

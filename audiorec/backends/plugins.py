@@ -11,6 +11,7 @@ version. DVC cannot see code outside the repository, so that pin is what tells i
 changed: a pin that differs from the installed version is refused, and setting the new one
 re-runs exactly that backend's stages. docs/backends.md has a complete example.
 """
+
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
@@ -61,7 +62,9 @@ def create(name: str, version: object = None, **params) -> Backend:
     point = entry_point(name)
     cls = point.load()
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
-        raise TypeError(f"entry point {name} = {point.value} ({point.dist.name}) is not a subclass of audiorec.backends.Backend")
+        raise TypeError(
+            f"entry point {name} = {point.value} ({point.dist.name}) is not a subclass of audiorec.backends.Backend"
+        )
     backend = cls(**params)
     backend.name = name  # messages and metrics name the backend as params.yaml does
     return backend

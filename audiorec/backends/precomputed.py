@@ -13,6 +13,7 @@ listed in metrics/extract/<name>.json as a failed extraction is); ids that are n
 tracks.parquet are counted and otherwise ignored. Every row must have `dim` values; a
 duplicate id, NaN or Inf in a row that is used is refused, naming the file, the row and the fix.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,7 +72,9 @@ def require_column(path: Path, columns: list, column: str, setting: str, holding
 def read_ids(path: Path, id_column: str, name: str) -> pd.Series:
     """The `id_column` of a tsv (by its extension) or csv table with a header line, as strings."""
     delimiter = "\t" if path.suffix == ".tsv" else ","
-    require_column(path, list(pd.read_csv(path, sep=delimiter, nrows=0).columns), id_column, f"{name}.id_column", "the track ids")
+    require_column(
+        path, list(pd.read_csv(path, sep=delimiter, nrows=0).columns), id_column, f"{name}.id_column", "the track ids"
+    )
     return pd.read_csv(path, sep=delimiter, usecols=[id_column], dtype=str, keep_default_na=False)[id_column]
 
 
@@ -89,7 +92,9 @@ def read_table(path: Path, delimiter: str, id_column: str, dim: int, name: str) 
         # Strings first: float() parses every value exactly, and a bad cell can be found by its line.
         frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as error:
-        raise PrecomputedFileError(f"{path}: {str(error).strip()}; every line needs its track id and {dim} values") from error
+        raise PrecomputedFileError(
+            f"{path}: {str(error).strip()}; every line needs its track id and {dim} values"
+        ) from error
     values = frame[value_columns].to_numpy()
     try:
         matrix = values.astype(np.float64)
@@ -216,7 +221,9 @@ def check_section(name: str, section: dict) -> None:
         raise ValueError(f"{name}.{unknown[0]}: not a setting of a precomputed backend; allowed: {', '.join(SETTINGS)}")
     for key in ("format", "file", "dim"):
         if section.get(key) is None:
-            raise ValueError(f"{name}.{key} is missing: a precomputed backend needs format, file and dim (docs/backends.md)")
+            raise ValueError(
+                f"{name}.{key} is missing: a precomputed backend needs format, file and dim (docs/backends.md)"
+            )
     if section["format"] not in FORMATS:
         raise ValueError(f"{name}.format={section['format']!r}; allowed: {', '.join(FORMATS)}")
     if not isinstance(section["dim"], int) or section["dim"] < 1:
@@ -268,7 +275,11 @@ class PrecomputedBackend(Backend):
         return read_parquet(self.file, self.id_column, self.vector_column, self.dim, self.name)
 
     def embed_tracks(
-        self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
+        self,
+        tracks: pd.DataFrame,
+        max_seconds: float = 30.0,
+        batch_size: int = 32,
+        failures: dict[int, str] | None = None,
     ) -> np.ndarray:
         vectors = self.read()
         alignment = align(vectors, tracks["track_id"])
@@ -277,9 +288,17 @@ class PrecomputedBackend(Backend):
             failures.update({int(row): reason for row in alignment.missing})
         elif len(alignment.missing):
             row = int(alignment.missing[0])
-            raise ExtractionError(f"{self.name}: track {tracks['track_id'].iloc[row]} (row {row} of tracks.parquet) is {reason}")
+            raise ExtractionError(
+                f"{self.name}: track {tracks['track_id'].iloc[row]} (row {row} of tracks.parquet) is {reason}"
+            )
         if len(alignment.missing):
-            log.warning("%s: %d of %d tracks are not in %s; they are masked", self.name, len(alignment.missing), len(tracks), self.file)
+            log.warning(
+                "%s: %d of %d tracks are not in %s; they are masked",
+                self.name,
+                len(alignment.missing),
+                len(tracks),
+                self.file,
+            )
         self.counts = {
             "file": str(self.file),
             "file_rows": len(vectors.ids),

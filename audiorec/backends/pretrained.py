@@ -5,6 +5,7 @@ length, time pooling, and one clear error for a missing package or missing weigh
 AutoFeatureExtractor) behind `mert` and `music2vec`; the other backends wrap
 their own packages' documented APIs.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -40,7 +41,9 @@ def load_pretrained(backend: str, model: str, load: Callable[[str], T], download
     """`load(model)`, where `model` is a hub name or a local folder, with every way that fails
     (offline, never downloaded, a wrong folder, remote code not allowed) turned into one message."""
     if is_path(model) and not Path(model).exists():
-        raise BackendUnavailable(f"{backend}.model: the folder {model} does not exist; point {backend}.model in params.yaml at the downloaded weights")
+        raise BackendUnavailable(
+            f"{backend}.model: the folder {model} does not exist; point {backend}.model in params.yaml at the downloaded weights"
+        )
     try:
         return load(model)
     except Exception as error:  # noqa: BLE001 - each package raises its own types for a missing or offline checkpoint
@@ -52,8 +55,13 @@ def load_pretrained(backend: str, model: str, load: Callable[[str], T], download
         offline = " (HF_HUB_OFFLINE=1: nothing is downloaded)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
         if download is None and is_path(model):
             download = f"a fresh download into {model} (it lacks or has broken model files)"
-        how = download or f"`hf download {model} --local-dir models/{backend}` and set {backend}.model in params.yaml to that folder"
-        raise BackendUnavailable(f"{backend}: cannot load the weights {model!r}{offline}: {str(error).rstrip('.')}. Get them with {how}") from error
+        how = (
+            download
+            or f"`hf download {model} --local-dir models/{backend}` and set {backend}.model in params.yaml to that folder"
+        )
+        raise BackendUnavailable(
+            f"{backend}: cannot load the weights {model!r}{offline}: {str(error).rstrip('.')}. Get them with {how}"
+        ) from error
 
 
 def is_path(model: str) -> bool:
@@ -184,7 +192,9 @@ class TransformersBackend(TorchBackend):
             lambda name: AutoFeatureExtractor.from_pretrained(name, trust_remote_code=trust_remote_code),
         )
         self.model = load_pretrained(
-            self.name, self.model_name, lambda name: AutoModel.from_pretrained(name, trust_remote_code=trust_remote_code)
+            self.name,
+            self.model_name,
+            lambda name: AutoModel.from_pretrained(name, trust_remote_code=trust_remote_code),
         )
         self.model.eval()
         self.sample_rate = sample_rate or self.extractor.sampling_rate
@@ -192,11 +202,17 @@ class TransformersBackend(TorchBackend):
             # The original study fed Music2Vec 24 kHz audio; allowed, to reproduce it, but never silently.
             log.warning(
                 "%s: feeding %d Hz audio to %s, which was trained on %d Hz (%s.sample_rate)",
-                self.name, self.sample_rate, self.model_name, self.extractor.sampling_rate, self.name,
+                self.name,
+                self.sample_rate,
+                self.model_name,
+                self.extractor.sampling_rate,
+                self.name,
             )
         n_states = self.model.config.num_hidden_layers + 1  # the embeddings, then each layer
         if not -n_states <= layer < n_states:
-            raise ValueError(f"{self.name}.layer={layer}; {self.model_name} has hidden states 0..{n_states - 1} (or -1 for the last)")
+            raise ValueError(
+                f"{self.name}.layer={layer}; {self.model_name} has hidden states 0..{n_states - 1} (or -1 for the last)"
+            )
         self.layer = layer
         self.dim = self.model.config.hidden_size
 
@@ -207,4 +223,3 @@ class TransformersBackend(TorchBackend):
         values = inputs["input_values"].to(self.device, self.dtype)
         hidden = self.model(values, output_hidden_states=True).hidden_states[self.layer]
         return pool_time(hidden, self.pooling)
-

@@ -2,6 +2,7 @@
 
 Gaussian by default; the original's Shallow Net ran on uniform [0, 1) vectors of 64
 (RecSys) or 128 (journal) dims (`distribution: uniform`, `dim`)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,11 @@ class RandomBackend(Backend):
         self.dim, self.seed, self.distribution = dim, seed, distribution
 
     def embed_tracks(
-        self, tracks: pd.DataFrame, max_seconds: float = 30.0, batch_size: int = 32, failures: dict[int, str] | None = None
+        self,
+        tracks: pd.DataFrame,
+        max_seconds: float = 30.0,
+        batch_size: int = 32,
+        failures: dict[int, str] | None = None,
     ) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
         shape = (len(tracks), self.dim)

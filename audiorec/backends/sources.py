@@ -7,6 +7,7 @@ data/precomputed/<name>/. The `sources` stage writes one small JSON per backend 
 hashes of those files, and extract@<name> depends on that JSON: it changes, and so re-runs
 extract@<name>, exactly when that backend's own inputs change (docs/backends.md).
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 The same reader serves the built-in synthetic data, which is written in the
 same layout, so the synthetic pipeline exercises the real code path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ def _has_header(log_path: Path) -> bool:
         first = handle.readline().rstrip("\r\n").split("\t")
     if first == LOG_COLUMNS:
         return True
-    if len(first) == len(LOG_COLUMNS) and not pd.isna(pd.to_datetime(first[2], format=TIMESTAMP_FORMAT, errors="coerce")):
+    if len(first) == len(LOG_COLUMNS) and not pd.isna(
+        pd.to_datetime(first[2], format=TIMESTAMP_FORMAT, errors="coerce")
+    ):
         log.warning("%s has no header line; reading line 1 as a play (columns %s)", log_path, LOG_COLUMNS)
         return False
     raise ValueError(
@@ -80,7 +83,9 @@ def _log_batches(log_path: Path, header: bool, block_bytes: int, on_wrong_column
             use_threads=False, block_size=block_bytes, skip_rows=int(header), column_names=LOG_COLUMNS
         ),
         # No quoting: a quote is part of an id in this format; empty lines are rows, so they are counted.
-        parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, ignore_empty_lines=False, invalid_row_handler=handle),
+        parse_options=csv.ParseOptions(
+            delimiter="\t", quote_char=False, ignore_empty_lines=False, invalid_row_handler=handle
+        ),
         convert_options=csv.ConvertOptions(
             column_types={name: pa.string() for name in LOG_COLUMNS}, strings_can_be_null=False
         ),
@@ -208,8 +213,14 @@ def catalogue(audio_files: pd.DataFrame, plays: pd.DataFrame) -> tuple[pd.DataFr
         track_idx=track_idx, track_id=pd.Categorical.from_codes(track_idx, categories=pd.Index(tracks["track_id"]))
     )
     if len(played) < len(audio_files):
-        log.info("%d audio files have no plays in the log; they are not in the catalogue", len(audio_files) - len(played))
-    return tracks, plays, {"audio_files": len(audio_files), "audio_without_plays": len(audio_files) - len(played), "tracks": len(tracks)}
+        log.info(
+            "%d audio files have no plays in the log; they are not in the catalogue", len(audio_files) - len(played)
+        )
+    return (
+        tracks,
+        plays,
+        {"audio_files": len(audio_files), "audio_without_plays": len(audio_files) - len(played), "tracks": len(tracks)},
+    )
 
 
 def read_dataset(

@@ -20,6 +20,7 @@ played on or after `test_date` is a test-period pair, new to that user, whose
 Users are enumerated in sorted order, as the original's groupby leaves them, so
 on the same log the validation and test users are the original's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ class Protocol:
         if self.val_from not in VAL_FROM:
             raise ValueError(f"val_from={self.val_from!r}; allowed: {', '.join(VAL_FROM)}")
         if self.val_from == "without_cold" and not self.cold_start:
-            raise ValueError("val_from=without_cold needs cold_start: true (without a cold split no user has cold tracks)")
+            raise ValueError(
+                "val_from=without_cold needs cold_start: true (without a cold split no user has cold tracks)"
+            )
         if not 0 < self.test_size < 1:
             raise ValueError(f"test_size={self.test_size}; must be strictly between 0 and 1")
 
@@ -79,7 +82,9 @@ def compress(plays: pd.DataFrame, test_date: str) -> tuple[pd.DataFrame, pd.Data
     with the first-play time and the plays on its side of `test_date`."""
     before = (plays["timestamp"] < pd.Timestamp(test_date)).rename("before")
     grouped = plays.assign(before=before).groupby(["user_id", "track_idx"], observed=True, sort=True)
-    pairs = grouped.agg(timestamp=("timestamp", "min"), plays=("timestamp", "size"), before=("before", "sum")).reset_index()
+    pairs = grouped.agg(
+        timestamp=("timestamp", "min"), plays=("timestamp", "size"), before=("before", "sum")
+    ).reset_index()
     pairs["user_id"] = pairs["user_id"].astype(str)
     is_train = pairs["before"] > 0
     train = pairs[is_train].assign(count=pairs["before"])
@@ -136,7 +141,9 @@ def time_split(plays: pd.DataFrame, protocol: Protocol, duplicate_plays: str = "
     }
 
 
-def split_statistics(splits: dict[str, pd.DataFrame], plays: pd.DataFrame, protocol: Protocol) -> dict[str, dict[str, int]]:
+def split_statistics(
+    splits: dict[str, pd.DataFrame], plays: pd.DataFrame, protocol: Protocol
+) -> dict[str, dict[str, int]]:
     """Users, tracks and pairs per split, and the plays outside the protocol's window."""
     outside = int((~protocol.in_window(plays["timestamp"])).sum())
     return {"ignored": {"plays_outside_window": outside}} | {

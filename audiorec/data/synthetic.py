@@ -8,6 +8,7 @@ plays carries signal for sequential models. The files written are the same as
 a real Music4All copy (`audios/<id>.mp3`, `userid_trackid_timestamp.tsv`), and
 the hidden styles go to a separate file for the `oracle` backend.
 """
+
 from __future__ import annotations
 
 import logging

@@ -8,6 +8,7 @@
   audio (`ranks_cold_tracks`); interaction-only models cannot rank them.
 - Masked tracks (no embedding, extract.on_error: skip) are never ranked.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,9 @@ def rank_splits(
         has_train = known.get_indexer(users) >= 0
         lost = users[~has_train]
         if len(lost):
-            log.warning("%s: %d users have no usable train tracks and get no list (first: %s)", split, len(lost), lost[0])
+            log.warning(
+                "%s: %d users have no usable train tracks and get no list (first: %s)", split, len(lost), lost[0]
+            )
         users = users[has_train]
         if len(candidates) == 0 or len(users) == 0:
             log.warning("%s: nothing to rank (%d candidate tracks, %d users)", split, len(candidates), len(users))

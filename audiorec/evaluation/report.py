@@ -13,6 +13,7 @@ journal's convention), and the paired tests read each user's metric averaged ove
 the seeds. A row with one run (one seed, or a deterministic model) keeps the
 interval over users; the CSV also holds the per-user interval of the pooled lists.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -123,13 +124,17 @@ def versus_control(
     """For each run with a control of `kind`: the control's HitRate@k and Holm-corrected paired p-values."""
     name = column("hitrate", k)
     by_name = {control.backend: control for control in controls}
-    matched = [(run, by_name[control_name(run.backend, kind)]) for run in runs if control_name(run.backend, kind) in by_name]
+    matched = [
+        (run, by_name[control_name(run.backend, kind)]) for run in runs if control_name(run.backend, kind) in by_name
+    ]
     return pd.DataFrame(
         {
             "backend": [run.backend for run, _ in matched],
             f"{kind}_HitRate@{k}": [summary_row(control, k, split)[f"HitRate@{k}"] for _, control in matched],
             f"{kind}_HitRate@{k}_ci95": [summary_row(control, k, split)[f"HitRate@{k}_ci95"] for _, control in matched],
-            **paired_columns([(run.values(split)[name], control.values(split)[name]) for run, control in matched], f"{kind}_"),
+            **paired_columns(
+                [(run.values(split)[name], control.values(split)[name]) for run, control in matched], f"{kind}_"
+            ),
         }
     )
 
@@ -169,7 +174,9 @@ def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50) -> str:
         shown["vs best"] = [_pvalue_cell(t, w, "best") for t, w in zip(table["p_t_holm"], table["p_wilcoxon_holm"])]
         for kind in KINDS:
             if f"{kind}_HitRate@{k}" in table and table[f"{kind}_HitRate@{k}"].notna().any():
-                shown[f"{kind} HitRate@{k}"] = _mean_cells(table[f"{kind}_HitRate@{k}"], table[f"{kind}_HitRate@{k}_ci95"])
+                shown[f"{kind} HitRate@{k}"] = _mean_cells(
+                    table[f"{kind}_HitRate@{k}"], table[f"{kind}_HitRate@{k}_ci95"]
+                )
                 shown[f"vs {kind}"] = [
                     _pvalue_cell(t, w, "—") for t, w in zip(table[f"p_t_{kind}_holm"], table[f"p_wilcoxon_{kind}_holm"])
                 ]

@@ -1,4 +1,5 @@
 """Paired tests over per-user metric values, Holm-corrected across the comparisons of one table."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,9 @@ def paired_pvalues(first: np.ndarray, second: np.ndarray) -> tuple[float, float]
     if not np.any(differences):
         return 1.0, 1.0
     t_p = stats.ttest_rel(first, second).pvalue
-    if np.isnan(t_p) and len(differences) > 1:  # every user differs by the same amount: no variance, the t statistic is infinite
+    if (
+        np.isnan(t_p) and len(differences) > 1
+    ):  # every user differs by the same amount: no variance, the t statistic is infinite
         t_p = 0.0
     return float(t_p), float(stats.wilcoxon(differences).pvalue)
 
@@ -50,6 +53,14 @@ def compare_runs(first: pd.DataFrame, second: pd.DataFrame, metrics: list[str], 
         if metric not in runs[0]:
             raise ValueError(f"no metric {metric!r}; evaluate wrote: {', '.join(runs[0].columns.drop('split'))}")
         p_t, p_wilcoxon = paired_pvalues(runs[0][metric].to_numpy(), second_run[metric].to_numpy())
-        rows.append({"metric": metric, "first": runs[0][metric].mean(), "second": second_run[metric].mean(),
-                     "p_t": p_t, "p_wilcoxon": p_wilcoxon, "users": len(runs[0])})
+        rows.append(
+            {
+                "metric": metric,
+                "first": runs[0][metric].mean(),
+                "second": second_run[metric].mean(),
+                "p_t": p_t,
+                "p_wilcoxon": p_wilcoxon,
+                "users": len(runs[0]),
+            }
+        )
     return pd.DataFrame(rows)

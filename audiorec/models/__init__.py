@@ -4,6 +4,7 @@ Classes are imported on first use (see audiorec.registry): only the train stage
 should pay for importing torch. A new model is a module here, its settings class in
 audiorec/settings/, and a line in KINDS (docs/add-a-model.md).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,42 +28,69 @@ class ModelKind:
     audio: bool  # runs on a backend's embeddings (params.yaml: models)
     without_audio: bool  # runs as a reference point without audio (params.yaml: baselines)
     reads_elsa: bool = False  # also reads the item factors of ELSA's run of the same seed
-    study: bool = True  # the original code ran it: its params.yaml study.<protocol> entries hold its values (else empty)
+    study: bool = (
+        True  # the original code ran it: its params.yaml study.<protocol> entries hold its values (else empty)
+    )
 
 
 KINDS: dict[str, ModelKind] = {
     "knn": ModelKind(
-        "audiorec.models.knn:KNNRecommender", "audiorec.settings.knn:KNNSettings",
-        seeded=False, audio=True, without_audio=False,
+        "audiorec.models.knn:KNNRecommender",
+        "audiorec.settings.knn:KNNSettings",
+        seeded=False,
+        audio=True,
+        without_audio=False,
     ),
     "shallow": ModelKind(
-        "audiorec.models.shallow:ShallowRecommender", "audiorec.settings.shallow:ShallowSettings",
-        seeded=True, audio=True, without_audio=False,
+        "audiorec.models.shallow:ShallowRecommender",
+        "audiorec.settings.shallow:ShallowSettings",
+        seeded=True,
+        audio=True,
+        without_audio=False,
     ),
     "mostpop": ModelKind(
-        "audiorec.models.mostpop:MostPopRecommender", "audiorec.settings.mostpop:MostPopSettings",
-        seeded=False, audio=False, without_audio=True,
+        "audiorec.models.mostpop:MostPopRecommender",
+        "audiorec.settings.mostpop:MostPopSettings",
+        seeded=False,
+        audio=False,
+        without_audio=True,
     ),
     "ease": ModelKind(
-        "audiorec.models.ease:EASERecommender", "audiorec.settings.ease:EASESettings",
-        seeded=False, audio=False, without_audio=True,
+        "audiorec.models.ease:EASERecommender",
+        "audiorec.settings.ease:EASESettings",
+        seeded=False,
+        audio=False,
+        without_audio=True,
     ),
     "elsa": ModelKind(
-        "audiorec.models.elsa:ELSARecommender", "audiorec.settings.elsa:ELSASettings",
-        seeded=True, audio=False, without_audio=True,
+        "audiorec.models.elsa:ELSARecommender",
+        "audiorec.settings.elsa:ELSASettings",
+        seeded=True,
+        audio=False,
+        without_audio=True,
     ),
     # On a learned item table without audio: what the original ran as its "random" BERT4Rec.
     "bert4rec": ModelKind(
-        "audiorec.models.bert4rec:BERT4RecRecommender", "audiorec.settings.bert4rec:BERT4RecSettings",
-        seeded=True, audio=True, without_audio=True,
+        "audiorec.models.bert4rec:BERT4RecRecommender",
+        "audiorec.settings.bert4rec:BERT4RecSettings",
+        seeded=True,
+        audio=True,
+        without_audio=True,
     ),
     "bimodal": ModelKind(
-        "audiorec.models.bimodal:BimodalRecommender", "audiorec.settings.bimodal:BimodalSettings",
-        seeded=True, audio=True, without_audio=False, reads_elsa=True,
+        "audiorec.models.bimodal:BimodalRecommender",
+        "audiorec.settings.bimodal:BimodalSettings",
+        seeded=True,
+        audio=True,
+        without_audio=False,
+        reads_elsa=True,
     ),
     "hybrid": ModelKind(
-        "audiorec.models.hybrid:HybridRecommender", "audiorec.settings.hybrid:HybridSettings",
-        seeded=True, audio=True, without_audio=False,
+        "audiorec.models.hybrid:HybridRecommender",
+        "audiorec.settings.hybrid:HybridSettings",
+        seeded=True,
+        audio=True,
+        without_audio=False,
     ),
 }
 

@@ -1,4 +1,5 @@
 """The recommender interface: `fit` on train interactions, `recommend` for users, `save`."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -67,7 +68,9 @@ def user_rows(known_users: pd.Index, user_ids: Sequence[str], model: str) -> np.
     rows = known_users.get_indexer(list(user_ids))
     if (rows < 0).any():
         unknown = [user for user, row in zip(user_ids, rows) if row < 0]
-        raise KeyError(f"{len(unknown)} users have no train interactions (first: {unknown[0]}); {model} cannot represent them")
+        raise KeyError(
+            f"{len(unknown)} users have no train interactions (first: {unknown[0]}); {model} cannot represent them"
+        )
     return rows
 
 
@@ -80,7 +83,10 @@ def validation_metrics(
     ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k, candidates)
     # Only the two logged: every epoch of the torch models pays for this.
     per_user = per_user_metrics(truth, ranked, [k], metrics=("hitrate", "ndcg"))
-    return {f"val/hitrate@{k}": float(per_user[f"hitrate@{k}"].mean()), f"val/ndcg@{k}": float(per_user[f"ndcg@{k}"].mean())}
+    return {
+        f"val/hitrate@{k}": float(per_user[f"hitrate@{k}"].mean()),
+        f"val/ndcg@{k}": float(per_user[f"ndcg@{k}"].mean()),
+    }
 
 
 def log_validation(recommender: Recommender, val: pd.DataFrame | None, train: pd.DataFrame, live: Live | None) -> None:

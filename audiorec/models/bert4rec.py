@@ -25,6 +25,7 @@ with the logQ correction that keeps the estimate unbiased.
 Every way the default departs from the original code is a parameter; params.yaml
 `model_settings: study` sets them all to the original's (docs/deviations.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -300,12 +301,22 @@ class BERT4RecRecommender(Recommender):
         self._user_rows = pd.Index(self.user_ids)
         seed_deterministic(self.seed)
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
-        if self.settings.standardize_items and items.shape[1]:  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
+        if (
+            self.settings.standardize_items and items.shape[1]
+        ):  # audio features come at arbitrary scales (MFCC's first coefficient dwarfs the rest)
             items = (items - items.mean(dim=0)) / items.std(dim=0).clamp(min=1e-6)
         self.net = BERT4RecNet(
-            items, hidden_dim=self.settings.hidden_dim, max_seq_len=self.settings.max_seq_len, n_layers=self.settings.n_layers, n_heads=self.settings.n_heads,
-            intermediate_dim=self.settings.intermediate_dim, dropout=self.settings.dropout, item_freeze=self.settings.item_freeze,
-            normalize_items=self.settings.normalize_items, special_tokens=self.settings.special_tokens, positions=self.settings.positions,
+            items,
+            hidden_dim=self.settings.hidden_dim,
+            max_seq_len=self.settings.max_seq_len,
+            n_layers=self.settings.n_layers,
+            n_heads=self.settings.n_heads,
+            intermediate_dim=self.settings.intermediate_dim,
+            dropout=self.settings.dropout,
+            item_freeze=self.settings.item_freeze,
+            normalize_items=self.settings.normalize_items,
+            special_tokens=self.settings.special_tokens,
+            positions=self.settings.positions,
             learned_dim=self.settings.learned_dim,
         ).to(self.torch_device)
         self._set_classes(train, len(items), cold_items)
@@ -317,7 +328,13 @@ class BERT4RecRecommender(Recommender):
         )
         validate = self._validation(val, train) if val is not None else None
         self.epoch, self.loss_value = train_epochs(
-            "bert4rec", self.net, self.optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
+            "bert4rec",
+            self.net,
+            self.optimizer,
+            scheduler,
+            self.generator,
+            self.settings.patience,
+            self.settings.max_epochs,
             train_epoch=self._train_epoch,
             validate=validate,
             schedule_on=monitored_metric(self.settings.schedule_on),
@@ -347,8 +364,13 @@ class BERT4RecRecommender(Recommender):
         if not self.net.items.weight.requires_grad:
             del state["items.weight"]
         torch.save(
-            {"epoch": self.epoch, "loss": self.loss_value, "model_state_dict": state, "config": self.config(),
-             "user_ids": [str(user) for user in self.user_ids]},
+            {
+                "epoch": self.epoch,
+                "loss": self.loss_value,
+                "model_state_dict": state,
+                "config": self.config(),
+                "user_ids": [str(user) for user in self.user_ids],
+            },
             directory / CHECKPOINT,
         )
 
@@ -381,7 +403,9 @@ class BERT4RecRecommender(Recommender):
         for start in range(0, len(rows), batch_size):
             at = by_length[start : start + batch_size]
             history = [np.append(self.sequences[row][-history_length:], self.net.mask) for row in rows[at]]
-            tokens = layout(history, self.settings.max_seq_len, self.net.padding, self.net.count_from_end).to(self.torch_device)
+            tokens = layout(history, self.settings.max_seq_len, self.net.padding, self.net.count_from_end).to(
+                self.torch_device
+            )
             outputs = self.net(tokens)
             vectors[at] = outputs[torch.arange(len(tokens)), last_positions(tokens, self.net.padding)].cpu().numpy()
         return vectors
@@ -391,11 +415,17 @@ class BERT4RecRecommender(Recommender):
             return length_batches(lengths, self.settings.batch_size, self.generator)
         return random_batches(len(lengths), self.settings.batch_size, self.generator)
 
-    def _masked_batch(self, sequences: list[np.ndarray], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def _masked_batch(
+        self, sequences: list[np.ndarray], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, targets = mask_tokens(
             layout(sequences, self.settings.max_seq_len, self.net.padding, self.net.count_from_end),
-            self.net.padding, self.net.mask, self.settings.mlm_probability, self.settings.force_last_item_masking_prob,
-            generator, self.settings.mask_at_least_one,
+            self.net.padding,
+            self.net.mask,
+            self.settings.mlm_probability,
+            self.settings.force_last_item_masking_prob,
+            generator,
+            self.settings.mask_at_least_one,
         )
         return tokens.to(self.torch_device), self._class_targets(targets.to(self.torch_device))
 
@@ -408,7 +438,9 @@ class BERT4RecRecommender(Recommender):
         for rows in self._batches(lengths):
             batch = [self.sequences[row] for row in rows]
             if self.settings.shuffle_positions:  # the control: same tracks, order destroyed
-                batch = [sequence[torch.randperm(len(sequence), generator=self.generator).numpy()] for sequence in batch]
+                batch = [
+                    sequence[torch.randperm(len(sequence), generator=self.generator).numpy()] for sequence in batch
+                ]
             tokens, targets = self._masked_batch(batch, self.generator)
             if not (targets != IGNORE).any():  # nothing masked (possible without mask_at_least_one): no signal, no step
                 continue
@@ -425,13 +457,17 @@ class BERT4RecRecommender(Recommender):
         with at least `val_min_tracks` tracks), with the same masks every epoch."""
         needs_loss = "loss" in (self.settings.stop_on, self.settings.schedule_on)
         if needs_loss and "timestamp" not in val:
-            raise ValueError("bert4rec.stop_on/schedule_on: loss needs val with a timestamp column (its sequences' order)")
+            raise ValueError(
+                "bert4rec.stop_on/schedule_on: loss needs val with a timestamp column (its sequences' order)"
+            )
         sequences = []
         if needs_loss:
             counts = val.groupby("user_id")["track_idx"].transform("size")
             sequences = list(user_sequences(val[counts >= self.settings.val_min_tracks]).values())
             if not sequences:
-                raise ValueError(f"no val user has bert4rec.val_min_tracks={self.settings.val_min_tracks} val tracks: lower it")
+                raise ValueError(
+                    f"no val user has bert4rec.val_min_tracks={self.settings.val_min_tracks} val tracks: lower it"
+                )
 
         def validate() -> dict[str, float]:
             metrics = validation_metrics(self, val, train, VAL_K)
@@ -459,13 +495,19 @@ class BERT4RecRecommender(Recommender):
             return None
         return self.net.class_vectors(self.classes)
 
-    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor, class_vectors: torch.Tensor | None = None) -> torch.Tensor:
+    def _loss(
+        self, outputs: torch.Tensor, targets: torch.Tensor, class_vectors: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The training loss; `class_vectors`, when given, are the softmax's (computed once for frozen classes)."""
         if self.settings.loss == "softmax":
             classes = self.net.class_vectors(self.classes) if class_vectors is None else class_vectors
             return masked_softmax_loss(outputs, targets, classes)
-        negatives = torch.multinomial(self.log_q.exp().cpu(), self.settings.n_negatives, replacement=True, generator=self.generator)
-        return sampled_softmax_loss(outputs, targets, self._class_vectors_of, negatives.to(self.torch_device), self.log_q)
+        negatives = torch.multinomial(
+            self.log_q.exp().cpu(), self.settings.n_negatives, replacement=True, generator=self.generator
+        )
+        return sampled_softmax_loss(
+            outputs, targets, self._class_vectors_of, negatives.to(self.torch_device), self.log_q
+        )
 
     def _class_vectors_of(self, class_ids: torch.Tensor) -> torch.Tensor:
         tracks = class_ids if self.classes is None else self.classes[class_ids]

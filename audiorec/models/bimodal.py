@@ -17,6 +17,7 @@ the user side still carries the chosen mode. `cold_collaborative: elsa_row`
 restores the journal's code, which fed ELSA's row for such a track (trained
 only to predict that nobody plays it) through the collaborative MLP too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,7 +55,9 @@ def decoupled_contrastive_loss(anchors: torch.Tensor, positives: torch.Tensor, t
     cross = anchors @ positives.T / temperature
     within = anchors @ anchors.T / temperature
     self_pairs = torch.eye(len(anchors), dtype=torch.bool, device=anchors.device)
-    negatives = torch.cat([within.masked_fill(self_pairs, -torch.inf), cross.masked_fill(self_pairs, -torch.inf)], dim=1)
+    negatives = torch.cat(
+        [within.masked_fill(self_pairs, -torch.inf), cross.masked_fill(self_pairs, -torch.inf)], dim=1
+    )
     return (torch.logsumexp(negatives, dim=1) - cross.diagonal()).mean()
 
 
@@ -72,7 +75,14 @@ class BimodalNet(nn.Module):
 class BimodalRecommender(MeanUserRecommender):
     name = "bimodal"
 
-    def __init__(self, settings: BimodalSettings, *, collaborative_factors: np.ndarray | None = None, seed: int = 0, checkpoint_dir: str | None = None):
+    def __init__(
+        self,
+        settings: BimodalSettings,
+        *,
+        collaborative_factors: np.ndarray | None = None,
+        seed: int = 0,
+        checkpoint_dir: str | None = None,
+    ):
         self.settings, self.seed, self.checkpoint_dir = settings, seed, checkpoint_dir
         self.collaborative_factors = collaborative_factors
         self.torch_device = resolve_device(settings.device)
@@ -96,7 +106,13 @@ class BimodalRecommender(MeanUserRecommender):
         tracks = torch.as_tensor(np.unique(train["track_idx"].to_numpy()), device=self.torch_device)
         truth = None if val is None else val[val["user_id"].isin(self._user_rows)]
         self.epoch, self.loss = train_epochs(
-            "bimodal", self.net, optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
+            "bimodal",
+            self.net,
+            optimizer,
+            scheduler,
+            self.generator,
+            self.settings.patience,
+            self.settings.max_epochs,
             train_epoch=lambda: self._train_epoch(tracks, optimizer),
             validate=(lambda: self._validate(truth, train)) if truth is not None else None,
             schedule_on="train/loss",  # the journal's plateau scheduler, whatever stops training
@@ -112,7 +128,9 @@ class BimodalRecommender(MeanUserRecommender):
 
     def _make_net(self, item_embeddings: np.ndarray) -> None:
         if self.collaborative_factors is None:
-            raise ValueError("bimodal needs ELSA's item factors (collaborative_factors): run train@none-elsa-<seed> first")
+            raise ValueError(
+                "bimodal needs ELSA's item factors (collaborative_factors): run train@none-elsa-<seed> first"
+            )
         if len(self.collaborative_factors) != len(item_embeddings):
             raise ValueError(
                 f"ELSA's item factors have {len(self.collaborative_factors)} rows but the audio embeddings "
@@ -120,7 +138,9 @@ class BimodalRecommender(MeanUserRecommender):
             )
         self.audio = torch.tensor(np.asarray(item_embeddings, dtype=np.float32), device=self.torch_device)
         self.factors = torch.tensor(np.asarray(self.collaborative_factors, dtype=np.float32), device=self.torch_device)
-        self.net = BimodalNet(self.audio.shape[1], self.factors.shape[1], self.settings.hidden_dim).to(self.torch_device)
+        self.net = BimodalNet(self.audio.shape[1], self.factors.shape[1], self.settings.hidden_dim).to(
+            self.torch_device
+        )
 
     def _train_epoch(self, tracks: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
         self.net.train()

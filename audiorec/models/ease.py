@@ -10,6 +10,7 @@ holds the Gram matrix, then its Cholesky factor, then P, then B: LAPACK's
 instead of the ~8 copies `numpy.linalg.inv` needs. `fit` refuses up front when
 the measured peak (`required_bytes`, benchmarks/ease_memory.py) does not fit.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,7 +78,9 @@ def invert_spd_in_place(matrix: np.ndarray) -> None:
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (fortran,))
     factor, info = potrf(fortran, lower=1, clean=0, overwrite_a=1)
     if factor is not fortran:  # f2py copies an input it cannot use as is: the result would be lost
-        raise TypeError(f"invert_spd_in_place needs a C-ordered float32/float64 matrix, got {matrix.dtype} {matrix.flags}")
+        raise TypeError(
+            f"invert_spd_in_place needs a C-ordered float32/float64 matrix, got {matrix.dtype} {matrix.flags}"
+        )
     if info > 0:
         raise np.linalg.LinAlgError(
             f"EASE: X^T X + l2 I is not positive definite in {matrix.dtype} (Cholesky failed at track index "
@@ -107,7 +110,9 @@ def mirror_upper_triangle(matrix: np.ndarray, tile: int = MIRROR_TILE) -> None:
 def ease_weights(interactions: sparse.csr_matrix, l2: float, dtype: str = "float32") -> np.ndarray:
     """The `(n_items, n_items)` EASE weight matrix with zero diagonal, in `dtype`, computed in one array."""
     n_items = interactions.shape[1]
-    log.info("EASE: Gram matrix of %d tracks (%.1f GiB of %s)", n_items, np.dtype(dtype).itemsize * n_items**2 / 2**30, dtype)
+    log.info(
+        "EASE: Gram matrix of %d tracks (%.1f GiB of %s)", n_items, np.dtype(dtype).itemsize * n_items**2 / 2**30, dtype
+    )
     weights = gram_matrix(interactions, l2, dtype)
     log.info("EASE: inverting it in place (Cholesky)")  # minutes at Music4All's size, without progress to show
     invert_spd_in_place(weights)
@@ -149,7 +154,9 @@ class EASERecommender(Recommender):
         for start in range(0, len(rows), self.settings.batch_size):
             batch = rows[start : start + self.settings.batch_size]
             scores = self.interactions[batch] @ self.weights
-            ranked += top_k_by_score(scores, [self.seen_items[self._user_rows[row]] for row in batch], top_k, candidates)
+            ranked += top_k_by_score(
+                scores, [self.seen_items[self._user_rows[row]] for row in batch], top_k, candidates
+            )
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:

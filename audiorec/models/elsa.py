@@ -14,6 +14,7 @@ the user vector `x A` with the item vectors A, so retrieval goes through
 (`item_factors.npy`, one row per track of tracks.parquet) for the Bimodal
 model, which reads it as its collaborative view.
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,8 +79,13 @@ class ELSARecommender(Recommender):
         self.model = ELSA(n_items=n_items, n_dims=self.settings.factors, device=self.torch_device, lr=self.settings.lr)
         truth = None if val is None else val[val["user_id"].isin(self._user_rows)]
         self.epoch, self.loss = train_epochs(
-            "elsa", self.model, elsa_optimizer(self.model), FixedLearningRate(), torch.default_generator,
-            self.settings.patience, self.settings.max_epochs,
+            "elsa",
+            self.model,
+            elsa_optimizer(self.model),
+            FixedLearningRate(),
+            torch.default_generator,
+            self.settings.patience,
+            self.settings.max_epochs,
             train_epoch=self._train_epoch,
             validate=(lambda: validation_metrics(self, truth, train)) if truth is not None else None,
             schedule_on="train/loss",
@@ -92,7 +98,13 @@ class ELSARecommender(Recommender):
 
     def _train_epoch(self) -> float:
         # elsarec shuffles with torch's global generator, which train_epochs checkpoints for resume.
-        losses = self.model.fit(self.interactions, epochs=1, batch_size=self.settings.batch_size, shuffle=self.settings.shuffle, verbose=False)
+        losses = self.model.fit(
+            self.interactions,
+            epochs=1,
+            batch_size=self.settings.batch_size,
+            shuffle=self.settings.shuffle,
+            verbose=False,
+        )
         return float(losses["nmse_train"][0])
 
     @property

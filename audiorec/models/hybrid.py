@@ -10,6 +10,7 @@ Recommendation, as in the journal: a user is the mean of their train tracks'
 rows of A, tracks are ranked by inner product with A, which orders unseen
 tracks exactly as ELSA's `x A Aᵀ` does.
 """
+
 from __future__ import annotations
 
 import logging
@@ -84,11 +85,19 @@ class HybridRecommender(MeanUserRecommender):
         self.generator = torch.Generator().manual_seed(self.seed)
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.settings.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=self.settings.scheduler_patience)
-        self.columns = np.arange(len(item_embeddings)) if self.settings.catalogue == "all" else np.unique(train["track_idx"])
+        self.columns = (
+            np.arange(len(item_embeddings)) if self.settings.catalogue == "all" else np.unique(train["track_idx"])
+        )
         rows = self._rows(train, self._user_rows)
         truth = None if val is None else val[val["user_id"].isin(self._user_rows)]
         self.epoch, self.loss = train_epochs(
-            "hybrid", self.net, optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
+            "hybrid",
+            self.net,
+            optimizer,
+            scheduler,
+            self.generator,
+            self.settings.patience,
+            self.settings.max_epochs,
             train_epoch=lambda: self._train_epoch(rows, optimizer),
             validate=(lambda: self._validate(truth, train)) if truth is not None else None,
             schedule_on="val/loss",
@@ -107,7 +116,9 @@ class HybridRecommender(MeanUserRecommender):
     def _rows(self, interactions: pd.DataFrame, users: pd.Index) -> sparse.csr_matrix:
         """The users' binary rows over `self.columns` (tracks outside them are dropped)."""
         inside = interactions[interactions["track_idx"].isin(self.columns)]
-        return binary_matrix(inside.assign(track_idx=np.searchsorted(self.columns, inside["track_idx"])), users, len(self.columns))
+        return binary_matrix(
+            inside.assign(track_idx=np.searchsorted(self.columns, inside["track_idx"])), users, len(self.columns)
+        )
 
     def _loss(self, rows: sparse.csr_matrix) -> torch.Tensor:
         batch = torch.tensor(rows.toarray(), dtype=torch.float32, device=self.torch_device)

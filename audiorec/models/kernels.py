@@ -17,6 +17,7 @@ BERT4Rec's losses: `masked_softmax_loss` (which positions count, via IGNORE) and
 
 Data flows one way: this module imports only torch (and the standard library), never a model.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -63,8 +64,12 @@ class GatheredDot(torch.autograd.Function):
 
 
 def sum_rows_by_group(
-    groups: torch.Tensor, n_groups: int, table: torch.Tensor, members: torch.Tensor,
-    weights: torch.Tensor | None = None, mode: str = "sum",
+    groups: torch.Tensor,
+    n_groups: int,
+    table: torch.Tensor,
+    members: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    mode: str = "sum",
 ) -> torch.Tensor:
     """(n_groups, dim): for each group g, the sum (or mean) over the i with groups[i] == g of
     weights[i] * table[members[i]], without a copy of the gathered rows (`embedding_bag` over
@@ -75,8 +80,11 @@ def sum_rows_by_group(
     order = torch.argsort(groups.to(narrow), stable=True)
     counts = torch.bincount(groups, minlength=n_groups)
     return F.embedding_bag(
-        members[order], table, torch.cumsum(counts, 0) - counts,
-        per_sample_weights=None if weights is None else weights[order], mode=mode,
+        members[order],
+        table,
+        torch.cumsum(counts, 0) - counts,
+        per_sample_weights=None if weights is None else weights[order],
+        mode=mode,
     )
 
 

@@ -1,4 +1,5 @@
 """KNN of the original study: a user is the mean of their train tracks' audio vectors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,7 +51,9 @@ class KNNRecommender(Recommender):
     def recommend(self, user_ids: Sequence[str], top_k: int, candidates: np.ndarray | None = None) -> pd.DataFrame:
         rows = user_rows(self._user_rows, user_ids, "KNN")
         seen_items = [self.seen_items[user] for user in user_ids]
-        ranked = top_k_unseen(self.user_vectors[rows], self.item_vectors, seen_items, top_k, self.settings.batch_size, candidates)
+        ranked = top_k_unseen(
+            self.user_vectors[rows], self.item_vectors, seen_items, top_k, self.settings.batch_size, candidates
+        )
         return pd.DataFrame({"user_id": list(user_ids), "track_idx": ranked})
 
     def save(self, directory: str | Path) -> None:

@@ -5,6 +5,7 @@ by inner product (the shared `top_k_unseen`), cold tracks included.
 Subclasses build their `net` (`_make_net`), train it, and say which vector each
 track gets (`_item_vectors`); this class keeps the users, ranks, saves and loads.
 """
+
 from __future__ import annotations
 
 from abc import abstractmethod

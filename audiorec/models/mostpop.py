@@ -2,6 +2,7 @@
 
 No audio and no personalisation: the floor any content model has to clear.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +17,7 @@ from audiorec.settings.mostpop import MostPopSettings
 
 if TYPE_CHECKING:
     from dvclive import Live
+
 
 class MostPopRecommender(Recommender):
     def __init__(self, settings: MostPopSettings):

@@ -10,6 +10,7 @@ pair and sampled negatives: negative users for the pair's track
 The hand-written kernels it trains with (`GatheredDot`, `NormalizedReLU`,
 `sum_rows_by_group`) live in `audiorec.models.kernels`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -169,7 +170,13 @@ def sample_negatives(
 
 class ShallowNet(nn.Module):
     def __init__(
-        self, items: torch.Tensor, users: torch.Tensor, hidden_dim: int, variant: str, item_freeze: bool, user_freeze: bool
+        self,
+        items: torch.Tensor,
+        users: torch.Tensor,
+        hidden_dim: int,
+        variant: str,
+        item_freeze: bool,
+        user_freeze: bool,
     ):
         super().__init__()
         d_in = items.shape[1]
@@ -207,7 +214,9 @@ class ShallowNet(nn.Module):
         if self.readout is None:
             return GatheredDot.apply(anchors, representations, rows)
         # readout(a * r) = (a * w) . r + b
-        return torch.sigmoid(GatheredDot.apply(anchors * self.readout.weight[0], representations, rows) + self.readout.bias)
+        return torch.sigmoid(
+            GatheredDot.apply(anchors * self.readout.weight[0], representations, rows) + self.readout.bias
+        )
 
     def _all_pairs(self, anchors: torch.Tensor, representations: torch.Tensor) -> torch.Tensor:
         if self.readout is None:
@@ -280,7 +289,13 @@ class ShallowRecommender(Recommender):
             self.optimizer, mode=scheduler_mode(self.settings.schedule_on), patience=self.settings.scheduler_patience
         )
         self.epoch, self.loss = train_epochs(
-            "shallow", self.net, self.optimizer, scheduler, self.generator, self.settings.patience, self.settings.max_epochs,
+            "shallow",
+            self.net,
+            self.optimizer,
+            scheduler,
+            self.generator,
+            self.settings.patience,
+            self.settings.max_epochs,
             train_epoch=lambda: self._train_epoch(pairs, train_codes),
             validate=(lambda: self._validate(*validation, train)) if validation is not None else None,
             schedule_on=monitored_metric(self.settings.schedule_on),
@@ -356,7 +371,14 @@ class ShallowRecommender(Recommender):
         self.epoch, self.loss = 0, float("nan")
 
     def _make_net(self, items: torch.Tensor, users: torch.Tensor) -> None:
-        self.net = ShallowNet(items, users, self.settings.hidden_dim, self.settings.variant, self.settings.item_freeze, self.settings.user_freeze)
+        self.net = ShallowNet(
+            items,
+            users,
+            self.settings.hidden_dim,
+            self.settings.variant,
+            self.settings.item_freeze,
+            self.settings.user_freeze,
+        )
         self.net.to(self.torch_device)
         self.trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
         # Fused: one kernel per step instead of a dozen passes over the user table (about 7x faster at Music4All's size).
@@ -409,7 +431,9 @@ class ShallowRecommender(Recommender):
         codes = torch.cat([pairs.users * self.n_items + pairs.items for pairs in pair_sets])
         return PositivePairs(codes, self.n_users * self.n_items)
 
-    def _validation_data(self, val: pd.DataFrame, train_pairs: _Pairs) -> tuple[_Pairs, pd.DataFrame, PositivePairs | None]:
+    def _validation_data(
+        self, val: pd.DataFrame, train_pairs: _Pairs
+    ) -> tuple[_Pairs, pd.DataFrame, PositivePairs | None]:
         """Val pairs of users known from train, their truth frame, and the codes negatives must avoid."""
         known = val[val["user_id"].isin(self._user_rows)]
         if known.empty:
@@ -449,7 +473,14 @@ class ShallowRecommender(Recommender):
     ) -> torch.Tensor:
         users, items = pairs.users[batch], pairs.items[batch]
         negatives = sample_negatives(
-            users, items, self.n_users, self.n_items, self.settings.neg_samples, self.settings.sample_type, generator, positives
+            users,
+            items,
+            self.n_users,
+            self.n_items,
+            self.settings.neg_samples,
+            self.settings.sample_type,
+            generator,
+            positives,
         )
         # Column 0 holds the positive pair, columns 1.. its negatives, so one score call covers both.
         if self.settings.sample_type == "item":
@@ -460,7 +491,9 @@ class ShallowRecommender(Recommender):
         weights = None if pairs.weights is None else pairs.weights[batch]
         loss = hinge_loss(scores[:, 0], scores[:, 1:], self.settings.margin, weights)
         if self.settings.l2 > 0:
-            loss = loss + self.settings.l2 * (sum(parameter.pow(2).sum() for parameter in self.trainable) + self.frozen_l2)
+            loss = loss + self.settings.l2 * (
+                sum(parameter.pow(2).sum() for parameter in self.trainable) + self.frozen_l2
+            )
         return loss
 
     @torch.no_grad()

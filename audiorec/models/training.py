@@ -1,4 +1,5 @@
 """What the models trained with PyTorch share: device choice, early stopping, per-epoch logs, checkpoints."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT")
+
 
 def monitored_metric(name: str) -> str:
     """The logged metric a `stop_on` / `schedule_on` value (audiorec.settings.base.Monitored) stands for:
@@ -121,7 +123,9 @@ def seed_deterministic(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def training_fingerprint(sources: Sequence[str], config: dict, item_embeddings: np.ndarray, *frames: pd.DataFrame | None) -> str:
+def training_fingerprint(
+    sources: Sequence[str], config: dict, item_embeddings: np.ndarray, *frames: pd.DataFrame | None
+) -> str:
     """What a resumable state must match: the model's code (`sources`, its files: its module and
     the kernels it runs), the settings that shape training, and the data (val too: it chose the
     best epoch so far)."""
@@ -136,7 +140,11 @@ def training_fingerprint(sources: Sequence[str], config: dict, item_embeddings: 
     digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32))
     for frame in frames:
         if frame is not None:
-            digest.update(np.ascontiguousarray(pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy()))
+            digest.update(
+                np.ascontiguousarray(
+                    pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy()
+                )
+            )
     return digest.hexdigest()
 
 

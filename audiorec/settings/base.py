@@ -1,4 +1,5 @@
 """What every section class shares: unknown keys refused, values frozen, errors that name the fix."""
+
 from __future__ import annotations
 
 import difflib
@@ -56,7 +57,9 @@ def describe(cls: type[BaseModel], issue: Any, where: str, file: str) -> str:
         return f"{file}: {key}: unknown key{closest(name, valid)}; the keys of {parent}: {', '.join(valid)}"
     if issue["type"] == "missing":
         parent = key.rpartition(".")[0]
-        return f"{file}: {key} is missing; add it{f' to {parent}' if parent else ''} (docs/params.md says what it means)"
+        return (
+            f"{file}: {key} is missing; add it{f' to {parent}' if parent else ''} (docs/params.md says what it means)"
+        )
     # A validator does not know its section's name; pydantic prefixes a validator's own message.
     message = issue["msg"].replace("<this section's name>", where).removeprefix("Value error, ")
     if not issue["loc"]:  # a rule across keys (a model validator): the section, not one value

@@ -1,4 +1,5 @@
 """params.yaml `bert4rec`: BERT4Rec on the frozen audio vectors (audiorec.models.bert4rec)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal

@@ -1,4 +1,5 @@
 """params.yaml `bimodal`: the journal's contrastive model on audio and ELSA's item factors (audiorec.models.bimodal)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal

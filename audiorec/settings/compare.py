@@ -1,4 +1,5 @@
 """params.yaml `compare`: how far a metric may move before `python -m stages.compare` fails."""
+
 from __future__ import annotations
 
 from audiorec.settings.base import NonNegativeFloat, Section

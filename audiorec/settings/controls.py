@@ -2,6 +2,7 @@
 
 That each name is in `backends` or `models` is checked by audiorec.config, which sees those lists.
 """
+
 from __future__ import annotations
 
 from audiorec.settings.base import NonNegativeInt, Section

@@ -1,4 +1,5 @@
 """params.yaml `dataset`: where the listening log and the audio come from."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `ease`: EASE, the closed-form collaborative baseline (audiorec.models.ease)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `elsa`: ELSA, the journal's collaborative reference (audiorec.models.elsa, the elsarec package)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `encodecmae`: the EnCodecMAE backend (audiorec.backends.encodecmae); not in `backends` by default."""
+
 from __future__ import annotations
 
 from typing import Annotated

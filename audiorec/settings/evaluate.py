@@ -1,4 +1,5 @@
 """params.yaml `evaluate`: the cut-offs of the metrics."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,4 +1,5 @@
 """params.yaml `extract`: how every backend's extraction runs."""
+
 from __future__ import annotations
 
 from typing import Literal

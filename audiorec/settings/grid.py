@@ -1,5 +1,6 @@
 """params.yaml's top-level lists: which runs the grid holds (audiorec.workflow.grid), and which
 settings the models run with."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal

@@ -1,4 +1,5 @@
 """params.yaml `hybrid`: the journal's ELSA with item factors from audio (audiorec.models.hybrid)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `jukebox`: the Jukebox backend (audiorec.backends.jukebox); not in `backends` by default."""
+
 from __future__ import annotations
 
 from typing import Annotated

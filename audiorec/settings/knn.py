@@ -1,4 +1,5 @@
 """params.yaml `knn`: the nearest-neighbour recommender (audiorec.models.knn)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `mert`: the MERT backend (audiorec.backends.mert); not in `backends` by default."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `mfcc`: the MFCC-statistics backend (audiorec.backends.mfcc)."""
+
 from __future__ import annotations
 
 from audiorec.settings.base import PositiveInt, Section

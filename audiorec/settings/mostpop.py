@@ -1,4 +1,5 @@
 """params.yaml `mostpop`: the popularity baseline (audiorec.models.mostpop)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `mule`: the MULE backend (audiorec.backends.mule); not in `backends` by default."""
+
 from __future__ import annotations
 
 from audiorec.settings.base import Section

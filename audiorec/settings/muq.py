@@ -1,4 +1,5 @@
 """params.yaml `muq`: the MuQ backend (audiorec.backends.muq); not in `backends` by default."""
+
 from __future__ import annotations
 
 from typing import Literal

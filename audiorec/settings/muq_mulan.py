@@ -1,4 +1,5 @@
 """params.yaml `muq_mulan`: the MuQ-MuLan backend (audiorec.backends.muq_mulan); not in `backends` by default."""
+
 from __future__ import annotations
 
 from audiorec.settings.base import Section

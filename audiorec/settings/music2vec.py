@@ -1,4 +1,5 @@
 """params.yaml `music2vec`: the Music2Vec backend (audiorec.backends.music2vec); not in `backends` by default."""
+
 from __future__ import annotations
 
 from typing import Literal

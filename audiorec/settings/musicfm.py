@@ -1,4 +1,5 @@
 """params.yaml `musicfm`: the MusicFM backend (audiorec.backends.musicfm); not in `backends` by default."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """params.yaml `musicnn`: the MusiCNN backend (audiorec.backends.musicnn)."""
+
 from __future__ import annotations
 
 from typing import Literal

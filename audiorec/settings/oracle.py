@@ -1,4 +1,5 @@
 """params.yaml `oracle`: the upper-bound backend, the synthetic dataset's hidden styles (audiorec.backends.oracle)."""
+
 from __future__ import annotations
 
 from audiorec.settings.base import NonNegativeInt, Section

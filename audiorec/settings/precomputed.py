@@ -4,6 +4,7 @@ The section is named after the backend (e.g. `onion_mfcc:`) and its file(s) lie 
 data/precomputed/<name>/ (audiorec.backends.precomputed, docs/backends.md). A section with a
 `format` key names a precomputed backend; audiorec.config checks it with `where` set to its name.
 """
+
 from __future__ import annotations
 
 from pathlib import PurePath

@@ -1,4 +1,5 @@
 """params.yaml `random`: the random-vector backend, the paper's control (audiorec.backends.random)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,5 +1,6 @@
 """docs/params.md, generated: every key of params.yaml with its committed value and its meaning,
 read from the section classes' field docstrings (`python -m stages.params --doc`)."""
+
 from __future__ import annotations
 
 import re
@@ -65,16 +66,36 @@ GROUPS: list[tuple[str, str, list[tuple[str, str]]]] = [
         [("", "audiorec.settings.grid:GridSettings")],
     ),
     ("Extraction", "", [("extract", "audiorec.settings.extract:ExtractSettings")]),
-    ("Built-in backends", "", [(name, f"audiorec.settings.{name}:{cls}") for name, cls in (
-        ("random", "RandomSettings"), ("mfcc", "MFCCSettings"), ("musicnn", "MusicnnSettings"), ("oracle", "OracleSettings"))]),
+    (
+        "Built-in backends",
+        "",
+        [
+            (name, f"audiorec.settings.{name}:{cls}")
+            for name, cls in (
+                ("random", "RandomSettings"),
+                ("mfcc", "MFCCSettings"),
+                ("musicnn", "MusicnnSettings"),
+                ("oracle", "OracleSettings"),
+            )
+        ],
+    ),
     (
         "Pretrained backends of the study",
         "Not in `backends` by default; [Backends](backends.md#the-pretrained-backends-of-the-study) says how to get "
         "the weights and enable one. `model` is a hub name or a local folder.",
-        [(name, f"audiorec.settings.{name}:{cls}") for name, cls in (
-            ("mert", "MertSettings"), ("music2vec", "Music2VecSettings"), ("encodecmae", "EncodecMAESettings"),
-            ("musicfm", "MusicFMSettings"), ("jukebox", "JukeboxSettings"), ("mule", "MuleSettings"),
-            ("muq", "MuQSettings"), ("muq_mulan", "MuQMuLanSettings"))],
+        [
+            (name, f"audiorec.settings.{name}:{cls}")
+            for name, cls in (
+                ("mert", "MertSettings"),
+                ("music2vec", "Music2VecSettings"),
+                ("encodecmae", "EncodecMAESettings"),
+                ("musicfm", "MusicFMSettings"),
+                ("jukebox", "JukeboxSettings"),
+                ("mule", "MuleSettings"),
+                ("muq", "MuQSettings"),
+                ("muq_mulan", "MuQMuLanSettings"),
+            )
+        ],
     ),
     (
         "Precomputed backends",
@@ -91,7 +112,11 @@ GROUPS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("Controls", "", [("controls", "audiorec.settings.controls:ControlsSettings")]),
     ("Training", "", [("train", "audiorec.settings.train:TrainSettings")]),
     ("KNN", "", [("knn", "audiorec.settings.knn:KNNSettings")]),
-    ("Shallow", "The study's Shallow Net ([Models](models.md#shallow)).", [("shallow", "audiorec.settings.shallow:ShallowSettings")]),
+    (
+        "Shallow",
+        "The study's Shallow Net ([Models](models.md#shallow)).",
+        [("shallow", "audiorec.settings.shallow:ShallowSettings")],
+    ),
     (
         "BERT4Rec",
         "BERT4Rec on the frozen audio vectors, on transformers' `BertModel` ([Models](models.md#bert4rec)).",
@@ -106,14 +131,19 @@ GROUPS: list[tuple[str, str, list[tuple[str, str]]]] = [
         "ELSA, Bimodal, Hybrid",
         "The journal's recommenders, not in the default grid "
         "([Models](models.md#the-journals-recommenders-elsa-bimodal-hybrid)).",
-        [(name, f"audiorec.settings.{name}:{cls}") for name, cls in (
-            ("elsa", "ELSASettings"), ("bimodal", "BimodalSettings"), ("hybrid", "HybridSettings"))],
+        [
+            (name, f"audiorec.settings.{name}:{cls}")
+            for name, cls in (("elsa", "ELSASettings"), ("bimodal", "BimodalSettings"), ("hybrid", "HybridSettings"))
+        ],
     ),
     ("Evaluation", "", [("evaluate", "audiorec.settings.evaluate:EvaluateSettings")]),
     (
         "Comparison and report",
         "",
-        [("compare", "audiorec.settings.compare:CompareSettings"), ("report", "audiorec.settings.report:ReportSettings")],
+        [
+            ("compare", "audiorec.settings.compare:CompareSettings"),
+            ("report", "audiorec.settings.report:ReportSettings"),
+        ],
     ),
     (
         "Cluster",
@@ -156,7 +186,9 @@ def rows(cls: type[BaseModel], prefix: str, values: dict | None) -> list[str]:
     out = []
     for key, field in cls.model_fields.items():
         name = f"{prefix}.{key}" if prefix else key
-        nested = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        nested = (
+            field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        )
         if nested is not None:
             out += rows(nested, name, (values or {}).get(key))
             continue

@@ -2,6 +2,7 @@
 
 That each is one of `evaluate.ks` is checked by audiorec.config, which sees both sections.
 """
+
 from __future__ import annotations
 
 from audiorec.settings.base import PositiveInt, Section

@@ -1,4 +1,5 @@
 """params.yaml `shallow`: the study's Shallow Net (audiorec.models.shallow)."""
+
 from __future__ import annotations
 
 from typing import Literal

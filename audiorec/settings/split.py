@@ -2,6 +2,7 @@
 
 Each protocol's section is its definition, as its paper's code ran it (docs/study.md).
 """
+
 from __future__ import annotations
 
 import datetime

@@ -3,6 +3,7 @@
 `dataset.size` names the entry the synthetic dataset is generated with; audiorec.config checks
 each entry as a `SyntheticSize` (where="synthetic.<size>") and that `dataset.size` is one of them.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,4 +1,5 @@
 """params.yaml `train`: what every model's train stage shares."""
+
 from __future__ import annotations
 
 from audiorec.settings.base import PositiveInt, Section

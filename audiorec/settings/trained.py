@@ -1,4 +1,5 @@
 """What the sections of the models trained by gradient steps share."""
+
 from __future__ import annotations
 
 from audiorec.settings.base import Device, Section

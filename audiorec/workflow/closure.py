@@ -6,6 +6,7 @@ Imports under `if TYPE_CHECKING:` never run and are left out. Modules a registry
 name (`audiorec.registry`: a model or backend chosen by params.yaml) are invisible to `ast`:
 the caller names them as entry modules (audiorec.workflow.graph does, per model and backend).
 """
+
 from __future__ import annotations
 
 import ast

@@ -10,6 +10,7 @@ stage the cluster ran without computing any (docs/cluster.md).
 Ray is an optional dependency (`pip install -e ".[cluster]"`): it is imported only where a task
 is submitted or run, so planning (`--dry-run`) works without it.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -80,7 +81,9 @@ def outdated_stages(root: Path, targets: Iterable[str] = ()) -> dict[str, set[st
         with Repo(str(root)) as repo:
             return _plan(repo, targets)
     except DvcException as error:
-        raise ClusterError(f"DVC cannot plan the run: {error} (`dvc status` shows the same; fix dvc.yaml first)") from error
+        raise ClusterError(
+            f"DVC cannot plan the run: {error} (`dvc status` shows the same; fix dvc.yaml first)"
+        ) from error
 
 
 def _plan(repo: Any, targets: Iterable[str]) -> dict[str, set[str]]:
@@ -125,7 +128,9 @@ def _topological(graph, stages: list) -> list:
     import networkx as nx
 
     position = {stage: index for index, stage in enumerate(stages)}
-    return list(nx.lexicographical_topological_sort(graph.reverse(copy=False), key=lambda stage: position.get(stage, -1)))
+    return list(
+        nx.lexicographical_topological_sort(graph.reverse(copy=False), key=lambda stage: position.get(stage, -1))
+    )
 
 
 def downstream(stages: dict[str, set[str]], failed: str) -> list[str]:
@@ -140,7 +145,9 @@ def downstream(stages: dict[str, set[str]], failed: str) -> list[str]:
 def resources_for(stage: str, table: dict[str, dict[str, float]], cluster: dict[str, float]) -> dict[str, float]:
     """The Ray resources of one stage's task, fitted to what the cluster has: no GPU request on
     a cluster without GPUs, and no more CPUs than its largest node has (Ray would wait forever)."""
-    wanted = next((dict(values) for pattern, values in table.items() if fnmatch.fnmatchcase(stage, pattern)), {"num_cpus": 1})
+    wanted = next(
+        (dict(values) for pattern, values in table.items() if fnmatch.fnmatchcase(stage, pattern)), {"num_cpus": 1}
+    )
     if not cluster.get("GPU"):
         wanted.pop("num_gpus", None)
     largest = cluster.get("largest_node_cpus")
@@ -192,9 +199,13 @@ def check_committed(root: Path) -> None:
 
 
 def _changed_paths(root: Path) -> list[str]:
-    result = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=all"], cwd=root, capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "status", "--porcelain", "-z", "--untracked-files=all"], cwd=root, capture_output=True, text=True
+    )
     if result.returncode != 0:
-        raise ClusterError(f"{root} is no git repository ({result.stderr.strip()}): the workers clone its commit from a git remote")
+        raise ClusterError(
+            f"{root} is no git repository ({result.stderr.strip()}): the workers clone its commit from a git remote"
+        )
     entries, paths = iter(result.stdout.split("\0")), []
     for entry in entries:
         if entry:
@@ -217,7 +228,9 @@ def git_remote_url(root: Path, remote: str | None) -> str:
         try:
             remote = _git(root, "remote", "get-url", name)
         except ClusterError:
-            raise ClusterError(f"no git remote {name!r}: pass --git-remote URL (a repository every worker can fetch from)") from None
+            raise ClusterError(
+                f"no git remote {name!r}: pass --git-remote URL (a repository every worker can fetch from)"
+            ) from None
     if "://" not in remote and ":" not in remote.split("/")[0] and not os.path.isabs(remote):
         remote = str((root / remote).resolve())  # a relative path means nothing on a worker
     return remote
@@ -280,8 +293,12 @@ def run_stage(job: StageJob, progress: Any = None) -> StageOutcome:
     try:
         for step, command in _steps(job, repo):
             if _run_step(command, repo if repo.exists() else scratch, log_path) != 0:
-                return StageOutcome(job.stage, False, host, time.monotonic() - started, failed_step=step, log_tail=_tail(log_path))
-        return StageOutcome(job.stage, True, host, time.monotonic() - started, ran=RUNNING.findall(log_path.read_text()))
+                return StageOutcome(
+                    job.stage, False, host, time.monotonic() - started, failed_step=step, log_tail=_tail(log_path)
+                )
+        return StageOutcome(
+            job.stage, True, host, time.monotonic() - started, ran=RUNNING.findall(log_path.read_text())
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -417,7 +434,9 @@ def _outcome(ref: Any, name: str) -> StageOutcome:
         return StageOutcome(name, False, "?", 0.0, failed_step="ray task", log_tail=str(error)[-4000:])
 
 
-def _record(outcome: StageOutcome, stages: dict[str, set[str]], pending: dict[str, set[str]], report: GridReport) -> None:
+def _record(
+    outcome: StageOutcome, stages: dict[str, set[str]], pending: dict[str, set[str]], report: GridReport
+) -> None:
     if outcome.ok:
         report.succeeded.append(outcome.stage)
         return
@@ -441,7 +460,14 @@ def _show_starts(progress: Any, started: set[str], report: GridReport, total: in
             stage, host = progress.get_nowait()
             again = " (again: its worker was lost)" if stage in started else ""
             started.add(stage)
-            log.info("%s start %s on %s at +%.0f s%s", _counts(report, total, running), stage, host, time.monotonic() - clock, again)
+            log.info(
+                "%s start %s on %s at +%.0f s%s",
+                _counts(report, total, running),
+                stage,
+                host,
+                time.monotonic() - clock,
+                again,
+            )
     except ray.exceptions.RayError as error:
         log.warning("the progress queue was lost, no more start lines (the stages go on): %s", error)
         return None
@@ -454,17 +480,30 @@ def _show_finish(outcome: StageOutcome, report: GridReport, total: int, running:
         log.info("%s done %s on %s in %.1f s", counts, outcome.stage, outcome.host, outcome.seconds)
         extra = [name for name in outcome.ran if name != outcome.stage]
         if extra:
-            log.warning("%s: the worker also ran %s, upstream stages the run-cache could not restore "
-                        "(an output with cache: false?)", outcome.stage, extra)
+            log.warning(
+                "%s: the worker also ran %s, upstream stages the run-cache could not restore "
+                "(an output with cache: false?)",
+                outcome.stage,
+                extra,
+            )
         return
-    log.error("%s FAILED %s on %s at %s after %.1f s; the end of its log:\n%s", counts, outcome.stage, outcome.host,
-              outcome.failed_step, outcome.seconds, outcome.log_tail)
+    log.error(
+        "%s FAILED %s on %s at %s after %.1f s; the end of its log:\n%s",
+        counts,
+        outcome.stage,
+        outcome.host,
+        outcome.failed_step,
+        outcome.seconds,
+        outcome.log_tail,
+    )
 
 
 def restore_on_coordinator(root: Path, targets: Iterable[str]) -> tuple[list[str], list[str]]:
     """`dvc repro --pull` here: the stages it restored from the run-cache and those it ran."""
     log.info("restoring the results here: dvc repro --pull %s", " ".join(targets))
-    result = subprocess.run([*DVC, "repro", "--pull", *targets], cwd=root, capture_output=True, text=True, env=_worker_env())
+    result = subprocess.run(
+        [*DVC, "repro", "--pull", *targets], cwd=root, capture_output=True, text=True, env=_worker_env()
+    )
     output = result.stdout + result.stderr
     if result.returncode != 0:
         raise ClusterError(f"the final `dvc repro --pull` failed:\n{output[-4000:]}")
@@ -492,7 +531,9 @@ def run_grid(
     url = git_remote_url(root, git_remote)
     commit, ref = publish_commit(root, url)
     remote = dvc_remote_settings(root, dvc_remote)
-    log.info("%d stages to run at commit %s (git remote %s, DVC remote %s)", len(stages), commit[:12], url, remote.get("url"))
+    log.info(
+        "%d stages to run at commit %s (git remote %s, DVC remote %s)", len(stages), commit[:12], url, remote.get("url")
+    )
     if not ray.is_initialized():
         ray.init(address=address, logging_level=logging.WARNING)
     table, available = resource_table(root, resources), cluster_resources()

@@ -5,6 +5,7 @@ takes the same numbers (the test and cold-start metrics of every
 `metrics/<backend>/<run>.json` written by the evaluate stages), names the
 stage that wrote each, and says which moved by more than a tolerance.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,9 @@ def evaluate_stage(metrics_path: str) -> str:
 
 def is_evaluation_file(path: str) -> bool:
     parts = Path(path).parts
-    return len(parts) == 3 and parts[0] == paths.METRICS.name and parts[1] not in OTHER_METRICS and path.endswith(".json")
+    return (
+        len(parts) == 3 and parts[0] == paths.METRICS.name and parts[1] not in OTHER_METRICS and path.endswith(".json")
+    )
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
@@ -89,7 +92,9 @@ def revision_metrics(revision: str, root: Path = Path(".")) -> tuple[dict, dict]
     """(at `revision`, in the workspace) through `dvc metrics diff --all --json`."""
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "metrics", "diff", revision, "--all", "--json"],
-        cwd=root, capture_output=True, text=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise RuntimeError(f"dvc metrics diff {revision} failed: {result.stderr.strip() or result.stdout.strip()}")
@@ -145,7 +150,9 @@ def as_table(found: list[Difference], tolerance: float) -> str:
             "metric": [d.metric for d in found],
             "reference": [show(d.reference) for d in found],
             "current": [show(d.current) for d in found],
-            "change": ["new" if d.reference is None else show(None if math.isinf(d.change) else d.change) for d in found],
+            "change": [
+                "new" if d.reference is None else show(None if math.isinf(d.change) else d.change) for d in found
+            ],
             f"beyond {tolerance}": ["yes" if abs(d.change) > tolerance else "" for d in found],
         }
     )

@@ -10,6 +10,7 @@ closure), so a stage re-runs exactly when a file it runs changes, and a change e
 leaves it alone. A unit is a stage kind, and for train and extract the model or backend it
 runs (their modules are imported by name through a registry, invisible to `ast`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,8 +84,12 @@ def items(params: dict) -> dict[str, dict]:
     def train_items(selected: list[grid.Run]) -> dict:
         return {
             run.name: {
-                "backend": run.backend, "model": run.model, "folder": run.folder, "run": run.run_name,
-                "train_args": run.train_args, **({"seed": run.seed} if run.reads_elsa else {}),
+                "backend": run.backend,
+                "model": run.model,
+                "folder": run.folder,
+                "run": run.run_name,
+                "train_args": run.train_args,
+                **({"seed": run.seed} if run.reads_elsa else {}),
             }
             for run in selected
         }
@@ -94,7 +99,8 @@ def items(params: dict) -> dict[str, dict]:
         "runs": train_items([run for run in runs if not run.reads_elsa]),
         "runs_with_elsa": train_items([run for run in runs if run.reads_elsa]),
         "evaluations": {
-            run.name: {"folder": run.folder, "model": run.model, "run": run.run_name, "seed_args": run.seed_args} for run in runs
+            run.name: {"folder": run.folder, "model": run.model, "run": run.run_name, "seed_args": run.seed_args}
+            for run in runs
         },
     }
 
@@ -107,7 +113,9 @@ class Dumper(yaml.SafeDumper):
     pass
 
 
-Dumper.add_representer(FlowItem, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+Dumper.add_representer(
+    FlowItem, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+)
 
 
 def render(params: dict, template: Path = TEMPLATE) -> str:

@@ -5,6 +5,7 @@ runs they make follows from what each model is (audiorec.models.KINDS: whether i
 a seed, whether it reads ELSA's item factors). dvc.yaml's train and evaluate stages are one item
 per run of this list (audiorec.workflow.graph), and so are the report's rows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

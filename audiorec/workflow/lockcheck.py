@@ -7,6 +7,7 @@ happen is a git-tracked dependency (code, params.yaml) or git-tracked output
 committed results were not produced by the committed code. Nor must dvc.lock hold a stage
 that dvc.yaml no longer has (an orphan: DVC never removes one; `--prune` does).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,7 @@ def git_tracked(root: Path) -> set[str]:
 
 def is_tracked(path: str, tracked: set[str]) -> bool:
     """A tracked file, or a folder with tracked files besides DVC's .gitignore files."""
-    return path in tracked or any(
-        name.startswith(f"{path}/") and Path(name).name != DVC_GITIGNORE for name in tracked
-    )
+    return path in tracked or any(name.startswith(f"{path}/") and Path(name).name != DVC_GITIGNORE for name in tracked)
 
 
 def stale_stages(root: Path = Path(".")) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@
   queued, which snapshots both, then the workspace gets its own files back. Each grid `-S`
   takes one value; the other `-S` make the points.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,7 +41,9 @@ class SweepError(RuntimeError):
 def _run(command: list[str], root: Path, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise SweepError(f"`{' '.join(command[2:] if command[:2] == DVC[:2] else command)}` failed:\n{result.stderr or result.stdout}")
+        raise SweepError(
+            f"`{' '.join(command[2:] if command[:2] == DVC[:2] else command)}` failed:\n{result.stderr or result.stdout}"
+        )
     return result
 
 
@@ -112,7 +115,9 @@ def run_queue(root: Path, jobs: int, names: list[str], poll_seconds: float = 5.0
     running (tasks of earlier sweeps stay in `dvc queue status` and are not ours)."""
     (root / QUEUE_LOG).parent.mkdir(parents=True, exist_ok=True)
     with open(root / QUEUE_LOG, "a") as queue_log:
-        subprocess.run([*DVC, "queue", "start", "-j", str(jobs)], cwd=root, stdout=queue_log, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(
+            [*DVC, "queue", "start", "-j", str(jobs)], cwd=root, stdout=queue_log, stderr=subprocess.STDOUT, check=True
+        )
     while True:
         status = [task for task in queue_status(root) if task["name"] in names]
         active = [task for task in status if task["status"] in ("Queued", "Running")]

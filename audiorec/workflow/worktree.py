@@ -3,6 +3,7 @@
 Used by the end-to-end test and the benchmarks: the copy holds the files git
 tracks or would track (no .venv, no data, no DVC cache), with its own git repo.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 def copy_worktree(destination: Path, source: Path = REPO) -> Path:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=source, check=True, capture_output=True, text=True,
+        cwd=source,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.splitlines()
     for name in listed:
         if (source / name).is_file():

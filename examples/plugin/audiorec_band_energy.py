@@ -7,6 +7,7 @@ The three things a plugin implements:
    real batch path, and `use_device` for a model that can run on a GPU);
 3. an entry point in the `audiorec.backends` group naming that class (pyproject.toml).
 """
+
 import numpy as np
 
 from audiorec.backends import AudioBackend
