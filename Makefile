@@ -9,7 +9,7 @@ export TF_ENABLE_ONEDNN_OPTS := 1
 
 .PHONY: install repro test readme docs mutation benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
 
-$(INSTALLED): pyproject.toml scripts/install.sh
+$(INSTALLED): pyproject.toml constraints.txt scripts/install.sh
 	bash scripts/install.sh $(VENV)
 	touch $@
 
@@ -23,9 +23,11 @@ repro: $(INSTALLED)
 	@$(BIN)/python scripts/readme_results.py
 	@cat metrics/results.md
 
-## Lint the tree (ruff: undefined and unused names), then run the test suite (includes real `dvc repro` runs on the tiny dataset).
+## Check the tree (ruff's formatting and lint, mypy on audiorec/), then run the test suite (includes real `dvc repro` runs on the tiny dataset).
 test: $(INSTALLED)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
 
 ## Copy metrics/results.md into the README between its results markers (after `make repro`; commit both).

@@ -13,7 +13,8 @@ quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a director
 pip="$venv/bin/python -m pip"
 quiet $pip install -q --upgrade pip
 quiet $pip install -q "torch==2.13.0"
-quiet $pip install -q -e ".[dev,docs,cluster]"
+# constraints.txt: the exact versions of the libraries the results and CI's checks depend on.
+quiet $pip install -q -c constraints.txt -e ".[dev,docs,cluster]"
 quiet $pip install -q "tensorflow-cpu==2.21.0"
 quiet $pip install -q --no-deps "tf-keras==2.21.0" "musicnn==0.1.0"
 "$venv/bin/python" -c "import torch, faiss, rs_metrics, musicnn, tf_keras, transformers, dvc, audiorec" \
