@@ -94,7 +94,8 @@ def main() -> None:
         speed = results[variant]["sequences_per_second"] / results["naive"]["sequences_per_second"]
         verdict = "met" if ratio >= TARGET_RATIO else "not met"
         print(
-            f"{variant}: {ratio:.1f}x less peak memory than naive (target >= {TARGET_RATIO}x: {verdict}), {speed:.1f}x the speed"
+            f"{variant}: {ratio:.1f}x less peak memory than naive "
+            f"(target >= {TARGET_RATIO}x: {verdict}), {speed:.1f}x the speed"
         )
 
 

@@ -182,7 +182,9 @@ def main() -> None:
         nargs="+",
         default=[],
         metavar="KIND=FACTOR",
-        help="assumed: stages of KIND (train, extract, ... or train:bert4rec) take 1/FACTOR of their time on a GPU node",
+        help=(
+            "assumed: stages of KIND (train, extract, ... or train:bert4rec) take 1/FACTOR of their time on a GPU node"
+        ),
     )
     args = parser.parse_args()
     study = load_study(args.times)
@@ -202,11 +204,13 @@ def main() -> None:
         for nodes in args.nodes:
             print(table_row(f"{nodes} GPU ({label})", sped_up(study, speedups), study.needs, nodes, study.unmeasured))
         print(
-            "\nNo GPU has measured these stages yet: the GPU rows divide the CPU hours by the factors given, an assumption."
+            "\nNo GPU has measured these stages yet: "
+            "the GPU rows divide the CPU hours by the factors given, an assumption."
         )
     else:
         print(
-            "\nNo GPU has measured these stages yet, so there are no GPU rows (--gpu-speedup KIND=FACTOR adds them, assumed)."
+            "\nNo GPU has measured these stages yet, so there are no GPU rows "
+            "(--gpu-speedup KIND=FACTOR adds them, assumed)."
         )
 
 

@@ -135,7 +135,10 @@ def print_row(row: dict) -> None:
     if "failed" in row:
         print(f"{row['variant']:<9}{row['items']:>8}  FAILED: {row['failed']}", flush=True)
         return
-    line = f"{row['variant']:<9}{row['items']:>8}{row['pairs']:>10}{row['fit_s']:>9.1f} s{row['fit_extra'] / gib:>9.2f} GiB{row['fit_extra'] / matrix:>7.2f}"
+    line = (
+        f"{row['variant']:<9}{row['items']:>8}{row['pairs']:>10}{row['fit_s']:>9.1f} s"
+        f"{row['fit_extra'] / gib:>9.2f} GiB{row['fit_extra'] / matrix:>7.2f}"
+    )
     line += f"{row['score_s']:>9.1f} s{row['score_extra'] / gib:>8.2f} GiB   {row['residual']:.1e}"
     print(line, flush=True)
 
@@ -150,7 +153,8 @@ def fit_guard(rows: list[dict]) -> None:
     overhead = small["fit_extra"] - copies * bytes_small
     cell = max(row["score_extra"] / (BATCH * row["items"]) for row in rows)
     print(
-        f"fit from {small['items']} and {large['items']} tracks: {copies:.3f} copies of the matrix + {overhead / 2**20:.0f} MiB;"
+        f"fit from {small['items']} and {large['items']} tracks: "
+        f"{copies:.3f} copies of the matrix + {overhead / 2**20:.0f} MiB;"
         f" scoring {cell:.1f} bytes per (user, track) cell (largest measured)"
     )
     for row in rows:
@@ -180,7 +184,8 @@ def main() -> None:
         f"{args.users} users, ~{args.per_user:g} tracks each, l2 {L2:g}, float32, scoring {BATCH} users x top {TOP_K}"
     )
     print(
-        f"{'variant':<9}{'tracks':>8}{'pairs':>10}{'fit':>11}{'fit peak':>13}{'copies':>7}{'score':>11}{'peak':>12}   residual"
+        f"{'variant':<9}{'tracks':>8}{'pairs':>10}{'fit':>11}"
+        f"{'fit peak':>13}{'copies':>7}{'score':>11}{'peak':>12}   residual"
     )
     old = measure("inv", args.shared, args)
     print_row(old)

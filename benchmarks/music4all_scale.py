@@ -27,7 +27,7 @@ Usage:
   python benchmarks/music4all_scale.py --scale 1 --widths 200 4800   # Music4All-Onion shape
   python benchmarks/music4all_scale.py --full --stages dataset split # also a 250M-row log
   python benchmarks/music4all_scale.py --scale 1 --profile           # + torch.profiler top ops of one epoch
-  python benchmarks/music4all_scale.py --scale 1 --study-times-out t.json  # + the whole-study stages for cluster_time.py
+  python benchmarks/music4all_scale.py --scale 1 --study-times-out t.json # + the whole-study stages for cluster_time.py
 """
 
 from __future__ import annotations
@@ -224,7 +224,10 @@ def run_process(
                         rss = 0.0
                     available = psutil.virtual_memory().available / GIB
                     if rss > max_memory or available < MIN_AVAILABLE:
-                        killed = f"killed at {rss:.1f} GiB (--max-memory {max_memory:g} GiB; {available:.1f} GiB left on the machine)"
+                        killed = (
+                            f"killed at {rss:.1f} GiB (--max-memory {max_memory:g} GiB; "
+                            f"{available:.1f} GiB left on the machine)"
+                        )
                         process.kill()
                 time.sleep(0.2)
         finally:  # interrupted (Ctrl-C, or SIGTERM: see main): the child goes too
@@ -760,7 +763,10 @@ def format_row(row: Row) -> str:
 
     ratio = "—" if row.wall is None or not row.floor else f"{row.wall / row.floor:,.1f}×"
     wall = number(row.wall) + (" (est.)" if row.estimated and row.wall is not None else "")
-    return f"| {row.stage} | {row.width} | {wall} | {number(row.peak, 2)} | {number(row.floor, 2)} | {ratio} | {row.note} |"
+    return (
+        f"| {row.stage} | {row.width} | {wall} | {number(row.peak, 2)} | {number(row.floor, 2)} "
+        f"| {ratio} | {row.note} |"
+    )
 
 
 TABLE_HEADER = "| stage | width | wall s | peak GiB | floor s | wall / floor | note |\n|---|---|---|---|---|---|---|"
@@ -841,7 +847,8 @@ def main() -> None:
     gflops = matmul_gflops(device)
     print(
         f"scratch: {work}\nlog: {sizes['log_rows']:,} rows ({sizes['log_bytes'] / GIB:.2f} GiB), "
-        f"{sizes['tracks']:,} tracks, {sizes['users']:,} users; device {device}, {torch.get_num_threads()} torch threads, "
+        f"{sizes['tracks']:,} tracks, {sizes['users']:,} users; "
+        f"device {device}, {torch.get_num_threads()} torch threads, "
         f"matmul {gflops:.0f} GFLOP/s, load average {os.getloadavg()[0]:.1f}"
         + (f"\n--full: {full_note}" if full_note else ""),
         flush=True,
@@ -923,8 +930,12 @@ def main() -> None:
                         compare["new_seconds"],
                         peak,
                         knn_floor(split.val_users, split.n_items, width),
-                        f"top 50 of {compare['users']:,} val users: faiss top_k + history (before) {compare['old_seconds']:.1f} s = "
-                        f"{compare['old_seconds'] / compare['new_seconds']:.1f}× slower; identical lists {compare['identical']:,}/{compare['users']:,}",
+                        (
+                            f"top 50 of {compare['users']:,} val users: "
+                            f"faiss top_k + history (before) {compare['old_seconds']:.1f} s = "
+                            f"{compare['old_seconds'] / compare['new_seconds']:.1f}× slower; "
+                            f"identical lists {compare['identical']:,}/{compare['users']:,}"
+                        ),
                     )
                 )
         for model in TRAINED:
@@ -982,7 +993,9 @@ def extrapolate_to_full_log(report: Report, row: Row, log_rows: int, full: bool)
             peak=row.peak * factor,
             floor=row.floor * factor if row.floor else None,
             estimated=True,
-            note=f"the row above × {factor:.2f} (linear in the log's rows; memory too, which overstates its fixed part)",
+            note=(
+                f"the row above × {factor:.2f} (linear in the log's rows; memory too, which overstates its fixed part)"
+            ),
         )
     )
 
@@ -1088,7 +1101,10 @@ def trained_rows(
             validation,
             None,
             None,
-            f"{pieces['val_users']:,} val users: {parts}{cut}; {share:.0%} of the epoch ({verdict} {VALIDATION_TARGET:.0%})",
+            (
+                f"{pieces['val_users']:,} val users: {parts}{cut}; "
+                f"{share:.0%} of the epoch ({verdict} {VALIDATION_TARGET:.0%})"
+            ),
             estimated=bool(extra["fit"]),
         )
     )
@@ -1129,7 +1145,8 @@ def trained_rows(
 
 def print_summary(report: Report, args, gflops: float, device: str, split: SplitShape, params: dict) -> None:
     print(
-        f"\nThe table again, in one piece (load average now {os.getloadavg()[0]:.1f}, matmul {matmul_gflops(device):.0f} "
+        f"\nThe table again, in one piece (load average now {os.getloadavg()[0]:.1f}, "
+        f"matmul {matmul_gflops(device):.0f} "
         f"GFLOP/s; at the start {gflops:.0f}):\n"
     )
     print(TABLE_HEADER)
@@ -1142,7 +1159,8 @@ def print_summary(report: Report, args, gflops: float, device: str, split: Split
             continue
         profile, epoch = pieces["profile"], pieces["profiled_epoch"]
         print(
-            f"\ntorch.profiler, {model} @ {width}: {epoch['batches_run']} batches, {epoch['measured_seconds']:.1f} s wall, "
+            f"\ntorch.profiler, {model} @ {width}: {epoch['batches_run']} batches, "
+            f"{epoch['measured_seconds']:.1f} s wall, "
             f"{profile['ops_self_seconds']:.1f} s inside torch ops (the rest is Python between ops)"
         )
         for entry in profile["top"]:

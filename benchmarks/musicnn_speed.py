@@ -62,10 +62,12 @@ def main() -> None:
     distinct_fast = len(np.unique(np.round(fast, 4), axis=0))
     print(f"tracks: {args.tracks} x {args.seconds:.0f} s MP3")
     print(
-        f"musicnn.extractor per file : {library_seconds / args.tracks:.3f} s/track ({args.tracks / library_seconds:.2f} tracks/s)"
+        f"musicnn.extractor per file : {library_seconds / args.tracks:.3f} s/track "
+        f"({args.tracks / library_seconds:.2f} tracks/s)"
     )
     print(
-        f"audiorec musicnn backend   : {fast_seconds / args.tracks:.3f} s/track ({args.tracks / fast_seconds:.2f} tracks/s, graph build included)"
+        f"audiorec musicnn backend   : {fast_seconds / args.tracks:.3f} s/track "
+        f"({args.tracks / fast_seconds:.2f} tracks/s, graph build included)"
     )
     print(f"speed-up                   : {library_seconds / fast_seconds:.1f}x (target >= 3x)")
     print(

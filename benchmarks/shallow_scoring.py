@@ -70,7 +70,8 @@ def main() -> None:
         f"the model's product up to {rule} distinct rows per candidate\n"
     )
     print(
-        "| width | distinct rows | per candidate | all-pairs ms | per-candidate ms | all-pairs / per-candidate | model takes | faster |"
+        "| width | distinct rows | per candidate | all-pairs ms "
+        "| per-candidate ms | all-pairs / per-candidate | model takes | faster |"
     )
     print("|---|---|---|---|---|---|---|---|")
     wrong = 0
@@ -83,11 +84,13 @@ def main() -> None:
             right = takes == faster or abs(product / candidates - 1) < 0.15
             wrong += not right
             print(
-                f"| {width} | {distinct:,} | {distinct / CANDIDATES:.0f} | {product * 1e3:.1f} | {candidates * 1e3:.1f} | "
+                f"| {width} | {distinct:,} | {distinct / CANDIDATES:.0f} "
+                f"| {product * 1e3:.1f} | {candidates * 1e3:.1f} | "
                 f"{product / candidates:.2f}× | {takes} | {'yes' if right else 'NO'} |"
             )
     print(
-        f"\nthe rule picked the slower path (by more than 15%) in {wrong} of {len(args.widths) * len(DISTINCT_ROWS)} shapes"
+        f"\nthe rule picked the slower path (by more than 15%) "
+        f"in {wrong} of {len(args.widths) * len(DISTINCT_ROWS)} shapes"
     )
 
 

@@ -104,7 +104,8 @@ def main() -> None:
     ratio = vectorised_rate / loop_rate
     device = resolve_device(args.device)
     print(
-        f"data: {args.backend or 'random'}: {args.users} users, {args.items} items, dim {args.dim}, {args.pairs} positive pairs, "
+        f"data: {args.backend or 'random'}: {args.users} users, {args.items} items, dim {args.dim}, "
+        f"{args.pairs} positive pairs, "
         f"{args.neg_samples} negatives, device {device}, {torch.get_num_threads()} torch threads"
     )
     print(f"vectorised (batch {args.batch_size}):  {vectorised_rate:10.0f} pairs/s  (one epoch: {epoch_seconds:.2f} s)")

@@ -83,7 +83,8 @@ def main() -> None:
     gflops = matmul_gflops("cpu")
     print(f"{torch.get_num_threads()} torch threads; 4096² float32 matmul: {gflops:.0f} GFLOP/s")
     print(
-        "| width | loss before s | loss now s | speed-up | loss matmuls GFLOP/s now | logits product: one / class blocks GFLOP/s | same bits |"
+        "| width | loss before s | loss now s | speed-up "
+        "| loss matmuls GFLOP/s now | logits product: one / class blocks GFLOP/s | same bits |"
     )
     print("|---|---|---|---|---|---|---|")
     for width in args.widths:
@@ -102,7 +103,8 @@ def main() -> None:
         loss_flops = 2 * product_flops * args.rows / len(block)
         print(
             f"| {width} | {seconds_before:.3f} | {seconds_after:.3f} | {seconds_before / seconds_after:.2f}× "
-            f"| {loss_flops / seconds_after / 1e9:.0f} | {product_flops / one / 1e9:.0f} / {product_flops / blocked / 1e9:.0f} "
+            f"| {loss_flops / seconds_after / 1e9:.0f} "
+            f"| {product_flops / one / 1e9:.0f} / {product_flops / blocked / 1e9:.0f} "
             f"| {'yes' if same else 'NO'} |"
         )
     print(f"4096² float32 matmul at the end: {matmul_gflops('cpu'):.0f} GFLOP/s")

@@ -103,7 +103,8 @@ def main() -> None:
         unknown = set(args.backends) - set(params["backends"])
         if unknown:
             parser.error(
-                f"--backends: {', '.join(sorted(unknown))} not in params.yaml: backends ({', '.join(params['backends'])})"
+                f"--backends: {', '.join(sorted(unknown))} not in params.yaml: "
+                f"backends ({', '.join(params['backends'])})"
             )
         params["backends"] = args.backends
     cache = subprocess.run(DVC + ["cache", "dir"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
@@ -132,7 +133,10 @@ def main() -> None:
                 )
                 by_backend = ", ".join(f"{b} {v:.4f}" for b, v in found["by_backend"].items())
                 print(
-                    f"| {label} | {found['val_ndcg']:.4f} | {found['val_hitrate']:.4f} | {found['test_hitrate']:.4f} | {by_backend} |",
+                    (
+                        f"| {label} | {found['val_ndcg']:.4f} | {found['val_hitrate']:.4f} "
+                        f"| {found['test_hitrate']:.4f} | {by_backend} |"
+                    ),
                     flush=True,
                 )
 

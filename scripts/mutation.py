@@ -167,12 +167,14 @@ def report(workdir: Path, show_diffs: bool = True, only: str | None = None) -> d
                 survivors.append((module, name, state, reasons.get(name.split(".")[-1])))
     print(f"\nMutation score per module ({date.today()}, mutmut, fast unit tests only)\n")
     print(
-        f"{'module':40} {'mutants':>8} {'killed':>7} {'timeout':>8} {'survived':>9} {'no tests':>9} {'unrun':>6} {'equiv.':>7} {'score':>7} {'w/o eq.':>8}"
+        f"{'module':40} {'mutants':>8} {'killed':>7} {'timeout':>8} {'survived':>9} "
+        f"{'no tests':>9} {'unrun':>6} {'equiv.':>7} {'score':>7} {'w/o eq.':>8}"
     )
     for row in table:
         print(
             f"{row['module']:40} {row['mutants']:8d} {row['killed']:7d} {row['timeout']:8d} {row['survived']:9d} "
-            f"{row['no_tests']:9d} {row['not_checked']:6d} {row['equivalent']:7d} {row['score']:7.1%} {row['score_without_equivalent']:8.1%}"
+            f"{row['no_tests']:9d} {row['not_checked']:6d} {row['equivalent']:7d} "
+            f"{row['score']:7.1%} {row['score_without_equivalent']:8.1%}"
         )
     total = sum(row["mutants"] for row in table)
     caught = sum(row["killed"] + row["timeout"] for row in table)

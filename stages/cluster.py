@@ -56,7 +56,8 @@ def summarize(report: GridReport, allow_local_runs: bool) -> int:
         print(f"the final `dvc repro --pull` here ran {', '.join(report.coordinator_ran)} instead of restoring them")
     if report.failed:
         print(
-            "fix the failure, commit, and run again: the finished stages are restored from the run-cache, not recomputed"
+            "fix the failure, commit, and run again: "
+            "the finished stages are restored from the run-cache, not recomputed"
         )
         return 1
     if report.coordinator_ran and not allow_local_runs:

@@ -23,7 +23,8 @@ from audiorec.evaluation.significance import compare_runs
 
 
 def per_user(run: str, seeds: list[int]) -> pd.DataFrame | None:
-    """The per-user metrics of `run`: one evaluated run, or a trained model's mean over `seeds`; None if not evaluated."""
+    """The per-user metrics of `run`: one evaluated run, or a trained model's mean over `seeds`;
+    None if not evaluated."""
     backend, _, name = run.partition("/")
     if not name:
         return None

@@ -42,7 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     if (args.seed is None) != (args.model in models.DETERMINISTIC):
         parser.error(
-            f"--seed is {'required' if args.seed is None else 'not taken'} for {args.model} (deterministic models: {', '.join(models.DETERMINISTIC)})"
+            f"--seed is {'required' if args.seed is None else 'not taken'} for {args.model} "
+            f"(deterministic models: {', '.join(models.DETERMINISTIC)})"
         )
     setup_logging()
     params = read_params()

@@ -125,7 +125,10 @@ def test_ease_refuses_a_catalogue_too_big_for_memory(monkeypatch):
     assert required_bytes(56_512, dtype="float64") > 8 * 56_512**2
     monkeypatch.setattr(ease.psutil, "virtual_memory", lambda: SimpleNamespace(available=2**30))
     expected = required_bytes(20_000) / 2**30
-    message = rf"EASE on 20000 tracks needs about {expected:.1f} GiB .* but 1\.0 GiB is available: {expected - 1:.1f} GiB short"
+    message = (
+        rf"EASE on 20000 tracks needs about {expected:.1f} GiB .* "
+        rf"but 1\.0 GiB is available: {expected - 1:.1f} GiB short"
+    )
     with pytest.raises(MemoryError, match=message):
         EASERecommender(demo("ease")).fit(np.zeros((20_000, 0), dtype=np.float32), frame(X))
     with pytest.raises(MemoryError, match="use ease.dtype: float32"):

@@ -572,7 +572,8 @@ def test_an_unknown_user_is_named():
 def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_the_sampled_one_follows_its_generator():
     items = np.random.default_rng(0).normal(size=(N_ITEMS, DIM)).astype(np.float32)
     train = _toy_data().query("track_idx < 26")  # tracks 26-29 are not in the vocabulary: class ids are not track ids
-    # The raw audio rows are the classes (the old constructor defaults; params.yaml's demo standardizes and normalizes them).
+    # The raw audio rows are the classes (the old constructor defaults; params.yaml's demo standardizes and
+    # normalizes them).
     model = BERT4RecRecommender(
         demo(
             "bert4rec",
@@ -743,7 +744,10 @@ def test_predict_seq_len_is_0_or_between_2_and_max_seq_len():
     # A check across two keys: the message names the section, and the key in its reason.
     with pytest.raises(
         SettingsError,
-        match=r"^params\.yaml: bert4rec: predict_seq_len=1 must be 0 \(max_seq_len\) or between 2 and max_seq_len \(10\)$",
+        match=(
+            r"^params\.yaml: bert4rec: predict_seq_len=1 must be 0 \(max_seq_len\) "
+            r"or between 2 and max_seq_len \(10\)$"
+        ),
     ):
         demo("bert4rec", predict_seq_len=1, max_seq_len=10)
     BERT4RecRecommender(demo("bert4rec", predict_seq_len=2, max_seq_len=10))  # both ends of the range
@@ -755,7 +759,10 @@ def test_n_heads_must_divide_the_model_width():
     items = np.zeros((N_ITEMS, DIM), np.float32)
     with pytest.raises(
         ValueError,
-        match=r"^bert4rec\.n_heads=3 must divide the model width 8 \(the embedding dim\); change n_heads or set hidden_dim$",
+        match=(
+            r"^bert4rec\.n_heads=3 must divide the model width 8 \(the embedding dim\); "
+            r"change n_heads or set hidden_dim$"
+        ),
     ):
         BERT4RecRecommender(demo("bert4rec", n_heads=3)).fit(items, _toy_data())
     with pytest.raises(
@@ -855,7 +862,8 @@ def test_every_trained_parameter_but_berts_unused_word_table_gets_a_gradient():
 
 @pytest.mark.parametrize("positions", ["from_end", "from_start"])
 def test_the_net_is_bert_on_the_tracks_audio_rows_and_the_mask_row(positions):
-    """No padding: the net's output is BertModel's on the rows looked up by hand (the last track and the mask included)."""
+    """No padding: the net's output is BertModel's on the rows looked up by hand (the last track
+    and the mask included)."""
     model = net(hidden_dim=6, positions=positions, special_tokens="table")
     tokens = torch.tensor([[N_ITEMS - 1, 0, 5, N_ITEMS + 1], [2, N_ITEMS + 1, N_ITEMS - 1, 7]])
     rows = torch.cat([model.items.weight, model.special[0:1], model.special[1:2]])  # tracks, padding, mask

@@ -1,5 +1,6 @@
 """constraints.txt is what this environment runs: every pinned library is installed at its pin,
 and scripts/install.sh installs with it."""
+
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 

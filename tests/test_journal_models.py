@@ -236,7 +236,8 @@ def test_bimodal_without_or_with_misaligned_elsa_factors_is_refused():
 
 
 def test_bimodal_takes_float64_audio_and_factors_like_float32():
-    """Audio vectors or ELSA factors saved as float64 are read as float32: the same item vectors as from the float32 copies."""
+    """Audio vectors or ELSA factors saved as float64 are read as float32: the same item vectors
+    as from the float32 copies."""
     audio, factors, train, _, _ = planted()
     settings = dict(hidden_dim=8, max_epochs=2, device="cpu")
     narrow = BimodalRecommender(demo("bimodal", **settings), collaborative_factors=factors).fit(audio, train)
@@ -394,7 +395,10 @@ def test_hybrid_epoch_loss_is_the_mean_of_every_users_loss():
     factors = model.net.factors(model.audio[model.columns]).detach().numpy()
     x = rows.toarray()
     reconstructed = x @ factors @ factors.T - x
-    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)
+
+    def unit(m):
+        return m / np.linalg.norm(m, axis=1, keepdims=True)
+
     per_user = ((unit(reconstructed) - unit(x)) ** 2).mean(axis=1)
     assert model._train_epoch(rows, optimizer) == pytest.approx(per_user.mean(), rel=1e-5)
 

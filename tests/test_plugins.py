@@ -82,7 +82,10 @@ def test_its_params_pin_the_installed_version(on_path):
         validate({**params, "band_energy": {"n_bands": 8}})
     with pytest.raises(
         ParamsError,
-        match=r"band_energy.version='0.2.0' but audiorec-band-energy 0.1.0 is installed; set band_energy.version: '0.1.0'",
+        match=(
+            r"band_energy.version='0.2.0' but audiorec-band-energy 0.1.0 is installed; "
+            r"set band_energy.version: '0.1.0'"
+        ),
     ):
         validate({**params, "band_energy": {**SECTION, "version": "0.2.0"}})
     with pytest.raises(ValueError, match=r"band_energy.version='0.2.0' but"):

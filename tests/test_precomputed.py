@@ -146,12 +146,18 @@ REFUSALS = {
     "NaN": (
         "tsv",
         tsv("t00 1 2 3 4", "t01 1 nan 3 4"),
-        r"vectors.tsv: line 3 \(track t01\) holds NaN \(or a missing value\) in dimension 1; fix the value, or drop the row",
+        (
+            r"vectors.tsv: line 3 \(track t01\) holds NaN \(or a missing value\) in dimension 1; "
+            r"fix the value, or drop the row"
+        ),
     ),
     "Inf": (
         "tsv",
         tsv("t00 1 2 3 4", "t01 1 2 -inf 4"),
-        r"vectors.tsv: line 3 \(track t01\) holds -inf \(Inf, or beyond the float32 range\) in dimension 2; fix the value",
+        (
+            r"vectors.tsv: line 3 \(track t01\) holds -inf \(Inf, or beyond the float32 range\) "
+            r"in dimension 2; fix the value"
+        ),
     ),
     "beyond float32": (
         "tsv",
@@ -181,7 +187,10 @@ REFUSALS = {
     "another dataset": (
         "tsv",
         tsv("a00 1 2 3 4", "a01 1 2 3 4"),
-        r"vectors.tsv: none of its 2 track ids is a track of tracks.parquet \(its first: 'a00', the catalogue's first: 't00'\)",
+        (
+            r"vectors.tsv: none of its 2 track ids is a track of tracks.parquet "
+            r"\(its first: 'a00', the catalogue's first: 't00'\)"
+        ),
     ),
 }
 
@@ -235,7 +244,10 @@ ARRAY_REFUSALS = {
     ),
     "parquet NaN": (
         lambda folder: parquet_case(folder, [[1, 2, 3, 4], [1, None, 3, 4]], CATALOGUE[:2]),
-        r"v.parquet: row 1 \(track t01\) holds NaN \(or a missing value\) in dimension 1; fix the value, or drop the row",
+        (
+            r"v.parquet: row 1 \(track t01\) holds NaN \(or a missing value\) in dimension 1; "
+            r"fix the value, or drop the row"
+        ),
     ),
 }
 
@@ -275,7 +287,10 @@ def params():
         ),
         (
             {"format": "tsv", "file": "/data/onion/v.tsv", "dim": 4},
-            r"onion.file='/data/onion/v.tsv': name a file inside data/precomputed/onion/ \(copy, link or `dvc import-url` it there\)",
+            (
+                r"onion.file='/data/onion/v.tsv': name a file inside data/precomputed/onion/ "
+                r"\(copy, link or `dvc import-url` it there\)"
+            ),
         ),
         ({"format": "tsv", "file": "../v.tsv", "dim": 4}, r"onion.file='../v.tsv': name a file inside"),
         (
@@ -311,7 +326,10 @@ def test_a_precomputed_name_stands_beside_built_in_ones(params):
     )
     with pytest.raises(
         ParamsError,
-        match=r"unknown backend 'onion'; registered: .*; or vectors from a file: a section `onion:` with format, file and dim",
+        match=(
+            r"unknown backend 'onion'; registered: .*; "
+            r"or vectors from a file: a section `onion:` with format, file and dim"
+        ),
     ):
         validate({**params, "backends": ["mfcc", "onion"], "controls": controls})
 
