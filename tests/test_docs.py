@@ -395,6 +395,63 @@ def test_the_whole_study_estimate_in_prose_is_the_committed_one():
     assert ratios and max(ratios) <= 2.0 and "within about 2× their FLOP floors" in prose(README), ratios
 
 
+def _cluster_time():
+    """benchmarks/cluster_time.py, loaded as tests/test_cluster_time.py loads it."""
+    import sys
+
+    spec = importlib.util.spec_from_file_location("cluster_time", REPO / "benchmarks" / "cluster_time.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("cluster_time", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cluster_figures_of_the_scale_page_are_cluster_times():
+    """docs/scale.md, "On a cluster": the table is benchmarks/cluster_time.py's output for the
+    committed estimate, row for row, and every figure of the prose below it is recomputed with
+    the same code (the scheduler, the critical path, the total work)."""
+    cluster = _cluster_time()
+    study = cluster.load_study(STUDY_TIMES)
+    assert cluster.DEFAULT_TIMES == STUDY_TIMES
+    hours, needs = study.hours, study.needs
+    section = (REPO / "docs" / "scale.md").read_text().split("\n### On a cluster\n", 1)[1]
+    for nodes in (1, 8, 32):
+        row = cluster.table_row(str(nodes), hours, needs, nodes, study.unmeasured)
+        assert row in section, f"docs/scale.md, On a cluster, should have the row: {row}"
+    assert ".venv/bin/python benchmarks/cluster_time.py --nodes 1 8 32" in section
+
+    total = sum(hours.values())
+    length, path = cluster.critical_path(hours, needs)
+    wall = {nodes: cluster.list_schedule(hours, needs, nodes).wall for nodes in range(1, 33)}
+    efficiency = {nodes: round(100 * total / (nodes * wall[nodes])) for nodes in wall}
+    # the fewest nodes that reach the critical path, and what fits beside it
+    enough = min(nodes for nodes in wall if wall[nodes] == pytest.approx(length))
+    words = {2: "Two", 3: "Three", 4: "Four", 5: "Five"}
+    long_stage = max(hours, key=hours.get)
+    assert long_stage == "train@jukebox-bert4rec-0" and long_stage in path, (long_stage, path)
+    assert round(wall[2]) == round(total / 2), (wall[2], total / 2)
+    phrases = [
+        f"Jukebox's BERT4Rec, {round(hours[long_stage])} h for its {study.header['max_epochs']['bert4rec']} epochs "
+        "on 2 cores, is the critical path",
+        f"no number of these nodes finishes the study in under {length / 24:.1f} days",
+        f"{words[enough]} nodes already reach that bound ({efficiency[enough]}% efficient: "
+        f"the other {round(total - length)} h fit on {words[enough - 1].lower()} nodes beside it)",
+        f"{words[enough - 1].lower()} take {round(wall[enough - 1])} h, the work over two",
+        f"idle ({efficiency[8]}% at 8, {efficiency[32]}% at 32)",
+        f"adds to the {length / 24:.1f} days",
+    ]
+    text = " ".join(section.split())
+    for phrase in phrases:
+        assert phrase in text, f"docs/scale.md, On a cluster, should say (benchmarks/cluster_time.py): {phrase}"
+    # "beyond three the added nodes idle": one more node than enough gains nothing
+    assert wall[enough + 1] == pytest.approx(length) and wall[enough - 1] > length
+    assert f"beyond {words[enough].lower()} the added nodes idle" in text
+    # the page on running the cluster quotes none of these figures, so nothing there to keep in step
+    cluster_page = prose(REPO / "docs" / "cluster.md")
+    for figure in (f"{round(length)} h", f"{length / 24:.1f} days", f"{round(total)} h", f"{total / 24:.1f} days"):
+        assert figure not in cluster_page, f"docs/cluster.md quotes {figure}: test it here, or link to docs/scale.md"
+
+
 # --- what no page says: internal issue numbers, a machine's own paths, promises, dated narrative
 
 NOT_ANYWHERE = re.compile(r"\bissue \d+|development machine|/work/|/home/|/Users/", re.I)
@@ -424,3 +481,281 @@ def test_dates_on_pages_are_settings_or_the_latest_benchmark_results():
             assert not stray, (
                 f"{page.relative_to(REPO)}:{number}: {sorted(stray)}: move dated narrative to CHANGELOG.md"
             )
+
+
+# --- the results the model and evaluation pages quote: the README's results block, to 3 decimals
+
+
+def hitrate3(section: str, model: str, backend: str) -> str:
+    """A run's HitRate (test @50 or cold @10) as the pages quote it: 3 decimals."""
+    return f"{float(readme_hitrate(section, model, backend).split(' ± ')[0]):.3f}"
+
+
+def test_the_results_quoted_on_the_models_and_evaluation_pages_are_the_readme_results():
+    def h(model, backend, section="test"):
+        return hitrate3(section, model, backend)
+
+    models = prose(REPO / "docs" / "models.md")
+    claims = {
+        models: [
+            f"Shallow beats KNN on musicnn (test HitRate@50 {h('shallow', 'musicnn')} vs {h('knn', 'musicnn')})",
+            f"and on mfcc ({h('shallow', 'mfcc')} vs {h('knn', 'mfcc')})",
+            f"(musicnn HitRate@10 {h('shallow', 'musicnn', 'cold')} vs {h('knn', 'musicnn', 'cold')})",
+            f"its `random` backend stays below musicnn ({h('shallow', 'random')})",
+            f"it is close to KNN ({h('shallow', 'oracle')} vs {h('knn', 'oracle')})",
+            f"oracle {h('bert4rec', 'oracle')}, musicnn {h('bert4rec', 'musicnn')}, random {h('bert4rec', 'random')}, "
+            f"mfcc {h('bert4rec', 'mfcc')} test HitRate@50, below Shallow on the oracle",
+        ],
+        prose(REPO / "docs" / "evaluation.md"): [
+            f"give the layer more room to memorise ({h('shallow', 'random')})",
+            f"train interactions ({h('ease', 'none')})",
+            f'its "random" BERT4Rec): {h("bert4rec", "none")}, above MostPop\'s {h("mostpop", "none")}',
+            f"**BERT4Rec on `random`** ({h('bert4rec', 'random')}) scores above `mfcc` ({h('bert4rec', 'mfcc')};",
+            f"The unordered control ({h('bert4rec', 'oracle_unordered')} against {h('bert4rec', 'oracle')},",
+            f"leads musicnn under BERT4Rec ({h('bert4rec', 'mfcc', 'cold')} against "
+            f"{h('bert4rec', 'musicnn', 'cold')},",
+        ],
+        prose(REPO / "docs" / "data.md"): [
+            f"test HitRate@50, reported only: {h('shallow', 'random')} against {h('shallow', 'musicnn')})",
+        ],
+    }
+    for text, phrases in claims.items():
+        for phrase in phrases:
+            assert phrase in text, f"the page should say, from the README's results: {phrase}"
+    # the orderings the pages state in words
+    assert float(h("shallow", "oracle")) > float(h("bert4rec", "oracle"))
+    assert float(h("shallow", "musicnn")) > float(h("knn", "musicnn"))
+    assert float(h("shallow", "musicnn", "cold")) > float(h("knn", "musicnn", "cold"))
+    # EASE, the collaborative reference, above every audio row on hot tracks (docs/models.md, evaluation.md)
+    audio = [float(h(m, b)) for m in ("knn", "shallow", "bert4rec") for b in ("oracle", "musicnn", "mfcc", "random")]
+    assert float(h("ease", "none")) > max(audio)
+
+
+def test_the_validation_figures_of_the_data_page_are_the_train_metrics():
+    """docs/data.md's val NDCG@50: `metrics/train/` is a DVC output, so this runs where it was reproduced."""
+    import json
+
+    files = {b: REPO / "metrics" / "train" / b / "shallow.seed0" / "metrics.json" for b in ("random", "musicnn")}
+    if not all(path.exists() for path in files.values()):
+        pytest.skip("metrics/train/ not reproduced here (make repro)")
+    ndcg = {b: json.loads(path.read_text())["best_val_ndcg@50"] for b, path in files.items()}
+    phrase = f"NDCG@50 is {ndcg['random']:.4f} on `random` against {ndcg['musicnn']:.4f} on musicnn"
+    assert phrase in prose(REPO / "docs" / "data.md"), f"docs/data.md should say: {phrase}"
+
+
+def test_early_stopping_as_the_models_page_describes_it():
+    """Every Shallow run stops before max_epochs, `random` last (where metrics/train/ is reproduced)."""
+    import json
+
+    runs = sorted((REPO / "metrics" / "train").glob("*/shallow.seed0/metrics.json"))
+    if not runs:
+        pytest.skip("metrics/train/ not reproduced here (make repro)")
+    steps = {path.parent.parent.name: json.loads(path.read_text())["step"] for path in runs}
+    assert max(steps.values()) < _params()["shallow"]["max_epochs"], steps
+    assert max(steps, key=steps.get) == "random", steps
+    assert "early stopping ends every Shallow run well before `max_epochs`, `random`'s last" in prose(
+        REPO / "docs" / "models.md"
+    )
+
+
+# --- figures derived from a formula: recomputed from the code that uses it
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def test_the_ease_and_elsa_memory_figures_are_the_formulas():
+    from audiorec.models.ease import required_bytes
+
+    models = prose(REPO / "docs" / "models.md")
+    full = 56_512
+    for tracks, label in ((3_000, "3,000"), (24_214, "24,214"), (full, "56,512")):
+        row = f"| {label} "
+        line = next(line for line in (REPO / "docs" / "models.md").read_text().splitlines() if line.startswith(row))
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[1:] == [gib(required_bytes(tracks)), gib(required_bytes(tracks, dtype="float64"))], line
+    needed, matrix = gib(required_bytes(full)), gib(4 * full**2)
+    assert f"a scoring batch: {needed} at peak for Music4All's 56,512 tracks" in models
+    page = " ".join((REPO / "docs" / "models.md").read_text().split())  # the message is in a code block
+    assert f"needs about {needed} (one dense 56512 x 56512 float32 matrix of {matrix}," in page
+    assert f"the same n × n matrix on disk: {matrix} at 56,512 tracks in float32" in models
+    assert f"beside EASE's {needed} requirement" in models
+    double = required_bytes(2 * full)
+    assert required_bytes(full) < 24 * 2**30 < double
+    assert f"at twice the catalogue (4× the matrix: {gib(double)}) it would not" in models
+    assert f"(56,512 × 768 float32 = {round(full * 768 * 4 / 2**20)} MiB of factors)" in models
+    assert f"56,512 tracks take {(full / 24_214) ** 3:.1f}× the time of 24,214" in models
+    # Shallow's bitmap of positive pairs: one bit per user × track cell, up to 2³² cells
+    from audiorec.models.shallow import PositivePairs
+
+    assert PositivePairs.DENSE_LIMIT // 8 == 512 * 2**20
+    mib = f"{(1_000 * 3_000 // 8 + 1) / 2**20:.2f} MiB for the default 1,000 users × 3,000 tracks"
+    music4all = f"{round((17_053 * full // 8 + 1) / 2**20)} MiB at Music4All's 17,053 × 56,512"
+    assert mib in models and music4all in models, (mib, music4all)
+
+
+# --- benchmark figures a page keeps: the dated run they come from, in CHANGELOG.md
+
+
+def changelog_entry(title: str) -> str:
+    """The text of the CHANGELOG.md entry whose `## date: title` heading contains `title`."""
+    text = (REPO / "CHANGELOG.md").read_text()
+    start = next(match.end() for match in re.finditer(r"^## .*$", text, re.M) if title in match.group(0))
+    following = re.search(r"^## ", text[start:], re.M)
+    return " ".join(text[start : start + following.start() if following else None].split())
+
+
+def test_the_ease_benchmark_figures_kept_on_the_models_page_are_the_changelogs():
+    entry = changelog_entry("EASE memory, ELSA at Music4All's shape")
+    copies = float(
+        re.search(r"`numpy\.linalg\.inv` \(old\) \| [\d,]+ \| [\d,]+ \| [\d.]+ s \| [\d.]+ GiB \| ([\d.]+)", entry)[1]
+    )
+    models = prose(REPO / "docs" / "models.md")
+    words = {8: "eight", 9: "nine", 10: "ten"}
+    assert f"about {words[round(copies)]} n × n matrices at its peak" in models, copies
+    assert f"against the old path's {words[round(copies)]}" in models, copies
+    assert "segmentation fault at 24,214 tracks" in entry
+    assert "segmentation fault at one month of Music4All-Onion's tracks (24,214)" in models
+    cholesky = re.findall(
+        r"in-place Cholesky \(new\) \| ([\d,]+) \| [\d,]+ \| [\d.,]+ s \| ([\d.]+) GiB \| ([\d.]+)", entry
+    )
+    assert len(cholesky) == 3 and all(round(float(copies)) == 1 for *_, copies in cholesky), cholesky
+    from audiorec.models.ease import required_bytes
+
+    assert all(float(peak) * 2**30 < required_bytes(int(n.replace(",", ""))) for n, peak, _ in cholesky), cholesky
+    assert "about one n × n matrix at its peak" in models
+
+
+def test_the_seeds_section_keeps_the_method_and_its_changelog_entry_the_figures():
+    """docs/workflows.md's Seeds section gives the method and the commands, no measured figure;
+    the three-seed run it names is a CHANGELOG.md entry whose means and half-widths are those of
+    its seed columns (to the table's rounding) and whose prose quotes its table."""
+    from scipy.special import stdtrit
+
+    workflows = (REPO / "docs" / "workflows.md").read_text()
+    section = workflows.split("\n## Seeds: repeated runs\n", 1)[1].split("\n## ", 1)[0]
+    text = " ".join(section.split())
+    assert not re.search(r"\d\.\d|\d+ (?:minutes|min|s|h)\b", text), "dated figures belong in CHANGELOG.md"
+    title = "Three seeds on the built-in dataset"
+    assert f'`CHANGELOG.md` ("{title}")' in text
+    entry = changelog_entry(title)
+    command = "python -m stages.graph -S 'seeds=[0,1,2]' -S 'controls.models=[knn]' -S 'controls.unordered=[]'"
+    assert command in entry and command in section
+
+    rows = re.findall(r"\| ([^|]+?) \| ([^|]+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) ± ([\d.]+) \|", entry)
+    assert len(rows) == 9, rows
+    seeds = {}
+    for model, backend, *values in rows:
+        *runs, mean, half = (float(value) for value in values)
+        n = len(runs)
+        spread = (sum((run - sum(runs) / n) ** 2 for run in runs) / (n - 1)) ** 0.5
+        assert float(mean) == pytest.approx(sum(runs) / n, abs=0.001), (model, backend, runs, mean)
+        assert half == pytest.approx(spread / n**0.5 * stdtrit(n - 1, 0.975), abs=0.002), (model, backend, half)
+        seeds[model, backend] = (runs, mean)
+    shallow, bert = seeds["shallow", "musicnn"][0], seeds["bert4rec", "musicnn"][0]
+    phrases = [
+        f"Shallow's {shallow[0]:.3f} against BERT4Rec's {bert[0]:.3f} on musicnn",
+        f"Shallow alone spanned {min(shallow):.3f}–{max(shallow):.3f} over three seeds",
+        f"({seeds['bert4rec', 'musicnn'][1]:.3f} against {seeds['bert4rec (no audio)', '—'][1]:.3f}, p = 0.11)",
+        f"**Shallow above BERT4Rec on oracle** ({seeds['shallow', 'oracle'][1]:.3f} against "
+        f"{seeds['bert4rec', 'oracle'][1]:.3f})",
+    ]
+    for phrase in phrases:
+        assert phrase in entry, f"CHANGELOG.md, {title}, should say, from its table: {phrase}"
+
+
+# --- docs/scale.md's reading of its Measured table: every figure is the table's
+
+
+def measured_table() -> dict[tuple[str, str], dict[str, str]]:
+    """(stage, width) -> the row's cells, of the first table of docs/scale.md's "### Measured"."""
+    section = (REPO / "docs" / "scale.md").read_text().split("\n### Measured\n", 1)[1]
+    lines = section[section.index("| stage | width |") :].split("\n\n", 1)[0].splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split(" | ")]
+    rows = [dict(zip(header, (cell.strip() for cell in line.strip("|").split(" | ")))) for line in lines[2:]]
+    return {(row["stage"], row["width"]): row for row in rows}
+
+
+def _number(cell: str) -> float:
+    return float(cell.removesuffix(" (est.)").rstrip("×").replace(",", ""))
+
+
+def _one(x: float, places: int = 1) -> str:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str(Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def test_the_scale_pages_reading_of_the_measured_table_is_the_table():
+    table = measured_table()
+    text = prose(REPO / "docs" / "scale.md")
+    reading = text.split("#### What this means", 1)[1].split("#### A Shallow batch", 1)[0]
+
+    def cell(stage, width, column):
+        return table[stage, width][column]
+
+    def ratio(stage, width):
+        return cell(stage, width, "wall / floor")
+
+    peaks = {key: _number(row["peak GiB"]) for key, row in table.items() if row["peak GiB"] != "—"}
+    top = max(peaks, key=peaks.get)
+    assert top == ("├ bert4rec (sampled_softmax) training epoch", "4800"), top
+    b_epoch, s_epoch, sampled = (
+        "├ bert4rec training epoch",
+        "├ shallow training epoch",
+        "├ bert4rec (sampled_softmax) training epoch",
+    )
+    phrases = [
+        f"the largest peak is {_one(peaks[top])} GiB, a BERT4Rec epoch with `loss: sampled_softmax` at 4,800-d "
+        f"({_one(peaks[b_epoch, '4800'])} GiB with the default softmax), and Shallow peaks at "
+        f"{_one(peaks[s_epoch, '4800'])} GiB there",
+        f"MostPop's train stage takes {cell('train mostpop', '—', 'wall s')} s",
+    ]
+    mostpop = re.search(
+        r"dense score matrix ([\d.]+) s, sorted list ([\d.]+) s = (\d+)×", cell("train mostpop", "—", "note")
+    )
+    phrases.append(
+        f"{mostpop[3]}× faster than a dense score matrix ({mostpop[2]} s against {mostpop[1]} s, identical lists)"
+    )
+    knn = [_number(ratio(stage, width)) for stage, width in table if stage == "└ validation retrieval, KNN vectors"]
+    phrases.append(f"{min(knn)}–{max(knn)}× a bare matmul")
+    phrases.append(
+        f"A Shallow epoch is {ratio(s_epoch, '200')} its FLOP floor at 200-d "
+        f"({_one(_number(cell(s_epoch, '200', 'wall s')))} s), "
+        f"{ratio(s_epoch, '768')} at 768-d, {ratio(s_epoch, '1024')} at 1,024-d and {ratio(s_epoch, '4800')} at 4,800-d"
+    )
+    start, end = (
+        float(x) for x in re.search(r"measured (\d+) GFLOP/s at the start of the run and (\d+) at the", text).groups()
+    )
+    at_end = _number(cell(s_epoch, "200", "wall s")) / (_number(cell(s_epoch, "200", "floor s")) * start / end)
+    phrases.append(f"({_one(at_end)}× at the rate measured at the end of the run)")
+    phrases.append(
+        f"A BERT4Rec epoch is {ratio(b_epoch, '200')} its floor at 200-d "
+        f"({round(_number(cell(b_epoch, '200', 'wall s')))} s), "
+        f"{ratio(b_epoch, '768')} at 768-d, {ratio(b_epoch, '1024')} at 1,024-d and {ratio(b_epoch, '4800')} at 4,800-d"
+    )
+    tflop = {k: float(re.search(r"([\d,.]+) TFLOP", cell(k, "200", "note"))[1]) for k in (b_epoch, sampled)}
+    phrases.append(f"an epoch does {round(100 * tflop[sampled] / tflop[b_epoch])}% of the FLOPs at 200-d")
+    phrases.append(
+        f"runs {ratio(sampled, '200')} its floor ({round(_number(cell(sampled, '200', 'wall s')))} s), "
+        f"{ratio(sampled, '768')} at 768-d, {ratio(sampled, '1024')} at 1,024-d and {ratio(sampled, '4800')} at 4,800-d"
+    )
+    hours = {k: _one(_number(cell(k, "4800", "wall s")) / 3600) for k in (sampled, b_epoch)}
+    phrases.append(f"a 4,800-d epoch takes {hours[sampled]} h instead of {hours[b_epoch]} h")
+    shares = [int(m) for row in table.values() for m in re.findall(r"(\d+)% of the epoch", row["note"])]
+    phrases.append(f"Validation inside training is {min(shares)}–{max(shares)}% of an epoch")
+    for phrase in phrases:
+        assert phrase in reading, f"docs/scale.md, What this means, should say: {phrase}"
+    # the sampled softmax's peaks next to the softmax's, and the Shallow batch's floor
+    pairs = [(peaks[sampled, w], peaks[b_epoch, w]) for w in ("200", "768", "1024", "4800")]
+    assert max(abs(a - b) for a, b in pairs) < 0.45, pairs
+    listed = ", ".join(f"{a:.2f} against {b:.2f}" for a, b in pairs)
+    assert all(f"{a:.2f} against {b:.2f}" in text for a, b in pairs), listed
+    # an epoch's batch count, from a row cut at --epoch-budget ("N of M batches")
+    batches = next(
+        int(m[1]) for w in ("768", "1024", "4800") if (m := re.search(r"of (\d+) batches", cell(s_epoch, w, "note")))
+    )
+    floor_ms = round(1000 * _number(cell(s_epoch, "200", "floor s")) / batches)
+    assert f"At 200-d the FLOP floor is {floor_ms} ms a batch" in text, floor_ms
+    assert f"({ratio(b_epoch, '200')} in the Measured table)" in text
