@@ -91,7 +91,8 @@ def validate_dataset(params: dict) -> None:
     dataset = params["dataset"]
     if dataset["source"] == "synthetic" and dataset["size"] not in params["synthetic"]:
         raise ParamsError(
-            f"{PARAMS_FILE}: dataset.size={dataset['size']!r}{closest(str(dataset['size']), list(params['synthetic']))}; "
+            f"{PARAMS_FILE}: dataset.size={dataset['size']!r}"
+            f"{closest(str(dataset['size']), list(params['synthetic']))}; "
             f"allowed: {', '.join(params['synthetic'])}"
         )
 
@@ -105,7 +106,8 @@ def validate_backends(params: dict) -> None:
     for name in params["backends"]:
         if name == NO_BACKEND:
             raise ParamsError(
-                f"{PARAMS_FILE}: backends: {NO_BACKEND!r} is the slot of the models without audio; list those under baselines"
+                f"{PARAMS_FILE}: backends: {NO_BACKEND!r} is the slot of the models without audio; "
+                "list those under baselines"
             )
         validate_backend(name, params.get(name))
     for name, target in backends.SETTINGS.items():
@@ -135,7 +137,8 @@ def validate_models(params: dict) -> None:
         if name not in KINDS:
             audio_models = sorted(model for model, kind in KINDS.items() if kind.audio)
             raise ParamsError(
-                f"models: unknown model {name!r}{closest(str(name), audio_models)}; registered: {', '.join(audio_models)}"
+                f"models: unknown model {name!r}{closest(str(name), audio_models)}; "
+                f"registered: {', '.join(audio_models)}"
             )
     for name in params["baselines"]:
         if name not in KINDS or not KINDS[name].without_audio:
@@ -198,7 +201,8 @@ def validate_study(params: dict) -> None:
             if name not in entries:
                 empty = "" if KINDS[name].study else " (empty: the original code did not run it)"
                 raise ParamsError(
-                    f"{PARAMS_FILE}: study.{protocol} has no entry for {name}; add `{name}: {{}}`{empty} or its original values"
+                    f"{PARAMS_FILE}: study.{protocol} has no entry for {name}; "
+                    f"add `{name}: {{}}`{empty} or its original values"
                 )
 
 
@@ -242,7 +246,7 @@ def validate_backend(name: str, section: dict | None) -> None:
         listable = sorted(set(backends.REGISTRY) - {NO_BACKEND})
         raise ParamsError(f"backends: unknown backend {name!r}{closest(str(name), listable)}; {backends.unknown(name)}")
     if found == backends.BUILT_IN and name in plugins.discovered():
-        owner = plugins.entry_point(name).dist.name
+        owner = plugins.distribution(plugins.entry_point(name)).name
         raise ParamsError(
             f"backends: {name!r} is built in and also declared by the installed package {owner}; rename its entry point"
         )

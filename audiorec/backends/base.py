@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, ClassVar, Iterator, Sequence
+from typing import Callable, ClassVar, Iterator, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,8 @@ import pandas as pd
 from audiorec import audio
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What to do with a track that cannot be decoded or embedded (params.yaml: extract.on_error),
 # and where and in which precision a torch backend runs (extract.device, extract.dtype).
@@ -32,7 +34,8 @@ class BackendUnavailable(ExtractionError):
 class Backend(ABC):
     """Anything that gives one `dim`-vector per track of `tracks.parquet`."""
 
-    name: ClassVar[str]
+    # Set by each class, or per instance where params.yaml names it (precomputed files, plugins).
+    name: str
     dim: int
     # Where the model runs ("cpu" or "cuda"); part of the resume fingerprint, since
     # GPU and CPU kernels round differently.
@@ -121,7 +124,7 @@ class AudioBackend(Backend):
                 if isinstance(item, Exception):
                     record_failure(self.name, tracks, rows[i], f"cannot decode: {item}", failures)
             if decoded:
-                embeddings[decoded] = self.embed_batch([batch[i - start] for i in decoded])
+                embeddings[decoded] = self.embed_batch([item for item in batch if not isinstance(item, Exception)])
             for i in decoded:
                 if not np.isfinite(embeddings[i]).all():
                     record_failure(self.name, tracks, rows[i], "the model returned NaN or Inf", failures)
@@ -155,9 +158,7 @@ def decode(path: str, sample_rate: int, max_seconds: float) -> np.ndarray | Exce
     return waveform if len(waveform) else ValueError("the file decodes to no samples")
 
 
-def prefetch(
-    load: Callable[[str], np.ndarray], paths: list[str], depth: int = 8, workers: int = 1
-) -> Iterator[np.ndarray]:
+def prefetch(load: Callable[[str], T], paths: list[str], depth: int = 8, workers: int = 1) -> Iterator[T]:
     """Yield `load(path)` in order while the next `depth` files decode in `workers` threads."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = [pool.submit(load, p) for p in paths[:depth]]

@@ -6,15 +6,21 @@ and in float32 only."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from audiorec.backends.pretrained import TorchBackend, load_pretrained, require
+
+if TYPE_CHECKING:
+    import torch  # annotations only: the backends import torch when they run
 
 
 class EncodecMAEBackend(TorchBackend):
     name = "encodecmae"
     sample_rate = 24000
     full_precision_only = True
+    model: Any  # encodecmae's model class, from a package that ships no types
 
     def __init__(self, model: str = "base"):
         package = require("encodecmae", self.name, "pip install git+https://github.com/habla-liaa/encodecmae")
@@ -22,11 +28,12 @@ class EncodecMAEBackend(TorchBackend):
             self.name,
             model,
             lambda name: package.load_model(name, device="cpu"),
-            download=f"`hf download lpepino/encodecmae-{model}` (the package reads the Hugging Face cache; encodecmae.model names the size)",
+            download=f"`hf download lpepino/encodecmae-{model}` "
+            "(the package reads the Hugging Face cache; encodecmae.model names the size)",
         )
         self.dim = self.model.visible_encoder.model_dim
 
-    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
         import torch
 
         frames = [self.model.extract_features_from_array(waveform) for waveform in waveforms]

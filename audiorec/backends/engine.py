@@ -311,11 +311,11 @@ def embed_shards(
     finished = sum(len(shard) for shard in shards.values())
     with tqdm(total=finished + len(todo), initial=finished, desc=f"extract {backend.name}") as progress:
         for index, rows in pending.items():
-            found: dict[int, str] | None = {} if skip else None
-            shards[index] = backend.embed_rows(tracks, rows, waveforms, batch_size, found)
-            failures.update(found or {})
+            recorded: dict[int, str] | None = {} if skip else None
+            shards[index] = backend.embed_rows(tracks, rows, waveforms, batch_size, recorded)
+            failures.update(recorded or {})
             if store is not None:
-                store.save(paths[index], shards[index], found or {})
+                store.save(paths[index], shards[index], recorded or {})
             progress.update(len(rows))
     return {"shards": shards, "failures": failures}
 
@@ -347,7 +347,8 @@ def checked(
     bad_rows = np.flatnonzero(~np.isfinite(embeddings).all(axis=1) & ~masked)
     if len(bad_rows):
         raise ExtractionError(
-            f"backend {backend.name} produced NaN/Inf for {len(bad_rows)} tracks, first {tracks['track_id'].iloc[bad_rows[0]]} "
+            f"backend {backend.name} produced NaN/Inf for {len(bad_rows)} tracks, "
+            f"first {tracks['track_id'].iloc[bad_rows[0]]} "
             f"(row {bad_rows[0]} of tracks.parquet)"
         )
     skipped = [

@@ -25,7 +25,8 @@ class JukeboxBackend(AudioBackend):
         self.jukemirlib = require(
             "jukemirlib", self.name, "pip install git+https://github.com/rodrigo-castellon/jukemirlib.git"
         )
-        self.jukemirlib.CACHE_DIR = os.path.expanduser(cache_dir)  # where its README says to set it
+        # Where its README says to set it (setattr: a module's attributes are not known to the type checker).
+        setattr(self.jukemirlib, "CACHE_DIR", os.path.expanduser(cache_dir))
         self.layer = layer
 
     def use_device(self, device: str, dtype: str, local_rank: int = 0) -> None:

@@ -6,9 +6,14 @@ is the rate here; the journal study lists 44.1 kHz for MULE."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from audiorec.backends.pretrained import TorchBackend, load_pretrained, local_folder, require
+
+if TYPE_CHECKING:
+    import torch  # annotations only: the backends import torch when they run
 
 
 class MuleBackend(TorchBackend):
@@ -24,5 +29,5 @@ class MuleBackend(TorchBackend):
             self.name, model, lambda name: load(model_dir=folder) if folder else load(hf_repo=name)
         )
 
-    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
         return self.model(self.batch(waveforms))

@@ -5,9 +5,14 @@ the hub (or a local folder saved with `save_pretrained`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from audiorec.backends.pretrained import TorchBackend, check_pooling, load_pretrained, pool_time, require
+
+if TYPE_CHECKING:
+    import torch  # annotations only: the backends import torch when they run
 
 INSTALL = "pip install muq (it needs a torchaudio that matches your torch)"
 
@@ -23,6 +28,6 @@ class MuQBackend(TorchBackend):
         self.layer = layer
         self.pooling = check_pooling(self.name, pooling)
 
-    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
         output = self.model(self.batch(waveforms), output_hidden_states=True)
         return pool_time(output.hidden_states[self.layer], self.pooling)

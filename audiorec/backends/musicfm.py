@@ -7,11 +7,15 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audiorec.backends.base import BackendUnavailable
 from audiorec.backends.pretrained import TorchBackend, check_pooling, load_pretrained, pool_time
+
+if TYPE_CHECKING:
+    import torch  # annotations only: the backends import torch when they run
 
 GET = (
     "git clone https://github.com/minzwon/musicfm {repo} && "
@@ -24,6 +28,7 @@ class MusicFMBackend(TorchBackend):
     name = "musicfm"
     sample_rate = 24000
     dim = 1024
+    model: Any  # MusicFM25Hz, from the repository's code, which ships no types
 
     def __init__(
         self,
@@ -52,5 +57,5 @@ class MusicFMBackend(TorchBackend):
         )
         self.layer = layer
 
-    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
         return pool_time(self.model.get_latent(self.batch(waveforms), layer_ix=self.layer), self.pooling)

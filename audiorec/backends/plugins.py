@@ -14,7 +14,7 @@ re-runs exactly that backend's stages. docs/backends.md has a complete example.
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import Distribution, EntryPoint, entry_points
 
 from audiorec.backends.base import Backend
 
@@ -29,30 +29,36 @@ def discovered() -> dict[str, list[EntryPoint]]:
     return found
 
 
+def distribution(point: EntryPoint) -> Distribution:
+    """The installed package declaring `point`: entry_points() reads every point from one, so it is set."""
+    assert point.dist is not None, point
+    return point.dist
+
+
 def entry_point(name: str) -> EntryPoint:
     """The one entry point declaring `name`; two packages declaring it are refused."""
     declared = discovered().get(name, [])
     if not declared:
         raise KeyError(f"no installed package declares the backend {name!r} (entry-point group {GROUP})")
     if len(declared) > 1:
-        owners = ", ".join(f"{point.dist.name} ({point.value})" for point in declared)
+        owners = ", ".join(f"{distribution(point).name} ({point.value})" for point in declared)
         raise ValueError(f"backend {name!r} is declared by several installed packages: {owners}; uninstall all but one")
     return declared[0]
 
 
 def check_version(name: str, version: object) -> None:
     """Refuse a missing pin or one that is not the installed version, with the line to write."""
-    distribution = entry_point(name).dist
-    installed = distribution.version
+    package = distribution(entry_point(name))
+    installed = package.version
     if version is None:
         raise ValueError(
             f"{name}.version is missing: a plugin backend pins its package's version, so that DVC re-extracts "
-            f"when it changes; add `version: '{installed}'` (installed: {distribution.name} {installed})"
+            f"when it changes; add `version: '{installed}'` (installed: {package.name} {installed})"
         )
     if str(version) != installed:
         raise ValueError(
-            f"{name}.version={version!r} but {distribution.name} {installed} is installed; set {name}.version: "
-            f"'{installed}' (DVC then re-runs {name}'s stages), or install {distribution.name}=={version}"
+            f"{name}.version={version!r} but {package.name} {installed} is installed; set {name}.version: "
+            f"'{installed}' (DVC then re-runs {name}'s stages), or install {package.name}=={version}"
         )
 
 
@@ -63,7 +69,8 @@ def create(name: str, version: object = None, **params) -> Backend:
     cls = point.load()
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise TypeError(
-            f"entry point {name} = {point.value} ({point.dist.name}) is not a subclass of audiorec.backends.Backend"
+            f"entry point {name} = {point.value} ({distribution(point).name}) "
+            "is not a subclass of audiorec.backends.Backend"
         )
     backend = cls(**params)
     backend.name = name  # messages and metrics name the backend as params.yaml does

@@ -128,7 +128,8 @@ def read_npy(path: Path, ids_path: Path, id_column: str, dim: int, name: str) ->
     ids = read_ids(ids_path, id_column, name)
     if len(ids) != len(matrix):
         raise PrecomputedFileError(
-            f"{ids_path}: {len(ids)} ids for the {len(matrix)} rows of {path}; the ids file needs one id per matrix row, in row order"
+            f"{ids_path}: {len(ids)} ids for the {len(matrix)} rows of {path}; "
+            "the ids file needs one id per matrix row, in row order"
         )
     return Vectors(path, ids.to_numpy(dtype=str), to_float32(matrix), array_row)
 
@@ -176,7 +177,8 @@ def align(vectors: Vectors, track_ids: pd.Series) -> Alignment:
     if not in_catalogue.any():
         raise PrecomputedFileError(
             f"{vectors.path}: none of its {len(vectors.ids)} track ids is a track of tracks.parquet "
-            f"(its first: {str(vectors.ids[0]) if len(vectors.ids) else None!r}, the catalogue's first: {catalogue[0]!r}); "
+            f"(its first: {str(vectors.ids[0]) if len(vectors.ids) else None!r}, "
+            f"the catalogue's first: {catalogue[0]!r}); "
             "the id column or the dataset is not the one in use"
         )
     used = np.flatnonzero(in_catalogue)
@@ -234,7 +236,8 @@ def check_section(name: str, section: dict) -> None:
         value = section.get(key)
         if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
             raise ValueError(
-                f"{name}.{key}={value!r}: name a file inside {paths.precomputed(name)}/ (copy, link or `dvc import-url` it there), "
+                f"{name}.{key}={value!r}: name a file inside {paths.precomputed(name)}/ "
+                "(copy, link or `dvc import-url` it there), "
                 "so that DVC sees when it changes"
             )
 
@@ -271,6 +274,7 @@ class PrecomputedBackend(Backend):
         if self.format in DELIMITERS:
             return read_table(self.file, DELIMITERS[self.format], self.id_column, self.dim, self.name)
         if self.format == "npy":
+            assert self.ids_file is not None  # check_section: the npy format, and only it, names its ids file
             return read_npy(self.file, self.ids_file, self.id_column, self.dim, self.name)
         return read_parquet(self.file, self.id_column, self.vector_column, self.dim, self.name)
 
@@ -316,16 +320,16 @@ def write(ids: np.ndarray, matrix: np.ndarray, format: str, path: Path, ids_path
     9 significant digits, which give back every float32 exactly), the matrix plus an ids table
     with column `id` (npy), or columns `id` and `vector` (parquet)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ids = pd.Series(np.asarray(ids, dtype=str), name="id")
+    id_series = pd.Series(np.asarray(ids, dtype=str), name="id")
     if format in DELIMITERS:
-        frame = pd.concat([ids, pd.DataFrame(matrix, columns=[str(i) for i in range(matrix.shape[1])])], axis=1)
+        frame = pd.concat([id_series, pd.DataFrame(matrix, columns=[str(i) for i in range(matrix.shape[1])])], axis=1)
         frame.to_csv(path, sep=DELIMITERS[format], index=False, float_format="%.9g")
     elif format == "npy":
         if ids_path is None:
             raise ValueError("the npy format writes its track ids to a second file: pass ids_path")
         np.save(path, matrix)
-        ids.to_frame().to_csv(ids_path, sep="\t" if ids_path.suffix == ".tsv" else ",", index=False)
+        id_series.to_frame().to_csv(ids_path, sep="\t" if ids_path.suffix == ".tsv" else ",", index=False)
     elif format == "parquet":
-        pd.DataFrame({"id": ids, "vector": list(matrix)}).to_parquet(path, index=False)
+        pd.DataFrame({"id": id_series, "vector": list(matrix)}).to_parquet(path, index=False)
     else:
         raise ValueError(f"format={format!r}; allowed: {', '.join(FORMATS)}")

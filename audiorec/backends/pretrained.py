@@ -14,11 +14,16 @@ import os
 from abc import abstractmethod
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Callable, ClassVar, TypeVar
 
 import numpy as np
 
 from audiorec.backends.base import DEVICES, DTYPES, AudioBackend, BackendUnavailable
+
+if TYPE_CHECKING:
+    # Annotations only: the backends import torch and transformers when they run.
+    import torch
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,8 @@ def require(module: str, backend: str, install: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         raise BackendUnavailable(
-            f"{backend}: the Python package providing `{module}` is not installed ({error}). Install it with: {install}. "
+            f"{backend}: the Python package providing `{module}` is not installed ({error}). "
+            f"Install it with: {install}. "
             f"Or remove '{backend}' from params.yaml: backends"
         ) from error
 
@@ -42,7 +48,8 @@ def load_pretrained(backend: str, model: str, load: Callable[[str], T], download
     (offline, never downloaded, a wrong folder, remote code not allowed) turned into one message."""
     if is_path(model) and not Path(model).exists():
         raise BackendUnavailable(
-            f"{backend}.model: the folder {model} does not exist; point {backend}.model in params.yaml at the downloaded weights"
+            f"{backend}.model: the folder {model} does not exist; "
+            f"point {backend}.model in params.yaml at the downloaded weights"
         )
     try:
         return load(model)
@@ -57,7 +64,8 @@ def load_pretrained(backend: str, model: str, load: Callable[[str], T], download
             download = f"a fresh download into {model} (it lacks or has broken model files)"
         how = (
             download
-            or f"`hf download {model} --local-dir models/{backend}` and set {backend}.model in params.yaml to that folder"
+            or f"`hf download {model} --local-dir models/{backend}` "
+            f"and set {backend}.model in params.yaml to that folder"
         )
         raise BackendUnavailable(
             f"{backend}: cannot load the weights {model!r}{offline}: {str(error).rstrip('.')}. Get them with {how}"
@@ -74,7 +82,7 @@ def local_folder(model: str) -> Path | None:
     return Path(model).expanduser() if Path(model).expanduser().is_dir() else None
 
 
-def resolve_device(setting: str, local_rank: int = 0) -> "torch.device":  # noqa: F821 - torch is imported lazily
+def resolve_device(setting: str, local_rank: int = 0) -> "torch.device":
     """extract.device -> a torch device; under torchrun each rank takes the GPU of its local rank."""
     import torch
 
@@ -88,7 +96,7 @@ def resolve_device(setting: str, local_rank: int = 0) -> "torch.device":  # noqa
     return torch.device("cuda", local_rank)
 
 
-def resolve_dtype(setting: str, device: "torch.device") -> "torch.dtype":  # noqa: F821
+def resolve_dtype(setting: str, device: "torch.device") -> "torch.dtype":
     import torch
 
     if setting not in DTYPES:
@@ -104,7 +112,7 @@ def check_pooling(backend: str, pooling: str) -> str:
     return pooling
 
 
-def pool_time(hidden: "torch.Tensor", how: str) -> "torch.Tensor":  # noqa: F821
+def pool_time(hidden: "torch.Tensor", how: str) -> "torch.Tensor":
     """`(batch, frames, dim)` -> `(batch, dim)`; `how` was checked by `check_pooling`."""
     return hidden.mean(dim=1) if how == "mean" else hidden.amax(dim=1)
 
@@ -123,7 +131,7 @@ def equal_length_groups(waveforms: list[np.ndarray]) -> dict[int, list[int]]:
 class TorchBackend(AudioBackend):
     """A torch model on `extract.device` in `extract.dtype`, fed batches of equal-length clips."""
 
-    model: "torch.nn.Module"  # noqa: F821
+    model: "torch.nn.Module"
     # Packages that cast their input to float32 themselves cannot run in reduced precision.
     full_precision_only: ClassVar[bool] = False
 
@@ -151,10 +159,10 @@ class TorchBackend(AudioBackend):
         return out
 
     @abstractmethod
-    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
         """`(len(waveforms), dim)` for clips of one length."""
 
-    def batch(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    def batch(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
         """The clips as one `(batch, samples)` tensor on the model's device and precision."""
         import torch
 
@@ -171,6 +179,7 @@ class TransformersBackend(TorchBackend):
     """
 
     default_model: str
+    model: PreTrainedModel
 
     def __init__(
         self,
@@ -216,7 +225,7 @@ class TransformersBackend(TorchBackend):
         self.layer = layer
         self.dim = self.model.config.hidden_size
 
-    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
         # The extractor normalises each clip as the model was trained; it is told the
         # model's own rate so a deliberate mismatch (sample_rate above) is not refused.
         inputs = self.extractor(waveforms, sampling_rate=self.extractor.sampling_rate, return_tensors="pt")

@@ -33,7 +33,9 @@ def md5(path: Path) -> str:
 
 def module_file(module: str) -> Path:
     """A module of audiorec, as a path relative to the repository (the same on every machine)."""
-    return Path(find_spec(module).origin).resolve().relative_to(REPO)
+    spec = find_spec(module)
+    assert spec is not None and spec.origin is not None, module  # a module of this package, a file on disk
+    return Path(spec.origin).resolve().relative_to(REPO)
 
 
 def hashes(files: list[Path]) -> dict[str, str]:
@@ -52,7 +54,7 @@ def fingerprint(name: str) -> dict:
         return {
             "kind": PLUGIN,
             "entry_point": point.value,
-            "distribution": point.dist.name,
+            "distribution": plugins.distribution(point).name,
             "files": hashes([module_file(PLUGIN_CODE)]),
         }
     folder = paths.precomputed(name)

@@ -229,6 +229,7 @@ def sample_plays(
     deviations = styles[DEVIATIONS].to_numpy()
     span = int((timeline.end - timeline.start).total_seconds())
     rows: list[tuple[str, int, np.datetime64]] = []
+    upcoming: int  # the track after the last session's end, once a user has one (`history` not empty)
     for user in user_ids:
         first_taste = rng.dirichlet(np.full(config.n_genres, config.taste_concentration))
         last_taste = (1 - config.taste_drift) * first_taste + config.taste_drift * rng.dirichlet(

@@ -4,8 +4,9 @@ Each row also says whether it differs from the table's best row: paired t-test
 and Wilcoxon signed-rank test over the users' HitRate@k, Holm-corrected across
 the rows of the table. A backend with a control (audiorec.controls: shuffled
 embeddings, or unordered sequences) shows the control's HitRate@k and the same
-paired tests against it, Holm-corrected across the table's controls of that kind. Interactions-only models form one `baselines` table. The same
-tables are built for the hot test split and for the cold-start split.
+paired tests against it, Holm-corrected across the table's controls of that kind.
+Interactions-only models form one `baselines` table. The same tables are built
+for the hot test split and for the cold-start split.
 
 A trained model run over several seeds (params.yaml: seeds) is one row: each metric
 is the mean over seeds ± the 95% Student-t half-width over the seed means (the
@@ -16,6 +17,7 @@ interval over users; the CSV also holds the per-user interval of the pooled list
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +73,7 @@ def read_per_user(backend: str, model: str, seeds: list[int] | None) -> tuple[pd
     return tuple(pd.read_parquet(paths.per_user(backend, name)) for name in names)
 
 
-def model_table(runs: list[Run], k: int = 50, split: str = "test", controls: list[Run] = ()) -> pd.DataFrame:
+def model_table(runs: list[Run], k: int = 50, split: str = "test", controls: Sequence[Run] = ()) -> pd.DataFrame:
     """Rows = backends; for each metric at `k` its mean and 95% half-width; `Size` = embedding dim;
     p-values against the best row and, where `controls` has one, against the backend's control."""
     table = pd.DataFrame([summary_row(run, k, split) for run in runs])
@@ -119,7 +121,7 @@ def versus_best(runs: list[Run], best: str, k: int = 50, split: str = "test") ->
 
 
 def versus_control(
-    runs: list[Run], controls: list[Run], kind: str = "shuffled", k: int = 50, split: str = "test"
+    runs: list[Run], controls: Sequence[Run], kind: str = "shuffled", k: int = 50, split: str = "test"
 ) -> pd.DataFrame:
     """For each run with a control of `kind`: the control's HitRate@k and Holm-corrected paired p-values."""
     name = column("hitrate", k)
@@ -140,7 +142,7 @@ def versus_control(
 
 
 def tables_by_model(
-    runs: list[Run], k: int = 50, split: str = "test", controls: list[Run] = ()
+    runs: list[Run], k: int = 50, split: str = "test", controls: Sequence[Run] = ()
 ) -> dict[str, pd.DataFrame]:
     models = dict.fromkeys(run.model for run in runs)
     return {
@@ -191,7 +193,7 @@ CONTROL_LEGENDS = {
 }
 
 
-def legend(k: int, control_kinds: list[str] = (), seeds: int = 1) -> str:
+def legend(k: int, control_kinds: Sequence[str] = (), seeds: int = 1) -> str:
     """What the columns mean; `control_kinds` are the controls the tables show, `seeds` the
     most seeds any row ran."""
     controls = "".join(f"`{kind}` / `vs {kind}`: {CONTROL_LEGENDS[kind]}; " for kind in KINDS if kind in control_kinds)
@@ -199,8 +201,8 @@ def legend(k: int, control_kinds: list[str] = (), seeds: int = 1) -> str:
         return (
             f"Each metric: a row with several seeds (`Seeds`) shows the mean over its seeds ± 95% Student-t interval "
             f"half-width over the seed means; a row with one run (one seed, or a deterministic model), the mean ± 95% "
-            f"half-width over users. `vs best`: Holm-corrected p-values of the paired t-test / Wilcoxon test of each row's "
-            f"per-user HitRate@{k}, averaged over its seeds, against the table's best row; "
+            f"half-width over users. `vs best`: Holm-corrected p-values of the paired t-test / Wilcoxon test of "
+            f"each row's per-user HitRate@{k}, averaged over its seeds, against the table's best row; "
             f"{controls}* marks p < {ALPHA}.\n"
         )
     return (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,8 @@ VAL_K = 50
 class Recommender(ABC):
     # True for models that represent a track by its audio, so they can rank tracks without
     # train interactions (the cold-start protocol); interactions-only models have no score for them.
-    ranks_cold_tracks: ClassVar[bool] = False
+    # A model may decide it per instance (BERT4Rec without audio vectors cannot).
+    ranks_cold_tracks: bool = False
 
     @abstractmethod
     def fit(
@@ -80,7 +81,7 @@ def validation_metrics(
     """Mean HitRate@k and NDCG@k of `recommender` on held-out `truth`, for model selection and
     logs; tracks are ranked among those of `train`, as in evaluation (audiorec.evaluation.ranking)."""
     candidates = np.sort(pd.unique(train["track_idx"].to_numpy()))  # np.unique: 30x slower on 5M pairs
-    ranked = recommender.recommend(np.sort(truth["user_id"].unique()), k, candidates)
+    ranked = recommender.recommend(list(np.sort(truth["user_id"].unique())), k, candidates)
     # Only the two logged: every epoch of the torch models pays for this.
     per_user = per_user_metrics(truth, ranked, [k], metrics=("hitrate", "ndcg"))
     return {

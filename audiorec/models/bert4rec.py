@@ -292,7 +292,8 @@ class BERT4RecRecommender(Recommender):
         if width % self.settings.n_heads:
             raise ValueError(
                 f"bert4rec.n_heads={self.settings.n_heads} must divide the model width {width} "
-                f"({'hidden_dim' if self.settings.hidden_dim else 'the embedding dim'}); change n_heads or set hidden_dim"
+                f"({'hidden_dim' if self.settings.hidden_dim else 'the embedding dim'}); "
+                "change n_heads or set hidden_dim"
             )
         # Without audio the item table is learned, and nothing can place a track nobody played.
         self.ranks_cold_tracks = item_embeddings.shape[1] > 0
@@ -380,7 +381,9 @@ class BERT4RecRecommender(Recommender):
         if self.settings.vocabulary == "catalogue":
             classes = None
         else:
-            extra = cold_items if self.settings.vocabulary == "train_and_cold" and cold_items is not None else []
+            extra: np.ndarray | list[int] = (
+                cold_items if self.settings.vocabulary == "train_and_cold" and cold_items is not None else []
+            )
             classes = np.union1d(train["track_idx"].to_numpy(), extra).astype(np.int64)
         tracks = np.arange(n_items) if classes is None else classes
         class_of = np.full(n_items, -1, dtype=np.int64)

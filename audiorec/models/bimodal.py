@@ -74,6 +74,7 @@ class BimodalNet(nn.Module):
 
 class BimodalRecommender(MeanUserRecommender):
     name = "bimodal"
+    net: BimodalNet
 
     def __init__(
         self,
@@ -100,6 +101,7 @@ class BimodalRecommender(MeanUserRecommender):
         self._index_users(train)
         seed_deterministic(self.seed)
         self._make_net(item_embeddings)
+        assert self.collaborative_factors is not None  # _make_net refuses a model without them
         self.generator = torch.Generator(device=self.torch_device).manual_seed(self.seed)
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.settings.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=self.settings.scheduler_patience)

@@ -64,6 +64,7 @@ class HybridNet(nn.Module):
 
 class HybridRecommender(MeanUserRecommender):
     name = "hybrid"
+    net: HybridNet
 
     def __init__(self, settings: HybridSettings, *, seed: int = 0, checkpoint_dir: str | None = None):
         self.settings, self.seed, self.checkpoint_dir = settings, seed, checkpoint_dir

@@ -170,9 +170,10 @@ class ChunkedCrossEntropy(torch.autograd.Function):
                 # d loss / d logits: softmax minus the one-hot target, per row.
                 probabilities = logits.sub_(log_normalisers[:, None]).exp_()
                 probabilities[torch.arange(len(rows), device=rows.device), block_targets] -= 1
-                if wants_hidden:
+                # The buffers exist exactly when their gradient is wanted (allocated above).
+                if grad_hidden is not None:
                     torch.mm(probabilities, class_vectors, out=grad_hidden[start : start + step])
-                if wants_classes:
+                if grad_classes is not None:
                     grad_classes.addmm_(probabilities.T, rows)
         ctx.gradients = (grad_hidden, grad_classes)
         ctx.n_rows = len(hidden)

@@ -45,6 +45,9 @@ class MeanUserRecommender(Recommender):
     name: ClassVar[str]  # the params.yaml section, for messages
 
     net: nn.Module
+    # Set by the subclasses' fit (and by load): the epoch kept and its train loss.
+    epoch: int
+    loss: float
 
     def config(self) -> dict:
         """What the checkpoint stores to rebuild the model: its settings and seed."""

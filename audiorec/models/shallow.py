@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -146,26 +146,54 @@ def sample_negatives(
     positive = positives.contains(torch.add(anchor_codes[:, None], negatives, alpha=scale))
     pending = torch.nonzero(positive.view(-1)).squeeze(1)
     pending_anchors = anchor_codes[pending // neg_samples]
-    flat, contains = negatives.view(-1), positives.contains
-    on_cpu = negatives.device.type == "cpu"
-    if on_cpu:
+
+    def draw(n: int) -> torch.Tensor:
+        return torch.randint(size, (n,), generator=generator, device=negatives.device)
+
+    def draw_array(n: int) -> np.ndarray:
+        return draw(n).numpy()
+
+    if negatives.device.type == "cpu":
         # The rounds in numpy views of the same memory: a round is a dozen operations on a few
         # thousand draws or fewer, where torch's fixed cost per call dominated (17-20 ms of a
         # Music4All batch, 12 in numpy). The draws come from `generator` either way.
-        flat, pending, pending_anchors = flat.numpy(), pending.numpy(), pending_anchors.numpy()
-        contains = positives.contains_array
+        left = redraw_positives(
+            negatives.view(-1).numpy(),
+            pending.numpy(),
+            pending_anchors.numpy(),
+            positives.contains_array,
+            draw_array,
+            scale,
+        )
+    else:
+        left = redraw_positives(negatives.view(-1), pending, pending_anchors, positives.contains, draw, scale)
+    if left:
+        logger.debug("%d negatives may still be positives after %d redraws", left, RESAMPLE_ROUNDS)
+    return negatives
+
+
+# The redraw rounds run on torch tensors, or on numpy views of the same memory on the CPU.
+Codes = TypeVar("Codes", torch.Tensor, np.ndarray)
+
+
+def redraw_positives(
+    flat: Codes,
+    pending: Codes,
+    pending_anchors: Codes,
+    contains: Callable[[Codes], Codes],
+    draw: Callable[[int], Codes],
+    scale: int,
+) -> int:
+    """Redraw the entries `pending` of `flat` (negatives whose anchors' codes are `pending_anchors`)
+    while they form a positive pair, for at most RESAMPLE_ROUNDS rounds; how many still may."""
     for _ in range(RESAMPLE_ROUNDS):
         if len(pending) == 0:
-            return negatives
-        drawn = torch.randint(size, (len(pending),), generator=generator, device=negatives.device)
-        if on_cpu:
-            drawn = drawn.numpy()
+            return 0
+        drawn = draw(len(pending))
         flat[pending] = drawn
         positive = contains(pending_anchors + drawn * scale)
         pending, pending_anchors = pending[positive], pending_anchors[positive]
-    if len(pending):
-        logger.debug("%d negatives may still be positives after %d redraws", len(pending), RESAMPLE_ROUNDS)
-    return negatives
+    return len(pending)
 
 
 class ShallowNet(nn.Module):
@@ -348,7 +376,8 @@ class ShallowRecommender(Recommender):
         for name in ARCHITECTURE_PARAMS:
             if name in params and params[name] != config[name]:
                 raise ValueError(
-                    f"shallow.{name}={params[name]!r} but the checkpoint in {directory} was trained with {name}={config[name]!r}"
+                    f"shallow.{name}={params[name]!r} but the checkpoint in {directory} "
+                    f"was trained with {name}={config[name]!r}"
                 )
         if list(item_embeddings.shape) != checkpoint["item_shape"]:
             raise ValueError(
@@ -381,7 +410,8 @@ class ShallowRecommender(Recommender):
         )
         self.net.to(self.torch_device)
         self.trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
-        # Fused: one kernel per step instead of a dozen passes over the user table (about 7x faster at Music4All's size).
+        # Fused: one kernel per step instead of a dozen passes over the user table
+        # (about 7x faster at Music4All's size).
         self.optimizer = torch.optim.Adam(self.trainable, lr=self.settings.lr, fused=True)
         # The original's L2 term, l2 * (sum of every parameter squared), is part of the loss; the
         # frozen tables' share is a constant, computed once.

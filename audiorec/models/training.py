@@ -6,7 +6,7 @@ import hashlib
 import typing
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ def monitored_metric(name: str) -> str:
     return f"val/ndcg@{VAL_K}" if name == "ndcg" else "val/loss"
 
 
-def scheduler_mode(name: str) -> str:
+def scheduler_mode(name: str) -> Literal["min", "max"]:
     """ReduceLROnPlateau's mode for a monitored name: a loss falls, NDCG rises."""
     return "min" if name == "loss" else "max"
 
@@ -119,7 +119,8 @@ def seed_deterministic(seed: int) -> None:
     # Deterministic mode also fills every new tensor with NaN, a debugging aid against kernels
     # that read memory they never wrote; none of ours do, and on the CPU it cost 10-15% of a
     # BERT4Rec epoch.
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    # torch's stubs lack it: the module sets it through a property of a module subclass.
+    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     torch.manual_seed(seed)
 
 
@@ -137,11 +138,12 @@ def training_fingerprint(
     # at any catalogue size, and equal for (n, d) and (2n, d/2) of the same values.
     digest.update(repr(item_embeddings.shape).encode())
     # The arrays' own buffers, not `.tobytes()` copies: Jukebox's 56,512 x 4,800 vectors are 1 GiB.
-    digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32))
+    # numpy's stubs declare ndarray's buffer protocol (__buffer__) only for Python >= 3.12.
+    digest.update(np.ascontiguousarray(item_embeddings, dtype=np.float32))  # type: ignore[arg-type]
     for frame in frames:
         if frame is not None:
             digest.update(
-                np.ascontiguousarray(
+                np.ascontiguousarray(  # type: ignore[arg-type]  # as above: __buffer__ only for Python >= 3.12
                     pd.util.hash_pandas_object(frame[["user_id", "track_idx"]], index=False).to_numpy()
                 )
             )

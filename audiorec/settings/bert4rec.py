@@ -16,7 +16,8 @@ class BERT4RecSettings(TrainedSettings):
     max_seq_len: Annotated[int, Field(ge=2)]
     """The last this many unique train tracks per user (the study: 300)."""
     predict_seq_len: NonNegativeInt
-    """`0`: predict from the last `max_seq_len` − 1 tracks (the RecSys code: 50, i.e. 49 tracks); else 2 to `max_seq_len`."""
+    """`0`: predict from the last `max_seq_len` − 1 tracks (the RecSys code: 50, i.e. 49 tracks); else 2 to
+    `max_seq_len`."""
     hidden_dim: NonNegativeInt
     """`0`: the embedding width, no projection (the study); otherwise a learned projection."""
     learned_dim: PositiveInt
@@ -38,7 +39,8 @@ class BERT4RecSettings(TrainedSettings):
     item_freeze: bool
     """The paper's frozen items; the original code's inverted flag fine-tuned the item table."""
     special_tokens: Literal["learned", "table"]
-    """`learned`: mask and padding are two learned vectors; `table`: rows of the item table, scored as classes (the original)."""
+    """`learned`: mask and padding are two learned vectors; `table`: rows of the item table, scored as classes
+    (the original)."""
     positions: Literal["from_end", "from_start"]
     """`from_end`: right-aligned, positions counted from the most recent track; `from_start`: the original's."""
     standardize_items: bool
@@ -81,6 +83,7 @@ class BERT4RecSettings(TrainedSettings):
     def _prediction_fits_the_sequence(self) -> "BERT4RecSettings":
         if self.predict_seq_len and not 2 <= self.predict_seq_len <= self.max_seq_len:
             raise ValueError(
-                f"predict_seq_len={self.predict_seq_len} must be 0 (max_seq_len) or between 2 and max_seq_len ({self.max_seq_len})"
+                f"predict_seq_len={self.predict_seq_len} must be 0 (max_seq_len) "
+                f"or between 2 and max_seq_len ({self.max_seq_len})"
             )
         return self

@@ -1,4 +1,5 @@
-"""params.yaml `cluster` (optional): the Ray resources of each stage's task (audiorec.workflow.cluster, docs/cluster.md)."""
+"""params.yaml `cluster` (optional): the Ray resources of each stage's task
+(audiorec.workflow.cluster, docs/cluster.md)."""
 
 from __future__ import annotations
 

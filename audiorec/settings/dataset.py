@@ -11,7 +11,8 @@ class DatasetSettings(Section):
     """The dataset the study runs on: the built-in synthetic one or a Music4All copy."""
 
     source: Literal["synthetic", "music4all"]
-    """`synthetic`: the built-in dataset; `music4all`: a Music4All copy at `audio_dir` and `listening_log` (docs/data.md)."""
+    """`synthetic`: the built-in dataset; `music4all`: a Music4All copy at `audio_dir` and `listening_log`
+    (docs/data.md)."""
     size: str
     """The synthetic size, a section of `synthetic`: `small` (the default study) or `tiny` (the tests and CI)."""
     seed: NonNegativeInt

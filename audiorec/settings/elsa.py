@@ -14,7 +14,8 @@ class ELSASettings(TrainedSettings):
     factors: PositiveInt
     """Item factors (the journal's: 768)."""
     lr: PositiveFloat
-    """NAdam's learning rate: what the journal ran (its script's 0.01 never reached ELSA; the package default 0.1 did)."""
+    """NAdam's learning rate: what the journal ran (its script's 0.01 never reached ELSA; the package default
+    0.1 did)."""
     batch_size: PositiveInt
     """Users per step."""
     max_epochs: PositiveInt

@@ -226,9 +226,13 @@ def page(params: dict) -> str:
             differ = {key: value for key, value in overlay.items() if params.get(model, {}).get(key) != value}
             changes = ", ".join(f"`{key}: {value_text(value)}`" for key, value in differ.items())
             count = f"{len(overlay)} key{'s' if len(overlay) != 1 else ''}"
+            what = (
+                "where it differs from the section above: " + changes
+                if differ
+                else "the same values as the section above"
+            )
             study_rows.append(
-                f"| `study.{protocol}.{model}` | {count} | {model} as the {protocol} code ran it; "
-                f"{'where it differs from the section above: ' + changes if differ else 'the same values as the section above'} |"
+                f"| `study.{protocol}.{model}` | {count} | {model} as the {protocol} code ran it; {what} |"
             )
     out.append("\n".join(table(study_rows)) + "\n")
     return "\n".join(out)

@@ -145,7 +145,7 @@ def downstream(stages: dict[str, set[str]], failed: str) -> list[str]:
 def resources_for(stage: str, table: dict[str, dict[str, float]], cluster: dict[str, float]) -> dict[str, float]:
     """The Ray resources of one stage's task, fitted to what the cluster has: no GPU request on
     a cluster without GPUs, and no more CPUs than its largest node has (Ray would wait forever)."""
-    wanted = next(
+    wanted: dict[str, float] = next(
         (dict(values) for pattern, values in table.items() if fnmatch.fnmatchcase(stage, pattern)), {"num_cpus": 1}
     )
     if not cluster.get("GPU"):
@@ -405,7 +405,9 @@ def schedule(
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     progress = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     task = ray.remote(run_stage)
-    report, pending, running, started = GridReport(), dict(stages), {}, set()
+    report, pending = GridReport(), dict(stages)
+    running: dict[Any, str] = {}  # Ray's ObjectRef of each submitted task -> its stage
+    started: set[str] = set()
     clock = time.monotonic()
     while pending or running:
         succeeded = set(report.succeeded)
@@ -447,7 +449,10 @@ def _record(
 
 
 def _counts(report: GridReport, total: int, running: int) -> str:
-    return f"[{len(report.succeeded)}/{total} done, {running} running, {len(report.failed)} failed, {len(report.skipped)} skipped]"
+    return (
+        f"[{len(report.succeeded)}/{total} done, {running} running, "
+        f"{len(report.failed)} failed, {len(report.skipped)} skipped]"
+    )
 
 
 def _show_starts(progress: Any, started: set[str], report: GridReport, total: int, running: int, clock: float) -> Any:

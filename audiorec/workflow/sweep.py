@@ -42,7 +42,8 @@ def _run(command: list[str], root: Path, check: bool = True) -> subprocess.Compl
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise SweepError(
-            f"`{' '.join(command[2:] if command[:2] == DVC[:2] else command)}` failed:\n{result.stderr or result.stdout}"
+            f"`{' '.join(command[2:] if command[:2] == DVC[:2] else command)}` failed:\n"
+            f"{result.stderr or result.stdout}"
         )
     return result
 

@@ -60,7 +60,7 @@ def write_params(root: Path, params: dict) -> None:
 # the tiny dataset on three backends, Shallow capped at 15 epochs and BERT4Rec at 6 (3 before
 # early stopping may end it). It tests the pipeline, not the models' quality, within `make
 # test`'s budget: BERT4Rec's six stages were half the tiny run; mfcc's extraction has unit tests.
-TINY_SETTINGS = {
+TINY_SETTINGS: dict[str, dict[str, object]] = {
     "dataset": {"size": "tiny"},
     "shallow": {"max_epochs": 15},
     "bert4rec": {"max_epochs": 6, "min_epochs": 3},
