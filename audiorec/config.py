@@ -51,6 +51,14 @@ def load(target: str) -> Any:
 
 def validate(params: dict) -> None:
     """Check every section; each error names the file, the key and what would be right."""
+    try:
+        check_sections(params)
+    except SettingsError as error:
+        message = str(error)
+        raise ParamsError(message if message.startswith(PARAMS_FILE) else f"{PARAMS_FILE}: {message}") from None
+
+
+def check_sections(params: dict) -> None:
     from audiorec import backends, models
 
     if not isinstance(params, dict):

@@ -25,7 +25,7 @@ def main() -> None:
     try:
         validate(params)
     except ParamsError as error:
-        raise SystemExit(f"params.yaml: {error}")
+        raise SystemExit(str(error))
     if not graph.is_current(params):
         raise SystemExit(graph.stale_message())
     shutil.rmtree(paths.CODE, ignore_errors=True)

@@ -37,7 +37,7 @@ def main() -> None:
     try:
         validate(params)
     except ParamsError as error:
-        sys.exit(f"params.yaml: {error}")
+        sys.exit(str(error))
     graph.DVC_YAML.write_text(graph.render(params))
     print(f"wrote dvc.yaml: {len(graph.items(params)['evaluations'])} runs")
 
