@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from audiorec.params import model_params
+from audiorec import models
 from audiorec.models import create
 from audiorec.workflow.worktree import REPO
 
@@ -86,7 +87,7 @@ def test_study_settings_are_the_original_codes(params, protocol):
     for model, original in ORIGINAL[protocol].items():
         settings = model_params(params, model)
         assert {key: settings[key] for key in original} == original, (protocol, model)
-        create(model, **settings)  # every study value is one the model accepts
+        create(model, models.settings(params, model))  # every study value is one the model accepts
 
 
 def test_study_settings_do_not_follow_the_demo_sections(params):
