@@ -7,6 +7,7 @@ model eagerly would load librosa, TensorFlow and torch in stages that need none.
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 
 def create(registry: dict[str, str], name: str, kind: str, *args, **params):
@@ -16,5 +17,10 @@ def create(registry: dict[str, str], name: str, kind: str, *args, **params):
         raise KeyError(
             f"unknown {kind} {name!r} (params.yaml: {kind}s); registered {kind}s: {', '.join(sorted(registry))}"
         )
-    module, cls = registry[name].split(":")
-    return getattr(import_module(module), cls)(*args, **params)
+    return load(registry[name])(*args, **params)
+
+
+def load(target: str) -> Any:
+    """The object `target` ("module:Name") names, its module imported now."""
+    module, name = target.split(":")
+    return getattr(import_module(module), name)

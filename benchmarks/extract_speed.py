@@ -23,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pandas as pd
 import soundfile as sf
+import yaml
 
 from audiorec import backends
 from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
@@ -66,7 +67,10 @@ def main() -> None:
         n_params = sum(p.numel() for p in model.parameters())
         model.save_pretrained(scratch)
         Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(scratch)
-        backend = backends.create("mert", model=scratch, sample_rate=16000)
+        # params.yaml's mert section (layer, pooling, ...) on the random model, at its 16 kHz.
+        with open("params.yaml") as handle:
+            section = yaml.safe_load(handle)["mert"]
+        backend = backends.create("mert", **{**section, "model": scratch, "sample_rate": 16000})
         paths = audio_paths(args.tracks, Path(scratch))
         tracks = pd.DataFrame({"track_id": [Path(p).stem for p in paths], "audio_path": paths})
         single_seconds, single = timed(backend, tracks, 1, args.device)

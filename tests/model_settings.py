@@ -1,4 +1,5 @@
-"""Model settings for the tests: the committed params.yaml's section (the demo values), with overrides.
+"""Model settings and backend sections for the tests: the committed params.yaml's section (the demo
+values), with overrides.
 
 A model takes its validated section (audiorec/settings/); params.yaml is the one place its
 values are written, so the tests start from there rather than from defaults of their own.
@@ -18,3 +19,9 @@ def demo(name: str, **overrides: Any) -> Any:
     """Model `name`'s params.yaml section with `overrides`, validated by its settings class."""
     params = {**yaml.safe_load(PARAMS.read_text()), "model_settings": "demo"}
     return models.settings(params, name, **overrides)
+
+
+def section(name: str, **overrides: Any) -> dict:
+    """Backend `name`'s params.yaml section with `overrides`: the keyword arguments
+    `backends.create` takes (it checks them with the backend's settings class)."""
+    return {**yaml.safe_load(PARAMS.read_text())[name], **overrides}

@@ -6,6 +6,8 @@ import soundfile as sf
 from audiorec import backends
 from audiorec.config import ParamsError, validate
 from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
+from audiorec.settings.base import SettingsError
+from model_settings import section
 
 
 def test_unknown_backend_lists_registered_ones():
@@ -60,32 +62,34 @@ def test_params_validation_names_parameter_and_choices():
 
 def test_random_backend_is_seeded():
     tracks = pd.DataFrame({"track_id": list("abc")})
-    a = backends.create("random", dim=5, seed=1).embed_tracks(tracks)
-    b = backends.create("random", dim=5, seed=1).embed_tracks(tracks)
+    a = backends.create("random", **section("random", dim=5, seed=1)).embed_tracks(tracks)
+    b = backends.create("random", **section("random", dim=5, seed=1)).embed_tracks(tracks)
     assert a.shape == (3, 5)
     np.testing.assert_array_equal(a, b)
     # A seed only compared with itself cannot show that it is used: another seed must give other vectors.
     for seed in (0, 2):
-        other = backends.create("random", dim=5, seed=seed).embed_tracks(tracks)
+        other = backends.create("random", **section("random", dim=5, seed=seed)).embed_tracks(tracks)
         assert not np.isclose(a, other).any(), seed
 
 
 def test_random_backend_draws_the_named_distribution():
     tracks = pd.DataFrame({"track_id": [str(i) for i in range(400)]})
-    normal = backends.create("random", dim=50, seed=3).embed_tracks(tracks)
-    uniform = backends.create("random", dim=50, seed=3, distribution="uniform").embed_tracks(tracks)
+    normal, uniform = (
+        backends.create("random", **section("random", dim=50, seed=3, distribution=name)).embed_tracks(tracks)
+        for name in ("normal", "uniform")
+    )
     assert normal.dtype == uniform.dtype == np.float32
     # 20,000 draws: the moments of N(0, 1) and U[0, 1) within a few standard errors.
     assert abs(normal.mean()) < 0.03 and abs(normal.std() - 1) < 0.03 and normal.min() < -3
     assert uniform.min() >= 0 and uniform.max() < 1
     assert abs(uniform.mean() - 0.5) < 0.01 and abs(uniform.var() - 1 / 12) < 0.005
-    with pytest.raises(ValueError, match="random.distribution='beta'; allowed: normal, uniform"):
-        backends.create("random", distribution="beta")
+    with pytest.raises(SettingsError, match="random.distribution='beta': Input should be 'normal' or 'uniform'"):
+        backends.create("random", **section("random", distribution="beta"))
 
 
 def test_oracle_refuses_without_synthetic_styles(tmp_path):
     with pytest.raises(FileNotFoundError, match="dataset.source: synthetic"):
-        backends.create("oracle", styles_path=str(tmp_path / "missing.parquet"))
+        backends.create("oracle", **section("oracle", styles_path=str(tmp_path / "missing.parquet")))
 
 
 def test_mfcc_separates_bright_from_dark_timbre(tmp_path):
@@ -184,11 +188,12 @@ def test_oracle_lift_keeps_inner_products(tmp_path):
     path = tmp_path / "styles.parquet"
     pd.DataFrame({"track_id": list("abcdef"), "style": list(styles)}).to_parquet(path)
     tracks = pd.DataFrame({"track_id": list("fedcba")})
-    raw = backends.create("oracle", styles_path=str(path)).embed_tracks(tracks)
-    lifted = backends.create("oracle", styles_path=str(path), dim=128).embed_tracks(tracks)
+    # dim 0: the raw 11 style coordinates (the constructor's old default; params.yaml lifts to 128).
+    raw = backends.create("oracle", **section("oracle", styles_path=str(path), dim=0)).embed_tracks(tracks)
+    lifted = backends.create("oracle", **section("oracle", styles_path=str(path), dim=128)).embed_tracks(tracks)
     np.testing.assert_array_equal(raw, styles[::-1])
     assert lifted.shape == (6, 128)
     np.testing.assert_allclose(lifted @ lifted.T, raw @ raw.T, rtol=1e-5, atol=1e-5)
     assert np.linalg.matrix_rank(lifted) == 6
     with pytest.raises(ValueError, match="oracle.dim=5"):
-        backends.create("oracle", styles_path=str(path), dim=5)
+        backends.create("oracle", **section("oracle", styles_path=str(path), dim=5))

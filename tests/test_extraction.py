@@ -24,6 +24,7 @@ from audiorec import backends
 from audiorec.backends.base import BackendUnavailable, ExtractionError
 from audiorec.io import masked_rows
 from audiorec.workflow.worktree import REPO
+from model_settings import section
 
 RATE = 16000
 
@@ -65,6 +66,14 @@ def tiny_models(tmp_path_factory):
     return folders
 
 
+def tiny(backend, folder, **overrides):
+    """`backend`'s params.yaml section on the tiny model in `folder`, at the tiny model's own rate
+    (the old fallback of `sample_rate`); Music2Vec's preprocessing is the folder's own too (its old
+    default), not params.yaml's data2vec-audio-base-960h from the hub."""
+    own = {"feature_extractor": folder} if backend == "music2vec" else {}
+    return section(backend, model=folder, sample_rate=RATE, **own, **overrides)
+
+
 def clips(folder, lengths, rate=RATE):
     """WAV files of seeded noise with a tone, one per length (seconds); a tracks table for them."""
     rows = []
@@ -101,7 +110,7 @@ def test_transformers_backend_matches_an_independent_forward_pass(tmp_path, tiny
     model_class = {"hubert": HubertModel, "data2vec": Data2VecAudioModel}[model]
     tracks = clips(tmp_path, [0.5, 0.3, 0.5, 0.5, 0.3])  # two lengths in one batch: grouped, never padded
     for layer in (-1, 1):
-        extractor = backends.create(backend, model=tiny_models[model], sample_rate=RATE, layer=layer)
+        extractor = backends.create(backend, **tiny(backend, tiny_models[model], layer=layer))
         embeddings, stats, _ = backends.extract(extractor, tracks, batch_size=5, device="cpu")
         assert stats["dim"] == 16
         for row, path in enumerate(tracks["audio_path"]):
@@ -119,9 +128,9 @@ def test_transformers_weights_errors_say_how_to_get_them(tmp_path, tiny_models):
         BackendUnavailable,
         match=r"mert: cannot load the weights 'm-a-p/MERT-v1-330M' \(HF_HUB_OFFLINE=1.*hf download m-a-p/MERT-v1-330M",
     ):
-        backends.create("mert")
+        backends.create("mert", **section("mert"))
     with pytest.raises(BackendUnavailable, match="mert.model: the folder .*nowhere does not exist"):
-        backends.create("mert", model=str(tmp_path / "nowhere"))
+        backends.create("mert", **section("mert", model=str(tmp_path / "nowhere")))
     # A repository whose model class is its own code (as MERT's) loads only with trust_remote_code.
     custom = tmp_path / "custom"
     custom.mkdir()
@@ -135,19 +144,22 @@ def test_transformers_weights_errors_say_how_to_get_them(tmp_path, tiny_models):
         )
     )
     with pytest.raises(BackendUnavailable, match="mert.trust_remote_code: true"):
-        backends.create("mert", model=str(custom))
+        backends.create("mert", **section("mert", model=str(custom)))
     with pytest.raises(
         BackendUnavailable, match="music2vec: cannot load the weights 'facebook/data2vec-audio-base-960h'"
     ):
         backends.create(
-            "music2vec", model=tiny_models["data2vec"], feature_extractor="facebook/data2vec-audio-base-960h"
+            "music2vec",
+            **section(
+                "music2vec", model=tiny_models["data2vec"], feature_extractor="facebook/data2vec-audio-base-960h"
+            ),
         )
     with pytest.raises(ValueError, match="mert.layer=5; .* hidden states 0..2"):
-        backends.create("mert", model=tiny_models["hubert"], layer=5)
+        backends.create("mert", **tiny("mert", tiny_models["hubert"], layer=5))
 
 
 def test_reduced_precision_is_refused_off_cuda(tiny_models):
-    extractor = backends.create("music2vec", model=tiny_models["data2vec"])
+    extractor = backends.create("music2vec", **tiny("music2vec", tiny_models["data2vec"]))
     with pytest.raises(ValueError, match="extract.dtype=float16 runs only on a CUDA device"):
         extractor.use_device("cpu", "float16")
 
@@ -167,7 +179,7 @@ def test_packages_outside_pypi_fail_at_the_import_boundary_with_the_fix(monkeypa
     for package in ("encodecmae", "jukemirlib", "mule_torch", "muq"):
         monkeypatch.setitem(sys.modules, package, None)  # not importable, even where installed
     with pytest.raises(BackendUnavailable, match=message):
-        backends.create(backend, **params)
+        backends.create(backend, **section(backend, **params))
 
 
 # --- resume after a kill ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from audiorec import backends
 from audiorec.backends.base import ExtractionError
 from audiorec.data.music4all import BadRowError, read_plays
 from audiorec.io import load_embeddings, masked_rows
-from model_settings import demo
+from model_settings import demo, section
 
 HEADER = "user_id\ttrack_id\ttimestamp\n"
 GOOD = "u1\tAAAA\t2019-03-01 10:00:00\n"
@@ -141,13 +141,15 @@ def test_fail_stops_at_the_first_undecodable_track_and_names_it(faulty_audio, ba
     with pytest.raises(
         ExtractionError, match=r"track truncated \(row 6 of tracks.parquet, .*truncated.mp3\): cannot decode"
     ):
-        backends.extract(backends.create(backend), tracks, batch_size=4, on_error="fail")
+        backends.extract(backends.create(backend, **section(backend)), tracks, batch_size=4, on_error="fail")
 
 
 @pytest.mark.parametrize("backend", ["mfcc", "musicnn"])
 def test_skip_masks_undecodable_tracks_and_embeds_every_other_fault(faulty_audio, backend):
     tracks, undecodable = faulty_audio
-    embeddings, stats, skipped = backends.extract(backends.create(backend), tracks, batch_size=4, on_error="skip")
+    embeddings, stats, skipped = backends.extract(
+        backends.create(backend, **section(backend)), tracks, batch_size=4, on_error="skip"
+    )
     assert {entry["track_id"] for entry in skipped} == undecodable
     assert stats["skipped_tracks"] == len(undecodable)
     assert all(entry["reason"].startswith("cannot decode") for entry in skipped)
@@ -185,7 +187,7 @@ def test_a_model_that_returns_nan_is_caught_per_track(faulty_audio):
 
 def test_unknown_error_policy_is_refused(faulty_audio):
     with pytest.raises(ValueError, match="extract.on_error='ignore'; allowed: fail, skip"):
-        backends.extract(backends.create("mfcc"), faulty_audio[0], on_error="ignore")
+        backends.extract(backends.create("mfcc", **section("mfcc")), faulty_audio[0], on_error="ignore")
 
 
 def test_embeddings_are_refused_unless_aligned_and_finite(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from audiorec import backends
 from audiorec.workflow import graph, grid
 from audiorec.workflow.closure import closure
 from audiorec.workflow.worktree import REPO
@@ -105,6 +106,8 @@ def modules_run(command: str, settings: dict) -> list[str]:
     if entries[0] == "stages.extract":
         name = words[words.index("--backend") + 1]
         entries.append(graph.backend_module(name, settings.get(name)))
+        if name in backends.SETTINGS:  # backends.create checks a built-in backend's section with its class
+            entries.append(backends.SETTINGS[name].split(":")[0])
     return entries
 
 

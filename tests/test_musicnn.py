@@ -6,6 +6,8 @@ import soundfile as sf
 
 from audiorec import backends
 from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
+from audiorec.settings.base import SettingsError
+from model_settings import section
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,8 @@ def test_clip_shorter_than_one_patch_is_padded(backend):
 
 
 def test_unknown_layer_is_refused():
-    with pytest.raises(ValueError, match="musicnn.layer"):
-        backends.create("musicnn", layer="cnn7")
+    with pytest.raises(SettingsError, match="musicnn.layer='cnn7': Input should be"):
+        backends.create("musicnn", **section("musicnn", layer="cnn7"))
 
 
 def test_batch_of_tracks_matches_one_track_at_a_time(backend):

@@ -14,6 +14,7 @@ from audiorec import registry
 from audiorec.backends import plugins
 from audiorec.backends.base import AudioBackend, Backend, BackendUnavailable, ExtractionError
 from audiorec.backends.engine import extract
+from audiorec.settings.base import check
 
 REGISTRY: dict[str, str] = {
     "random": "audiorec.backends.random:RandomBackend",
@@ -73,7 +74,9 @@ def unknown(name: str) -> str:
 
 
 def create(name: str, **params) -> Backend:
-    """Build a backend from its `params.yaml` section."""
+    """Build a backend from its `params.yaml` section; a built-in one's section is checked by its
+    settings class first (every key present, each value allowed), and the constructor has no
+    defaults of its own: params.yaml holds the values."""
     found = kind(name, params)
     if found == PLUGIN:
         return plugins.create(name, **params)
@@ -83,6 +86,8 @@ def create(name: str, **params) -> Backend:
         return PrecomputedBackend(name, **params)
     if found is None:
         raise KeyError(f"unknown backend {name!r} (params.yaml: backends); {unknown(name)}")
+    if name in SETTINGS:
+        params = check(registry.load(SETTINGS[name]), params, name).model_dump()
     return registry.create(REGISTRY, name, "backend", **params)
 
 

@@ -22,7 +22,7 @@ class EncodecMAEBackend(TorchBackend):
     full_precision_only = True
     model: Any  # encodecmae's model class, from a package that ships no types
 
-    def __init__(self, model: str = "base"):
+    def __init__(self, *, model: str):
         package = require("encodecmae", self.name, "pip install git+https://github.com/habla-liaa/encodecmae")
         self.model = load_pretrained(
             self.name,

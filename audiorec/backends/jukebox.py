@@ -21,7 +21,7 @@ class JukeboxBackend(AudioBackend):
     sample_rate = 44100
     dim = 4800
 
-    def __init__(self, layer: int = 36, cache_dir: str = "~/.cache/jukemirlib"):
+    def __init__(self, *, layer: int, cache_dir: str):
         self.jukemirlib = require(
             "jukemirlib", self.name, "pip install git+https://github.com/rodrigo-castellon/jukemirlib.git"
         )

@@ -10,4 +10,3 @@ from audiorec.backends.pretrained import TransformersBackend
 
 class MertBackend(TransformersBackend):
     name = "mert"
-    default_model = "m-a-p/MERT-v1-330M"

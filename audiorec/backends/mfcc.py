@@ -16,7 +16,7 @@ from audiorec.backends.base import AudioBackend
 class MFCCBackend(AudioBackend):
     name = "mfcc"
 
-    def __init__(self, n_mfcc: int = 26, sample_rate: int = 22050):
+    def __init__(self, *, n_mfcc: int, sample_rate: int):
         self.n_mfcc = n_mfcc
         self.sample_rate = sample_rate
         self.dim = 4 * n_mfcc

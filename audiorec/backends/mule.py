@@ -21,7 +21,7 @@ class MuleBackend(TorchBackend):
     sample_rate = 16000
     dim = 1728
 
-    def __init__(self, model: str = "matteospanio/mule"):
+    def __init__(self, *, model: str):
         package = require("mule_torch", self.name, "pip install mule-torch (GPL-3.0; weights CC BY-NC 4.0)")
         folder = local_folder(model)
         load = package.MuleModel.from_pretrained

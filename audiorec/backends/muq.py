@@ -22,7 +22,7 @@ class MuQBackend(TorchBackend):
     sample_rate = 24000
     dim = 1024
 
-    def __init__(self, model: str = "OpenMuQ/MuQ-large-msd-iter", layer: int = -1, pooling: str = "mean"):
+    def __init__(self, *, model: str, layer: int, pooling: str):
         package = require("muq", self.name, INSTALL)
         self.model = load_pretrained(self.name, model, package.MuQ.from_pretrained)
         self.layer = layer

@@ -19,7 +19,7 @@ class MuQMuLanBackend(TorchBackend):
     sample_rate = 24000
     dim = 512
 
-    def __init__(self, model: str = "OpenMuQ/MuQ-MuLan-large"):
+    def __init__(self, *, model: str):
         package = require("muq", self.name, INSTALL)
         self.model = load_pretrained(self.name, model, package.MuQMuLan.from_pretrained)
 

@@ -10,4 +10,3 @@ from audiorec.backends.pretrained import TransformersBackend
 
 class Music2VecBackend(TransformersBackend):
     name = "music2vec"
-    default_model = "m-a-p/music2vec-v1"

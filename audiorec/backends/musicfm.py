@@ -32,11 +32,12 @@ class MusicFMBackend(TorchBackend):
 
     def __init__(
         self,
-        repo: str = "models/musicfm",
-        stat_path: str = "models/musicfm/data/msd_stats.json",
-        model_path: str = "models/musicfm/data/pretrained_msd.pt",
-        layer: int = 12,
-        pooling: str = "mean",
+        *,
+        repo: str,
+        stat_path: str,
+        model_path: str,
+        layer: int,
+        pooling: str,
     ):
         self.pooling = check_pooling(self.name, pooling)
         for key, path in {"repo": repo, "stat_path": stat_path, "model_path": model_path}.items():

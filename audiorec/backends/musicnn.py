@@ -62,7 +62,7 @@ class MusicnnBackend(AudioBackend):
     name = "musicnn"
     sample_rate = MUSICNN_RATE
 
-    def __init__(self, model: str = "MSD_musicnn", layer: str = "penultimate"):
+    def __init__(self, *, model: str, layer: str):
         # tf.compat.v1.layers needs Keras 2 (tf-keras); this must be set before TensorFlow loads.
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -22,7 +22,7 @@ from audiorec.backends.base import Backend
 class OracleBackend(Backend):
     name = "oracle"
 
-    def __init__(self, styles_path: str = "data/raw/styles.parquet", dim: int = 0, seed: int = 0):
+    def __init__(self, *, styles_path: str, dim: int, seed: int):
         self.styles_path = Path(styles_path)
         if not self.styles_path.is_file():
             raise FileNotFoundError(

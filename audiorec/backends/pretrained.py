@@ -178,22 +178,22 @@ class TransformersBackend(TorchBackend):
     (MERT needs it), so it is off unless the user turns it on.
     """
 
-    default_model: str
     model: PreTrainedModel
 
     def __init__(
         self,
-        model: str | None = None,
-        sample_rate: int | None = None,
-        layer: int = -1,
-        pooling: str = "mean",
-        trust_remote_code: bool = False,
+        *,
+        model: str,
+        sample_rate: int,
+        layer: int,
+        pooling: str,
+        trust_remote_code: bool,
         feature_extractor: str | None = None,
     ):
         require("transformers", self.name, "pip install transformers")
         from transformers import AutoFeatureExtractor, AutoModel
 
-        self.model_name = model or self.default_model
+        self.model_name = model
         self.pooling = check_pooling(self.name, pooling)
         self.extractor = load_pretrained(
             self.name,
@@ -206,7 +206,7 @@ class TransformersBackend(TorchBackend):
             lambda name: AutoModel.from_pretrained(name, trust_remote_code=trust_remote_code),
         )
         self.model.eval()
-        self.sample_rate = sample_rate or self.extractor.sampling_rate
+        self.sample_rate = sample_rate
         if self.sample_rate != self.extractor.sampling_rate:
             # The original study fed Music2Vec 24 kHz audio; allowed, to reproduce it, but never silently.
             log.warning(

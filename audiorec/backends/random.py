@@ -16,7 +16,7 @@ class RandomBackend(Backend):
 
     DISTRIBUTIONS = ("normal", "uniform")
 
-    def __init__(self, dim: int = 200, seed: int = 0, distribution: str = "normal"):
+    def __init__(self, *, dim: int, seed: int, distribution: str):
         if distribution not in self.DISTRIBUTIONS:
             raise ValueError(f"random.distribution={distribution!r}; allowed: {', '.join(self.DISTRIBUTIONS)}")
         self.dim, self.seed, self.distribution = dim, seed, distribution

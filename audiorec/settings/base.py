@@ -44,7 +44,9 @@ def check(cls: type[SectionT], values: object, where: str, file: str = PARAMS_FI
     try:
         return cls.model_validate(values)
     except ValidationError as error:
-        raise SettingsError("\n".join(describe(cls, issue, where, file) for issue in error.errors())) from None
+        # A mistyped key first: its "missing" twin below it follows from it.
+        issues = sorted(error.errors(), key=lambda issue: issue["type"] != "extra_forbidden")
+        raise SettingsError("\n".join(describe(cls, issue, where, file) for issue in issues)) from None
 
 
 def describe(cls: type[BaseModel], issue: Any, where: str, file: str) -> str:

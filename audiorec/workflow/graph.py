@@ -20,6 +20,7 @@ import yaml
 
 from audiorec import paths
 from audiorec.backends import PLUGIN, PRECOMPUTED, REGISTRY, kind
+from audiorec.backends import SETTINGS as BACKEND_SETTINGS
 from audiorec.models import KINDS
 from audiorec.workflow import grid
 from audiorec.workflow.closure import REPO, closure
@@ -62,7 +63,10 @@ def units(params: dict) -> dict[str, list[str]]:
     """Unit name (data/code/<unit>.json) -> the modules its stage runs as entry points."""
     found = {kind_: [module] for kind_, module in STAGE_MODULES.items() if kind_ not in ("extract", "train")}
     for backend in grid.embedding_backends(params):
-        found[f"extract-{backend}"] = [STAGE_MODULES["extract"], backend_module(backend, params.get(backend))]
+        modules = [STAGE_MODULES["extract"], backend_module(backend, params.get(backend))]
+        if backend in BACKEND_SETTINGS:  # backends.create checks a built-in backend's section with it
+            modules.append(BACKEND_SETTINGS[backend].split(":")[0])
+        found[f"extract-{backend}"] = modules
     for model in dict.fromkeys(run.model for run in grid.runs(params)):
         found[f"train-{model}"] = [STAGE_MODULES["train"], model_module(model)]
     return found
