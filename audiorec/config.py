@@ -9,11 +9,11 @@ checks (audiorec.workflow.closure).
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from audiorec.params import read_params
+from audiorec.registry import load
 from audiorec.paths import NO_BACKEND
 from audiorec.settings.base import PARAMS_FILE, SettingsError, check, closest
 from audiorec.settings.grid import GridSettings
@@ -33,7 +33,7 @@ SECTIONS: dict[str, str] = {
 OPTIONAL_SECTIONS = ("cluster",)  # python -m stages.cluster's resource table; absent: its defaults
 LISTS = ("backends", "models", "baselines", "seeds")  # the grid's (audiorec.settings.grid)
 # demo: each model's params.yaml section, sized for a 2-core make repro; study: as the original code ran.
-MODEL_SETTINGS = ("demo", "study")
+MODEL_SETTINGS: tuple[str, ...] = get_args(GridSettings.model_fields["model_settings"].annotation)
 
 ParamsError = SettingsError
 
@@ -44,9 +44,16 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict:
     return params
 
 
-def load(target: str) -> Any:
-    module, cls = target.split(":")
-    return getattr(import_module(module), cls)
+def section_class(name: str) -> Any:
+    """The class that checks params.yaml section `name`: a pipeline section's, a built-in
+    backend's (audiorec.backends.SETTINGS) or a model's (audiorec.models.KINDS)."""
+    from audiorec import backends, models
+
+    if name in SECTIONS:
+        return load(SECTIONS[name])
+    if name in backends.SETTINGS:
+        return load(backends.SETTINGS[name])
+    return models.settings_class(name)
 
 
 def validate(params: dict) -> None:

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audiorec.config import ParamsError, validate
+from audiorec.config import ParamsError, section_class, validate
 from audiorec.params import read_params
 from audiorec.settings import reference
 
@@ -30,7 +30,7 @@ def main() -> None:
     if not args.doc:
         print(f"{args.params}: every section is valid")
         return
-    text = reference.page(params)
+    text = reference.page(params, section_class)
     page = Path(reference.PAGE)
     if args.check:
         if page.read_text() != text:

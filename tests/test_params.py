@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from audiorec import models
-from audiorec.config import ParamsError, validate
+from audiorec.config import ParamsError, section_class, validate
 from audiorec.settings import reference
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,7 +143,9 @@ def test_the_committed_sections_build_every_model():
 
 def test_the_parameters_page_is_generated_from_the_schema_and_the_values():
     page = (REPO / reference.PAGE).read_text()
-    assert page == reference.page(params()), "docs/params.md is stale: run `python -m stages.params --doc`"
+    assert page == reference.page(params(), section_class), (
+        "docs/params.md is stale: run `python -m stages.params --doc`"
+    )
 
 
 def test_a_mistyped_key_stops_the_first_stage_before_any_work(tmp_path):

@@ -8,7 +8,6 @@ audiorec/settings/, and a line in KINDS (docs/add-a-model.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 
 from audiorec import registry
@@ -104,8 +103,7 @@ DETERMINISTIC = tuple(name for name, kind in KINDS.items() if not kind.seeded)
 
 def settings_class(name: str) -> Any:
     """The class of model `name`'s params.yaml section (imports no model code)."""
-    module, cls = KINDS[name].settings.split(":")
-    return getattr(import_module(module), cls)
+    return registry.load(KINDS[name].settings)
 
 
 def settings(params: dict, name: str, **overrides: Any) -> Any:

@@ -4,11 +4,14 @@ read from the section classes' field docstrings (`python -m stages.params --doc`
 from __future__ import annotations
 
 import re
-from importlib import import_module
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import BaseModel
+
+from audiorec.settings.grid import GridSettings
+from audiorec.settings.precomputed import PrecomputedSettings
+from audiorec.settings.synthetic import SyntheticSize
 
 PAGE = "docs/params.md"
 
@@ -47,109 +50,88 @@ refused with its section, the closest valid key and the file; a bad value with w
 allowed ([Troubleshooting](troubleshooting.md)).
 """
 
-# (heading, intro, [(params.yaml section, "module:Class")]); "" as the section: top-level keys.
-GROUPS: list[tuple[str, str, list[tuple[str, str]]]] = [
-    ("Dataset", "", [("dataset", "audiorec.settings.dataset:DatasetSettings")]),
+# (heading, intro, [params.yaml sections]); each section's class is the one params.yaml is checked
+# with (audiorec.config.section_class). Three entries are not one section: "" the top-level keys,
+# "synthetic.*" each synthetic size, "<name>" a precomputed backend's section.
+GROUPS: list[tuple[str, str, list[str]]] = [
+    ("Dataset", "", ["dataset"]),
     (
         "Synthetic dataset sizes",
         "`synthetic` maps each size name to its section; `dataset.size` picks one. `tiny` (300 tracks) runs the "
         "tests and CI: with fewer tracks, a top-50 list covers too much of the catalogue to tell models apart. "
         "`small` (3000 tracks) is the default study: with fewer, a 200-dim embedding can memorise tracks "
         "([Data](data.md#why-3000-short-clips-rather-than-fewer-longer-ones)).",
-        [("synthetic.*", "audiorec.settings.synthetic:SyntheticSize")],
+        ["synthetic.*"],
     ),
     (
         "The grid",
         "`seeds`, `models` and `baselines`, with `backends` and `controls`, decide the stages of `dvc.yaml`: "
         "after editing them, run `python -m stages.graph` (`make repro` does), or set them with "
         "`python -m stages.graph -S` as above.",
-        [("", "audiorec.settings.grid:GridSettings")],
+        [""],
     ),
-    ("Extraction", "", [("extract", "audiorec.settings.extract:ExtractSettings")]),
+    ("Extraction", "", ["extract"]),
     (
         "Built-in backends",
         "",
-        [
-            (name, f"audiorec.settings.{name}:{cls}")
-            for name, cls in (
-                ("random", "RandomSettings"),
-                ("mfcc", "MFCCSettings"),
-                ("musicnn", "MusicnnSettings"),
-                ("oracle", "OracleSettings"),
-            )
-        ],
+        ["random", "mfcc", "musicnn", "oracle"],
     ),
     (
         "Pretrained backends of the study",
         "Not in `backends` by default; [Backends](backends.md#the-pretrained-backends-of-the-study) says how to get "
         "the weights and enable one. `model` is a hub name or a local folder.",
-        [
-            (name, f"audiorec.settings.{name}:{cls}")
-            for name, cls in (
-                ("mert", "MertSettings"),
-                ("music2vec", "Music2VecSettings"),
-                ("encodecmae", "EncodecMAESettings"),
-                ("musicfm", "MusicFMSettings"),
-                ("jukebox", "JukeboxSettings"),
-                ("mule", "MuleSettings"),
-                ("muq", "MuQSettings"),
-                ("muq_mulan", "MuQMuLanSettings"),
-            )
-        ],
+        ["mert", "music2vec", "encodecmae", "musicfm", "jukebox", "mule", "muq", "muq_mulan"],
     ),
     (
         "Precomputed backends",
         "A name in `backends` that is neither built in nor a plugin is read from a file, described by a section "
         "of its own name with these keys ([Backends](backends.md)). None is in the committed `params.yaml`.",
-        [("<name>", "audiorec.settings.precomputed:PrecomputedSettings")],
+        ["<name>"],
     ),
     (
         "Split",
         "Each protocol's section is its definition, as its paper's code ran it; `tests/test_split.py` fails when "
         "one no longer is ([The study and its protocols](study.md#the-two-split-protocols)).",
-        [("split", "audiorec.settings.split:SplitSettings")],
+        ["split"],
     ),
-    ("Controls", "", [("controls", "audiorec.settings.controls:ControlsSettings")]),
-    ("Training", "", [("train", "audiorec.settings.train:TrainSettings")]),
-    ("KNN", "", [("knn", "audiorec.settings.knn:KNNSettings")]),
+    ("Controls", "", ["controls"]),
+    ("Training", "", ["train"]),
+    ("KNN", "", ["knn"]),
     (
         "Shallow",
         "The study's Shallow Net ([Models](models.md#shallow)).",
-        [("shallow", "audiorec.settings.shallow:ShallowSettings")],
+        ["shallow"],
     ),
     (
         "BERT4Rec",
         "BERT4Rec on the frozen audio vectors, on transformers' `BertModel` ([Models](models.md#bert4rec)).",
-        [("bert4rec", "audiorec.settings.bert4rec:BERT4RecSettings")],
+        ["bert4rec"],
     ),
     (
         "MostPop and EASE",
         "",
-        [("mostpop", "audiorec.settings.mostpop:MostPopSettings"), ("ease", "audiorec.settings.ease:EASESettings")],
+        ["mostpop", "ease"],
     ),
     (
         "ELSA, Bimodal, Hybrid",
         "The journal's recommenders, not in the default grid "
         "([Models](models.md#the-journals-recommenders-elsa-bimodal-hybrid)).",
-        [
-            (name, f"audiorec.settings.{name}:{cls}")
-            for name, cls in (("elsa", "ELSASettings"), ("bimodal", "BimodalSettings"), ("hybrid", "HybridSettings"))
-        ],
+        ["elsa", "bimodal", "hybrid"],
     ),
-    ("Evaluation", "", [("evaluate", "audiorec.settings.evaluate:EvaluateSettings")]),
+    ("Evaluation", "", ["evaluate"]),
     (
         "Comparison and report",
         "",
         [
-            ("compare", "audiorec.settings.compare:CompareSettings"),
-            ("report", "audiorec.settings.report:ReportSettings"),
+            "compare",
+            "report",
         ],
     ),
     (
         "Cluster",
         "Optional: without a `cluster` section, `python -m stages.cluster` uses its own resource table "
         "([Cluster](cluster.md)).",
-        [("cluster", "audiorec.settings.cluster:ClusterSettings")],
+        ["cluster"],
     ),
 ]
 
@@ -162,9 +144,8 @@ the default differs.
 """
 
 
-def load(target: str) -> type[BaseModel]:
-    module, cls = target.split(":")
-    return getattr(import_module(module), cls)
+# The classes of the entries that are not one section.
+SPECIAL: dict[str, type[BaseModel]] = {"": GridSettings, "synthetic.*": SyntheticSize, "<name>": PrecomputedSettings}
 
 
 def value_text(value: Any) -> str:
@@ -201,15 +182,16 @@ def table(lines: list[str]) -> list[str]:
     return ["| key | value | what it does |", "|---|---|---|", *lines]
 
 
-def page(params: dict) -> str:
+def page(params: dict, section_class: Callable[[str], type[BaseModel]]) -> str:
+    """The page for `params`; `section_class` names the class that checks a section (config's)."""
     out = [INTRO]
     for heading, intro, sections in GROUPS:
         out.append(f"## {heading}\n")
         if intro:
             out.append(intro + "\n")
         lines: list[str] = []
-        for section, target in sections:
-            cls = load(target)
+        for section in sections:
+            cls = SPECIAL.get(section) or section_class(section)
             if section == "synthetic.*":
                 for size, values in params["synthetic"].items():
                     lines += rows(cls, f"synthetic.{size}", values)
