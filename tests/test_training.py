@@ -349,6 +349,24 @@ def test_early_stopping_alone_maximises_counts_a_nan_first_epoch_as_stale_and_ne
     assert EarlyStopping(patience=0).stops_after(0) is True
 
 
+def test_a_gain_below_min_gain_keeps_the_best_state_but_does_not_reset_the_patience():
+    """EarlyStopping(patience=2, min_gain=0.05) on a hand-worked sequence: the patience counts
+    epochs since the last gain of more than 0.05 over the score of the gain before it."""
+    from audiorec.models.training import EarlyStopping
+
+    net = nn.Linear(1, 1)
+    stopping = EarlyStopping(patience=2, min_gain=0.05)
+    assert stopping.improved(0.20, net) is True  # the first score is a gain: the reference is 0.20
+    assert stopping.improved(0.23, net) is True and stopping.stale == 1  # best yet, but 0.23 <= 0.20 + 0.05
+    assert stopping.improved(0.26, net) is True and stopping.stale == 0  # 0.26 > 0.25: the reference moves to 0.26
+    assert stopping.improved(0.30, net) is True and stopping.stale == 1  # 0.30 <= 0.31
+    assert stopping.improved(0.28, net) is False and stopping.stops_after(5) is True
+    assert stopping.best == 0.30  # the state kept is the best score's, not the last reference's
+    minimising = EarlyStopping(patience=1, mode="min", min_gain=0.1)
+    assert minimising.improved(1.0, net) is True and minimising.improved(0.95, net) is True
+    assert minimising.stops_after(2) is True  # a fall of 0.05 is below min_gain
+
+
 def test_the_epoch_that_ends_min_epochs_does_not_step_the_scheduler():
     # The scheduler (patience 0) first steps at epoch 3; had it stepped at epoch 2 (0.9),
     # epoch 3's 0.5 would cut the lr to 0.1.
@@ -432,12 +450,12 @@ def test_a_resume_state_is_kept_in_a_new_nested_directory_restored_and_removed(t
     assert first.restore() == ([], {})
     with torch.no_grad():
         net.weight.fill_(3.0)
-    first.stopping.best, first.stopping.stale = 0.7, 1
+    first.stopping.best, first.stopping.reference, first.stopping.stale = 0.7, 0.6, 1
     first.keep([{"train/loss": 2.0}], {"epoch": 1, "loss": 2.0})
     second, other = resume(str(directory))
     assert second.restore() == ([{"train/loss": 2.0}], {"epoch": 1, "loss": 2.0})
     assert torch.equal(other.weight, torch.full((1, 2), 3.0))
-    assert (second.stopping.best, second.stopping.stale) == (0.7, 1)
+    assert (second.stopping.best, second.stopping.reference, second.stopping.stale) == (0.7, 0.6, 1)
     second.finish()
     assert not (directory / "last_epoch.pt").exists()
     second.finish()  # nothing left to remove: no error

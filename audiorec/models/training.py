@@ -45,20 +45,27 @@ VAL_METRIC = f"val/ndcg@{VAL_K}"
 
 class EarlyStopping:
     """The best state dict by a validation score, and whether training may stop: `patience`
-    epochs without a gain (a tie or NaN is none; with `mode="min"` a gain is a fall), and at
-    least `min_epochs` trained."""
+    epochs without a gain of more than `min_gain` over the score of the last such gain (a tie
+    or NaN is none; with `mode="min"` a gain is a fall), and at least `min_epochs` trained.
+    The state kept is the best score's, however small its lead: `min_gain` decides only when
+    to stop, so that epoch-to-epoch noise on a small validation set does not keep a finished
+    run going, nor a slow climb count as no gain."""
 
-    def __init__(self, patience: int, min_epochs: int = 0, mode: str = "max"):
-        self.patience, self.min_epochs, self.stale = patience, min_epochs, 0
+    def __init__(self, patience: int, min_epochs: int = 0, mode: str = "max", min_gain: float = 0.0):
+        self.patience, self.min_epochs, self.stale, self.min_gain = patience, min_epochs, 0, min_gain
         self.sign = 1.0 if mode == "max" else -1.0
-        self.best = -self.sign * np.inf
+        self.best = self.reference = -self.sign * np.inf
         self.state: dict[str, torch.Tensor] | None = None
 
     def improved(self, score: float, net: nn.Module) -> bool:
-        if not self.sign * score > self.sign * self.best:
+        """Whether `score` is the best yet (its state is kept); counts towards the patience."""
+        if self.sign * score > self.sign * self.reference + self.min_gain:
+            self.reference, self.stale = score, 0
+        else:
             self.stale += 1
+        if not self.sign * score > self.sign * self.best:
             return False
-        self.best, self.stale = score, 0
+        self.best = score
         self.state = {name: tensor.detach().clone() for name, tensor in net.state_dict().items()}
         return True
 
@@ -186,8 +193,8 @@ class EpochResume:
         torch.set_rng_state(state["torch_rng"])
         if torch.cuda.is_available() and state["cuda_rng"]:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.stopping.best, self.stopping.stale, self.stopping.state = (
-            state["stopping"][key] for key in ("best", "stale", "state")
+        self.stopping.best, self.stopping.reference, self.stopping.stale, self.stopping.state = (
+            state["stopping"][key] for key in ("best", "reference", "stale", "state")
         )
         logger.info("resuming from %s after epoch %d", self.path, len(state["history"]))
         return state["history"], state["progress"]
@@ -207,7 +214,12 @@ class EpochResume:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "stopping": {"best": self.stopping.best, "stale": self.stopping.stale, "state": self.stopping.state},
+            "stopping": {
+                "best": self.stopping.best,
+                "reference": self.stopping.reference,
+                "stale": self.stopping.stale,
+                "state": self.stopping.state,
+            },
         }
         # Written aside and renamed, so a kill during the write leaves the previous epoch's state intact.
         partial = self.path.with_suffix(".partial")
@@ -249,11 +261,12 @@ def train_epochs(
     fingerprint: str,
     live: Live | None,
     min_epochs: int = 0,
+    min_gain: float = 0.0,
 ) -> tuple[int, float]:
     """The epoch loop of the torch models: `train_epoch()` returns the train loss; with
     `validate`, the scheduler steps on its `schedule_on` metric, training stops after
-    `patience` epochs without a gain in the `stop_on` metric (a tie is no gain; a loss
-    gains by falling) and the best epoch's weights are restored.
+    `patience` epochs without a gain of more than `min_gain` in the `stop_on` metric (a tie is
+    no gain; a loss gains by falling) and the best epoch's weights are restored.
     The first `min_epochs` epochs run at the initial learning rate and are never the last:
     on a small, noisy val a lucky early epoch would otherwise cut the learning rate and
     stop training before the model has learned much. With a `resume_dir`, a killed run
@@ -261,7 +274,8 @@ def train_epochs(
     that selects the epoch and stops training (maximised; one whose name ends in `loss`
     is minimised); None trains all `max_epochs` and keeps the last. Returns the epoch the
     weights come from and its train loss."""
-    stopping = EarlyStopping(patience, min_epochs, mode="min" if stop_on and stop_on.endswith("loss") else "max")
+    mode = "min" if stop_on and stop_on.endswith("loss") else "max"
+    stopping = EarlyStopping(patience, min_epochs, mode=mode, min_gain=min_gain)
     resume = EpochResume(resume_dir, fingerprint, net, optimizer, scheduler, generator, stopping)
     history, progress = resume.restore()
     best_epoch, best_loss = progress.get("epoch", 0), progress.get("loss", float("nan"))
