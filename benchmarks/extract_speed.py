@@ -27,8 +27,14 @@ import yaml
 
 from audiorec import backends
 from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
+from audiorec.params import read_params
 
 SMALL_AUDIO = Path("data/raw/audios")
+
+
+def small_dataset() -> dict:
+    """params.yaml `synthetic.small`: the default dataset's generator settings (the styles' draw reads them)."""
+    return read_params()["synthetic"]["small"]
 
 
 def audio_paths(n_tracks: int, scratch: Path) -> list[str]:
@@ -36,7 +42,9 @@ def audio_paths(n_tracks: int, scratch: Path) -> list[str]:
         found = sorted(str(p) for p in SMALL_AUDIO.glob("*.mp3"))[:n_tracks]
         if len(found) == n_tracks:
             return found
-    styles = sample_styles(np.random.default_rng(0), SyntheticConfig(n_tracks=n_tracks, n_users=1, clip_seconds=3))
+    styles = sample_styles(
+        np.random.default_rng(0), SyntheticConfig(**{**small_dataset(), "n_tracks": n_tracks, "clip_seconds": 3})
+    )
     paths = []
     for style in styles.to_dict("records"):
         path = scratch / f"{style['track_id']}.mp3"

@@ -25,6 +25,12 @@ import soundfile as sf
 
 from audiorec import backends
 from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
+from audiorec.params import read_params
+
+
+def small_dataset() -> dict:
+    """params.yaml `synthetic.small`: the default dataset's generator settings (the styles' draw reads them)."""
+    return read_params()["synthetic"]["small"]
 
 
 def main() -> None:
@@ -33,7 +39,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3)
     args = parser.parse_args()
     styles = sample_styles(
-        np.random.default_rng(0), SyntheticConfig(n_tracks=args.tracks, n_users=1, clip_seconds=args.seconds)
+        np.random.default_rng(0),
+        SyntheticConfig(**{**small_dataset(), "n_tracks": args.tracks, "clip_seconds": args.seconds}),
     )
     with tempfile.TemporaryDirectory() as scratch:
         paths = []

@@ -1,5 +1,5 @@
-"""Model settings and backend sections for the tests: the committed params.yaml's section (the demo
-values), with overrides.
+"""Model settings, backend sections and the synthetic generator's configuration for the tests: the
+committed params.yaml's section (the demo values), with overrides.
 
 A model takes its validated section (audiorec/settings/); params.yaml is the one place its
 values are written, so the tests start from there rather than from defaults of their own.
@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from audiorec import models
+from audiorec.data.synthetic import SyntheticConfig
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -25,3 +26,8 @@ def section(name: str, **overrides: Any) -> dict:
     """Backend `name`'s params.yaml section with `overrides`: the keyword arguments
     `backends.create` takes (it checks them with the backend's settings class)."""
     return {**yaml.safe_load(PARAMS.read_text())[name], **overrides}
+
+
+def synthetic_config(**overrides: Any) -> SyntheticConfig:
+    """The tiny synthetic dataset's generator configuration (params.yaml `synthetic.tiny`) with `overrides`."""
+    return SyntheticConfig(**{**yaml.safe_load(PARAMS.read_text())["synthetic"]["tiny"], **overrides})

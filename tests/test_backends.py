@@ -5,9 +5,9 @@ import soundfile as sf
 
 from audiorec import backends
 from audiorec.config import ParamsError, validate
-from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
+from audiorec.data.synthetic import sample_styles, synthesise
 from audiorec.settings.base import SettingsError
-from model_settings import section
+from model_settings import section, synthetic_config
 
 
 def test_unknown_backend_lists_registered_ones():
@@ -93,7 +93,7 @@ def test_oracle_refuses_without_synthetic_styles(tmp_path):
 
 
 def test_mfcc_separates_bright_from_dark_timbre(tmp_path):
-    styles = sample_styles(np.random.default_rng(0), SyntheticConfig(n_tracks=40, n_users=1, clip_seconds=2))
+    styles = sample_styles(np.random.default_rng(0), synthetic_config(n_tracks=40, n_users=1, clip_seconds=2))
     # The generator's `brightness` is the exponent of its harmonics' roll-off (gain h^-brightness):
     # the lowest value is the brightest timbre, the highest the darkest.
     bright = styles.sort_values("brightness").iloc[0].to_dict()

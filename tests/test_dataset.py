@@ -8,9 +8,10 @@ import soundfile as sf
 
 from audiorec import audio
 from audiorec.data.music4all import read_dataset, read_plays, read_tracks
-from audiorec.data.synthetic import AUDIO_DIR, LOG_NAME, STYLES_NAME, TEST_DAYS, TRAIN_DAYS, SyntheticConfig, generate
+from audiorec.data.synthetic import AUDIO_DIR, LOG_NAME, STYLES_NAME, TEST_DAYS, TRAIN_DAYS, generate
+from model_settings import synthetic_config
 
-CONFIG = SyntheticConfig(n_tracks=12, n_users=8, clip_seconds=2, seed=3)
+CONFIG = synthetic_config(n_tracks=12, n_users=8, clip_seconds=2, seed=3)
 TEST_DATE = "2019-02-01"
 
 
@@ -38,7 +39,7 @@ def test_same_seed_gives_identical_log_and_audio(generated):
 
 
 def test_other_seed_gives_other_data(generated, tmp_path):
-    generate(tmp_path, SyntheticConfig(n_tracks=12, n_users=8, clip_seconds=2, seed=4), TEST_DATE, workers=1)
+    generate(tmp_path, synthetic_config(n_tracks=12, n_users=8, clip_seconds=2, seed=4), TEST_DATE, workers=1)
     assert digest(tmp_path / LOG_NAME) != digest(generated[0] / LOG_NAME)
 
 

@@ -5,14 +5,14 @@ import pytest
 import soundfile as sf
 
 from audiorec import backends
-from audiorec.data.synthetic import SyntheticConfig, sample_styles, synthesise
+from audiorec.data.synthetic import sample_styles, synthesise
 from audiorec.settings.base import SettingsError
-from model_settings import section
+from model_settings import section, synthetic_config
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    style = sample_styles(np.random.default_rng(1), SyntheticConfig(n_tracks=1, n_users=1, clip_seconds=7)).iloc[0]
+    style = sample_styles(np.random.default_rng(1), synthetic_config(n_tracks=1, n_users=1, clip_seconds=7)).iloc[0]
     path = tmp_path_factory.mktemp("audio") / "clip.wav"
     # 16 kHz WAV: both paths read it without resampling, so only the feature code differs.
     # Quiet enough that the library's float16 spectrogram does not overflow.
@@ -53,7 +53,7 @@ def test_loud_audio_stays_informative(tmp_path, backend):
     the same vector; this path must keep loud tracks apart."""
     from musicnn.extractor import batch_data
 
-    styles = sample_styles(np.random.default_rng(2), SyntheticConfig(n_tracks=2, n_users=1, clip_seconds=4))
+    styles = sample_styles(np.random.default_rng(2), synthetic_config(n_tracks=2, n_users=1, clip_seconds=4))
     loud = [synthesise(style, 4, 16000) for style in styles.to_dict("records")]
     sf.write(tmp_path / "loud.wav", loud[0], 16000)
     assert np.isinf(batch_data(str(tmp_path / "loud.wav"), backend.n_frames, backend.n_frames)[0]).any()

@@ -63,16 +63,19 @@ class Timeline:
 
 @dataclass(frozen=True)
 class SyntheticConfig:
+    # params.yaml `synthetic.<size>` (audiorec.settings.synthetic documents each) ...
     n_tracks: int
     n_users: int
     clip_seconds: float
+    cold_fraction: float
+    mean_sessions: float
+    test_month_sessions: float
+    popularity_exponent: float
+    # ... and the generator's own constants.
     sample_rate: int = 16000
     n_genres: int = 8
-    cold_fraction: float = 0.1
     taste_concentration: float = 0.15
     taste_width: float = 0.8
-    popularity_exponent: float = 0.9
-    mean_sessions: float = 12.0
     mean_session_length: float = 6.0
     continue_probability: float = 0.6
     repeat_probability: float = 0.15
@@ -228,6 +231,7 @@ def sample_plays(
     following = next_in_genre(styles)
     deviations = styles[DEVIATIONS].to_numpy()
     span = int((timeline.end - timeline.start).total_seconds())
+    train_span = int((timeline.test - timeline.start).total_seconds())
     rows: list[tuple[str, int, np.datetime64]] = []
     upcoming: int  # the track after the last session's end, once a user has one (`history` not empty)
     for user in user_ids:
@@ -237,8 +241,15 @@ def sample_plays(
         )
         first_deviation = rng.normal(0, 1, len(DEVIATIONS))
         last_deviation = first_deviation + rng.normal(0, config.deviation_drift, len(DEVIATIONS))
-        n_sessions = 1 + rng.poisson(config.mean_sessions * rng.lognormal(0, 0.6))
-        session_offsets = np.sort(rng.integers(0, span, n_sessions))
+        activity = rng.lognormal(0, 0.6)
+        n_sessions = 1 + rng.poisson(config.mean_sessions * activity)
+        # Sessions over the whole log, plus the test month's own: how many users the test month
+        # sees (and so how many validation users the protocol draws) is set apart from how long
+        # their train histories are.
+        n_test_sessions = rng.poisson(config.test_month_sessions * activity)
+        session_offsets = np.sort(
+            np.concatenate([rng.integers(0, span, n_sessions), rng.integers(train_span, span, n_test_sessions)])
+        )
         history: list[int] = []
         for offset in session_offsets:
             session_start = np.datetime64(timeline.start, "s") + np.timedelta64(int(offset), "s")

@@ -25,3 +25,12 @@ class SyntheticSize(Section):
     """The length of each synthetic clip (3: one musicnn patch per track)."""
     cold_fraction: Annotated[float, Field(gt=0, lt=1)]
     """The share of tracks released in the test month: the cold-start tracks."""
+    mean_sessions: PositiveFloat
+    """A user's mean number of listening sessions over the whole log (each user's own rate is this times a
+    log-normal activity): with the number of users, it sets the size of train."""
+    test_month_sessions: Annotated[float, Field(ge=0)]
+    """A user's mean number of extra sessions inside the test month (times the same activity): with the
+    number of users, it sets how many users the test month sees, and so the validation users."""
+    popularity_exponent: PositiveFloat
+    """Track popularity falls with rank as rank^-exponent (Zipf-like) before taste and sessions mix it: sets
+    how skewed the train plays are (docs/data.md: train pairs' Gini over tracks)."""
