@@ -91,6 +91,12 @@ def check_sections(params: dict) -> None:
     validate_controls(params)
     check(GridSettings, {key: params[key] for key in GridSettings.model_fields}, "")  # what the checks above left
     report, ks = sections["report"], sections["evaluate"].ks
+    space = sections["evaluate"].diversity_space
+    if space is not None and space not in params["backends"]:
+        raise ParamsError(
+            f"{PARAMS_FILE}: evaluate.diversity_space={space!r} is not in backends ({', '.join(params['backends'])}); "
+            "name one of them, or null for no diversity column"
+        )
     for key in ("k", "cold_k"):
         if getattr(report, key) not in ks:
             raise ParamsError(f"{PARAMS_FILE}: report.{key}={getattr(report, key)} must be one of evaluate.ks {ks}")

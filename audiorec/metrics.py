@@ -57,13 +57,17 @@ def per_user_metrics(
 
 
 def summarise(per_user: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Mean and 95% Student-t half-width (standard error × t(0.975, n−1)) per metric column."""
+    """Mean and 95% Student-t half-width (standard error × t(0.975, n−1)) per metric column, over
+    the users it is defined for: a NaN (a bucket metric of a user without a track in that bucket,
+    audiorec.evaluation.beyond) is left out, and `users` counts the rest."""
     summary = {}
     for name in per_user.columns.drop("user_id"):
         values = per_user[name].to_numpy(dtype=np.float64)
+        values = values[~np.isnan(values)]
         n = len(values)
         half_width = values.std(ddof=1) / np.sqrt(n) * stdtrit(n - 1, 0.975) if n > 1 else float("nan")
-        summary[name] = {"mean": float(values.mean()), "ci95": float(half_width), "users": n}
+        mean = float(values.mean()) if n else float("nan")
+        summary[name] = {"mean": mean, "ci95": float(half_width), "users": n}
     return summary
 
 

@@ -7,7 +7,16 @@ import numpy as np
 
 from audiorec import paths
 from audiorec.params import read_params, setup_logging
-from audiorec.evaluation.report import BASELINE_TABLE, Run, build_report, plot_hitrate, plot_seed_spread, read_per_user
+from audiorec.evaluation import beyond_report
+from audiorec.evaluation.report import (
+    BASELINE_TABLE,
+    Run,
+    build_report,
+    plot_hitrate,
+    plot_seed_spread,
+    read_by_run,
+    read_per_user,
+)
 from audiorec.workflow import grid
 
 
@@ -23,6 +32,7 @@ def rows(runs: list[grid.Run]) -> list[Run]:
             model=model,
             dim=np.load(paths.embeddings(backend), mmap_mode="r").shape[1],
             per_seed=read_per_user(folder, model, None if run_seeds == [None] else run_seeds),
+            by_run=read_by_run(folder, model, None if run_seeds == [None] else run_seeds),
         )
         for (backend, folder, model), run_seeds in seeds.items()
     ]
@@ -38,7 +48,7 @@ def main() -> None:
     controls = rows([run for run in runs if run.control is not None])
     # Models without audio share one table, a row per model.
     baselines = [
-        Run(backend=row.model, model=BASELINE_TABLE, dim=0, per_seed=row.per_seed)
+        Run(backend=row.model, model=BASELINE_TABLE, dim=0, per_seed=row.per_seed, by_run=row.by_run)
         for row in rows([run for run in runs if run.backend == paths.NO_BACKEND])
     ]
     setting = f"Split protocol `{params['split']['protocol']}`, model settings `{params['model_settings']}`."
@@ -47,14 +57,26 @@ def main() -> None:
     for prefix, tables in (("", report.hot), ("cold_", report.cold)):
         for model, table in tables.items():
             table.round(6).to_csv(paths.TABLES / f"{prefix}{model}.csv", index=False)
-    paths.RESULTS.write_text(report.markdown)
+    beyond = beyond_report.beyond_tables(audio + controls + baselines, k=k)
+    for model, table in beyond.items():
+        table.round(6).to_csv(paths.TABLES / f"beyond_{model}.csv", index=False)
+    markdown = "\n".join(
+        [
+            report.markdown,
+            f"## Beyond accuracy: what the test users' lists hold (k={k})\n",
+            beyond_report.legend(k, params["evaluate"]["diversity_space"]),
+            beyond_report.to_markdown(beyond, k=k),
+        ]
+    )
+    paths.RESULTS.write_text(markdown)
+    beyond_report.plot_accuracy_popularity(audio, controls, baselines, paths.TABLES / "accuracy_popularity.png", k=k)
     plot_hitrate(report.hot, paths.TABLES / "hitrate.png", k=k)
     if report.cold:
         plot_hitrate(report.cold, paths.TABLES / "hitrate_cold.png", k=cold_k, split="cold")
     seeded = [run for run in audio + baselines if run.seeds > 1]
     if seeded:
         plot_seed_spread(seeded, paths.TABLES / "seeds.png", k=k)
-    print(report.markdown)
+    print(markdown)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def test_tables_are_written(tiny_repo):
         assert set(table["backend"]) == set(TINY_BACKENDS)
         assert table["HitRate@50"].is_monotonic_decreasing
     baselines = pd.read_csv(root / "metrics/tables/baselines.csv")
-    assert set(baselines["backend"]) == {"mostpop", "ease", "bert4rec"}
+    assert set(baselines["backend"]) == {"mostpop", "ease", "elsa", "bert4rec"}
     assert (root / "metrics/results.md").read_text().startswith("Split protocol `journal`, model settings `demo`.")
     # The hot part of the report: one table per model, one row per backend (per model for the baselines).
     hot = (root / "metrics/results.md").read_text().split("## Cold start")[0]
@@ -38,7 +38,7 @@ def test_tables_are_written(tiny_repo):
         "knn": backends,
         "shallow": backends,
         "bert4rec": backends,
-        "baselines": ["bert4rec", "ease", "mostpop"],
+        "baselines": ["bert4rec", "ease", "elsa", "mostpop"],
     }
     # The chart decodes at the size plot_hitrate draws it: (2 + 1.5 in per model for 3 backends) x 4 in at 120 dpi.
     import matplotlib.image
@@ -72,6 +72,36 @@ def test_planted_structure_is_recovered(tiny_repo):
     assert oracle > random + 0.2, (oracle, random)
     oracle_ndcg, random_ndcg = (metrics[b]["test"]["ndcg@10"]["mean"] for b in ("oracle", "random"))
     assert oracle_ndcg > 2 * random_ndcg
+
+
+@pytest.mark.e2e
+def test_planted_beyond_accuracy_expectations(tiny_repo):
+    """What the built-in data plants, on the test split's lists at 50: MostPop covers the least of the
+    catalogue with the most popular tracks; the oracle's runs hit the tail better than MostPop and
+    EASE; a shuffled control loses its backend's tail accuracy."""
+    root, _, _ = tiny_repo
+
+    def test_metric(folder: str, run: str, name: str) -> float:
+        found = json.loads((root / f"metrics/{folder}/{run}.json").read_text())["test"][f"{name}@50"]
+        return found["value"] if "value" in found else found["mean"]
+
+    runs = [(path.parent.name, path.stem) for path in (root / "metrics").glob("*/*.json")]
+    runs = [(folder, run) for folder, run in runs if folder not in ("extract", "train", "tables")]
+    others = [run for run in runs if run != ("none", "mostpop")]
+    assert len(others) >= 12, runs
+    for folder, run in others:
+        assert test_metric("none", "mostpop", "coverage") < test_metric(folder, run, "coverage"), (folder, run)
+        assert test_metric("none", "mostpop", "popularity") > test_metric(folder, run, "popularity"), (folder, run)
+    for run in ("knn", "shallow.seed0", "bert4rec.seed0"):
+        tail = test_metric("oracle", run, "hitrate_tail")
+        assert tail > test_metric("none", "mostpop", "hitrate_tail"), run
+        assert tail > test_metric("none", "ease", "hitrate_tail"), run
+    for run in ("knn", "shallow.seed0"):
+        assert test_metric("oracle_shuffled", run, "hitrate_tail") < test_metric("oracle", run, "hitrate_tail"), run
+    table = (root / "metrics/results.md").read_text().split("## Beyond accuracy")[1]
+    assert "Tail HitRate@50" in table and "Coverage@50" in table
+    assert (root / "metrics/tables/beyond_knn.csv").is_file()
+    assert (root / "metrics/tables/accuracy_popularity.png").is_file()
 
 
 @pytest.mark.e2e

@@ -17,6 +17,7 @@ interval over users; the CSV also holds the per-user interval of the pooled list
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ class Run:
     model: str
     dim: int
     per_seed: tuple[pd.DataFrame, ...]  # each: columns split, user_id, metric@k...
+    by_run: tuple[dict, ...] = ()  # each seed's per-run metrics: {split: {"coverage@k": {"value": ...}, ...}}
 
     @property
     def seeds(self) -> int:
@@ -64,6 +66,12 @@ class Run:
     def seed_means(self, split: str) -> pd.DataFrame:
         """One row per seed: each metric's mean over the split's users."""
         return pd.DataFrame([frame.mean() for frame in self.seed_values(split)])
+
+
+def read_by_run(backend: str, model: str, seeds: list[int] | None) -> tuple[dict, ...]:
+    """Evaluate's per-run metrics (coverage, Gini) of each run of `model` on `backend`, as read_per_user orders them."""
+    names = [paths.run_name(model)] if seeds is None else [paths.run_name(model, seed) for seed in seeds]
+    return tuple(json.loads(paths.catalogue_metrics(backend, name).read_text()) for name in names)
 
 
 def read_per_user(backend: str, model: str, seeds: list[int] | None) -> tuple[pd.DataFrame, ...]:

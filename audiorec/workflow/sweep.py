@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from audiorec.workflow.graph import GRID_KEYS
+from audiorec.workflow.graph import is_grid_key
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def queue(set_params: list[str], root: Path) -> list[str]:
 
 
 def is_grid_param(assignment: str) -> bool:
-    return assignment.split("=", 1)[0].split(".", 1)[0] in GRID_KEYS
+    return is_grid_key(assignment.split("=", 1)[0])
 
 
 @contextmanager
