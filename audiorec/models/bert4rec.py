@@ -344,6 +344,7 @@ class BERT4RecRecommender(Recommender):
             fingerprint=training_fingerprint((__file__, kernels.__file__), self.config(), item_embeddings, train, val),
             live=live,
             min_epochs=self.settings.min_epochs,
+            min_gain=self.settings.min_gain,
         )
         return self
 

@@ -70,6 +70,9 @@ class BERT4RecSettings(TrainedSettings):
     """Epochs at the initial learning rate before stopping or scheduling may act."""
     patience: PositiveInt
     """Early stopping's patience on `stop_on`, after `min_epochs`."""
+    min_gain: Annotated[float, Field(ge=0)]
+    """A gain in `stop_on` smaller than this does not reset the patience (the best epoch is kept all the
+    same): about the epoch-to-epoch noise of the validation metric (docs/models.md "Stopping")."""
     scheduler_patience: NonNegativeInt
     """ReduceLROnPlateau's patience on `schedule_on`, after `min_epochs`."""
     stop_on: Monitored
