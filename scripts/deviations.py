@@ -17,18 +17,21 @@ per row and model on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from audiorec import paths
+from audiorec.metrics import mean_over_seeds, summarise
 from audiorec.workflow.compare import evaluate_stage
 from audiorec.models import DETERMINISTIC
 from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env
+
+VAL_NDCG = "ndcg@50"
 
 # Settings that only mean something together: one row reverts them all.
 GROUPS = {
@@ -61,8 +64,10 @@ def reverted_groups(params: dict, model: str) -> dict[str, dict]:
     return rows
 
 
-def evaluate(root: Path, params: dict, model: str, overrides: dict) -> dict:
-    """Mean val NDCG@50 and HitRate@50, test HitRate@50 over the backends, with `overrides` on `model`."""
+def evaluate(root: Path, params: dict, model: str, overrides: dict) -> tuple[pd.DataFrame, dict[str, float]]:
+    """With `overrides` on `model`: per user (columns split, user_id, metric@k), each metric averaged over
+    the backends (the table's means, intervals and paired differences come from these), and each
+    backend's mean val NDCG@50."""
     changed = {**params, model: {**params[model], **overrides}}
     (root / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
     # One run per backend: a trained model's first seed of params.yaml: seeds.
@@ -72,17 +77,28 @@ def evaluate(root: Path, params: dict, model: str, overrides: dict) -> dict:
     result = subprocess.run(DVC + ["repro", *targets], cwd=root, env=pipeline_env(), capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"dvc repro failed with {overrides}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    runs = {backend: json.loads((root / paths.run_metrics(backend, run)).read_text()) for backend in params["backends"]}
+    per_backend = {backend: pd.read_parquet(root / paths.per_user(backend, run)) for backend in params["backends"]}
+    by_backend = {backend: frame[frame["split"] == "val"][VAL_NDCG].mean() for backend, frame in per_backend.items()}
+    return mean_over_seeds(list(per_backend.values())), by_backend
 
-    def mean(split: str, metric: str) -> float:
-        return sum(run[split][metric]["mean"] for run in runs.values()) / len(runs)
 
-    return {
-        "val_ndcg": mean("val", "ndcg@50"),
-        "val_hitrate": mean("val", "hitrate@50"),
-        "test_hitrate": mean("test", "hitrate@50"),
-        "by_backend": {backend: run["val"]["ndcg@50"]["mean"] for backend, run in runs.items()},
-    }
+def interval(values: pd.Series) -> str:
+    """`mean ± 95% Student-t half-width` over users."""
+    summary = summarise(pd.DataFrame({"user_id": range(len(values)), "value": values.to_numpy()}))["value"]
+    return f"{summary['mean']:.4f} ± {summary['ci95']:.4f}"
+
+
+def verdict(row: pd.DataFrame, defaults: pd.DataFrame) -> str:
+    """The evidence rule: a gap in val NDCG@50 counts only when it is larger than the 95% interval of
+    each of the two numbers; otherwise it is no evidence (and the default follows the original)."""
+    val, base = (frame[frame["split"] == "val"][VAL_NDCG] for frame in (row, defaults))
+    gap = val.mean() - base.mean()
+    half_widths = [
+        summarise(pd.DataFrame({"user_id": range(len(v)), "v": v.to_numpy()}))["v"]["ci95"] for v in (val, base)
+    ]
+    if abs(gap) <= max(half_widths):
+        return "no evidence"
+    return "the original's is better" if gap > 0 else "the default is better"
 
 
 def main() -> None:
@@ -121,22 +137,27 @@ def main() -> None:
             }
             print(f"\n### {model} (protocol `{params['split']['protocol']}`)\n")
             print(
-                "| reverted to the original | val NDCG@50 | val HitRate@50 | test HitRate@50 | val NDCG@50 by backend |"
+                "| reverted to the original | val NDCG@50 | Δ val NDCG@50 vs defaults (paired) | verdict "
+                "| val HitRate@50 | test HitRate@50 | val NDCG@50 by backend |"
             )
-            print("|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|")
+            defaults = None
             for name, overrides in rows.items():
-                found = evaluate(root, params, model, overrides)
+                found, by_backend_ndcg = evaluate(root, params, model, overrides)
+                defaults = found if defaults is None else defaults
+                val, test = found[found["split"] == "val"], found[found["split"] == "test"]
+                base = defaults[defaults["split"] == "val"].set_index("user_id")[VAL_NDCG]
+                difference = val.set_index("user_id")[VAL_NDCG] - base.reindex(val["user_id"]).to_numpy()
                 label = (
                     name
                     if not overrides or name == "all of the original's settings"
                     else f"{name}: " + ", ".join(f"`{k}: {v}`" for k, v in overrides.items())
                 )
-                by_backend = ", ".join(f"{b} {v:.4f}" for b, v in found["by_backend"].items())
+                by_backend = ", ".join(f"{backend} {value:.4f}" for backend, value in by_backend_ndcg.items())
                 print(
-                    (
-                        f"| {label} | {found['val_ndcg']:.4f} | {found['val_hitrate']:.4f} "
-                        f"| {found['test_hitrate']:.4f} | {by_backend} |"
-                    ),
+                    f"| {label} | {interval(val[VAL_NDCG])} | {'—' if found is defaults else interval(difference)} "
+                    f"| {'—' if found is defaults else verdict(found, defaults)} | {interval(val['hitrate@50'])} "
+                    f"| {interval(test['hitrate@50'])} | {by_backend} |",
                     flush=True,
                 )
 
