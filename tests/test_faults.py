@@ -473,6 +473,7 @@ def test_fuzzed_log_and_audio_through_the_dataset_and_extract_stages(tmp_path):
     )
     params["extract"]["on_error"] = "skip"
     params["backends"], params["controls"]["shuffle"], params["controls"]["unordered"] = ["mfcc"], [], []
+    params["evaluate"]["diversity_space"] = "mfcc"
     work = tmp_path / "work"
     work.mkdir()
     (work / "params.yaml").write_text(yaml.safe_dump(params))

@@ -94,6 +94,19 @@ def test_an_unknown_section_is_refused_with_the_closest():
         validate({**params(), "shalow": {"lr": 0.1}})
 
 
+def test_the_diversity_space_must_be_a_backend_of_the_run_and_the_buckets_leave_room():
+    settings = params()
+    settings["backends"] = ["random", "mfcc", "musicnn"]  # oracle dropped, as for Music4All
+    settings["controls"].update(shuffle=["musicnn"], unordered=["musicnn"])
+    with pytest.raises(ParamsError, match=r"evaluate.diversity_space='oracle' is not in backends \(random, mfcc"):
+        validate(settings)
+    settings["evaluate"]["diversity_space"] = None
+    validate(settings)
+    settings["evaluate"]["popularity_buckets"] = {"head": 0.6, "tail": 0.5}
+    with pytest.raises(ParamsError, match=r"popularity_buckets.*head \+ tail = 1.1 > 1"):
+        validate(settings)
+
+
 def test_a_missing_key_names_the_section_to_add_it_to():
     settings = params()
     del settings["bert4rec"]["dropout"]

@@ -73,6 +73,7 @@ def test_its_params_pin_the_installed_version(on_path):
         **params,
         "backends": ["mfcc", "band_energy"],
         "controls": {**params["controls"], "shuffle": [], "unordered": []},
+        "evaluate": {**params["evaluate"], "diversity_space": "mfcc"},
     }
     validate({**params, "band_energy": SECTION})
     with pytest.raises(
@@ -132,6 +133,7 @@ def test_the_extract_stage_runs_the_plugin_alone_and_under_torchrun(site, tmp_pa
     tracks.to_parquet(work / "data" / "tracks.parquet")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(backends=["band_energy"], band_energy=SECTION)
+    params["evaluate"]["diversity_space"] = "band_energy"
     params["controls"].update(shuffle=[], unordered=[])
     params["extract"].update(batch_size=2, shard_batches=1)
     write_params(work, params)

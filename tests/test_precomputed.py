@@ -322,6 +322,7 @@ def test_a_precomputed_name_stands_beside_built_in_ones(params):
             "backends": ["mfcc", "onion"],
             "onion": {"format": "tsv", "file": "v.tsv", "dim": 4},
             "controls": controls,
+            "evaluate": {**params["evaluate"], "diversity_space": "onion"},
         }
     )
     with pytest.raises(
@@ -381,6 +382,7 @@ def test_the_extract_stage_writes_a_precomputed_backend_like_any_other(workdir, 
     tracks.to_parquet(workdir / "data" / "tracks.parquet")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(backends=["random", "onion"], onion=section)
+    params["evaluate"]["diversity_space"] = "onion"
     params["controls"].update(shuffle=["onion"], unordered=["onion"])  # a precomputed name serves the controls too
     write_params(workdir, params)
 
@@ -410,6 +412,7 @@ def test_dvc_reruns_only_the_backend_whose_own_file_changed(tmp_path):
     (folder / "v.tsv").write_text(tsv("t00 1 2 3 4", "t01 5 6 7 8"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(backends=["random", "onion"], onion={"format": "tsv", "file": "v.tsv", "dim": DIM})
+    params["evaluate"]["diversity_space"] = "onion"
     params["controls"].update(shuffle=["onion"], unordered=[])
     write_params(root, params)
 
