@@ -78,11 +78,6 @@ def per_user(backend: str, model: str) -> Path:
     return EVAL / backend / f"{model}.parquet"
 
 
-def catalogue_metrics(backend: str, model: str) -> Path:
-    """A run's per-run (not per-user) metrics, coverage and Gini, beside its per-user file: the report reads them."""
-    return EVAL / backend / f"{model}.catalogue.json"
-
-
 def run_metrics(backend: str, model: str) -> Path:
     return METRICS / backend / f"{model}.json"
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from audiorec import paths
-from audiorec.evaluation.beyond import Catalogue, split_metrics
+from audiorec.evaluation.beyond import Catalogue, catalogue_file, split_metrics
 from audiorec.io import write_json
 from audiorec.metrics import per_user_metrics, summarise
 from audiorec.params import read_params, setup_logging
@@ -59,7 +59,7 @@ def main() -> None:
     out = paths.per_user(args.backend, run)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(per_user, ignore_index=True).to_parquet(out, index=False)
-    write_json(catalogue_values, paths.catalogue_metrics(args.backend, run))
+    write_json(catalogue_values, catalogue_file(out))
     write_json(summary, paths.run_metrics(args.backend, run))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -313,6 +314,12 @@ def catalogue_metrics(predictions: pd.DataFrame, catalogue: np.ndarray, ks: list
         metrics[column("coverage", k)] = float(np.mean(in_lists > 0)) if len(catalogue) else float("nan")
         metrics[column("gini", k)] = gini(in_lists)
     return metrics
+
+
+def catalogue_file(per_user_file: Path) -> Path:
+    """Where a run's per-run metrics (coverage, Gini) go: beside its per-user file
+    (`data/eval/<backend>/<run>.parquet` -> `<run>.catalogue.json`), which the report reads."""
+    return per_user_file.with_suffix(".catalogue.json")
 
 
 # Per-user columns that say nothing on the cold split: every cold track has no train plays.

@@ -26,6 +26,7 @@ import pandas as pd
 
 from audiorec import paths
 from audiorec.controls import KINDS, control_name
+from audiorec.evaluation.beyond import catalogue_file
 from audiorec.metrics import column, mean_over_seeds, summarise
 from audiorec.evaluation.significance import holm, paired_pvalues
 
@@ -71,7 +72,7 @@ class Run:
 def read_by_run(backend: str, model: str, seeds: list[int] | None) -> tuple[dict, ...]:
     """Evaluate's per-run metrics (coverage, Gini) of each run of `model` on `backend`, as read_per_user orders them."""
     names = [paths.run_name(model)] if seeds is None else [paths.run_name(model, seed) for seed in seeds]
-    return tuple(json.loads(paths.catalogue_metrics(backend, name).read_text()) for name in names)
+    return tuple(json.loads(catalogue_file(paths.per_user(backend, name)).read_text()) for name in names)
 
 
 def read_per_user(backend: str, model: str, seeds: list[int] | None) -> tuple[pd.DataFrame, ...]:
