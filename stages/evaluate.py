@@ -3,7 +3,7 @@
 --model and --seed name the run whose predictions are read (a deterministic model: no --seed).
 
 Splits: val, test and, for models that ranked them, the cold tracks of cold_test ("cold").
-Accuracy (audiorec.metrics, through rs_metrics) and beyond accuracy (audiorec.evaluation.beyond:
+Accuracy (audiorec.metrics: rs_metrics' definitions, vectorised) and beyond accuracy (audiorec.evaluation.beyond:
 popularity, novelty, diversity in `evaluate.diversity_space`'s vectors, accuracy per popularity
 bucket, catalogue coverage and concentration).
 """

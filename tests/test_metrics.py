@@ -1,11 +1,14 @@
-"""Metrics against values worked out by hand (log2(3) = 1.5849625)."""
+"""Metrics against values worked out by hand (log2(3) = 1.5849625) and against rs_metrics."""
 
 import math
+import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
+import rs_metrics
 
-from audiorec.metrics import per_user_metrics, summarise
+from audiorec.metrics import METRICS, column, per_user_metrics, summarise
 
 IDCG_2 = 1 + 1 / math.log2(3)
 
@@ -85,3 +88,94 @@ def test_student_t_interval_of_two_users_and_of_one():
     assert two["mean"] == 0.5 and two["ci95"] == pytest.approx(0.5 * 12.7062047, rel=1e-6) and two["users"] == 2
     one = summarise(pd.DataFrame({"user_id": ["a"], "hitrate@1": [1.0]}))["hitrate@1"]
     assert one["mean"] == 1.0 and math.isnan(one["ci95"]) and one["users"] == 1
+
+
+def rs_metrics_reference(
+    truth: pd.DataFrame, predictions: pd.DataFrame, ks: list[int], metrics: tuple[str, ...] = METRICS
+) -> pd.DataFrame:
+    """per_user_metrics as it was: rs_metrics per metric over dictionaries of the users' lists,
+    deduplicated, an empty list for a user without one, precision rescaled to hits / k."""
+    true_items = {user: items.tolist() for user, items in truth.groupby("user_id", sort=True)["track_idx"]}
+    ranked = {
+        user: list(dict.fromkeys(int(item) for item in items))
+        for user, items in zip(predictions["user_id"], predictions["track_idx"])
+    }
+    pred_items = {user: ranked.get(user, []) for user in true_items}
+    result = pd.DataFrame({"user_id": list(true_items)})
+    for k in ks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rs_metrics' precision of an empty list
+            for metric in metrics:
+                values = getattr(rs_metrics, metric)(true=true_items, pred=pred_items, k=k, apply_mean=False)
+                result[column(metric, k)] = np.asarray(values, dtype=np.float64)
+        if "precision" in metrics:
+            list_length = np.array([min(len(pred_items[user]), k) for user in true_items])
+            result[column("precision", k)] = np.nan_to_num(result[column("precision", k)]) * list_length / k
+    return result
+
+
+def random_evaluation(seed: int, n_users: int = 60, n_tracks: int = 150) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Truth of 1..10 rows per user (a track may repeat) and lists of 0..120 tracks drawn with
+    replacement (so with duplicates, and hits at every depth), as numpy arrays like a parquet
+    file gives; about a tenth of the users have no list, and a quarter of the listed users no truth."""
+    rng = np.random.default_rng(seed)
+    users = [f"u{user:03d}" for user in rng.permutation(n_users)]
+    truth_users = users[: n_users * 3 // 4]
+    sizes = rng.integers(1, 11, size=len(truth_users))
+    truth = pd.DataFrame(
+        {"user_id": np.repeat(truth_users, sizes), "track_idx": rng.integers(0, n_tracks // 3, size=sizes.sum())}
+    )
+    listed = [user for user in users if rng.random() > 0.1]
+    # Half the lists drawn from the truth tracks' range (many hits), half from all tracks; one in ten empty.
+    lengths = np.where(rng.random(len(listed)) < 0.1, 0, rng.integers(0, 121, size=len(listed)))
+    lists = [rng.integers(0, n_tracks // 3 if rng.random() < 0.5 else n_tracks, size=length) for length in lengths]
+    return truth, pd.DataFrame({"user_id": listed, "track_idx": lists})
+
+
+def assert_same_frame(values: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert values.columns.tolist() == expected.columns.tolist()
+    assert values["user_id"].tolist() == expected["user_id"].tolist()
+    assert values.dtypes.tolist() == expected.dtypes.tolist()
+    numbers = values.columns.drop("user_id")
+    np.testing.assert_allclose(values[numbers].to_numpy(), expected[numbers].to_numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_equals_rs_metrics_on_random_lists(seed):
+    truth, predictions = random_evaluation(seed)
+    ks = [1, 10, 50, 100]
+    assert_same_frame(per_user_metrics(truth, predictions, ks), rs_metrics_reference(truth, predictions, ks))
+
+
+def test_equals_rs_metrics_for_some_metrics_any_ks_order_and_a_user_listed_twice():
+    truth, predictions = random_evaluation(7)
+    predictions = pd.concat(
+        [predictions, predictions.iloc[:5].assign(track_idx=lambda frame: frame["track_idx"][::-1])]
+    )
+    ks, metrics = [50, 3, 50], ("ndcg", "hitrate", "precision")
+    assert_same_frame(
+        per_user_metrics(truth, predictions, ks, metrics), rs_metrics_reference(truth, predictions, ks, metrics)
+    )
+
+
+def test_equals_rs_metrics_with_python_lists_and_huge_or_negative_tracks():
+    truth = pd.DataFrame({"user_id": [2, 1, 1, 3], "track_idx": [2**40, -5, 7, 2**40]})
+    predictions = pd.DataFrame({"user_id": [1, 2, 3], "track_idx": [[7, 7, -5], [], [1.0, 2**40]]})
+    assert_same_frame(per_user_metrics(truth, predictions, [1, 2]), rs_metrics_reference(truth, predictions, [1, 2]))
+
+
+def test_no_lists_at_all_scores_zero_and_no_truth_gives_no_rows():
+    truth, predictions = random_evaluation(8)
+    none = predictions.iloc[:0]
+    assert_same_frame(per_user_metrics(truth, none, [5]), rs_metrics_reference(truth, none, [5]))
+    assert (per_user_metrics(truth, none, [5]).drop(columns="user_id") == 0).all().all()
+    empty = truth.iloc[:0]
+    assert_same_frame(per_user_metrics(empty, predictions, [5]), rs_metrics_reference(empty, predictions, [5]))
+
+
+def test_fractional_truth_tracks_and_unknown_metrics_are_refused():
+    truth = pd.DataFrame({"user_id": ["u"], "track_idx": [1.5]})
+    with pytest.raises(ValueError, match="whole numbers"):
+        per_user_metrics(truth, truth.assign(track_idx=[[1]]), ks=[1])
+    with pytest.raises(ValueError, match="unknown metrics"):
+        per_user_metrics(truth.astype({"track_idx": int}), truth.assign(track_idx=[[1]]), ks=[1], metrics=("mapr",))
