@@ -329,3 +329,33 @@ def test_gini_equals_the_mean_absolute_difference_formula():
     counts = np.random.default_rng(8).poisson(2.0, size=50)
     mean_difference = np.abs(counts[:, None] - counts[None, :]).sum() / (2 * len(counts) ** 2 * counts.mean())
     assert gini(counts) == pytest.approx(mean_difference, rel=1e-12)
+
+
+@pytest.mark.parametrize("split", ["val", "cold"])
+def test_split_metrics_equal_the_public_functions_one_by_one(split):
+    train, predictions = random_study(10)
+    # u05 listed twice: the last list counts; three listed users not evaluated, one evaluated without a list.
+    predictions = pd.concat([predictions, lists_of({"u05": np.array([3, 3, 7])})], ignore_index=True)
+    users = np.r_[predictions["user_id"].unique()[3:], ["absent"]]
+    rng = np.random.default_rng(10)
+    truth = pd.DataFrame(
+        {"user_id": rng.choice(users, size=100), "track_idx": rng.integers(0, 30, size=100)}
+    ).drop_duplicates()
+    vectors = rng.standard_normal((30, 4))
+    ks = [10, 1, 5]
+    per_user, by_run = beyond.split_metrics(
+        beyond.Catalogue.of(train, 30, 0.2, 0.5, vectors), split, truth, predictions, ks, users
+    )
+    expected = per_user_beyond(predictions, train, track_popularity(train, 30), ks, users, vectors)
+    hot_tracks = np.sort(train["track_idx"].unique())
+    if split == "cold":
+        expected = expected[["user_id", *[f"diversity@{k}" for k in ks]]]
+        ranked_tracks = np.unique(truth["track_idx"])
+    else:
+        bucket = bucket_of_tracks(train_plays(train, 30), hot_tracks, 0.2, 0.5)
+        expected = expected.merge(bucket_accuracy(truth, predictions, bucket, ks, users), on="user_id")
+        ranked_tracks = hot_tracks
+    pd.testing.assert_frame_equal(per_user, expected, check_exact=True)
+    assert by_run == {
+        name: {"value": value} for name, value in catalogue_metrics(predictions, ranked_tracks, ks).items()
+    }

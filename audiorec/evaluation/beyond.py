@@ -9,6 +9,11 @@ users x k, never users x tracks. Where rs_metrics defines a metric (popularity, 
 coverage, hitrate, recall) the values here equal its own; rs_metrics loops over users in
 Python, which at Music4All's 17,000 users would cost the evaluate stage more than the metrics
 it already computes.
+
+The evaluate stage builds one `Catalogue` (Catalogue.of: one pass over the train log for the
+popularity, the buckets and every user's history popularity) and calls `split_metrics` per
+split, which deduplicates the split's lists once for all its metrics; the public per-metric
+functions give the same values on their own (tests/test_beyond.py).
 """
 
 from __future__ import annotations
@@ -38,12 +43,13 @@ def _check_ks(ks: list[int]) -> None:
         raise ValueError(f"evaluate.ks must be positive integers, got {ks}")
 
 
-def track_popularity(train: pd.DataFrame, n_tracks: int) -> np.ndarray:
+def track_popularity(train: pd.DataFrame, n_tracks: int, n_train_users: int | None = None) -> np.ndarray:
     """The share of train users who played each track (rs_metrics.statistics.item_pop); 0 if none did.
 
-    `train` has one row per (user, track) pair."""
+    `train` has one row per (user, track) pair; `n_train_users`, its distinct users, is counted
+    when not given."""
     listeners = np.bincount(train["track_idx"].to_numpy(), minlength=n_tracks).astype(np.float64)
-    return listeners / max(train["user_id"].nunique(), 1)
+    return listeners / max(train["user_id"].nunique() if n_train_users is None else n_train_users, 1)
 
 
 def train_plays(train: pd.DataFrame, n_tracks: int) -> np.ndarray:
@@ -145,17 +151,27 @@ def _list_means(per_track: np.ndarray, lists: np.ndarray, ks: list[int]) -> dict
     return {k: _ratio(running[:, k - 1], np.minimum(lengths, k).astype(np.float64)) for k in ks}
 
 
-def _history_popularity(train: pd.DataFrame, popularity: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, int]:
-    """Each user's mean popularity over their own train tracks (NaN without any), and the
-    number of train users."""
+def _history_popularity(codes: np.ndarray, train_users: pd.Index, played: np.ndarray) -> pd.Series:
+    """Each train user's mean popularity over their own train tracks, by user id, from each train
+    pair's user (`codes`, positions in `train_users`) and its track's popularity (`played`)."""
+    n = len(train_users)
+    # Every train user has a pair, so no count is 0.
+    return pd.Series(np.bincount(codes, weights=played, minlength=n) / np.bincount(codes, minlength=n), train_users)
+
+
+def history_popularity(train: pd.DataFrame, popularity: np.ndarray) -> pd.Series:
+    """Each train user's mean `popularity` over their own train tracks, by user id: popularity_lift's
+    denominator. Its length, the number of train users, sets novelty's value for an unplayed track."""
     codes, train_users = pd.factorize(train["user_id"])
-    played = popularity[train["track_idx"].to_numpy()]
-    means = _ratio(
-        np.bincount(codes, weights=played, minlength=len(train_users)),
-        np.bincount(codes, minlength=len(train_users)).astype(np.float64),
-    )
-    rows = pd.Index(train_users).get_indexer(users)
-    return np.where(rows >= 0, means[rows], np.nan), len(train_users)
+    return _history_popularity(codes, pd.Index(train_users), popularity[train["track_idx"].to_numpy()])
+
+
+def _users_history(history: pd.Series, users: np.ndarray) -> np.ndarray:
+    """`history` (history_popularity) of each of `users`, NaN for a user without train tracks."""
+    rows = history.index.get_indexer(users)
+    values = np.full(len(users), np.nan)
+    values[rows >= 0] = history.to_numpy()[rows[rows >= 0]]
+    return values
 
 
 def _self_information(popularity: np.ndarray, n_train_users: int) -> np.ndarray:
@@ -166,7 +182,26 @@ def _self_information(popularity: np.ndarray, n_train_users: int) -> np.ndarray:
     return information
 
 
-def _diversity(lists: np.ndarray, reference_vectors: np.ndarray, ks: list[int]) -> dict[int, np.ndarray]:
+@dataclass(frozen=True)
+class _Space:
+    """Reference vectors for diversity, in their own precision (at least float32), and each one's
+    inverse norm (0 for a zero vector): worked out once for every split of a stage."""
+
+    vectors: np.ndarray
+    inverse_norm: np.ndarray
+
+    @classmethod
+    def of(cls, reference_vectors: np.ndarray) -> "_Space":
+        dtype = np.result_type(reference_vectors.dtype, np.float32)
+        vectors = reference_vectors.astype(dtype, copy=False)
+        norms = np.linalg.norm(vectors, axis=1)
+        zero = norms == 0
+        if zero.any():
+            log.warning("%d of %d reference vectors are zero: cosine 0 with every track", zero.sum(), len(norms))
+        return cls(vectors, np.divide(1, norms, out=np.zeros(len(norms), dtype=dtype), where=~zero))
+
+
+def _diversity(lists: np.ndarray, space: _Space, ks: list[int]) -> dict[int, np.ndarray]:
     """Intra-list diversity at each k (see per_user_beyond) of `lists` (users x max(ks)), in
     batches of `DIVERSITY_BATCH` users.
 
@@ -175,13 +210,7 @@ def _diversity(lists: np.ndarray, reference_vectors: np.ndarray, ks: list[int]) 
     its (k x k) Gram matrix: k times less work. The sums are one sparse (users x tracks, k
     weights 1/|v| a row) product with the vectors per band of positions between two ks, taken in
     the vectors' own precision (float32 vectors: diversities good to about 1e-6)."""
-    dtype = np.result_type(reference_vectors.dtype, np.float32)
-    vectors = reference_vectors.astype(dtype, copy=False)
-    norms = np.linalg.norm(vectors, axis=1)
-    zero = norms == 0
-    if zero.any():
-        log.warning("%d of %d reference vectors are zero: cosine 0 with every track", zero.sum(), len(norms))
-    inverse_norm = np.divide(1, norms, out=np.zeros(len(norms), dtype=dtype), where=~zero)
+    vectors, inverse_norm = space.vectors, space.inverse_norm
     bounds = [0, *sorted(set(ks))]
     diversity = {k: np.empty(len(lists)) for k in bounds[1:]}
     for start in range(0, len(lists), DIVERSITY_BATCH):
@@ -190,7 +219,7 @@ def _diversity(lists: np.ndarray, reference_vectors: np.ndarray, ks: list[int]) 
         tracks = np.where(present, top, 0)
         # A padded slot weighs 0, so it adds nothing to the sums; a zero vector likewise.
         weights = np.where(present, inverse_norm[tracks], 0)
-        summed = np.zeros((len(top), vectors.shape[1]), dtype=dtype)
+        summed = np.zeros((len(top), vectors.shape[1]), dtype=vectors.dtype)
         for low, k in zip(bounds[:-1], bounds[1:]):
             band = sparse.csr_array(
                 (weights[:, low:k].ravel(), tracks[:, low:k].ravel(), np.arange(len(top) + 1) * (k - low)),
@@ -206,6 +235,35 @@ def _diversity(lists: np.ndarray, reference_vectors: np.ndarray, ks: list[int]) 
     return diversity
 
 
+def _popularity_means(
+    lists: np.ndarray, users: np.ndarray, popularity: np.ndarray, history: pd.Series, ks: list[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """popularity@k, popularity_lift@k and novelty@k (see per_user_beyond) of `lists`, the lists of `users`."""
+    mean_popularity = _list_means(popularity, lists, ks)
+    novelty = _list_means(_self_information(popularity, len(history)), lists, ks)
+    user_history = _users_history(history, users)
+    return {k: (mean_popularity[k], mean_popularity[k] / user_history, novelty[k]) for k in ks}
+
+
+def _beyond_columns(
+    lists: np.ndarray,
+    ks: list[int],
+    space: _Space | None,
+    popularity: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """per_user_beyond's columns in its order: `popularity` (_popularity_means; empty: none) and
+    the diversity of `lists` in `space` (None: none) at each k."""
+    diversity = _diversity(lists, space, ks) if space is not None else {}
+    columns: dict[str, np.ndarray] = {}
+    for k in ks:
+        if k in popularity:
+            names = (column("popularity", k), column("popularity_lift", k), column("novelty", k))
+            columns |= dict(zip(names, popularity[k]))
+        if k in diversity:
+            columns[column("diversity", k)] = diversity[k]
+    return columns
+
+
 def per_user_beyond(
     predictions: pd.DataFrame,
     train: pd.DataFrame,
@@ -213,6 +271,7 @@ def per_user_beyond(
     ks: list[int],
     users: np.ndarray,
     reference_vectors: np.ndarray | None = None,
+    history: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per user of `users`, in that order (a user absent from `predictions` has an
     empty list), with at every k of the deduplicated top-k list:
@@ -228,21 +287,15 @@ def per_user_beyond(
 
     An empty list gives NaN everywhere, a user without train tracks NaN lift, a list of fewer
     than two tracks NaN diversity: the means and intervals run over the users that have one.
+    `history` is history_popularity(train, popularity), worked out from `train` when not given.
     """
     _check_ks(ks)
     lists = _top_lists(predictions, users, max(ks))
-    history, n_train_users = _history_popularity(train, popularity, users)
-    mean_popularity = _list_means(popularity, lists, ks)
-    novelty = _list_means(_self_information(popularity, n_train_users), lists, ks)
-    diversity = _diversity(lists, reference_vectors, ks) if reference_vectors is not None else {}
-    result = pd.DataFrame({"user_id": users})
-    for k in ks:
-        result[column("popularity", k)] = mean_popularity[k]
-        result[column("popularity_lift", k)] = mean_popularity[k] / history
-        result[column("novelty", k)] = novelty[k]
-        if k in diversity:
-            result[column("diversity", k)] = diversity[k]
-    return result
+    if history is None:
+        history = history_popularity(train, popularity)
+    space = _Space.of(reference_vectors) if reference_vectors is not None else None
+    columns = _beyond_columns(lists, ks, space, _popularity_means(lists, users, popularity, history, ks))
+    return pd.DataFrame({"user_id": users} | columns)
 
 
 def _truth_ranks(lists: np.ndarray, truth_rows: np.ndarray, truth_tracks: np.ndarray) -> np.ndarray:
@@ -261,6 +314,29 @@ def _truth_ranks(lists: np.ndarray, truth_rows: np.ndarray, truth_tracks: np.nda
     return np.where((position >= 0) & (position < depth), position, depth)
 
 
+def _bucket_columns(
+    truth: pd.DataFrame, lists: np.ndarray, bucket: np.ndarray, ks: list[int], users: np.ndarray
+) -> dict[str, np.ndarray]:
+    """bucket_accuracy's columns (but user_id) from `lists`, the lists of `users`."""
+    truth_rows = pd.Index(users).get_indexer(truth["user_id"])
+    truth_tracks = truth["track_idx"].to_numpy(dtype=np.int64)
+    counted = (truth_rows >= 0) & (bucket[truth_tracks] != NOT_IN_CATALOGUE)
+    truth_rows, truth_tracks = truth_rows[counted], truth_tracks[counted]
+    ranks = _truth_ranks(lists, truth_rows, truth_tracks)
+    cells = truth_rows * len(BUCKETS) + bucket[truth_tracks]
+    cell_count = len(users) * len(BUCKETS)
+    in_bucket = np.bincount(cells, minlength=cell_count).reshape(-1, len(BUCKETS)).astype(np.float64)
+    columns: dict[str, np.ndarray] = {}
+    for k in ks:
+        hits = np.bincount(cells, weights=ranks < k, minlength=cell_count).reshape(-1, len(BUCKETS))
+        recall = _ratio(hits, in_bucket)
+        hitrate = np.where(in_bucket > 0, hits > 0, np.nan)
+        for index, name in enumerate(BUCKETS):
+            columns[column(f"hitrate_{name}", k)] = hitrate[:, index]
+            columns[column(f"recall_{name}", k)] = recall[:, index]
+    return columns
+
+
 def bucket_accuracy(
     truth: pd.DataFrame, predictions: pd.DataFrame, bucket: np.ndarray, ks: list[int], users: np.ndarray
 ) -> pd.DataFrame:
@@ -275,23 +351,7 @@ def bucket_accuracy(
     run over the users that have one. Truth tracks outside the catalogue count in no bucket."""
     _check_ks(ks)
     lists = _top_lists(predictions, users, max(ks))
-    truth_rows = pd.Index(users).get_indexer(truth["user_id"])
-    truth_tracks = truth["track_idx"].to_numpy(dtype=np.int64)
-    counted = (truth_rows >= 0) & (bucket[truth_tracks] != NOT_IN_CATALOGUE)
-    truth_rows, truth_tracks = truth_rows[counted], truth_tracks[counted]
-    ranks = _truth_ranks(lists, truth_rows, truth_tracks)
-    cells = truth_rows * len(BUCKETS) + bucket[truth_tracks]
-    cell_count = len(users) * len(BUCKETS)
-    in_bucket = np.bincount(cells, minlength=cell_count).reshape(-1, len(BUCKETS)).astype(np.float64)
-    result = pd.DataFrame({"user_id": users})
-    for k in ks:
-        hits = np.bincount(cells, weights=ranks < k, minlength=cell_count).reshape(-1, len(BUCKETS))
-        recall = _ratio(hits, in_bucket)
-        hitrate = np.where(in_bucket > 0, hits > 0, np.nan)
-        for index, name in enumerate(BUCKETS):
-            result[column(f"hitrate_{name}", k)] = hitrate[:, index]
-            result[column(f"recall_{name}", k)] = recall[:, index]
-    return result
+    return pd.DataFrame({"user_id": users} | _bucket_columns(truth, lists, bucket, ks, users))
 
 
 def catalogue_metrics(predictions: pd.DataFrame, catalogue: np.ndarray, ks: list[int]) -> dict[str, float]:
@@ -305,7 +365,11 @@ def catalogue_metrics(predictions: pd.DataFrame, catalogue: np.ndarray, ks: list
 
     NaN for an empty catalogue."""
     _check_ks(ks)
-    lists = _top_lists(predictions, pd.unique(predictions["user_id"]), max(ks))
+    return _catalogue_metrics(_top_lists(predictions, pd.unique(predictions["user_id"]), max(ks)), catalogue, ks)
+
+
+def _catalogue_metrics(lists: np.ndarray, catalogue: np.ndarray, ks: list[int]) -> dict[str, float]:
+    """catalogue_metrics over `lists`, every listed user's (_top_lists)."""
     n_tracks = max(int(catalogue.max(initial=-1)), int(lists.max(initial=-1))) + 1
     metrics: dict[str, float] = {}
     for k in ks:
@@ -322,21 +386,18 @@ def catalogue_file(per_user_file: Path) -> Path:
     return per_user_file.with_suffix(".catalogue.json")
 
 
-# Per-user columns that say nothing on the cold split: every cold track has no train plays.
-POPULARITY_COLUMNS = ("popularity", "popularity_lift", "novelty")
-
-
 @dataclass(frozen=True)
 class Catalogue:
-    """What every split's beyond-accuracy metrics read from train: the per-track popularity (share of
-    train users) and buckets, the hot catalogue (the train tracks, which the hot lists rank), and the
-    reference vectors of `evaluate.diversity_space` (None: no diversity column)."""
+    """What every split's beyond-accuracy metrics read from train, worked out once a stage: the
+    per-track popularity (share of train users) and buckets, the hot catalogue (the train tracks,
+    which the hot lists rank), each train user's history popularity (history_popularity) and the
+    reference space of `evaluate.diversity_space` (None: no diversity column)."""
 
-    train: pd.DataFrame
     popularity: np.ndarray
     bucket: np.ndarray
     hot_tracks: np.ndarray
-    reference_vectors: np.ndarray | None
+    history: pd.Series
+    space: _Space | None
 
     @classmethod
     def of(
@@ -350,7 +411,21 @@ class Catalogue:
         plays = train_plays(train, n_tracks)
         hot_tracks = np.flatnonzero(plays > 0)
         bucket = bucket_of_tracks(plays, hot_tracks, head_share, tail_share)
-        return cls(train, track_popularity(train, n_tracks), bucket, hot_tracks, reference_vectors)
+        # One pass over the train users serves the popularity's denominator and every history.
+        codes, train_users = pd.factorize(train["user_id"])
+        popularity = track_popularity(train, n_tracks, len(train_users))
+        history = _history_popularity(codes, pd.Index(train_users), popularity[train["track_idx"].to_numpy()])
+        space = _Space.of(reference_vectors) if reference_vectors is not None else None
+        return cls(popularity, bucket, hot_tracks, history, space)
+
+
+def _lists_of(lists: np.ndarray, listed: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """The rows of `lists` (the lists of the users `listed`) for `users`, all `PAD` for a user
+    without a list: what _top_lists gives for `users`, without ranking the lists again."""
+    rows = pd.Index(listed).get_indexer(users)
+    picked = np.full((len(users), lists.shape[1]), PAD, dtype=lists.dtype)
+    picked[rows >= 0] = lists[rows[rows >= 0]]
+    return picked
 
 
 def split_metrics(
@@ -361,16 +436,20 @@ def split_metrics(
 
     The hot splits (val, test) measure popularity, novelty, diversity and accuracy per bucket of
     their truth, over the train catalogue; the cold split (its lists rank the cold tracks of its
-    truth) only diversity and coverage, over the cold tracks."""
-    per_user = per_user_beyond(
-        predictions, catalogue.train, catalogue.popularity, ks, users, catalogue.reference_vectors
-    )
+    truth) only diversity and coverage, over the cold tracks. The same as per_user_beyond,
+    bucket_accuracy and catalogue_metrics, with the lists deduplicated once for all three."""
+    _check_ks(ks)
+    listed = pd.unique(predictions["user_id"])
+    every_list = _top_lists(predictions, listed, max(ks))
+    lists = _lists_of(every_list, listed, users)
     if split == "cold":
+        # Every cold track has no train plays: popularity, its lift and novelty say nothing.
         ranked_tracks = np.unique(truth["track_idx"].to_numpy())
-        dropped = [column(name, k) for name in POPULARITY_COLUMNS for k in ks]
-        per_user = per_user.drop(columns=dropped)
+        columns = _beyond_columns(lists, ks, catalogue.space, {})
     else:
         ranked_tracks = catalogue.hot_tracks
-        per_user = per_user.merge(bucket_accuracy(truth, predictions, catalogue.bucket, ks, users), on="user_id")
-    by_run = {name: {"value": value} for name, value in catalogue_metrics(predictions, ranked_tracks, ks).items()}
-    return per_user, by_run
+        popularity = _popularity_means(lists, users, catalogue.popularity, catalogue.history, ks)
+        columns = _beyond_columns(lists, ks, catalogue.space, popularity)
+        columns |= _bucket_columns(truth, lists, catalogue.bucket, ks, users)
+    by_run = {name: {"value": value} for name, value in _catalogue_metrics(every_list, ranked_tracks, ks).items()}
+    return pd.DataFrame({"user_id": users} | columns), by_run
