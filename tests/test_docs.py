@@ -131,7 +131,7 @@ def test_each_study_setting_is_a_setting_of_the_models_own_section():
 
 # --- the site's navigation and the README's links
 
-README_MAX_LINES = 200
+README_MAX_LINES = 120
 
 
 def _nav_pages(entries) -> list[str]:
@@ -158,9 +158,12 @@ def test_every_page_in_docs_is_in_the_navigation_and_every_nav_entry_exists():
 
 
 def test_the_readme_stays_short():
-    lines = len(README.read_text().splitlines())
+    """The hand-written part: the results block between its markers is the report's, generated."""
+    text = README.read_text()
+    lines = len(text.splitlines()) - len(_readme_results().between_markers(text).splitlines())
     assert lines <= README_MAX_LINES, (
-        f"README.md has {lines} lines, more than {README_MAX_LINES}: move reference material into a page of docs/"
+        f"README.md has {lines} lines besides the results, more than {README_MAX_LINES}: "
+        "move reference material into a page of docs/"
     )
 
 
@@ -512,8 +515,8 @@ def test_the_results_quoted_on_the_models_and_evaluation_pages_are_the_readme_re
             f'its "random" BERT4Rec): {h("bert4rec", "none")}, above MostPop\'s {h("mostpop", "none")}',
             f"**BERT4Rec on `random`** ({h('bert4rec', 'random')}) scores above `mfcc` ({h('bert4rec', 'mfcc')};",
             f"The unordered control ({h('bert4rec', 'oracle_unordered')} against {h('bert4rec', 'oracle')},",
-            f"leads musicnn under BERT4Rec ({h('bert4rec', 'mfcc', 'cold')} against "
-            f"{h('bert4rec', 'musicnn', 'cold')},",
+            f"musicnn beats mfcc under Shallow and BERT4Rec ({h('bert4rec', 'musicnn', 'cold')} "
+            f"against {h('bert4rec', 'mfcc', 'cold')})",
         ],
         prose(REPO / "docs" / "data.md"): [
             f"test HitRate@50, reported only: {h('shallow', 'random')} against {h('shallow', 'musicnn')})",
@@ -544,16 +547,18 @@ def test_the_validation_figures_of_the_data_page_are_the_train_metrics():
 
 
 def test_early_stopping_as_the_models_page_describes_it():
-    """Every Shallow run stops before max_epochs, `random` last (where metrics/train/ is reproduced)."""
+    """Every Shallow run but `random` stops well before max_epochs, and `random` trains longest
+    (where metrics/train/ is reproduced)."""
     import json
 
     runs = sorted((REPO / "metrics" / "train").glob("*/shallow.seed0/metrics.json"))
     if not runs:
         pytest.skip("metrics/train/ not reproduced here (make repro)")
     steps = {path.parent.parent.name: json.loads(path.read_text())["step"] for path in runs}
-    assert max(steps.values()) < _params()["shallow"]["max_epochs"], steps
+    others = {backend: step for backend, step in steps.items() if backend != "random"}
+    assert max(others.values()) < _params()["shallow"]["max_epochs"] * 3 // 4, steps
     assert max(steps, key=steps.get) == "random", steps
-    assert "early stopping ends every Shallow run well before `max_epochs`, `random`'s last" in prose(
+    assert "early stopping ends every Shallow run but `random`'s well before `max_epochs`" in prose(
         REPO / "docs" / "models.md"
     )
 
@@ -590,7 +595,7 @@ def test_the_ease_and_elsa_memory_figures_are_the_formulas():
     from audiorec.models.shallow import PositivePairs
 
     assert PositivePairs.DENSE_LIMIT // 8 == 512 * 2**20
-    mib = f"{(1_000 * 3_000 // 8 + 1) / 2**20:.2f} MiB for the default 1,000 users × 3,000 tracks"
+    mib = f"{(3_000 * 3_000 // 8 + 1) / 2**20:.2f} MiB for the default 3,000 users × 3,000 tracks"
     music4all = f"{round((17_053 * full // 8 + 1) / 2**20)} MiB at Music4All's 17,053 × 56,512"
     assert mib in models and music4all in models, (mib, music4all)
 
