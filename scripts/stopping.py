@@ -13,8 +13,8 @@ trained and the val NDCG@50 / HitRate@50 of the epoch kept, per backend and on a
 
 It works in a scratch copy of the repository that shares this clone's DVC cache: run `make repro`
 first. The noise estimate: the standard deviation of the epoch-to-epoch change of val NDCG@50 over
-the last half of the epochs (where the curve is flat), divided by sqrt(2), i.e. the scatter of one
-epoch's value around the curve.
+the epochs trained at the initial learning rate (the first two left out), divided by sqrt(2), i.e.
+the scatter of one epoch's value around the curve.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import yaml
 from audiorec import paths
 from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env, write_params
 
-CURVES = {"ndcg": "val/ndcg@50", "hitrate": "val/hitrate@50", "loss": "val/loss"}
+CURVES = {"ndcg": "val/ndcg@50", "hitrate": "val/hitrate@50", "loss": "val/loss", "lr": "lr"}
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,13 @@ def read_curve(run_dir: Path, metric: str) -> np.ndarray:
     return table.sort_values("step")[metric.split("/")[-1]].to_numpy(dtype=np.float64)
 
 
-def epoch_noise(curve: np.ndarray) -> float:
-    """The scatter of one epoch's value around a flat curve: sd of the last half's first differences / sqrt 2."""
-    tail = curve[len(curve) // 2 :]
-    return float(np.diff(tail).std(ddof=1) / np.sqrt(2))
+def epoch_noise(curve: np.ndarray, lr: np.ndarray) -> float:
+    """The scatter of one epoch's value around the curve while it is trained at the initial learning rate
+    (after the first two epochs): sd of the first differences / sqrt 2. Later epochs, at a learning
+    rate the scheduler has cut, are flat because the weights barely move, not because the metric is
+    precise, and would understate the noise ten times."""
+    steady = curve[(lr == lr[0]) & (np.arange(len(curve)) >= 2)]
+    return float(np.diff(steady).std(ddof=1) / np.sqrt(2))
 
 
 def train_curves(root: Path, params: dict, backends: list[str], epochs: int) -> dict[str, dict[str, np.ndarray]]:
@@ -162,7 +165,7 @@ def main() -> None:
         root = copy_worktree(Path(scratch))
         subprocess.run(DVC + ["cache", "dir", "--local", cache], cwd=root, check=True)
         curves = train_curves(root, params, args.backends, args.epochs)
-    noises = {backend: epoch_noise(curve["ndcg"]) for backend, curve in curves.items()}
+    noises = {backend: epoch_noise(curve["ndcg"], curve["lr"]) for backend, curve in curves.items()}
     noise = float(np.median(list(noises.values())))
     print("epoch-to-epoch noise of val NDCG@50 (sd): " + ", ".join(f"{b} {n:.4f}" for b, n in noises.items()))
     print(f"median: {noise:.4f}\n")

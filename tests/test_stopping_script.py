@@ -49,6 +49,9 @@ def test_a_rule_stops_and_keeps_where_the_training_loop_would(seed):
         assert rule.outcome(curve) == loop_outcome(curve, patience, min_gain, min_epochs, mode)
 
 
-def test_the_noise_estimate_of_a_flat_noisy_curve_is_its_scatter():
-    curve = np.r_[np.linspace(0.0, 0.05, 100), 0.05 + np.random.default_rng(0).normal(0, 0.003, 400)]
-    assert stopping_script().epoch_noise(curve) == pytest.approx(0.003, rel=0.1)
+def test_the_noise_estimate_is_the_scatter_at_the_initial_learning_rate():
+    rng = np.random.default_rng(0)
+    # 400 noisy epochs at lr 1e-3, then 100 nearly flat ones after the scheduler's cut: only the first count.
+    curve = np.r_[0.05 + rng.normal(0, 0.003, 400), 0.05 + rng.normal(0, 0.0001, 100)]
+    lr = np.r_[np.full(400, 1e-3), np.full(100, 1e-4)]
+    assert stopping_script().epoch_noise(curve, lr) == pytest.approx(0.003, rel=0.1)
