@@ -60,14 +60,7 @@ def main() -> None:
     beyond = beyond_report.beyond_tables(audio + controls + baselines, k=k)
     for model, table in beyond.items():
         table.round(6).to_csv(paths.TABLES / f"beyond_{model}.csv", index=False)
-    markdown = "\n".join(
-        [
-            report.markdown,
-            f"## Beyond accuracy: what the test users' lists hold (k={k})\n",
-            beyond_report.legend(k, params["evaluate"]["diversity_space"]),
-            beyond_report.to_markdown(beyond, k=k),
-        ]
-    )
+    markdown = "\n".join([report.markdown, beyond_report.section(beyond, k, params["evaluate"]["diversity_space"])])
     paths.RESULTS.write_text(markdown)
     beyond_report.plot_accuracy_popularity(audio, controls, baselines, paths.TABLES / "accuracy_popularity.png", k=k)
     plot_hitrate(report.hot, paths.TABLES / "hitrate.png", k=k)

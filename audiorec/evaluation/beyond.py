@@ -28,19 +28,20 @@ import pandas as pd
 from scipy import sparse
 
 from audiorec.data.popularity import gini
-from audiorec.metrics import column
+from audiorec.metrics import column, per_user_metrics
 
 log = logging.getLogger(__name__)
+
+
+def check_ks(ks: list[int]) -> None:
+    if not ks or any(k <= 0 for k in ks):
+        raise ValueError(f"evaluate.ks must be positive integers, got {ks}")
+
 
 BUCKETS = ("head", "mid", "tail")
 NOT_IN_CATALOGUE = -1
 PAD = -1  # the slots of a list shorter than its array row
 DIVERSITY_BATCH = 4096  # users per sparse product: about 15 MiB of arrays at k = 100, d = 128, sums in cache
-
-
-def _check_ks(ks: list[int]) -> None:
-    if not ks or any(k <= 0 for k in ks):
-        raise ValueError(f"evaluate.ks must be positive integers, got {ks}")
 
 
 def track_popularity(train: pd.DataFrame, n_tracks: int, n_train_users: int | None = None) -> np.ndarray:
@@ -289,7 +290,7 @@ def per_user_beyond(
     than two tracks NaN diversity: the means and intervals run over the users that have one.
     `history` is history_popularity(train, popularity), worked out from `train` when not given.
     """
-    _check_ks(ks)
+    check_ks(ks)
     lists = _top_lists(predictions, users, max(ks))
     if history is None:
         history = history_popularity(train, popularity)
@@ -298,42 +299,21 @@ def per_user_beyond(
     return pd.DataFrame({"user_id": users} | columns)
 
 
-def _truth_ranks(lists: np.ndarray, truth_rows: np.ndarray, truth_tracks: np.ndarray) -> np.ndarray:
-    """Each truth pair's 0-based position in its user's list (a row of `lists`); the list
-    depth where the track is not in it."""
-    n_users, depth = lists.shape
-    if lists.size == 0:
-        return np.full(len(truth_rows), depth)
-    # Offset by row x stride, more than any row's keys span, the sorted rows are one ascending
-    # array; a truth track's first key at or above row x stride + track x depth is that track's
-    # track x depth + position if the list holds it.
-    stride = (max(int(lists.max()), int(truth_tracks.max(initial=0))) + 2) * depth
-    keys = (_by_track(lists) + np.arange(n_users)[:, None] * stride).ravel()
-    lowest = truth_rows * stride + truth_tracks * depth
-    position = keys[np.minimum(np.searchsorted(keys, lowest), keys.size - 1)] - lowest
-    return np.where((position >= 0) & (position < depth), position, depth)
-
-
 def _bucket_columns(
-    truth: pd.DataFrame, lists: np.ndarray, bucket: np.ndarray, ks: list[int], users: np.ndarray
+    truth: pd.DataFrame, predictions: pd.DataFrame, bucket: np.ndarray, ks: list[int], users: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """bucket_accuracy's columns (but user_id) from `lists`, the lists of `users`."""
-    truth_rows = pd.Index(users).get_indexer(truth["user_id"])
-    truth_tracks = truth["track_idx"].to_numpy(dtype=np.int64)
-    counted = (truth_rows >= 0) & (bucket[truth_tracks] != NOT_IN_CATALOGUE)
-    truth_rows, truth_tracks = truth_rows[counted], truth_tracks[counted]
-    ranks = _truth_ranks(lists, truth_rows, truth_tracks)
-    cells = truth_rows * len(BUCKETS) + bucket[truth_tracks]
-    cell_count = len(users) * len(BUCKETS)
-    in_bucket = np.bincount(cells, minlength=cell_count).reshape(-1, len(BUCKETS)).astype(np.float64)
+    """bucket_accuracy's columns (but user_id): per_user_metrics' HitRate and Recall on each
+    bucket's truth rows, NaN for a user of `users` without one."""
+    labels = bucket[truth["track_idx"].to_numpy(dtype=np.int64)]
+    by_bucket = [
+        per_user_metrics(truth[labels == index], predictions, ks, ("hitrate", "recall")).set_index("user_id")
+        for index in range(len(BUCKETS))
+    ]
     columns: dict[str, np.ndarray] = {}
     for k in ks:
-        hits = np.bincount(cells, weights=ranks < k, minlength=cell_count).reshape(-1, len(BUCKETS))
-        recall = _ratio(hits, in_bucket)
-        hitrate = np.where(in_bucket > 0, hits > 0, np.nan)
-        for index, name in enumerate(BUCKETS):
-            columns[column(f"hitrate_{name}", k)] = hitrate[:, index]
-            columns[column(f"recall_{name}", k)] = recall[:, index]
+        for name, values in zip(BUCKETS, by_bucket):
+            for metric in ("hitrate", "recall"):
+                columns[column(f"{metric}_{name}", k)] = values[column(metric, k)].reindex(users).to_numpy()
     return columns
 
 
@@ -345,13 +325,14 @@ def bucket_accuracy(
 
     - hitrate_<b>@k: 1 if any of them is in the deduplicated top-k list, else 0;
     - recall_<b>@k: the share of them in the top-k list (rs_metrics' recall, not divided by
-      min(k, their number)).
+      min(k, their number));
+
+    per_user_metrics on the truth rows of b.
 
     Both are NaN for a user without a truth track in b, so the means, intervals and paired tests
     run over the users that have one. Truth tracks outside the catalogue count in no bucket."""
-    _check_ks(ks)
-    lists = _top_lists(predictions, users, max(ks))
-    return pd.DataFrame({"user_id": users} | _bucket_columns(truth, lists, bucket, ks, users))
+    check_ks(ks)
+    return pd.DataFrame({"user_id": users} | _bucket_columns(truth, predictions, bucket, ks, users))
 
 
 def catalogue_metrics(predictions: pd.DataFrame, catalogue: np.ndarray, ks: list[int]) -> dict[str, float]:
@@ -364,7 +345,7 @@ def catalogue_metrics(predictions: pd.DataFrame, catalogue: np.ndarray, ks: list
       the lists concentrate on few tracks.
 
     NaN for an empty catalogue."""
-    _check_ks(ks)
+    check_ks(ks)
     return _catalogue_metrics(_top_lists(predictions, pd.unique(predictions["user_id"]), max(ks)), catalogue, ks)
 
 
@@ -438,7 +419,7 @@ def split_metrics(
     their truth, over the train catalogue; the cold split (its lists rank the cold tracks of its
     truth) only diversity and coverage, over the cold tracks. The same as per_user_beyond,
     bucket_accuracy and catalogue_metrics, with the lists deduplicated once for all three."""
-    _check_ks(ks)
+    check_ks(ks)
     listed = pd.unique(predictions["user_id"])
     every_list = _top_lists(predictions, listed, max(ks))
     lists = _lists_of(every_list, listed, users)
@@ -450,6 +431,6 @@ def split_metrics(
         ranked_tracks = catalogue.hot_tracks
         popularity = _popularity_means(lists, users, catalogue.popularity, catalogue.history, ks)
         columns = _beyond_columns(lists, ks, catalogue.space, popularity)
-        columns |= _bucket_columns(truth, lists, catalogue.bucket, ks, users)
+        columns |= _bucket_columns(truth, predictions, catalogue.bucket, ks, users)
     by_run = {name: {"value": value} for name, value in _catalogue_metrics(every_list, ranked_tracks, ks).items()}
     return pd.DataFrame({"user_id": users} | columns), by_run

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audiorec.evaluation.report import ALPHA, BASELINE_TABLE, Run
-from audiorec.evaluation.significance import holm, paired_pvalues
+from audiorec.evaluation.report import ALPHA, BASELINE_TABLE, Run, paired_columns, pvalue_cell
 from audiorec.metrics import column, summarise
 
 # (evaluate's per-user column, the table's name); the tail's also gets paired tests.
@@ -57,14 +56,8 @@ def versus_best_tail(runs: list[Run], k: int, split: str = "test") -> pd.DataFra
     values = {run.backend: run.values(split)[name].dropna() for run in runs}
     best = max(values, key=lambda backend: values[backend].mean())
     others = [backend for backend in values if backend != best]
-    raw = [paired_pvalues(values[best], values[other].reindex(values[best].index)) for other in others]
-    return pd.DataFrame(
-        {
-            "backend": others,
-            "p_t_tail_holm": holm([p[0] for p in raw]),
-            "p_wilcoxon_tail_holm": holm([p[1] for p in raw]),
-        }
-    )
+    pairs = [(values[best], values[other]) for other in others]
+    return pd.DataFrame({"backend": others, **paired_columns(pairs, "tail_")})
 
 
 def beyond_table(runs: list[Run], k: int = 50, split: str = "test") -> pd.DataFrame:
@@ -103,8 +96,7 @@ def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50) -> str:
             shown[f"{display}@{k}"] = _cell(table, f"{display}@{k}", 2 if name == "novelty" else 4)
         if "p_t_tail_holm" in table:
             shown["tail vs best"] = [
-                "best" if pd.isna(t) else " / ".join(f"{p:.3f}{'*' if p < ALPHA else ''}" for p in (t, w))
-                for t, w in zip(table["p_t_tail_holm"], table["p_wilcoxon_tail_holm"])
+                pvalue_cell(t, w, "best") for t, w in zip(table["p_t_tail_holm"], table["p_wilcoxon_tail_holm"])
             ]
         title = f"{model} (interactions only, no audio)" if model == BASELINE_TABLE else model
         sections.append(f"### {title}\n\n{shown.to_markdown(index=False)}\n")
@@ -170,3 +162,9 @@ def plot_accuracy_popularity(
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def section(tables: dict[str, pd.DataFrame], k: int, diversity_space: str | None) -> str:
+    """The report's beyond-accuracy section: its heading, the legend and a table per model."""
+    heading = f"## Beyond accuracy: what the test users' lists hold (k={k})\n"
+    return "\n".join([heading, legend(k, diversity_space), to_markdown(tables, k)])

@@ -160,7 +160,7 @@ def tables_by_model(
     }
 
 
-def _pvalue_cell(t_p: float, wilcoxon_p: float, missing: str) -> str:
+def pvalue_cell(t_p: float, wilcoxon_p: float, missing: str) -> str:
     if pd.isna(t_p):
         return missing
     return " / ".join(f"{p:.3f}{'*' if p < ALPHA else ''}" for p in (t_p, wilcoxon_p))
@@ -182,14 +182,14 @@ def to_markdown(tables: dict[str, pd.DataFrame], k: int = 50) -> str:
         shown["Size"] = [str(size) if size else "—" for size in table["Size"]]
         if "seeds" in table:
             shown["Seeds"] = [str(int(n)) if pd.notna(n) else "1" for n in table["seeds"]]
-        shown["vs best"] = [_pvalue_cell(t, w, "best") for t, w in zip(table["p_t_holm"], table["p_wilcoxon_holm"])]
+        shown["vs best"] = [pvalue_cell(t, w, "best") for t, w in zip(table["p_t_holm"], table["p_wilcoxon_holm"])]
         for kind in KINDS:
             if f"{kind}_HitRate@{k}" in table and table[f"{kind}_HitRate@{k}"].notna().any():
                 shown[f"{kind} HitRate@{k}"] = _mean_cells(
                     table[f"{kind}_HitRate@{k}"], table[f"{kind}_HitRate@{k}_ci95"]
                 )
                 shown[f"vs {kind}"] = [
-                    _pvalue_cell(t, w, "—") for t, w in zip(table[f"p_t_{kind}_holm"], table[f"p_wilcoxon_{kind}_holm"])
+                    pvalue_cell(t, w, "—") for t, w in zip(table[f"p_t_{kind}_holm"], table[f"p_wilcoxon_{kind}_holm"])
                 ]
         title = f"{model} (interactions only, no audio)" if model == BASELINE_TABLE else model
         sections.append(f"### {title}\n\n{shown.to_markdown(index=False)}\n")

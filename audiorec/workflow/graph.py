@@ -85,7 +85,7 @@ def code_files(params: dict, root: Path = REPO) -> dict[str, list[str]]:
     return {unit: closure(entries, root) for unit, entries in units(params).items()}
 
 
-def catalogue_file(params: dict) -> str:
+def evaluation_input(params: dict) -> str:
     """What an evaluation reads besides the split and its lists: the vectors of `evaluate.diversity_space`
     (one row per track), or without one the catalogue itself (its length sizes the per-track arrays)."""
     space = params["evaluate"]["diversity_space"]
@@ -123,7 +123,7 @@ def items(params: dict) -> dict[str, dict]:
                 "model": run.model,
                 "run": run.run_name,
                 "seed_args": run.seed_args,
-                "catalogue": catalogue_file(params),
+                "catalogue": evaluation_input(params),
             }
             for run in runs
         },
