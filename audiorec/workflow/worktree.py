@@ -60,8 +60,10 @@ def write_params(root: Path, params: dict) -> None:
 # the tiny dataset on three backends, Shallow capped at 15 epochs and BERT4Rec at 6 (3 before
 # early stopping may end it). It tests the pipeline, not the models' quality, within `make
 # test`'s budget: BERT4Rec's six stages were half the tiny run; mfcc's extraction has unit tests.
+# The order control, left out of the default grid for time, runs here so its path stays tested.
 TINY_SETTINGS: dict[str, dict[str, object]] = {
     "dataset": {"size": "tiny"},
+    "controls": {"unordered": ["oracle"]},
     "shallow": {"max_epochs": 15},
     "bert4rec": {"max_epochs": 6, "min_epochs": 3},
 }
