@@ -29,7 +29,7 @@ from audiorec import paths
 from audiorec.metrics import mean_over_seeds, summarise
 from audiorec.workflow.compare import evaluate_stage
 from audiorec.models import DETERMINISTIC
-from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env
+from audiorec.workflow.worktree import DVC, REPO, copy_worktree, pipeline_env, write_params
 
 VAL_NDCG = "ndcg@50"
 
@@ -69,7 +69,7 @@ def evaluate(root: Path, params: dict, model: str, overrides: dict) -> tuple[pd.
     the backends (the table's means, intervals and paired differences come from these), and each
     backend's mean val NDCG@50."""
     changed = {**params, model: {**params[model], **overrides}}
-    (root / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+    write_params(root, changed)  # and dvc.yaml for its grid: --backends narrows it
     # One run per backend: a trained model's first seed of params.yaml: seeds.
     seed = None if model in DETERMINISTIC else params["seeds"][0]
     run = paths.run_name(model, seed)
