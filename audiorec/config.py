@@ -31,7 +31,7 @@ SECTIONS: dict[str, str] = {
     "cluster": "audiorec.settings.cluster:ClusterSettings",
 }
 OPTIONAL_SECTIONS = ("cluster",)  # python -m stages.cluster's resource table; absent: its defaults
-LISTS = ("backends", "models", "baselines", "seeds")  # the grid's (audiorec.settings.grid)
+LISTS = ("backends", "models", "baselines", "leave_out", "seeds")  # the grid's (audiorec.settings.grid)
 # demo: each model's params.yaml section, sized for a 2-core make repro; study: as the original code ran.
 MODEL_SETTINGS: tuple[str, ...] = get_args(GridSettings.model_fields["model_settings"].annotation)
 
@@ -152,6 +152,11 @@ def validate_models(params: dict) -> None:
     for key in ("models", "baselines"):
         if not isinstance(params[key], list):
             raise ParamsError(f"{PARAMS_FILE}: {key}={params[key]!r}; must be a list of model names")
+    for pair in params.get("leave_out") or []:  # missing: GridSettings names it
+        if not isinstance(pair, str) or pair.rpartition("-")[2] not in KINDS:
+            raise ParamsError(
+                f"{PARAMS_FILE}: leave_out: {pair!r}; each entry is <backend>-<model>, e.g. mfcc-bert4rec"
+            )
     for name in params["models"]:
         if name in KINDS and not KINDS[name].audio:
             raise ParamsError(f"models: {name!r} uses no audio; list it under params.yaml: baselines instead")

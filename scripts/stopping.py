@@ -9,7 +9,8 @@ best by its own metric among the epochs trained). The table gives, for each rule
 trained and the val NDCG@50 / HitRate@50 of the epoch kept, per backend and on average.
 
     python scripts/stopping.py                                  # oracle, musicnn and the learned table
-    python scripts/stopping.py --backends oracle --epochs 40 --plot docs/img/bert4rec_stopping.png
+    python scripts/stopping.py --backends oracle --epochs 40 --plot stopping.png
+    python scripts/stopping.py --from-pipeline --backends oracle musicnn none --plot docs/img/bert4rec_stopping.png
 
 It works in a scratch copy of the repository that shares this clone's DVC cache: run `make repro`
 first. The noise estimate: the standard deviation of the epoch-to-epoch change of val NDCG@50 over
@@ -129,7 +130,7 @@ def table(curves: dict[str, dict[str, np.ndarray]], rules: list[Rule]) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def plot(curves: dict[str, dict[str, np.ndarray]], chosen: Rule, original: Rule, path: Path) -> None:
+def plot(curves: dict[str, dict[str, np.ndarray]], rules_drawn: list[Rule], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,7 +140,9 @@ def plot(curves: dict[str, dict[str, np.ndarray]], chosen: Rule, original: Rule,
     for axis, (backend, curve) in zip(axes[0], curves.items()):
         epochs = np.arange(1, len(curve["ndcg"]) + 1)
         axis.plot(epochs, curve["ndcg"], color="C0", label="val NDCG@50")
-        for rule, colour in ((chosen, "C2"), (original, "C3")):
+        for rule, colour in zip(rules_drawn, ("C2", "C3")):
+            if rule.monitor not in curve:  # the val loss is logged only when it is monitored
+                continue
             stop, kept = rule.outcome(curve[rule.monitor])
             axis.axvline(stop, color=colour, linestyle="--", linewidth=1, label=f"{rule.name}: stop")
             axis.plot([kept], [curve["ndcg"][kept - 1]], "o", color=colour)
@@ -158,8 +161,32 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["oracle", "musicnn", paths.NO_BACKEND])
     parser.add_argument("--epochs", type=int, default=40, help="epochs trained without stopping")
     parser.add_argument("--plot", type=Path, help="write the val curves with params.yaml's and the original's stops")
+    parser.add_argument(
+        "--from-pipeline",
+        action="store_true",
+        help="no training: draw the val curves `make repro` logged (metrics/train/, dvclive) with params.yaml's stop",
+    )
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    if args.from_pipeline:
+        run = paths.run_name("bert4rec", params["seeds"][0])
+        logged = {"ndcg": CURVES["ndcg"], "hitrate": CURVES["hitrate"], "lr": CURVES["lr"]}
+        curves = {
+            backend: {name: read_curve(REPO / paths.METRICS / "train" / backend / run, m) for name, m in logged.items()}
+            for backend in args.backends
+        }
+        demo = params["bert4rec"]
+        chosen = Rule("params.yaml's rule", "ndcg", demo["patience"], demo["min_gain"], demo["min_epochs"])
+        for backend, curve in curves.items():
+            stop, kept = chosen.outcome(curve["ndcg"])
+            print(
+                f"{backend}: {len(curve['ndcg'])} epochs logged, stop {stop}, kept {kept}, "
+                f"val NDCG@50 {curve['ndcg'][kept - 1]:.4f}"
+            )
+        if args.plot:
+            plot(curves, [chosen], args.plot)
+            print(f"wrote {args.plot}")
+        return
     cache = subprocess.run(DVC + ["cache", "dir"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:
         root = copy_worktree(Path(scratch))
@@ -175,7 +202,7 @@ def main() -> None:
     all_rules = rules(params, noise)
     print(table(curves, all_rules).to_markdown(index=False))
     if args.plot:
-        plot(curves, all_rules[0], all_rules[1], args.plot)
+        plot(curves, all_rules[:2], args.plot)
         print(f"\nwrote {args.plot}")
 
 

@@ -290,3 +290,27 @@ def test_a_model_declared_once_gets_the_runs_its_kind_says(monkeypatch):
     assert graph.units(settings)["train-toy"] == ["stages.train", "audiorec.models.knn"]
     with pytest.raises(ParamsError, match="baselines: 'toy' cannot run without audio"):
         validate({**settings, "baselines": ["toy"]})
+
+
+def test_leave_out_drops_every_seed_of_a_pair_and_nothing_else():
+    settings = {
+        **params(),
+        "backends": ["a", "b"],
+        "models": ["knn", "bert4rec"],
+        "baselines": ["bert4rec"],
+        "seeds": [0, 1],
+        "leave_out": ["a-bert4rec", "c-knn"],  # c is not a backend of this grid: nothing to leave out
+        "controls": {"shuffle": [], "models": [], "unordered": ["a"], "seed": 0},
+    }
+    names = {run.name for run in grid.runs(settings)}
+    assert names == {
+        "a-knn",
+        "b-knn",
+        "b-bert4rec-0",
+        "b-bert4rec-1",
+        "none-bert4rec-0",
+        "none-bert4rec-1",
+        "a_unordered-bert4rec-0",  # a control is not a pair of backends x models
+        "a_unordered-bert4rec-1",
+    }
+    assert {run.name for run in grid.runs({**settings, "leave_out": []})} >= {"a-bert4rec-0", "a-bert4rec-1"}

@@ -24,6 +24,11 @@ class GridSettings(Section):
     baselines: list[str]
     """Models without audio (backend `none`), the reference points; `bert4rec` here runs on a learned item table
     (the study's "random" BERT4Rec)."""
+    leave_out: list[str]
+    """`<backend>-<model>` pairs of the grid not to run (every seed of them), e.g. `mfcc-bert4rec`: the grid
+    is `backends` × `models` less these. A pair the grid does not hold leaves nothing out. The default leaves
+    out BERT4Rec on `random` and `mfcc` to keep `make repro` within 10 minutes; `-S 'leave_out=[]'` runs the
+    whole grid ([Pipeline](pipeline.md#the-grid-and-the-generated-dvcyaml))."""
     seeds: Annotated[list[NonNegativeInt], Field(min_length=1)]
     """Each run of a model that trains from a seed, once per seed; `[0, 1, 2]` is the journal's three runs
     ([DVC workflows](workflows.md#seeds-repeated-runs)). A model without randomness runs once."""

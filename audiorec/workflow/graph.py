@@ -31,7 +31,7 @@ DVC_YAML = Path("dvc.yaml")
 GRID_MARK = "GRID."
 # The params that shape the grid: dvc.yaml is written for their values (audiorec.workflow.grid), and
 # for the file every evaluation reads the diversity vectors from.
-GRID_KEYS = ("backends", "models", "baselines", "seeds", "controls", "evaluate.diversity_space")
+GRID_KEYS = ("backends", "models", "baselines", "leave_out", "seeds", "controls", "evaluate.diversity_space")
 
 
 def is_grid_key(key: str) -> bool:

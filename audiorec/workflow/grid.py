@@ -78,8 +78,10 @@ def runs(params: dict) -> list[Run]:
     """Every run params.yaml asks for, in the report's order: the audio models on each backend,
     the models without audio, then the controls."""
     seeds, controls = params["seeds"], params["controls"]
+    left_out = set(params["leave_out"])
+    audio_runs = model_runs(params["backends"], params["models"], seeds)
     return [
-        *model_runs(params["backends"], params["models"], seeds),
+        *[run for run in audio_runs if f"{run.backend}-{run.model}" not in left_out],
         *model_runs([paths.NO_BACKEND], params["baselines"], seeds),
         *model_runs(controls["shuffle"], controls["models"], seeds, control="shuffled", shuffle_seed=controls["seed"]),
         *model_runs(controls["unordered"], ["bert4rec"], seeds, control="unordered"),
