@@ -585,6 +585,8 @@ def test_the_models_softmax_loss_is_the_cross_entropy_over_its_vocabulary_and_th
             dropout=0.0,
             standardize_items=False,
             normalize_items=False,
+            special_tokens="learned",  # the classes are the vocabulary's rows only
+            mask_at_least_one=True,
         )
     ).fit(items, train)
     model.net.eval()
@@ -631,7 +633,7 @@ def test_a_masked_batch_is_laid_out_as_the_net_counts_positions_and_masks_as_con
     # Without the at-least-one rule nothing is masked when nothing is drawn; with it, the most recent track is.
     tokens, targets = batch(mlm_probability=0.0, mask_at_least_one=False)
     assert (targets == IGNORE).all() and not (tokens == mask).any()
-    _, targets = batch(mlm_probability=0.0)
+    _, targets = batch(mlm_probability=0.0, mask_at_least_one=True)
     assert (targets != IGNORE).sum(dim=1).tolist() == [1, 1]
     # The masks follow the generator passed in, not torch's global one.
     assert torch.equal(batch(1, mlm_probability=0.5)[0], batch(2, mlm_probability=0.5)[0])
@@ -798,9 +800,10 @@ def test_fit_builds_the_net_its_params_describe_and_hands_the_epoch_loop_its_set
         checkpoint_dir="ckpt",
     ).fit(items.astype(np.float64), train, val=val, live="live")
     # resume off (the old constructor default; params.yaml's is on).
-    BERT4RecRecommender(demo("bert4rec", positions="from_start", resume=False, **settings), checkpoint_dir="ckpt").fit(
-        items, train, val=val
-    )
+    BERT4RecRecommender(
+        demo("bert4rec", positions="from_start", special_tokens="learned", resume=False, **settings),
+        checkpoint_dir="ckpt",
+    ).fit(items, train, val=val)
     BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train, val=val)
     BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train, val=val.iloc[1:])
     BERT4RecRecommender(demo("bert4rec", **settings)).fit(items, train.iloc[1:], val=val)
