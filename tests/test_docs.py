@@ -514,7 +514,8 @@ def test_the_results_quoted_on_the_models_and_evaluation_pages_are_the_readme_re
             f'its "random" BERT4Rec): {h("bert4rec", "none")}, above MostPop\'s {h("mostpop", "none")}',
             f"`mfcc` (0.526) and above the `oracle` ({h('bert4rec', 'oracle')})",
             f"BERT4Rec the two are level ({h('bert4rec', 'musicnn', 'cold')} against 0.298 in the whole grid)",
-            f"musicnn beats mfcc under KNN ({h('knn', 'musicnn', 'cold')} against {h('knn', 'mfcc', 'cold')}) and Shallow",
+            f"musicnn beats mfcc under KNN ({h('knn', 'musicnn', 'cold')} against {h('knn', 'mfcc', 'cold')}) "
+            "and Shallow",
             f"({h('shallow', 'musicnn', 'cold')} against {h('shallow', 'mfcc', 'cold')})",
         ],
         prose(REPO / "docs" / "data.md"): [
