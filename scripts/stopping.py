@@ -84,17 +84,44 @@ def train_curves(root: Path, params: dict, backends: list[str], epochs: int) -> 
     settings = {**params["bert4rec"], "stop_on": "loss", "patience": epochs, "max_epochs": epochs, "min_gain": 0.0}
     write_params(root, {**params, "bert4rec": settings})
     seed = params["seeds"][0]
-    run = paths.run_name("bert4rec", seed)
     targets = [f"train@{backend}-bert4rec-{seed}" for backend in backends]
     result = subprocess.run(DVC + ["repro", *targets], cwd=root, env=pipeline_env(), capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"dvc repro failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return logged_curves(root, params, backends, CURVES)
+
+
+def logged_curves(
+    root: Path, params: dict, backends: list[str], metrics: dict[str, str]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Each backend's BERT4Rec run (first seed) in the tree at `root`: its dvclive curve of each metric."""
+    run = paths.run_name("bert4rec", params["seeds"][0])
     return {
-        backend: {
-            name: read_curve(root / paths.METRICS / "train" / backend / run, metric) for name, metric in CURVES.items()
-        }
+        backend: {name: read_curve(root / paths.METRICS / "train" / backend / run, m) for name, m in metrics.items()}
         for backend in backends
     }
+
+
+def params_rule(params: dict) -> Rule:
+    """The stopping rule params.yaml's bert4rec section sets."""
+    demo = params["bert4rec"]
+    return Rule("params.yaml's rule", "ndcg", demo["patience"], demo["min_gain"], demo["min_epochs"])
+
+
+def draw_pipeline_curves(params: dict, backends: list[str], plot_path: Path | None) -> None:
+    """No training: the curves `make repro` logged, where params.yaml's rule stops and which epoch it keeps."""
+    # The val loss is logged only when it is monitored, so these curves have none.
+    curves = logged_curves(REPO, params, backends, {name: CURVES[name] for name in ("ndcg", "hitrate", "lr")})
+    chosen = params_rule(params)
+    for backend, curve in curves.items():
+        stop, kept = chosen.outcome(curve["ndcg"])
+        print(
+            f"{backend}: {len(curve['ndcg'])} epochs logged, stop {stop}, kept {kept}, "
+            f"val NDCG@50 {curve['ndcg'][kept - 1]:.4f}"
+        )
+    if plot_path:
+        plot(curves, [chosen], plot_path)
+        print(f"wrote {plot_path}")
 
 
 def rules(params: dict, noise: float) -> list[Rule]:
@@ -106,7 +133,7 @@ def rules(params: dict, noise: float) -> list[Rule]:
         for gain in (0.0, noise, 2 * noise)
     ]
     return [
-        Rule("params.yaml's rule", "ndcg", demo["patience"], demo["min_gain"], demo["min_epochs"]),
+        params_rule(params),
         Rule("the original's: val loss, patience 16", "loss", study["patience"], 0.0, study["min_epochs"]),
         *candidates,
     ]
@@ -169,23 +196,7 @@ def main() -> None:
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     if args.from_pipeline:
-        run = paths.run_name("bert4rec", params["seeds"][0])
-        logged = {"ndcg": CURVES["ndcg"], "hitrate": CURVES["hitrate"], "lr": CURVES["lr"]}
-        curves = {
-            backend: {name: read_curve(REPO / paths.METRICS / "train" / backend / run, m) for name, m in logged.items()}
-            for backend in args.backends
-        }
-        demo = params["bert4rec"]
-        chosen = Rule("params.yaml's rule", "ndcg", demo["patience"], demo["min_gain"], demo["min_epochs"])
-        for backend, curve in curves.items():
-            stop, kept = chosen.outcome(curve["ndcg"])
-            print(
-                f"{backend}: {len(curve['ndcg'])} epochs logged, stop {stop}, kept {kept}, "
-                f"val NDCG@50 {curve['ndcg'][kept - 1]:.4f}"
-            )
-        if args.plot:
-            plot(curves, [chosen], args.plot)
-            print(f"wrote {args.plot}")
+        draw_pipeline_curves(params, args.backends, args.plot)
         return
     cache = subprocess.run(DVC + ["cache", "dir"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:
