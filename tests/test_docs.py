@@ -537,13 +537,13 @@ def test_the_results_quoted_on_the_models_and_evaluation_pages_are_the_readme_re
 
 def test_the_validation_figures_of_the_data_page_are_the_metrics():
     """docs/data.md's val NDCG@50 of Shallow on `random` and musicnn, each with its interval, as the
-    committed metrics files hold them."""
+    metrics files hold them (DVC outputs: this runs where `make repro` reproduced or pulled them)."""
     import json
 
-    val = {
-        backend: json.loads((REPO / "metrics" / backend / "shallow.seed0.json").read_text())["val"]["ndcg@50"]
-        for backend in ("random", "musicnn")
-    }
+    files = {backend: REPO / "metrics" / backend / "shallow.seed0.json" for backend in ("random", "musicnn")}
+    if not all(path.exists() for path in files.values()):
+        pytest.skip("metrics/ not reproduced here (make repro)")
+    val = {backend: json.loads(path.read_text())["val"]["ndcg@50"] for backend, path in files.items()}
     figures = {backend: f"{v['mean']:.4f} ± {v['ci95']:.4f}" for backend, v in val.items()}
     phrase = f"NDCG@50 is {figures['random']} on `random` against {figures['musicnn']} on musicnn"
     assert phrase in prose(REPO / "docs" / "data.md"), f"docs/data.md should say: {phrase}"
