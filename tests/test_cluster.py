@@ -39,7 +39,7 @@ SQUARES = [1, 2, 3]
 RAY = pytest.mark.xdist_group("ray")
 
 STEP = """\
-import os, sys, time
+import os, sys
 from pathlib import Path
 
 LOG = Path({log!r})
@@ -60,9 +60,6 @@ if kind == "square":
     if Path("broken.txt").exists() and str(n) in Path("broken.txt").read_text().split():
         sys.exit(f"square {{n}}: refusing, broken.txt names it")
     Path(f"out/square-{{n}}.txt").write_text(str(base * n * n))
-elif kind == "slow":
-    time.sleep(float(sys.argv[2]))
-    Path("out/slow.txt").write_text(Path("out/square-1.txt").read_text() + " slowly")
 else:
     parts = sorted(p.read_text() for p in Path("out").glob("*.txt") if p.name != "total.txt")
     Path("out/total.txt").write_text(" + ".join(parts))
@@ -80,8 +77,8 @@ def git(cwd: Path, *args: str) -> str:
     return run(["git", *GIT_IDENTITY, *args], cwd)
 
 
-def pipeline(squares: list[int], slow: bool) -> str:
-    total_deps = [f"out/square-{n}.txt" for n in squares] + (["out/slow.txt"] if slow else [])
+def pipeline(squares: list[int]) -> str:
+    total_deps = [f"out/square-{n}.txt" for n in squares]
     text = f"""stages:
   square:
     foreach: {squares}
@@ -90,12 +87,6 @@ def pipeline(squares: list[int], slow: bool) -> str:
       deps: [step.py, numbers.txt]
       outs:
         - out/square-${{item}}.txt
-"""
-    if slow:
-        text += """  slow:
-    cmd: python step.py slow 3
-    deps: [step.py, out/square-1.txt]
-    outs: [out/slow.txt]
 """
     return (
         text
@@ -111,7 +102,7 @@ def pipeline(squares: list[int], slow: bool) -> str:
 def project(tmp_path: Path):
     """(origin, coordinator clone, stage log) of a new pipeline; call it with the pipeline's shape."""
 
-    def make(squares: list[int] = SQUARES, slow: bool = False) -> tuple[Path, Path, Path]:
+    def make(squares: list[int] = SQUARES) -> tuple[Path, Path, Path]:
         origin, author, log = tmp_path / "origin.git", tmp_path / "author", tmp_path / "stages.log"
         run(["git", "init", "-q", "--bare", str(origin)], tmp_path)
         author.mkdir()
@@ -120,7 +111,7 @@ def project(tmp_path: Path):
         run([*DVC, "remote", "add", "-d", "storage", str(tmp_path / "storage")], author)
         (author / "step.py").write_text(STEP.format(log=str(log)))
         (author / "numbers.txt").write_text("7")
-        (author / "dvc.yaml").write_text(pipeline(squares, slow))
+        (author / "dvc.yaml").write_text(pipeline(squares))
         git(author, "add", "-A")
         git(author, "commit", "-q", "-m", "pipeline")
         git(author, "push", "-q", str(origin), "HEAD:refs/heads/main")
@@ -200,8 +191,9 @@ def ray_cluster(tmp_path_factory):
     from ray.cluster_utils import Cluster
 
     # One local cluster at a time per test run, whichever xdist workers the Ray tests land in: the
-    # xdist_group mark (RAY) should keep them in one worker with --dist loadgroup, but pytest 9.2
-    # ignores the node ids xdist 3.8 groups by (pytest-xdist#1386), so the workers queue here.
+    # xdist_group mark (RAY) keeps them in one worker with --dist loadgroup, but pytest 9.2 ignores
+    # the node ids xdist 3.8 groups by (pytest-xdist#1386; constraints.txt pins 9.1.1 for it, where
+    # a worker waited here idle for a minute), so where the grouping fails the workers queue here.
     lock = FileLock(str(run_folder(tmp_path_factory) / "ray-cluster.lock"), timeout=3600)
     # Ray's sockets live in its temp folder: under a pytest-xdist basetemp their paths pass the
     # 107 bytes an AF_UNIX path may have. A short folder of its own, removed afterwards.
@@ -236,45 +228,6 @@ def run_grid(coordinator: Path, ray_cluster, **kwargs) -> cluster.GridReport:
     return cluster.run_grid(coordinator, address=ray_cluster.address, retries=2, **kwargs)
 
 
-@RAY
-def test_each_stage_runs_once_on_a_worker_and_the_coordinator_restores_all(project, ray_cluster, tmp_path):
-    origin, coordinator, log = project()
-    report = run_grid(coordinator, ray_cluster)
-    names = ["square@1", "square@2", "square@3", "total"]
-    assert report.ok and sorted(report.succeeded) == names, report
-    assert report.coordinator_ran == [] and sorted(report.coordinator_restored) == names
-
-    ran = events(log)
-    assert sorted(name for name, event, *_ in ran if event == "start") == names  # once each, upstream never re-run
-    assert sorted(name for name, event, *_ in ran if event == "done") == names
-    assert all(pid != os.getpid() and not cwd.startswith(str(tmp_path)) for *_, pid, cwd in ran), ran
-
-    reference = clone(origin, tmp_path / "reference")
-    run([*DVC, "repro", "-q"], reference)
-    assert (
-        outputs(coordinator)
-        == outputs(reference)
-        == {"square-1.txt": "7", "square-2.txt": "28", "square-3.txt": "63", "total.txt": "28 + 63 + 7"}
-    )
-    # Up to date now: a second run submits nothing.
-    assert cluster.run_grid(coordinator, address=ray_cluster.address).succeeded == []
-
-
-def kill_the_worker_running(stage: str, log: Path, ray_cluster) -> bool:
-    """Once `stage` started: kill its Ray worker and the stage's processes, remove that node, add
-    a fresh one: a machine lost mid-stage. (Ray starts a node from the main thread only.)"""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pids = [pid for name, event, pid, _ in events(log) if (name, event) == (stage, "start")]
-        if pids:
-            break
-        time.sleep(0.1)
-    else:
-        return False
-    kill_the_worker_of(psutil.Process(pids[0]), ray_cluster)
-    return True
-
-
 def ray_worker_of(process: psutil.Process) -> psutil.Process | None:
     """The Ray worker (`ray::...`) whose task started `process`, if any."""
     return next((p for p in process.parents() if p.cmdline()[:1] and p.cmdline()[0].startswith("ray::")), None)
@@ -299,20 +252,9 @@ def kill_the_worker_of(process: psutil.Process, ray_cluster) -> None:
     ray_cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
 
 
-@RAY
-def test_a_stage_whose_worker_dies_is_retried_to_the_same_result(project, ray_cluster):
-    _, coordinator, log = project(squares=[1], slow=True)
-    with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(run_grid, coordinator, ray_cluster)
-        assert kill_the_worker_running("slow", log, ray_cluster), "the slow stage never started"
-        report = running.result()
-    assert report.ok and report.coordinator_ran == [], report
-
-    ran = events(log)
-    slow = [event for name, event, *_ in ran if name == "slow"]
-    assert slow.count("start") >= 2 and slow[-1] == "done" and slow.count("done") == 1, slow
-    assert sorted(name for name, event, *_ in ran if event == "done") == ["slow", "square@1", "total"]
-    assert outputs(coordinator) == {"slow.txt": "7 slowly", "square-1.txt": "7", "total.txt": "7 + 7 slowly"}
+# What a run of the toy project shows that the real grid's run (at the end) shows too, each stage
+# once on a worker and a lost worker's stage retried to the same result, has no toy test of its own:
+# each Ray test here costs a minute of `make test`.
 
 
 @RAY
@@ -335,31 +277,38 @@ def test_a_failed_stage_skips_its_downstream_and_a_rerun_keeps_the_finished(proj
     assert report.ok and sorted(report.succeeded) == ["square@2", "total"], report
     starts = [name for name, event, *_ in events(log) if event == "start"]
     assert sorted(starts) == ["square@1", "square@2", "square@2", "square@3", "total"]
-    assert outputs(coordinator)["total.txt"] == "28 + 63 + 7"
+    assert all(pid != os.getpid() and not cwd.startswith(str(coordinator)) for *_, pid, cwd in events(log))
+    assert outputs(coordinator) == {
+        "square-1.txt": "7",
+        "square-2.txt": "28",
+        "square-3.txt": "63",
+        "total.txt": "28 + 63 + 7",
+    }
+    # Up to date now: a third run submits nothing.
+    assert cluster.run_grid(coordinator, address=ray_cluster.address).succeeded == []
 
 
 # --- this repository's pipeline on the cluster ------------------------------------------------
 
-# The tiny dataset on a grid that keeps every kind of stage: a backend without training
-# (random), the oracle, the `none` matrix of a baseline, a deterministic and a seeded model, a
-# shuffled control; 20 stages. Half-second clips: the backends here never read the audio, and
-# synthesising 300 five-second MP3s was a third of a single-machine run.
+# The tiny dataset on a grid that keeps every kind of stage: an audio backend (the oracle), the
+# `none` matrix of a baseline, a deterministic and a seeded model, a shuffled control; 16 stages
+# (a second backend only added stages of the same kinds). Half-second clips: the backends here
+# never read the audio, and synthesising 300 five-second MP3s was a third of a single-machine run.
 REAL_GRID = {
-    "backends": ["random", "oracle"],
+    "backends": ["oracle"],
     "models": ["knn", "shallow"],
     "baselines": ["mostpop"],
     "controls": {"shuffle": ["oracle"], "models": ["knn"], "unordered": [], "seed": 0},
     "seeds": [0],
 }
 CLIP_SECONDS = 0.5
-RUNS = ["random-knn", "oracle-knn", "random-shallow-0", "oracle-shallow-0", "none-mostpop", "oracle_shuffled-knn"]
+RUNS = ["oracle-knn", "oracle-shallow-0", "none-mostpop", "oracle_shuffled-knn"]
+EXTRACTS = ["extract@oracle", "extract@none"]
 REAL_STAGES = [
     "code",
     "synthesize",
     "dataset",
-    "extract@random",
-    "extract@oracle",
-    "extract@none",
+    *EXTRACTS,
     "split",
     *(f"train@{run}" for run in RUNS),
     *(f"evaluate@{run}" for run in RUNS),
@@ -486,7 +435,7 @@ def test_the_real_grid_on_the_cluster_equals_a_single_machine_repro_despite_a_lo
     assert "metrics/results.md" in ours and any(
         name.startswith("metrics/tables/") and name.endswith(".csv") for name in ours
     )
-    assert sum(name.endswith(".json") for name in ours) == 1 + 3 + 1 + 2 * len(
+    assert sum(name.endswith(".json") for name in ours) == 1 + len(EXTRACTS) + 1 + 2 * len(
         RUNS
     )  # dataset, extract, split, train and evaluate
     assert sorted(ours) == sorted(theirs)
