@@ -13,6 +13,10 @@ from audiorec.workflow.worktree import DVC, ONE_THREAD, reproduce_tiny, tiny_env
 
 # Tests never reach a model hub; a hub id must fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Nor DVC's analytics server: a project a test makes with `dvc init` (the cluster tests' toy
+# pipeline) has no `core.analytics = false`, and every dvc command there would start a daemon
+# that tries to reach it.
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as audiorec.backends.musicnn sets it
