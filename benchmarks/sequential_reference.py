@@ -50,7 +50,7 @@ RecTools' defaults:
 
 | audiorec `bert4rec:` (demo) | RecTools BERT4RecModel | RecTools SASRecModel |
 | --- | --- | --- |
-| max_seq_len 200 | session_max_len min(200, longest train history + 1) | the same |
+| max_seq_len 300 | session_max_len min(300, longest train history + 1) | the same |
 | n_layers 2, n_heads 2 | n_blocks 2, n_heads 2 | n_blocks 2, n_heads 2 |
 | learned_dim 128 (hidden_dim 0) | n_factors 128 | n_factors 128 |
 | intermediate_dim 256 | ff_factors_multiplier 2 (256 / 128) | unmapped: its feed-forward is n_factors wide |
@@ -58,14 +58,14 @@ RecTools' defaults:
 | mlm_probability 0.2 | mask_prob 0.2 | unmapped: next-item targets |
 | lr 0.001, batch_size 32 | lr 0.001, batch_size 32 | lr 0.001, batch_size 32 |
 | loss softmax, vocabulary train | loss softmax: the train tracks + PAD, MASK | loss softmax: the train tracks + PAD |
-| positions from_end | learnable positions counted from the end | the same |
-| predict_seq_len 0: last 199 + mask | recommend: last session_max_len − 1 + MASK | recommend: last session_max_len |
+| positions from_start (the original's) | learnable positions counted from the end | the same |
+| predict_seq_len 0: last 299 + mask | recommend: last session_max_len − 1 + MASK | recommend: last session_max_len |
 | max_epochs, min_epochs, patience | best val NDCG@50 in 1..--max-epochs | the same |
 | scheduler_patience 2 (on plateau) | none: constant lr | none: constant lr |
-| mask_at_least_one true | none: a sequence with nothing masked adds no loss | — |
+| mask_at_least_one false: a sequence with nothing masked adds no loss | the same | — |
 | force_last_item_masking_prob 0.0 | none (0) | — |
-| special_tokens learned | PAD and MASK are rows of the ID table | PAD is a row of the ID table |
-| normalize_items true | default: distance dot | default: distance dot |
+| special_tokens table: mask and padding are rows of the item table | PAD and MASK are rows of the ID table | PAD is a row of the ID table |
+| normalize_items false: the raw inner product | default: distance dot | default: distance dot |
 | batching by_length | default: shuffled, every sequence padded to 200 | the same |
 | BertModel: post-LN, N(0, 0.02) init | default: pre-LN GELU, Xavier-normal init | default: SASRec block, causal |
 | Adam betas (0.9, 0.999) | default: Adam betas (0.9, 0.98) | the same |
