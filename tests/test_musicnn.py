@@ -85,3 +85,47 @@ def test_batch_of_tracks_matches_one_track_at_a_time(backend):
     waveforms = [0.1 * rng.standard_normal(int(seconds * 16000)).astype(np.float32) for seconds in (3, 6.5, 9.2, 1)]
     one_by_one = np.stack([backend.embed(waveform) for waveform in waveforms])
     np.testing.assert_allclose(backend.embed_batch(waveforms), one_by_one, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def one_patch_clip(clip, tmp_path_factory):
+    """The first 3 s of `clip`: one patch, where the library's features are that patch's maps
+    (with more, it stacks the maps of later patches along time, and mislabels some of them)."""
+    waveform, rate = sf.read(clip, dtype="float32")
+    path = tmp_path_factory.mktemp("audio") / "one_patch.wav"
+    sf.write(path, waveform[: 3 * rate], rate)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("model", "layers"),
+    [
+        # One layer of each shape: a front-end map (frames x channels), a mid-end map (frames x
+        # channels x 1), the VGG's blocks (frames x frequency x channels). Each backend builds its
+        # graph, about 1.5 s: not every layer.
+        ("MSD_musicnn", ("timbral", "cnn3")),
+        ("MTT_vgg", ("pool1", "pool5")),
+        ("MSD_vgg", ("pool3",)),
+    ],
+)
+def test_every_layer_is_the_library_extractors_map_averaged(one_patch_clip, model, layers):
+    """A per-frame map (musicnn) or a pooling block (VGG) is the library's tensor for that layer,
+    averaged over every axis but its channels."""
+    from musicnn.extractor import extractor
+
+    _, _, features = extractor(
+        str(one_patch_clip), model=model, input_length=3, input_overlap=False, extract_features=True
+    )
+    waveform, _ = sf.read(one_patch_clip, dtype="float32")
+    for layer in layers:
+        ours = backends.create("musicnn", model=model, layer=layer).embed_patches(waveform)
+        theirs = features[layer].reshape(-1, features[layer].shape[-1]).mean(axis=0)
+        assert ours.shape == (1, theirs.shape[0]), (layer, ours.shape)
+        np.testing.assert_allclose(ours[0], theirs, rtol=1e-4, atol=1e-5, err_msg=f"{model} {layer}")
+
+
+def test_a_layer_of_the_other_architecture_is_refused_with_the_choices():
+    with pytest.raises(SettingsError, match="layer 'pool5' is not a layer of MSD_musicnn; choose one of timbral"):
+        backends.create("musicnn", **section("musicnn", layer="pool5"))
+    with pytest.raises(SettingsError, match="layer 'penultimate' is not a layer of MTT_vgg; choose one of pool1"):
+        backends.create("musicnn", **section("musicnn", model="MTT_vgg", layer="penultimate"))

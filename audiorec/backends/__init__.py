@@ -20,6 +20,10 @@ REGISTRY: dict[str, str] = {
     "random": "audiorec.backends.random:RandomBackend",
     "mfcc": "audiorec.backends.mfcc:MFCCBackend",
     "musicnn": "audiorec.backends.musicnn:MusicnnBackend",
+    # The musicnn package's other three checkpoints: the same class, each with its own section.
+    "musicnn_mtt": "audiorec.backends.musicnn:MusicnnBackend",
+    "vgg_msd": "audiorec.backends.musicnn:MusicnnBackend",
+    "vgg_mtt": "audiorec.backends.musicnn:MusicnnBackend",
     "oracle": "audiorec.backends.oracle:OracleBackend",
     "none": "audiorec.backends.none:NoAudioBackend",  # the models without audio (params.yaml: baselines)
     "mert": "audiorec.backends.mert:MertBackend",
@@ -38,6 +42,9 @@ SETTINGS: dict[str, str] = {
     "random": "audiorec.settings.random:RandomSettings",
     "mfcc": "audiorec.settings.mfcc:MFCCSettings",
     "musicnn": "audiorec.settings.musicnn:MusicnnSettings",
+    "musicnn_mtt": "audiorec.settings.musicnn:MusicnnSettings",
+    "vgg_msd": "audiorec.settings.musicnn:MusicnnSettings",
+    "vgg_mtt": "audiorec.settings.musicnn:MusicnnSettings",
     "oracle": "audiorec.settings.oracle:OracleSettings",
     "mert": "audiorec.settings.mert:MertSettings",
     "music2vec": "audiorec.settings.music2vec:Music2VecSettings",

@@ -1,13 +1,20 @@
-"""MusiCNN (Pons & Serra) through the checkpoints shipped in the `musicnn` package.
+"""MusiCNN (Pons & Serra) and its VGG baseline through the four checkpoints shipped in the `musicnn`
+package: MSD_musicnn, MTT_musicnn, MSD_vgg, MTT_vgg (two architectures, each trained on the Million
+Song Dataset's and on MagnaTagATune's tags).
 
 The library's own `extractor()` rebuilds the TensorFlow graph and session on
 every call, runs one 3 s patch per session call, and restores the checkpoint
 inside a bare try/except that would silently leave random weights. Here the
 graph is built and restored once per process (failing loudly), and the
 patches of a whole batch of tracks go through the network in one call. The spectrogram follows
-`musicnn.extractor.batch_data` step for step, so `penultimate` is the same,
+`musicnn.extractor.batch_data` step for step, so every layer is the library's,
 except that the library's float16 overflow on loud input is avoided (see
 `log_mel_patches`).
+
+Every layer `define_model` returns is one vector per 3 s patch: the per-patch vectors
+(`mean_pool`, `max_pool`, `penultimate`) as they are, the per-frame maps of musicnn's
+front- and mid-end averaged over time, the VGG's pooling blocks averaged over time and
+frequency; a track's vector is the mean over its patches.
 """
 
 from __future__ import annotations
@@ -18,13 +25,20 @@ from pathlib import Path
 import numpy as np
 
 from audiorec.backends.base import AudioBackend
+from audiorec.settings.musicnn import MUSICNN_LAYERS, VGG_LAYERS
 
 MUSICNN_RATE = 16000
 FFT_HOP = 256
 FFT_SIZE = 512
 N_MELS = 96
 PATCH_SECONDS = 3
-POOLED_LAYERS = ("mean_pool", "max_pool", "penultimate")
+# The layers `define_model` returns after the logits, in its order, per architecture.
+LAYERS = {"musicnn": MUSICNN_LAYERS, "vgg": VGG_LAYERS}
+
+
+def architecture(model: str) -> str:
+    """`musicnn` or `vgg`: the network a checkpoint name (MSD_vgg, MTT_musicnn, ...) belongs to."""
+    return "vgg" if model.endswith("_vgg") else "musicnn"
 
 
 def checkpoint_dir(model: str) -> Path:
@@ -73,9 +87,10 @@ class MusicnnBackend(AudioBackend):
         import tensorflow as tf
         from musicnn import configuration, models
 
-        if "musicnn" not in model:
+        if layer not in LAYERS[architecture(model)]:
             raise ValueError(
-                f"musicnn.model={model!r}: only the musicnn architectures (MSD_musicnn, MTT_musicnn) are supported"
+                f"musicnn.layer={layer!r} is not a layer of {model}; "
+                f"choose one of {', '.join(LAYERS[architecture(model)])}"
             )
         self.model = model
         self.layer = layer
@@ -89,12 +104,14 @@ class MusicnnBackend(AudioBackend):
                 self.patches = tf.compat.v1.placeholder(tf.float32, [None, self.n_frames, N_MELS])
                 self.is_training = tf.compat.v1.placeholder(tf.bool)
                 outputs = models.define_model(self.patches, self.is_training, model, len(labels))
-            names = ["logits", "timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"]
-            if layer not in POOLED_LAYERS:
-                raise ValueError(
-                    f"musicnn.layer={layer!r}; choose one of {', '.join(POOLED_LAYERS)} (the per-patch vectors)"
-                )
-            self.output = dict(zip(names, outputs))[layer]
+            chosen = dict(zip(LAYERS[architecture(model)], outputs[1:]))[layer]
+            # One vector per patch: drop the size-1 axes (musicnn's mid-end maps carry their channels
+            # on axis 2 and a trailing 1), then average every axis between the patch and the channels
+            # (time for musicnn's per-frame maps; time and frequency for the VGG's pooling blocks).
+            singletons = [axis for axis in range(1, chosen.shape.rank) if chosen.shape[axis] == 1]
+            chosen = tf.squeeze(chosen, singletons) if singletons else chosen
+            inner = list(range(1, chosen.shape.rank - 1))
+            self.output = tf.reduce_mean(chosen, axis=inner) if inner else chosen
             self.session = tf.compat.v1.Session(graph=self.graph)
             prefix = str(checkpoint_dir(model)) + "/"
             try:

@@ -73,8 +73,9 @@ GROUPS: list[tuple[str, str, list[str]]] = [
     ("Extraction", "", ["extract"]),
     (
         "Built-in backends",
-        "",
-        ["random", "mfcc", "musicnn", "oracle"],
+        "`musicnn_mtt`, `vgg_msd` and `vgg_mtt` are the `musicnn` package's other checkpoints, with the same keys "
+        "as `musicnn`; not in `backends` by default ([Backends](backends.md#the-four-checkpoints-and-their-layers)).",
+        ["random", "mfcc", "musicnn", "musicnn_mtt", "vgg_msd", "vgg_mtt", "oracle"],
     ),
     (
         "Pretrained backends of the study",
