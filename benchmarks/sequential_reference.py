@@ -64,7 +64,7 @@ RecTools' defaults:
 | scheduler_patience 2 (on plateau) | none: constant lr | none: constant lr |
 | mask_at_least_one false: a sequence with nothing masked adds no loss | the same | — |
 | force_last_item_masking_prob 0.0 | none (0) | — |
-| special_tokens table: mask and padding are rows of the item table | PAD and MASK are rows of the ID table | PAD is a row of the ID table |
+| special_tokens table: mask, padding are item-table rows | PAD and MASK are ID-table rows | PAD is an ID-table row |
 | normalize_items false: the raw inner product | default: distance dot | default: distance dot |
 | batching by_length | default: shuffled, every sequence padded to 200 | the same |
 | BertModel: post-LN, N(0, 0.02) init | default: pre-LN GELU, Xavier-normal init | default: SASRec block, causal |
@@ -210,6 +210,34 @@ def cell(summary: dict | None) -> str:
 def within_or_better(ours: dict, library: dict) -> bool:
     """audiorec's mean at least the library's mean minus the library's 95% half-width."""
     return ours["mean"] >= library["mean"] - library["ci95"]
+
+
+def paired_difference(ours: pd.Series, library: pd.Series) -> dict:
+    """audiorec minus the library on the users both scored (per-user values indexed by user id):
+    the mean difference and the 95% Student-t half-width of the paired differences. Two models
+    ranked for the same users differ less from user to user than either's own spread, so this
+    interval is the one that says whether they differ."""
+    from scipy import stats
+
+    common = ours.index.intersection(library.index)
+    differences = (ours.loc[common] - library.loc[common]).to_numpy(dtype=float)
+    n = len(differences)
+    half_width = float(stats.t.ppf(0.975, n - 1) * differences.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return {"mean": float(differences.mean()) if n else math.nan, "ci95": half_width, "users": n}
+
+
+def paired_lines(ours: pd.DataFrame, rows: Sequence[dict]) -> list[str]:
+    """One line per library model: audiorec minus it, per user, on val NDCG@50 and test HitRate@50."""
+    lines = []
+    for row in rows:
+        cells = []
+        for split, metric, title in (COLUMNS[0], COLUMNS[2]):
+            mine = ours[ours["split"] == split].set_index("user_id")[metric]
+            theirs = row["per_user"][split].set_index("user_id")[metric]
+            difference = paired_difference(mine, theirs)
+            cells.append(f"{title} {difference['mean']:+.4f} ± {difference['ci95']:.4f} ({difference['users']} users)")
+        lines.append(f"- audiorec minus {row['label']}, paired on the same users: " + "; ".join(cells))
+    return lines
 
 
 COLUMNS = [
@@ -526,7 +554,9 @@ def score_model(
     lists = pd.read_parquet(scratch / model / f"epoch_{chosen:03d}.parquet")
     test = lists[lists["split"] == "test"]
     check_lists(test, train, candidates, top_k)
-    test_summary = summarise(per_user_metrics(truths["test"], test, [K], metrics=("hitrate", "ndcg")))
+    test_per_user = per_user_metrics(truths["test"], test, [K], metrics=("hitrate", "ndcg"))
+    test_summary = summarise(test_per_user)
+    val_per_user = per_user_metrics(truths["val"], lists[lists["split"] == "val"], [K], metrics=("hitrate", "ndcg"))
     fit_seconds = sum(record["train_seconds"] for record in run["epochs"] if record["epoch"] <= chosen)
     return {
         "label": f"{LABELS[model]} (epochs chosen on val: {chosen})",
@@ -536,6 +566,7 @@ def score_model(
         "test": test_summary,
         "users": {"val": at["val_summary"][f"ndcg@{K}"]["users"], "test": test_summary[f"ndcg@{K}"]["users"]},
         "fit_seconds": fit_seconds,
+        "per_user": {"val": val_per_user, "test": test_per_user},  # at the chosen epoch; not written to the JSON
         "curve": curve,
         "run": {key: value for key, value in run.items() if key != "epochs"}
         | {"epochs": [{k: v for k, v in r.items() if k != "val_summary"} for r in run["epochs"]]},
@@ -598,6 +629,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--baseline", type=Path, default=Path("metrics/none/bert4rec.seed0.json"))
+    parser.add_argument(
+        "--baseline-per-user",
+        type=Path,
+        default=Path("data/eval/none/bert4rec.seed0.parquet"),
+        help="audiorec's per-user metrics of that run (the evaluate stage's), for the paired comparison",
+    )
     parser.add_argument("--reference-python", type=Path, default=REPO / ".venv-reference" / "bin" / "python")
     parser.add_argument("--fit", choices=MODELS, help=argparse.SUPPRESS)  # internal: the reference venv's side
     args = parser.parse_args(argv)
@@ -644,12 +681,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = markdown_table(rows)
     line, ok = verdict(rows[0]["test"], {row["label"]: row["test"] for row in rows[1:]})
     notes = per_epoch_lines(rows) + ([f"- WARNING: {mismatch}"] if mismatch else [])
+    if args.baseline_per_user.is_file():
+        notes += paired_lines(pd.read_parquet(args.baseline_per_user), rows[1:])
+    else:
+        notes.append(f"- no paired comparison: {args.baseline_per_user} is missing (dvc pull or dvc repro it)")
     text = "\n".join([table, "", line, "", *notes]) + "\n"
     print("\n" + text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     report = {
-        "rows": rows,
+        "rows": [{key: value for key, value in row.items() if key != "per_user"} for row in rows],
         "verdict": {"line": line, "within_or_better": ok},
         "warning": mismatch,
         "config": config,

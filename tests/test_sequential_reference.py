@@ -163,6 +163,16 @@ def test_the_verdict_is_audiorec_at_least_the_library_mean_minus_its_interval(re
     assert reference.within_or_better(_summary(0.25, 0.0), _summary(0.30, 0.05))  # the boundary counts as within
 
 
+def test_the_paired_difference_is_over_the_common_users_by_hand(reference):
+    """Only users both scored count, matched by id, not by position."""
+    ours = pd.Series([1.0, 1.0, 0.0, 0.0, 1.0], index=[1, 2, 3, 4, 9])  # user 9: audiorec only
+    library = pd.Series([0.0, 1.0, 0.0, 1.0, 0.0], index=[4, 3, 2, 1, 7])  # user 7: the library only
+    # Users 1..4: ours 1, 1, 0, 0; library 1, 0, 1, 0 -> differences 0, 1, -1, 0: mean 0, sd sqrt(2/3).
+    difference = reference.paired_difference(ours, library)
+    assert difference["users"] == 4 and difference["mean"] == 0.0
+    assert difference["ci95"] == pytest.approx(3.182446 * (2 / 3) ** 0.5 / 2, rel=1e-6)  # t(0.975, 3) = 3.182446
+
+
 def test_a_baseline_from_another_split_is_flagged(reference):
     targets = pd.DataFrame({"split": ["val", "test", "test"], "user_id": ["a", "b", "c"]})
     assert reference.users_mismatch({"val": 1, "test": 2}, targets) is None
