@@ -18,9 +18,9 @@ quiet $pip install -q -c constraints.txt -e ".[dev,docs,cluster]"
 quiet $pip install -q "tensorflow-cpu==2.21.0"
 quiet $pip install -q --no-deps "tf-keras==2.21.0" "musicnn==0.1.0"
 # librosa compiles its numba kernels into site-packages (cache=True) when its feature modules are
-# first loaded, about 25 s; processes doing that at once into an empty cache can segfault (numba
-# issue 4807; seen in CI: `pytest -n 2` on a fresh venv, extract@chroma exited 139). Compile them
-# here, once, alone: later processes only load them.
+# first loaded, about 25 s; processes doing that at once into an empty cache can segfault
+# (numba/numba#4807; seen in CI: `pytest -n 2` on a fresh venv, extract@chroma exited 139).
+# Compile them here, once, alone: later processes only load them.
 "$venv/bin/python" -c "import librosa; librosa.feature.mfcc"
 "$venv/bin/python" -c "import torch, faiss, rs_metrics, musicnn, tf_keras, transformers, dvc, audiorec" \
   || { echo "install.sh: the environment in $venv is incomplete (see the pip output above)" >&2; exit 1; }

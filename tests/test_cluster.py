@@ -290,20 +290,22 @@ def test_a_failed_stage_skips_its_downstream_and_a_rerun_keeps_the_finished(proj
 
 # --- this repository's pipeline on the cluster ------------------------------------------------
 
-# The tiny dataset on a grid that keeps every kind of stage: an audio backend (the oracle), the
-# `none` matrix of a baseline, a deterministic and a seeded model, a shuffled control; 16 stages
-# (a second backend only added stages of the same kinds). Half-second clips: the backends here
-# never read the audio, and synthesising 300 five-second MP3s was a third of a single-machine run.
+# The tiny dataset on a grid of each kind of pipeline stage (the data, an extraction, the split, a
+# deterministic and a seeded model, their evaluations, the report); 10 stages. Each stage on a
+# worker restores its upstream chain from the run-cache, so each more run cost `make test` about
+# half a minute: a second backend, a baseline and a control ran stages of the same kinds and went.
+# Half-second clips: the oracle never reads the audio, and synthesising 300 five-second MP3s was a
+# third of a single-machine run.
 REAL_GRID = {
     "backends": ["oracle"],
     "models": ["knn", "shallow"],
-    "baselines": ["mostpop"],
-    "controls": {"shuffle": ["oracle"], "models": ["knn"], "unordered": [], "seed": 0},
+    "baselines": [],
+    "controls": {"shuffle": [], "models": ["knn"], "unordered": [], "seed": 0},
     "seeds": [0],
 }
 CLIP_SECONDS = 0.5
-RUNS = ["oracle-knn", "oracle-shallow-0", "none-mostpop", "oracle_shuffled-knn"]
-EXTRACTS = ["extract@oracle", "extract@none"]
+RUNS = ["oracle-knn", "oracle-shallow-0"]
+EXTRACTS = ["extract@oracle"]
 REAL_STAGES = [
     "code",
     "synthesize",
