@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 1
 
-.PHONY: install repro test readme docs mutation benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
+.PHONY: install repro test test-cluster readme docs mutation benchmark benchmark-ease benchmark-elsa benchmark-scale tiny-reference
 
 $(INSTALLED): pyproject.toml constraints.txt scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -24,11 +24,17 @@ repro: $(INSTALLED)
 	@cat metrics/results.md
 
 ## Check the tree (ruff's formatting and lint, mypy on audiorec/), then run the test suite (includes real `dvc repro` runs on the tiny dataset).
+## The tests on a local Ray cluster are `make test-cluster`: CI runs both.
 test: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25 -m "not cluster"
+
+## The pipeline on a local Ray cluster (tests/test_cluster.py's Ray tests), alone: about 4 minutes.
+## Beside the rest of the suite a Ray node could take longer to register than Ray waits (30 s).
+test-cluster: $(INSTALLED)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=5 -m cluster
 
 ## Copy metrics/results.md into the README between its results markers (after `make repro`; commit both).
 readme:

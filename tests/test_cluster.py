@@ -6,10 +6,11 @@ Each stage command appends `<stage> <event> <pid> <cwd>` to a log outside every 
 the tests see where and how often each stage ran. The last test runs this repository's own
 pipeline, on a reduced tiny grid, against a single-machine `dvc repro` of the same commit.
 
-The Ray tests share one local cluster (a module fixture) and are in the xdist group "ray": under
-pytest-xdist, `--dist loadgroup` runs them all in one worker, one after another. The fixture also
-holds a lock for the run, so two clusters never run side by side even where the grouping fails
-(pytest 9.2 with xdist 3.8, pytest-xdist#1386): a second worker waits for the first's."""
+The Ray tests share one local cluster (a module fixture) and are marked `cluster`: `make
+test-cluster` runs them alone (beside the rest of the suite on two cores, a Ray node could take
+longer to register than Ray waits), `make test` the rest. Run together under pytest-xdist, they
+are in the xdist group "ray", and the fixture holds a lock for the run, so two clusters never run
+side by side even where the grouping fails (pytest 9.2 with xdist 3.8, pytest-xdist#1386)."""
 
 import logging
 import os
@@ -36,9 +37,14 @@ DVC = [sys.executable, "-m", "dvc"]
 GIT_IDENTITY = ["-c", "user.name=cluster test", "-c", "user.email=cluster@audiorec.invalid"]
 SQUARES = [1, 2, 3]
 T = TypeVar("T")
-# The tests on a local Ray cluster: with `pytest -n 2 --dist loadgroup` all in one xdist worker,
-# one after another (the cluster fixture is per module, so per worker; it also takes a lock).
-RAY = pytest.mark.xdist_group("ray")
+
+
+def RAY(test):  # noqa: N802 - used as a mark
+    """A test on the local Ray cluster: marked `cluster` (`make test-cluster` runs these alone,
+    `make test` the rest) and in the xdist group "ray" (under `pytest -n 2 --dist loadgroup`, all
+    in one worker, one after another; the cluster fixture is per module, so per worker)."""
+    return pytest.mark.cluster(pytest.mark.xdist_group("ray")(test))
+
 
 STEP = """\
 import os, sys
