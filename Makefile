@@ -31,7 +31,7 @@ test: $(INSTALLED)
 	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25 -m "not cluster"
 
-## The pipeline on a local Ray cluster (tests/test_cluster.py's Ray tests), alone: about 4 minutes.
+## The pipeline on a local Ray cluster (tests/test_cluster.py's Ray tests), alone: about 3 minutes.
 ## Beside the rest of the suite a Ray node could take longer to register than Ray waits (30 s).
 test-cluster: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=5 -m cluster
