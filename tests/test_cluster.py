@@ -23,7 +23,6 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, TypeVar
 
 import psutil
 import pytest
@@ -36,7 +35,6 @@ from stages import cluster as cli
 DVC = [sys.executable, "-m", "dvc"]
 GIT_IDENTITY = ["-c", "user.name=cluster test", "-c", "user.email=cluster@audiorec.invalid"]
 SQUARES = [1, 2, 3]
-T = TypeVar("T")
 
 
 def RAY(test):  # noqa: N802 - used as a mark
@@ -217,33 +215,19 @@ def ray_cluster(tmp_path_factory):
         local = {"node_ip_address": "127.0.0.1"}
         # A lost node is noticed in about 3 s instead of Ray's 15 (5 failed health checks 3 s apart).
         quick = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}
-        nodes = started(
-            lambda: Cluster(
-                initialize_head=True,
-                head_node_args={**local, "num_cpus": 0, "include_dashboard": False, "_system_config": quick},
-            )
+        nodes = Cluster(
+            initialize_head=True,
+            head_node_args={**local, "num_cpus": 0, "include_dashboard": False, "_system_config": quick},
         )
         try:
             for _ in range(2):
-                started(lambda: nodes.add_node(**local, num_cpus=1))
+                nodes.add_node(**local, num_cpus=1)
             ray.init(address=nodes.address, _node_ip_address="127.0.0.1", logging_level="WARNING")
             yield nodes
         finally:
             ray.shutdown()
             nodes.shutdown()
             shutil.rmtree(ray_tmp, ignore_errors=True)
-
-
-def started(start: Callable[[], T], attempts: int = 3) -> T:
-    """`start()`, once more if Ray gave up on the node: it waits 30 s for a raylet to register (a
-    constant in ray._private.node), and under `make test`'s load on two cores one took longer."""
-    for _ in range(attempts - 1):
-        try:
-            return start()
-        except Exception as error:  # noqa: BLE001 - Ray raises a bare Exception for this
-            if "timed out during startup" not in str(error):
-                raise
-    return start()
 
 
 def run_grid(coordinator: Path, ray_cluster, **kwargs) -> cluster.GridReport:
@@ -271,7 +255,7 @@ def kill_the_worker_of(process: psutil.Process, ray_cluster) -> None:
             leftover.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
-    started(lambda: ray_cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1))
+    ray_cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
 
 
 # What a run of the toy project shows that the real grid's run (at the end) shows too, each stage
