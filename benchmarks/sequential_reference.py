@@ -214,16 +214,14 @@ def within_or_better(ours: dict, library: dict) -> bool:
 
 def paired_difference(ours: pd.Series, library: pd.Series) -> dict:
     """audiorec minus the library on the users both scored (per-user values indexed by user id):
-    the mean difference and the 95% Student-t half-width of the paired differences. Two models
-    ranked for the same users differ less from user to user than either's own spread, so this
-    interval is the one that says whether they differ."""
-    from scipy import stats
+    `summarise`'s mean and 95% Student-t half-width of the paired differences. Two models ranked
+    for the same users differ less from user to user than either's own spread, so this interval
+    is the one that says whether they differ."""
+    from audiorec.metrics import summarise
 
     common = ours.index.intersection(library.index)
     differences = (ours.loc[common] - library.loc[common]).to_numpy(dtype=float)
-    n = len(differences)
-    half_width = float(stats.t.ppf(0.975, n - 1) * differences.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return {"mean": float(differences.mean()) if n else math.nan, "ci95": half_width, "users": n}
+    return summarise(pd.DataFrame({"user_id": common, "difference": differences}))["difference"]
 
 
 def paired_lines(ours: pd.DataFrame, rows: Sequence[dict]) -> list[str]:
