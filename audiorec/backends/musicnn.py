@@ -25,20 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from audiorec.backends.base import AudioBackend
-from audiorec.settings.musicnn import MUSICNN_LAYERS, VGG_LAYERS
+from audiorec.settings.musicnn import layers_of
 
 MUSICNN_RATE = 16000
 FFT_HOP = 256
 FFT_SIZE = 512
 N_MELS = 96
 PATCH_SECONDS = 3
-# The layers `define_model` returns after the logits, in its order, per architecture.
-LAYERS = {"musicnn": MUSICNN_LAYERS, "vgg": VGG_LAYERS}
-
-
-def architecture(model: str) -> str:
-    """`musicnn` or `vgg`: the network a checkpoint name (MSD_vgg, MTT_musicnn, ...) belongs to."""
-    return "vgg" if model.endswith("_vgg") else "musicnn"
 
 
 def checkpoint_dir(model: str) -> Path:
@@ -87,10 +80,9 @@ class MusicnnBackend(AudioBackend):
         import tensorflow as tf
         from musicnn import configuration, models
 
-        if layer not in LAYERS[architecture(model)]:
+        if layer not in layers_of(model):
             raise ValueError(
-                f"musicnn.layer={layer!r} is not a layer of {model}; "
-                f"choose one of {', '.join(LAYERS[architecture(model)])}"
+                f"musicnn.layer={layer!r} is not a layer of {model}; choose one of {', '.join(layers_of(model))}"
             )
         self.model = model
         self.layer = layer
@@ -104,7 +96,7 @@ class MusicnnBackend(AudioBackend):
                 self.patches = tf.compat.v1.placeholder(tf.float32, [None, self.n_frames, N_MELS])
                 self.is_training = tf.compat.v1.placeholder(tf.bool)
                 outputs = models.define_model(self.patches, self.is_training, model, len(labels))
-            chosen = dict(zip(LAYERS[architecture(model)], outputs[1:]))[layer]
+            chosen = dict(zip(layers_of(model), outputs[1:]))[layer]
             # One vector per patch: drop the size-1 axes (musicnn's mid-end maps carry their channels
             # on axis 2 and a trailing 1), then average every axis between the patch and the channels
             # (time for musicnn's per-frame maps; time and frequency for the VGG's pooling blocks).

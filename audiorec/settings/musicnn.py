@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import model_validator
 
@@ -10,8 +10,13 @@ from audiorec.settings.base import Section
 
 # The layers `musicnn.models.define_model` returns after the logits, in its order, per architecture
 # (audiorec.backends.musicnn builds its graph from these).
-MUSICNN_LAYERS = ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate")
-VGG_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
+MusicnnLayer = Literal["timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"]
+VggLayer = Literal["pool1", "pool2", "pool3", "pool4", "pool5"]
+
+
+def layers_of(model: str) -> tuple[str, ...]:
+    """The layers of a checkpoint's network: the VGG's for `*_vgg`, musicnn's otherwise."""
+    return get_args(VggLayer) if model.endswith("_vgg") else get_args(MusicnnLayer)
 
 
 class MusicnnSettings(Section):
@@ -21,28 +26,14 @@ class MusicnnSettings(Section):
     model: Literal["MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"]
     """The checkpoint shipped in the `musicnn` package: the musicnn or the VGG architecture (`*_musicnn`,
     `*_vgg`), trained on the Million Song Dataset's tags (`MSD_*`) or MagnaTagATune's (`MTT_*`)."""
-    layer: Literal[
-        "timbral",
-        "temporal",
-        "cnn1",
-        "cnn2",
-        "cnn3",
-        "mean_pool",
-        "max_pool",
-        "penultimate",
-        "pool1",
-        "pool2",
-        "pool3",
-        "pool4",
-        "pool5",
-    ]
+    layer: Literal[MusicnnLayer, VggLayer]
     """The layer averaged over 3 s patches. musicnn: its front-end's `timbral` and `temporal` maps and its
     mid-end's `cnn1`-`cnn3` (averaged over time), or the per-patch vectors `mean_pool`, `max_pool`,
     `penultimate` (the study's). VGG: its pooling blocks `pool1`-`pool5` (averaged over time and frequency)."""
 
     @model_validator(mode="after")
     def _layer_of_the_architecture(self) -> "MusicnnSettings":
-        layers = VGG_LAYERS if self.model.endswith("_vgg") else MUSICNN_LAYERS
+        layers = layers_of(self.model)
         if self.layer not in layers:
             raise ValueError(f"layer {self.layer!r} is not a layer of {self.model}; choose one of {', '.join(layers)}")
         return self
