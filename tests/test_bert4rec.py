@@ -677,7 +677,7 @@ def test_shuffle_positions_trains_on_permutations_of_each_users_tracks_drawn_by_
         for global_seed in (1, 2):
             batches = []
 
-            def first_batch(sequences, generator):
+            def first_batch(sequences, generator, training=False):
                 batches.append(sequences)
                 raise Enough
 
@@ -912,8 +912,8 @@ def test_an_epochs_masks_follow_the_models_generator(monkeypatch):
     )
     masked, original = [], model._masked_batch
 
-    def first_batch(sequences, generator):
-        masked.append(original(sequences, generator)[0])
+    def first_batch(sequences, generator, training=False):
+        masked.append(original(sequences, generator, training)[0])
         raise Enough
 
     monkeypatch.setattr(model, "_masked_batch", first_batch)
@@ -962,3 +962,25 @@ def test_an_epoch_with_frozen_classes_computed_once_trains_as_computing_them_eve
     assert calls  # the per-step path ran
     for (name, trained), (_, reference) in zip(once.net.state_dict().items(), every_step.net.state_dict().items()):
         assert torch.equal(trained, reference), name
+
+
+def test_berts_80_10_10_masking_shows_the_mask_a_random_track_or_the_track_itself():
+    """`masked_input: bert`: of the masked positions, about 80% show the mask token, 10% a track drawn from the
+    replacements and 10% their own track; the targets are the masked tracks either way (BERT's recipe, RecTools')."""
+    import torch
+
+    from audiorec.models.bert4rec import IGNORE, mask_tokens
+
+    n_items, padding, mask = 50, 50, 51
+    tokens = torch.randint(0, n_items, (400, 100), generator=torch.Generator().manual_seed(0))
+    replacements = torch.arange(100, 110)  # outside the catalogue's ids, so a drawn track is told apart
+    inputs, targets = mask_tokens(
+        tokens, padding, mask, 0.5, 0.0, torch.Generator().manual_seed(1), False, replacements
+    )
+    masked = targets != IGNORE
+    assert torch.equal(targets[masked], tokens[masked]) and torch.equal(inputs[~masked], tokens[~masked])
+    shown = inputs[masked]
+    shares = [(shown == mask).float().mean(), (shown >= 100).float().mean(), (shown == tokens[masked]).float().mean()]
+    assert [round(float(share), 2) for share in shares] == pytest.approx([0.8, 0.1, 0.1], abs=0.01)
+    plain, plain_targets = mask_tokens(tokens, padding, mask, 0.5, 0.0, torch.Generator().manual_seed(1), False)
+    assert torch.equal(plain_targets, targets) and bool((plain[masked] == mask).all())

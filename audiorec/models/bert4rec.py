@@ -197,11 +197,14 @@ def mask_tokens(
     force_last_item_masking_prob: float,
     generator: torch.Generator,
     at_least_one: bool = True,
+    replacements: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(masked tokens, targets): real positions are masked with `mlm_probability`, the
     most recent one also with `force_last_item_masking_prob`; with `at_least_one`, a
     sequence with nothing masked gets its most recent track masked (the original did
-    not, so such a sequence taught nothing). Targets are IGNORE elsewhere."""
+    not, so such a sequence taught nothing). Targets are IGNORE elsewhere. A masked position
+    shows the mask token; with `replacements` (BERT's 80/10/10, as RecTools), a tenth of them
+    show a track drawn from `replacements` instead and a tenth their own track."""
     real = tokens != padding
     draws = torch.rand(tokens.shape, generator=generator, device=tokens.device)
     masked = real & (draws < mlm_probability)
@@ -211,7 +214,13 @@ def mask_tokens(
         force |= ~masked.any(dim=1)
     masked[rows, last] |= force & real[rows, last]
     targets = torch.where(masked, tokens, torch.full_like(tokens, IGNORE))
-    return torch.where(masked, torch.full_like(tokens, mask), tokens), targets
+    inputs = torch.where(masked, torch.full_like(tokens, mask), tokens)
+    if replacements is not None:
+        share = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+        drawn = torch.randint(len(replacements), tokens.shape, generator=generator, device=tokens.device)
+        inputs = torch.where(masked & (share >= 0.8) & (share < 0.9), replacements[drawn], inputs)
+        inputs = torch.where(masked & (share >= 0.9), tokens, inputs)
+    return inputs, targets
 
 
 def masked_softmax_loss(outputs: torch.Tensor, targets: torch.Tensor, class_vectors: torch.Tensor) -> torch.Tensor:
@@ -299,6 +308,8 @@ class BERT4RecRecommender(Recommender):
         self.ranks_cold_tracks = item_embeddings.shape[1] > 0
         sequences = user_sequences(train)
         self.user_ids, self.sequences = list(sequences), list(sequences.values())
+        # The tracks BERT's random replacement draws from (`masked_input: bert`): those of the train sequences.
+        self.train_tracks = torch.from_numpy(np.unique(train["track_idx"].to_numpy()).astype(np.int64))
         self._user_rows = pd.Index(self.user_ids)
         seed_deterministic(self.seed)
         items = torch.tensor(np.asarray(item_embeddings, dtype=np.float32))
@@ -323,7 +334,7 @@ class BERT4RecRecommender(Recommender):
         self._set_classes(train, len(items), cold_items)
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
         trainable = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=self.settings.lr)
+        self.optimizer = torch.optim.Adam(trainable, lr=self.settings.lr, betas=(0.9, self.settings.adam_beta2))
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode=scheduler_mode(self.settings.schedule_on), patience=self.settings.scheduler_patience
         )
@@ -420,7 +431,7 @@ class BERT4RecRecommender(Recommender):
         return random_batches(len(lengths), self.settings.batch_size, self.generator)
 
     def _masked_batch(
-        self, sequences: list[np.ndarray], generator: torch.Generator
+        self, sequences: list[np.ndarray], generator: torch.Generator, training: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, targets = mask_tokens(
             layout(sequences, self.settings.max_seq_len, self.net.padding, self.net.count_from_end),
@@ -430,6 +441,7 @@ class BERT4RecRecommender(Recommender):
             self.settings.force_last_item_masking_prob,
             generator,
             self.settings.mask_at_least_one,
+            self.train_tracks if training and self.settings.masked_input == "bert" else None,
         )
         return tokens.to(self.torch_device), self._class_targets(targets.to(self.torch_device))
 
@@ -445,7 +457,7 @@ class BERT4RecRecommender(Recommender):
                 batch = [
                     sequence[torch.randperm(len(sequence), generator=self.generator).numpy()] for sequence in batch
                 ]
-            tokens, targets = self._masked_batch(batch, self.generator)
+            tokens, targets = self._masked_batch(batch, self.generator, training=True)
             if not (targets != IGNORE).any():  # nothing masked (possible without mask_at_least_one): no signal, no step
                 continue
             loss = self._loss(self.net(tokens), targets, fixed_classes)

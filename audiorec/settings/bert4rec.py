@@ -34,6 +34,9 @@ class BERT4RecSettings(TrainedSettings):
     """The share of positions masked."""
     force_last_item_masking_prob: Probability
     """The probability that the last position is masked too."""
+    masked_input: Literal["mask", "bert"]
+    """What a masked position shows in training: `mask`, the mask token (the original); `bert`, BERT's 80/10/10 as
+    in RecTools: the mask token, a random train track for a tenth of them, the track itself for another tenth."""
     mask_at_least_one: bool
     """A sequence with nothing masked gets its last track masked (the original: not)."""
     item_freeze: bool
@@ -62,6 +65,9 @@ class BERT4RecSettings(TrainedSettings):
     """`by_length`: users of similar length share a batch; `random` (the original)."""
     lr: PositiveFloat
     """Adam's learning rate."""
+    adam_beta2: Annotated[float, Field(gt=0, lt=1)]
+    """Adam's second-moment decay: 0.999 is torch's default, which the original used; transformer recipes, RecTools'
+    BERT4Rec among them, use 0.98."""
     batch_size: PositiveInt
     """Users per batch (the study: 128, for ~15k users)."""
     max_epochs: PositiveInt
