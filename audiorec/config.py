@@ -14,7 +14,7 @@ from typing import Any, get_args
 
 from audiorec.params import read_params
 from audiorec.registry import load
-from audiorec.paths import NO_BACKEND
+from audiorec.paths import LAYER_MARK, NO_BACKEND
 from audiorec.settings.base import PARAMS_FILE, SettingsError, check, closest
 from audiorec.settings.grid import GridSettings
 
@@ -31,7 +31,8 @@ SECTIONS: dict[str, str] = {
     "cluster": "audiorec.settings.cluster:ClusterSettings",
 }
 OPTIONAL_SECTIONS = ("cluster",)  # python -m stages.cluster's resource table; absent: its defaults
-LISTS = ("backends", "models", "baselines", "leave_out", "seeds")  # the grid's (audiorec.settings.grid)
+# The grid's keys (audiorec.settings.grid).
+LISTS = ("backends", "models", "baselines", "leave_out", "seeds", "layer_sweep")
 # demo: each model's params.yaml section, sized for a 2-core make repro; study: as the original code ran.
 MODEL_SETTINGS: tuple[str, ...] = get_args(GridSettings.model_fields["model_settings"].annotation)
 
@@ -89,6 +90,7 @@ def check_sections(params: dict) -> None:
     validate_models(params)
     validate_study(params)
     validate_controls(params)
+    validate_layer_sweep(params)
     check(GridSettings, {key: params[key] for key in GridSettings.model_fields}, "")  # what the checks above left
     report, ks = sections["report"], sections["evaluate"].ks
     space = sections["evaluate"].diversity_space
@@ -130,10 +132,52 @@ def validate_backends(params: dict) -> None:
                 f"{PARAMS_FILE}: backends: {NO_BACKEND!r} is the slot of the models without audio; "
                 "list those under baselines"
             )
-        validate_backend(name, params.get(name))
+        if LAYER_MARK in name:
+            validate_layer_name(name, params)
+        else:
+            validate_backend(name, params.get(name))
     for name, target in backends.SETTINGS.items():
         if name in params:
             check(load(target), params[name], name)
+
+
+def validate_layer_sweep(params: dict) -> None:
+    """A swept backend of the grid stores layers; a backend whose main layer is `best` is swept, so there is a
+    choice to read. As with leave_out, a swept backend or model the grid does not hold sweeps nothing."""
+    from audiorec.settings.backends import layered
+    from audiorec.settings.grid import LayerSweepSettings
+
+    sweep = check(LayerSweepSettings, params["layer_sweep"], "layer_sweep")
+    swept = [name for name in sweep.backends if name in params["backends"]]
+    models = [name for name in sweep.models if name in params["models"]]
+    for name in params["backends"]:
+        section = layered(name, params.get(name))
+        if name in swept and (section is None or not section.stored_layers()):
+            raise ParamsError(
+                f"{PARAMS_FILE}: layer_sweep.backends: {name!r} stores no layers; set {name}.layers "
+                "(a list of its layers, or all) or remove it from layer_sweep.backends"
+            )
+        if section is not None and section.main_layer() is None and not (name in swept and models):
+            raise ParamsError(
+                f"{PARAMS_FILE}: {name}.layer: best is chosen in the layer sweep; add {name} to "
+                "layer_sweep.backends and a model of models to layer_sweep.models"
+            )
+
+
+def validate_layer_name(name: str, params: dict) -> None:
+    """`<backend>@<layer>`: a backend whose extraction stores that layer."""
+    from audiorec.settings.backends import layered
+
+    backend, _, layer = name.partition(LAYER_MARK)
+    validate_backend(backend, params.get(backend))
+    section = layered(backend, params.get(backend))
+    stored = section.stored_layers() if section is not None else []
+    if layer not in stored:
+        raise ParamsError(
+            f"{PARAMS_FILE}: backends: {name!r}: {backend} stores "
+            + (f"the layers {', '.join(stored)}" if stored else "no layers")
+            + f'; add {layer!r} to {backend}.layers (docs/backends.md "Layers")'
+        )
 
 
 def validate_seeds(seeds: object) -> None:

@@ -14,6 +14,8 @@ TRACKS = DATA / "tracks.parquet"
 PLAYS = DATA / "plays.parquet"
 SPLITS = DATA / "splits"
 EMBEDDINGS = DATA / "embeddings"
+# The stored layers of a backend, one matrix per layer (params.yaml: <backend>.layers).
+LAYERS = DATA / "layers"
 # One folder per precomputed backend, holding its file(s) (docs/backends.md).
 PRECOMPUTED = DATA / "precomputed"
 # The hashes of the repository files each stage runs, one file per unit (stages/code.py).
@@ -34,8 +36,35 @@ SEED_MARK = ".seed"
 ELSA_ITEM_FACTORS = "item_factors.npy"
 
 
+# Between a backend and one of its layers in the grid's names: musicnn@max_pool.
+LAYER_MARK = "@"
+
+
 def embeddings(backend: str) -> Path:
-    return EMBEDDINGS / f"{backend}.npy"
+    """The matrix a run reads: a backend's (its main layer), or for `<backend>@<layer>` that stored layer's."""
+    name, mark, layer = backend.partition(LAYER_MARK)
+    return LAYERS / name / f"{layer}.npy" if mark else EMBEDDINGS / f"{backend}.npy"
+
+
+def folder(backend: str) -> str:
+    """Where a run on `backend` files its outputs: the backend, or for `<backend>@<layer>` its layer folder."""
+    name, mark, layer = backend.partition(LAYER_MARK)
+    return layer_folder(name, layer) if mark else backend
+
+
+def stored_layers(backend: str) -> Path:
+    return LAYERS / backend
+
+
+def layer_folder(backend: str, layer: str) -> str:
+    """Where the runs on one stored layer file their outputs (predictions, evaluations, metrics): every layer
+    of a backend under one folder, which the choice of `layer: best` depends on."""
+    return f"layers/{backend}/{layer}"
+
+
+def layer_choice(backend: str) -> Path:
+    """The layer `layer: best` chose for `backend`, with the validation figures it chose on."""
+    return METRICS / "layers" / f"{backend}.json"
 
 
 def precomputed(backend: str) -> Path:

@@ -59,7 +59,7 @@ def main() -> None:
         library_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        backend = backends.create("musicnn", model="MSD_musicnn", layer="penultimate")
+        backend = backends.create("musicnn", model="MSD_musicnn", layer="penultimate", layers=[])
         fast, _, _ = backends.extract(backend, pd.DataFrame({"track_id": styles["track_id"], "audio_path": paths}))
         fast_seconds = time.perf_counter() - started
 

@@ -28,6 +28,8 @@ def main() -> None:
     print("| model | backend | val NDCG@50 (± 95%) | test HitRate@50 | cold HitRate@10 |")
     print("|---|---|---|---|---|")
     for run in grid.runs(params):
+        if run.layer is not None and run.backend not in params["backends"]:
+            continue  # the layer sweep has its own table (metrics/tables/layers.csv)
         metrics = json.loads((REPO / paths.run_metrics(run.folder, run.run_name)).read_text())
         cold = metrics.get("cold", {}).get("hitrate@10")
         cold_cell = "—" if cold is None else f"{cold['mean']:.3f}"

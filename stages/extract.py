@@ -1,4 +1,5 @@
-"""extract@<backend>: audio -> data/embeddings/<backend>.npy aligned with tracks.parquet.
+"""extract@<backend>: audio -> data/embeddings/<backend>.npy aligned with tracks.parquet; for a backend that
+stores layers (its `layers`), each stored layer to data/layers/<backend>/<layer>.npy from the same forward passes.
 
 With extract.on_error: skip, tracks that cannot be embedded get a NaN row and are
 listed, with the reason, under `skipped` in metrics/extract/<backend>.json. The wall
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from audiorec import backends, paths
+from audiorec.backends.base import split_layers
+from audiorec.settings.backends import layered
 from audiorec.params import read_params, setup_logging
 from audiorec.io import write_json
 
@@ -48,12 +51,36 @@ def main() -> None:
     if result is None:  # another torchrun rank: rank 0 gathered the shards and writes the outputs
         return
     embeddings, stats, skipped = result
-    paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
-    np.save(paths.embeddings(args.backend), embeddings)
+    if backend.layer_dims:
+        stats["layers"] = write_layers(args.backend, backend, embeddings, backend_params, settings["layer_dtype"])
+    else:
+        paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
+        np.save(paths.embeddings(args.backend), embeddings)
     timing = stats.pop("timing")
     write_json({**stats, "skipped": skipped}, paths.extraction_stats(args.backend))
     write_json(timing, paths.extraction_timing(args.backend))
     shutil.rmtree(resume, ignore_errors=True)  # the outputs hold everything now
+
+
+def write_layers(name: str, backend: backends.Backend, embeddings: np.ndarray, section: dict, dtype: str) -> dict:
+    """Each stored layer to data/layers/<name>/<layer>.npy in `dtype`, the main layer (unless `best`) to
+    data/embeddings/<name>.npy in float32; returns the stored layers' widths for the metrics."""
+    settings = layered(name, section)
+    assert settings is not None  # a backend with layer_dims has a layered section
+    by_layer = split_layers(embeddings, backend.layer_dims)
+    folder = paths.stored_layers(name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    stored = {}
+    for layer in settings.stored_layers():
+        matrix = by_layer[backend.layer_key(layer)]
+        np.save(folder / f"{layer}.npy", matrix.astype(dtype))
+        stored[layer] = matrix.shape[1]
+    main = settings.main_layer()
+    if main is not None:
+        paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
+        np.save(paths.embeddings(name), by_layer[backend.layer_key(main)])
+    return stored
 
 
 if __name__ == "__main__":

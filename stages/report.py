@@ -4,10 +4,11 @@ A trained model's row gathers its runs over params.yaml: seeds; with more than o
 seeds.png shows each seed's result."""
 
 import numpy as np
+import pandas as pd
 
 from audiorec import paths
 from audiorec.params import read_params, setup_logging
-from audiorec.evaluation import beyond_report
+from audiorec.evaluation import beyond_report, layers
 from audiorec.evaluation.report import (
     BASELINE_TABLE,
     Run,
@@ -23,18 +24,18 @@ from audiorec.workflow import grid
 def rows(runs: list[grid.Run]) -> list[Run]:
     """A table row per (folder, model), in the run list's order: a trained model's runs over
     its seeds, a deterministic model's one run."""
-    seeds: dict[tuple[str, str, str], list[int | None]] = {}
+    seeds: dict[tuple[str, str, str, str], list[int | None]] = {}
     for run in runs:
-        seeds.setdefault((run.backend, run.folder, run.model), []).append(run.seed)
+        seeds.setdefault((run.backend, run.folder, run.label, run.model), []).append(run.seed)
     return [
         Run(
-            backend=folder,
+            backend=label,
             model=model,
             dim=np.load(paths.embeddings(backend), mmap_mode="r").shape[1],
             per_seed=read_per_user(folder, model, None if run_seeds == [None] else run_seeds),
             by_run=read_by_run(folder, model, None if run_seeds == [None] else run_seeds),
         )
-        for (backend, folder, model), run_seeds in seeds.items()
+        for (backend, folder, label, model), run_seeds in seeds.items()
     ]
 
 
@@ -44,7 +45,9 @@ def main() -> None:
     k, cold_k = params["report"]["k"], params["report"]["cold_k"]
     # The rows are the runs dvc.yaml trained and evaluated (audiorec.workflow.grid).
     runs = grid.runs(params)
-    audio = rows([run for run in runs if run.control is None and run.backend != paths.NO_BACKEND])
+    # The main tables hold the backends params.yaml lists; the layer sweep's runs have their own table.
+    listed = set(params["backends"])
+    audio = rows([run for run in runs if run.control is None and run.backend in listed])
     controls = rows([run for run in runs if run.control is not None])
     # Models without audio share one table, a row per model.
     baselines = [
@@ -61,6 +64,16 @@ def main() -> None:
     for model, table in beyond.items():
         table.round(6).to_csv(paths.TABLES / f"beyond_{model}.csv", index=False)
     markdown = "\n".join([report.markdown, beyond_report.section(beyond, k, params["evaluate"]["diversity_space"])])
+    layer_tables = [
+        layers.sweep_table(backend, layers.read_sweep(backend, grid.sweep_run_names(params, backend)), stored, k)
+        for backend in grid.swept_backends(params)
+        if (stored := grid.stored_layers(params, backend))
+    ]
+    if layer_tables:
+        table = pd.concat(layer_tables, ignore_index=True)
+        table.round(6).to_csv(paths.TABLES / "layers.csv", index=False)
+        layers.plot_layers(table, paths.TABLES / "layers.png", k=k)
+        markdown += "\n### Layers\n\n" + layers.LEGEND.format(k=k) + "\n\n" + layers.to_markdown(table, k) + "\n"
     paths.RESULTS.write_text(markdown)
     beyond_report.plot_accuracy_popularity(audio, controls, baselines, paths.TABLES / "accuracy_popularity.png", k=k)
     plot_hitrate(report.hot, paths.TABLES / "hitrate.png", k=k)

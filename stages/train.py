@@ -49,6 +49,7 @@ def main() -> None:
     params = read_params()
     tracks = pd.read_parquet(paths.TRACKS)
     item_embeddings = load_embeddings(paths.embeddings(args.backend), tracks)
+    args.backend = paths.folder(args.backend)  # a stored layer's runs are filed under its layer folder
     if args.shuffle_seed is not None:  # masked rows keep their place, so the control leaves out the same tracks
         item_embeddings = shuffle_rows(item_embeddings, args.shuffle_seed)
         args.backend = control_name(args.backend)

@@ -31,3 +31,8 @@ def section(name: str, **overrides: Any) -> dict:
 def synthetic_config(**overrides: Any) -> SyntheticConfig:
     """The tiny synthetic dataset's generator configuration (params.yaml `synthetic.tiny`) with `overrides`."""
     return SyntheticConfig(**{**yaml.safe_load(PARAMS.read_text())["synthetic"]["tiny"], **overrides})
+
+
+def default_params() -> dict:
+    """The committed params.yaml, whole."""
+    return yaml.safe_load(PARAMS.read_text())

@@ -316,10 +316,12 @@ def test_the_stage_counts_in_prose_are_dvc_yamls():
     assert f"default grid's {total} stages" in readme, f"README.md: the default grid has {total} stages (dvc.yaml)"
     start = prose(REPO / "docs" / "getting-started.md")
     words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    extractions = sum(counts.get(name, 0) for name in ("extract", "extract_layers", "extract_layers_to_choose"))
     claim = (
         f"The default grid is {total} stages (`dvc stage list | wc -l`): `code`, `synthesize`, `dataset`, "
-        f"{words.get(counts['extract'], counts['extract'])} extractions (the {words.get(counts['extract'] - 1)} "
-        f"backends and `none`), `split`, {counts['train']} train and {counts['evaluate']} evaluate stages, `report`"
+        f"{words.get(extractions, extractions)} extractions (the {words.get(extractions - 1)} backends and `none`; "
+        f"musicnn's is `extract_layers@musicnn`, which also stores its layers), `split`, {counts['train']} train and "
+        f"{counts['evaluate']} evaluate stages, `report`"
     )
     assert claim in start, f"docs/getting-started.md should say: {claim}"
 

@@ -123,6 +123,29 @@ def test_transformers_backend_matches_an_independent_forward_pass(tmp_path, tiny
             )
 
 
+def test_every_stored_hidden_state_is_the_models_own(tmp_path, tiny_models):
+    """`layers` stores each `hidden_states[i]` pooled over time from the same forward pass: every block equals an
+    independent forward pass's, and the main layer (`-1`, the last) is named by its index."""
+    from transformers import HubertModel
+
+    from audiorec.backends.base import split_layers
+
+    tracks = clips(tmp_path, [0.5, 0.3, 0.5])
+    extractor = backends.create("mert", **tiny("mert", tiny_models["hubert"], layer=-1, layers=[0, 1, 2]))
+    assert extractor.layer_dims == {"0": 16, "1": 16, "2": 16} and extractor.layer_key("-1") == "2"
+    embeddings, stats, _ = backends.extract(extractor, tracks, batch_size=3, device="cpu")
+    blocks = split_layers(embeddings, extractor.layer_dims)
+    for row, path in enumerate(tracks["audio_path"]):
+        waveform = sf.read(path, dtype="float32")[0]
+        for layer in (0, 1, 2):
+            np.testing.assert_allclose(
+                blocks[str(layer)][row],
+                independent_embedding(tiny_models["hubert"], HubertModel, waveform, layer),
+                rtol=1e-4,
+                atol=1e-5,
+            )
+
+
 def test_transformers_weights_errors_say_how_to_get_them(tmp_path, tiny_models):
     with pytest.raises(
         BackendUnavailable,
@@ -154,7 +177,7 @@ def test_transformers_weights_errors_say_how_to_get_them(tmp_path, tiny_models):
                 "music2vec", model=tiny_models["data2vec"], feature_extractor="facebook/data2vec-audio-base-960h"
             ),
         )
-    with pytest.raises(ValueError, match="mert.layer=5; .* hidden states 0..2"):
+    with pytest.raises(ValueError, match="mert: hidden state 5 .* hidden states 0..2"):
         backends.create("mert", **tiny("mert", tiny_models["hubert"], layer=5))
 
 

@@ -108,6 +108,8 @@ def modules_run(command: str, settings: dict) -> list[str]:
         entries.append(graph.backend_module(name, settings.get(name)))
         if name in backends.SETTINGS:  # backends.create checks a built-in backend's section with its class
             entries.append(backends.SETTINGS[name].split(":")[0])
+    if entries[0] in ("stages.report", "stages.choose_layer"):  # they read each swept backend's stored layers
+        entries += [backends.SETTINGS[name].split(":")[0] for name in grid.swept_backends(settings)]
     return entries
 
 

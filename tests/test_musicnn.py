@@ -22,7 +22,7 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def backend():
-    return backends.create("musicnn", model="MSD_musicnn", layer="penultimate")
+    return backends.create("musicnn", model="MSD_musicnn", layer="penultimate", layers=[])
 
 
 def test_fast_path_matches_library_extractor(clip, backend):
@@ -44,7 +44,7 @@ def test_fast_path_matches_library_extractor(clip, backend):
     assert np.abs(per_patch[1] - per_patch[0]).max() > 1e-3
     # ... while the pooled layers feeding it are appended correctly and must match for all patches.
     for layer in ("mean_pool", "max_pool"):
-        pooled = backends.create("musicnn", model="MSD_musicnn", layer=layer).embed_patches(waveform)
+        pooled = backends.create("musicnn", model="MSD_musicnn", layer=layer, layers=[]).embed_patches(waveform)
         np.testing.assert_allclose(pooled, features[layer], rtol=1e-4, atol=1e-5)
 
 
@@ -64,7 +64,7 @@ def test_loud_audio_stays_informative(tmp_path, backend):
 
 def test_weights_are_the_checkpoint_not_random(backend):
     # Two freshly built backends must agree: random initialisation would differ.
-    again = backends.create("musicnn", model="MSD_musicnn", layer="penultimate")
+    again = backends.create("musicnn", model="MSD_musicnn", layer="penultimate", layers=[])
     waveform = np.random.default_rng(0).normal(0, 0.1, 16000 * 4).astype(np.float32)
     np.testing.assert_allclose(backend.embed(waveform), again.embed(waveform), rtol=1e-5)
 
@@ -97,35 +97,44 @@ def one_patch_clip(clip, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize(
-    ("model", "layers"),
-    [
-        # One layer of each shape: a front-end map (frames x channels), a mid-end map (frames x
-        # channels x 1), the VGG's blocks (frames x frequency x channels). Each backend builds its
-        # graph, about 1.5 s: not every layer.
-        ("MSD_musicnn", ("timbral", "cnn3")),
-        ("MTT_vgg", ("pool1", "pool5")),
-        ("MSD_vgg", ("pool3",)),
-    ],
-)
-def test_every_layer_is_the_library_extractors_map_averaged(one_patch_clip, model, layers):
-    """A per-frame map (musicnn) or a pooling block (VGG) is the library's tensor for that layer,
-    averaged over every axis but its channels."""
+@pytest.mark.parametrize("model", ["MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"])
+def test_every_stored_layer_is_the_library_extractors_map_averaged(one_patch_clip, model):
+    """One backend storing every layer (`layers: all`) gives, in each column block, the library's tensor for that
+    layer averaged over every axis but its channels: a per-frame map (musicnn's front- and mid-end), a per-patch
+    vector (its pools and penultimate layer), a pooling block (the VGG's time x frequency x channels)."""
     from musicnn.extractor import extractor
+
+    from audiorec.backends.base import split_layers
+    from audiorec.settings.musicnn import layers_of
 
     _, _, features = extractor(
         str(one_patch_clip), model=model, input_length=3, input_overlap=False, extract_features=True
     )
     waveform, _ = sf.read(one_patch_clip, dtype="float32")
-    for layer in layers:
-        ours = backends.create("musicnn", model=model, layer=layer).embed_patches(waveform)
+    backend = backends.create("musicnn", model=model, layer=layers_of(model)[-1], layers="all")
+    assert list(backend.layer_dims) == list(layers_of(model))
+    ours = split_layers(backend.embed_patches(waveform), backend.layer_dims)
+    for layer in layers_of(model):
         theirs = features[layer].reshape(-1, features[layer].shape[-1]).mean(axis=0)
-        assert ours.shape == (1, theirs.shape[0]), (layer, ours.shape)
-        np.testing.assert_allclose(ours[0], theirs, rtol=1e-4, atol=1e-5, err_msg=f"{model} {layer}")
+        assert ours[layer].shape == (1, theirs.shape[0]), (layer, ours[layer].shape)
+        np.testing.assert_allclose(ours[layer][0], theirs, rtol=1e-4, atol=1e-5, err_msg=f"{model} {layer}")
+
+
+def test_storing_layers_changes_no_layer(one_patch_clip):
+    """The main layer read alone (`layers: []`, the study's path) equals its block of the extraction storing every
+    layer, so a sweep's `penultimate` is the main table's."""
+    from audiorec.backends.base import split_layers
+
+    waveform, _ = sf.read(one_patch_clip, dtype="float32")
+    alone = backends.create("musicnn", model="MSD_musicnn", layer="penultimate", layers=[])
+    together = backends.create("musicnn", model="MSD_musicnn", layer="best", layers=["cnn1", "penultimate"])
+    assert alone.layer_dims == {} and together.layer_dims == {"cnn1": 64, "penultimate": 200}
+    blocks = split_layers(together.embed_batch([waveform]), together.layer_dims)
+    np.testing.assert_allclose(blocks["penultimate"], alone.embed_batch([waveform]), rtol=1e-5, atol=1e-6)
 
 
 def test_a_layer_of_the_other_architecture_is_refused_with_the_choices():
     with pytest.raises(SettingsError, match="layer 'pool5' is not a layer of MSD_musicnn; choose one of timbral"):
         backends.create("musicnn", **section("musicnn", layer="pool5"))
     with pytest.raises(SettingsError, match="layer 'penultimate' is not a layer of MTT_vgg; choose one of pool1"):
-        backends.create("musicnn", **section("musicnn", model="MTT_vgg", layer="penultimate"))
+        backends.create("musicnn", **section("musicnn", model="MTT_vgg", layer="penultimate", layers=[]))

@@ -49,6 +49,31 @@ def test_tables_are_written(tiny_repo):
 
 
 @pytest.mark.e2e
+def test_layer_sweep_stores_layers_and_chooses_on_validation(tiny_repo):
+    """The tiny run stores musicnn's max_pool and penultimate from one extraction, runs KNN on each, and with
+    `layer: best` the main musicnn matrix is the layer with the higher val NDCG@50 in evaluate's own metrics."""
+    import numpy as np
+
+    root, _, _ = tiny_repo
+    n_tracks = len(pd.read_parquet(root / "data/tracks.parquet"))
+    stored = {layer: np.load(root / f"data/layers/musicnn/{layer}.npy") for layer in ("max_pool", "penultimate")}
+    assert {layer: matrix.shape for layer, matrix in stored.items()} == {
+        "max_pool": (n_tracks, 753),
+        "penultimate": (n_tracks, 200),
+    }
+    val = {
+        layer: json.loads((root / f"metrics/layers/musicnn/{layer}/knn.json").read_text())["val"]["ndcg@50"]["mean"]
+        for layer in stored
+    }
+    choice = json.loads((root / "metrics/layers/musicnn.json").read_text())
+    assert choice["chosen"] == max(val, key=val.get)
+    np.testing.assert_array_equal(np.load(root / "data/embeddings/musicnn.npy"), stored[choice["chosen"]])
+    table = pd.read_csv(root / "metrics/tables/layers.csv")
+    assert list(table["layer"]) == ["max_pool", "penultimate", "mean over layers"]
+    assert list(table["chosen"]) == [layer == choice["chosen"] for layer in ("max_pool", "penultimate")] + [False]
+
+
+@pytest.mark.e2e
 def test_shallow_training_curves_are_logged(tiny_repo):
     root, env, dvc = tiny_repo
     log_dir = root / "metrics/train/oracle/shallow.seed0"

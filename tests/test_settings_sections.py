@@ -51,7 +51,7 @@ CASES = [
     ("extract", ExtractSettings, "shard_batch", "shard_batches", {"device": "gpu"}),
     ("random", RandomSettings, "distrib", "distribution", {"distribution": "gaussian"}),
     ("mfcc", MFCCSettings, "n_mfccs", "n_mfcc", {"n_mfcc": 0}),
-    ("musicnn", MusicnnSettings, "layers", "layer", {"layer": "logits"}),
+    ("musicnn", MusicnnSettings, "modle", "model", {"layer": "logits"}),
     ("oracle", OracleSettings, "styles", "styles_path", {"dim": -1}),
     ("mert", MertSettings, "pool", "pooling", {"pooling": "median"}),
     ("music2vec", Music2VecSettings, "sample_rates", "sample_rate", {"sample_rate": 0}),

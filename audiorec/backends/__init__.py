@@ -14,6 +14,7 @@ from audiorec import registry
 from audiorec.backends import plugins
 from audiorec.backends.base import AudioBackend, Backend, BackendUnavailable, ExtractionError
 from audiorec.backends.engine import extract
+from audiorec.settings.backends import SETTINGS
 from audiorec.settings.base import check
 
 REGISTRY: dict[str, str] = {
@@ -34,26 +35,6 @@ REGISTRY: dict[str, str] = {
     "mule": "audiorec.backends.mule:MuleBackend",
     "muq": "audiorec.backends.muq:MuQBackend",
     "muq_mulan": "audiorec.backends.muq_mulan:MuQMuLanBackend",
-}
-
-# The class of each built-in backend's params.yaml section ("module:Class", audiorec/settings/);
-# `none` reads no section.
-SETTINGS: dict[str, str] = {
-    "random": "audiorec.settings.random:RandomSettings",
-    "mfcc": "audiorec.settings.mfcc:MFCCSettings",
-    "musicnn": "audiorec.settings.musicnn:MusicnnSettings",
-    "musicnn_mtt": "audiorec.settings.musicnn:MusicnnSettings",
-    "vgg_msd": "audiorec.settings.musicnn:MusicnnSettings",
-    "vgg_mtt": "audiorec.settings.musicnn:MusicnnSettings",
-    "oracle": "audiorec.settings.oracle:OracleSettings",
-    "mert": "audiorec.settings.mert:MertSettings",
-    "music2vec": "audiorec.settings.music2vec:Music2VecSettings",
-    "encodecmae": "audiorec.settings.encodecmae:EncodecMAESettings",
-    "musicfm": "audiorec.settings.musicfm:MusicFMSettings",
-    "jukebox": "audiorec.settings.jukebox:JukeboxSettings",
-    "mule": "audiorec.settings.mule:MuleSettings",
-    "muq": "audiorec.settings.muq:MuQSettings",
-    "muq_mulan": "audiorec.settings.muq_mulan:MuQMuLanSettings",
 }
 
 BUILT_IN, PLUGIN, PRECOMPUTED = "built-in", "plugin", "precomputed"

@@ -57,6 +57,16 @@ class Backend(ABC):
         raises ExtractionError, or with a `failures` dict is recorded there (row ->
         reason) and gets a row of NaN."""
 
+    @property
+    def layer_dims(self) -> dict[str, int]:
+        """The layers side by side in each vector `embed_tracks` returns, in order, with their widths (a backend
+        storing several layers, audiorec.settings.layers); empty: one vector, no layers to split."""
+        return {}
+
+    def layer_key(self, layer: str) -> str:
+        """The name `layer_dims` gives the layer params.yaml names `layer` (e.g. `-1`, the last, as its index)."""
+        return layer
+
     def summary(self) -> dict:
         """What this backend adds to metrics/extract/<name>.json after `embed_tracks`."""
         return {}
@@ -130,6 +140,14 @@ class AudioBackend(Backend):
                     record_failure(self.name, tracks, rows[i], "the model returned NaN or Inf", failures)
                     embeddings[i] = np.nan
         return embeddings
+
+
+def split_layers(embeddings: np.ndarray, layer_dims: dict[str, int]) -> dict[str, np.ndarray]:
+    """The column blocks of `embeddings`, one per layer of `layer_dims`, in its order."""
+    if embeddings.shape[1] != sum(layer_dims.values()):
+        raise ValueError(f"{embeddings.shape[1]} columns, but the layers {layer_dims} have {sum(layer_dims.values())}")
+    bounds = np.cumsum(list(layer_dims.values()))[:-1]
+    return dict(zip(layer_dims, np.split(embeddings, bounds, axis=1)))
 
 
 def check_batch_size(batch_size: int) -> None:

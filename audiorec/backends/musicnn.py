@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from audiorec.backends.base import AudioBackend
+from audiorec.settings.layers import BEST, in_network_order
 from audiorec.settings.musicnn import layers_of
 
 MUSICNN_RATE = 16000
@@ -65,11 +66,21 @@ def log_mel_patches(waveform: np.ndarray, n_frames: int) -> np.ndarray:
     return np.stack([log_mel[s : s + n_frames] for s in starts]).astype(np.float32)
 
 
+def per_patch(tf, tensor):
+    """One vector per patch: drop the size-1 axes (musicnn's mid-end maps carry their channels on axis 2 and a
+    trailing 1), then average every axis between the patch and the channels (time for musicnn's per-frame maps;
+    time and frequency for the VGG's pooling blocks)."""
+    singletons = [axis for axis in range(1, tensor.shape.rank) if tensor.shape[axis] == 1]
+    tensor = tf.squeeze(tensor, singletons) if singletons else tensor
+    inner = list(range(1, tensor.shape.rank - 1))
+    return tf.reduce_mean(tensor, axis=inner) if inner else tensor
+
+
 class MusicnnBackend(AudioBackend):
     name = "musicnn"
     sample_rate = MUSICNN_RATE
 
-    def __init__(self, *, model: str, layer: str):
+    def __init__(self, *, model: str, layer: str, layers: list[str] | str):
         # tf.compat.v1.layers needs Keras 2 (tf-keras); this must be set before TensorFlow loads.
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -80,12 +91,16 @@ class MusicnnBackend(AudioBackend):
         import tensorflow as tf
         from musicnn import configuration, models
 
-        if layer not in layers_of(model):
-            raise ValueError(
-                f"musicnn.layer={layer!r} is not a layer of {model}; choose one of {', '.join(layers_of(model))}"
-            )
+        network = layers_of(model)
+        stored = in_network_order(layers, network)
+        wanted = set(stored) | ({layer} if layer != BEST else set())
+        unknown = sorted(wanted - set(network))
+        if unknown:
+            raise ValueError(f"musicnn: {', '.join(unknown)} not a layer of {model}; choose among {', '.join(network)}")
         self.model = model
-        self.layer = layer
+        # Stored layers: every layer wanted side by side in one vector, the extract stage splits them;
+        # none: the one layer alone, as the study read it.
+        self.layers = [name for name in network if name in wanted]
         self.n_frames = (
             int(librosa.time_to_frames(PATCH_SECONDS, sr=MUSICNN_RATE, n_fft=FFT_SIZE, hop_length=FFT_HOP)) + 1
         )
@@ -96,14 +111,10 @@ class MusicnnBackend(AudioBackend):
                 self.patches = tf.compat.v1.placeholder(tf.float32, [None, self.n_frames, N_MELS])
                 self.is_training = tf.compat.v1.placeholder(tf.bool)
                 outputs = models.define_model(self.patches, self.is_training, model, len(labels))
-            chosen = dict(zip(layers_of(model), outputs[1:]))[layer]
-            # One vector per patch: drop the size-1 axes (musicnn's mid-end maps carry their channels
-            # on axis 2 and a trailing 1), then average every axis between the patch and the channels
-            # (time for musicnn's per-frame maps; time and frequency for the VGG's pooling blocks).
-            singletons = [axis for axis in range(1, chosen.shape.rank) if chosen.shape[axis] == 1]
-            chosen = tf.squeeze(chosen, singletons) if singletons else chosen
-            inner = list(range(1, chosen.shape.rank - 1))
-            self.output = tf.reduce_mean(chosen, axis=inner) if inner else chosen
+            tensors = dict(zip(network, outputs[1:]))
+            pooled = [per_patch(tf, tensors[name]) for name in self.layers]
+            self.widths = {name: int(vector.shape[-1]) for name, vector in zip(self.layers, pooled)}
+            self.output = tf.concat(pooled, axis=-1) if len(pooled) > 1 else pooled[0]
             self.session = tf.compat.v1.Session(graph=self.graph)
             prefix = str(checkpoint_dir(model)) + "/"
             try:
@@ -113,7 +124,12 @@ class MusicnnBackend(AudioBackend):
                     f"could not restore the {model} checkpoint from {prefix}: {error}. "
                     "Reinstall it with `pip install --no-deps --force-reinstall musicnn==0.1.0`."
                 ) from error
+        self.stores_layers = bool(stored)
         self.dim = int(self.output.shape[-1])
+
+    @property
+    def layer_dims(self) -> dict[str, int]:
+        return self.widths if self.stores_layers else {}
 
     def patches_of(self, waveform: np.ndarray) -> np.ndarray:
         """The track's 3 s log-mel patches (zero-padded to one patch if shorter)."""
@@ -123,7 +139,7 @@ class MusicnnBackend(AudioBackend):
         return log_mel_patches(waveform, self.n_frames)
 
     def embed_patches(self, waveform: np.ndarray) -> np.ndarray:
-        """The chosen layer for every 3 s patch of the track."""
+        """The layers' vectors (side by side) for every 3 s patch of the track."""
         return self._run(self.patches_of(waveform))
 
     def embed(self, waveform: np.ndarray) -> np.ndarray:

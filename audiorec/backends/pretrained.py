@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar, TypeVar
 import numpy as np
 
 from audiorec.backends.base import DEVICES, DTYPES, AudioBackend, BackendUnavailable
+from audiorec.settings.layers import BEST
 
 if TYPE_CHECKING:
     # Annotations only: the backends import torch and transformers when they run.
@@ -170,7 +171,8 @@ class TorchBackend(AudioBackend):
 
 
 class TransformersBackend(TorchBackend):
-    """A Hugging Face audio encoder: the hidden state at `layer`, pooled over time.
+    """A Hugging Face audio encoder: the hidden state at `layer`, pooled over time; with `layers`, those hidden
+    states of the same forward pass too, side by side.
 
     `model` is a hub name or a local folder; `feature_extractor` another one for the input
     preprocessing where the model's repository has none (Music2Vec's card uses
@@ -185,7 +187,8 @@ class TransformersBackend(TorchBackend):
         *,
         model: str,
         sample_rate: int,
-        layer: int,
+        layer: int | str,
+        layers: list[int],
         pooling: str,
         trust_remote_code: bool,
         feature_extractor: str | None = None,
@@ -217,18 +220,34 @@ class TransformersBackend(TorchBackend):
                 self.extractor.sampling_rate,
                 self.name,
             )
-        n_states = self.model.config.num_hidden_layers + 1  # the embeddings, then each layer
-        if not -n_states <= layer < n_states:
-            raise ValueError(
-                f"{self.name}.layer={layer}; {self.model_name} has hidden states 0..{n_states - 1} (or -1 for the last)"
-            )
-        self.layer = layer
-        self.dim = self.model.config.hidden_size
+        self.n_states = self.model.config.num_hidden_layers + 1  # the embeddings, then each layer
+        named = [] if layer == BEST else [int(layer)]
+        for index in [*named, *layers]:
+            if not -self.n_states <= index < self.n_states:
+                raise ValueError(
+                    f"{self.name}: hidden state {index} (layer or layers); {self.model_name} has hidden states "
+                    f"0..{self.n_states - 1} (or -1 for the last)"
+                )
+        # With stored layers, every hidden state wanted side by side in one vector (the extract stage splits
+        # them); without, the one named alone.
+        self.stores_layers = bool(layers)
+        self.indices = sorted({index % self.n_states for index in [*named, *layers]})
+        self.dim = self.model.config.hidden_size * len(self.indices)
+
+    @property
+    def layer_dims(self) -> dict[str, int]:
+        width = self.model.config.hidden_size
+        return {str(index): width for index in self.indices} if self.stores_layers else {}
+
+    def layer_key(self, layer: str) -> str:
+        return str(int(layer) % self.n_states)
 
     def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
+        import torch
+
         # The extractor normalises each clip as the model was trained; it is told the
         # model's own rate so a deliberate mismatch (sample_rate above) is not refused.
         inputs = self.extractor(waveforms, sampling_rate=self.extractor.sampling_rate, return_tensors="pt")
         values = inputs["input_values"].to(self.device, self.dtype)
-        hidden = self.model(values, output_hidden_states=True).hidden_states[self.layer]
-        return pool_time(hidden, self.pooling)
+        hidden_states = self.model(values, output_hidden_states=True).hidden_states
+        return torch.cat([pool_time(hidden_states[index], self.pooling) for index in self.indices], dim=-1)

@@ -10,6 +10,16 @@ from pydantic import Field
 from audiorec.settings.base import NonNegativeInt, Section
 
 
+class LayerSweepSettings(Section):
+    """Which backends' stored layers each get the models' runs (docs/backends.md "Layers")."""
+
+    backends: list[str]
+    """Backends of `backends` whose stored layers (`<backend>.layers`) are swept; one extraction serves them all."""
+    models: list[str]
+    """Models of `models` run on each stored layer, once per seed; `layer: best` is the layer with the highest
+    val NDCG@50 averaged over them."""
+
+
 class GridSettings(Section):
     """The keys that decide the stages of dvc.yaml, set with `python -m stages.graph -S` (docs/pipeline.md)."""
 
@@ -32,6 +42,9 @@ class GridSettings(Section):
     seeds: Annotated[list[NonNegativeInt], Field(min_length=1)]
     """Each run of a model that trains from a seed, once per seed; `[0, 1, 2]` is the journal's three runs
     ([DVC workflows](workflows.md#seeds-repeated-runs)). A model without randomness runs once."""
+    layer_sweep: LayerSweepSettings
+    """Every stored layer of some backends under some models: the layer table (`metrics/tables/layers.csv`) and
+    the choice of `layer: best`."""
     model_settings: Literal["demo", "study"]
     """`demo`: the model sections of this page; `study`: each model as `split.protocol`'s original code ran it,
     from the `study` section."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from audiorec.settings.base import PositiveInt, Section
+from audiorec.settings.base import PositiveInt
+from audiorec.settings.layers import HiddenStatesSettings
 
 
-class MertSettings(Section):
+class MertSettings(HiddenStatesSettings):
     """MERT-v1-330M through transformers: a hidden state pooled over time (docs/backends.md)."""
 
     model: str
@@ -16,8 +17,6 @@ class MertSettings(Section):
     """MERT's model class is code in its hub repository: `true` runs it (read it first)."""
     sample_rate: PositiveInt
     """The model's input rate."""
-    layer: int
-    """The `hidden_states` index: 0 the CNN features, -1 the last layer."""
     pooling: Literal["mean", "max"]
     """Over time: `mean` or `max`."""
     feature_extractor: str | None = None

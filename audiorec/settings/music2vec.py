@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from audiorec.settings.base import PositiveInt, Section
+from audiorec.settings.base import PositiveInt
+from audiorec.settings.layers import HiddenStatesSettings
 
 
-class Music2VecSettings(Section):
+class Music2VecSettings(HiddenStatesSettings):
     """Music2Vec-v1 through transformers: a hidden state pooled over time (docs/backends.md)."""
 
     model: str
@@ -18,7 +19,5 @@ class Music2VecSettings(Section):
     """`true` runs model code from the hub repository, as for MERT (read it first)."""
     sample_rate: PositiveInt
     """The rate fed to the model: its own is 16000; `24000` reproduces the original study, with a warning."""
-    layer: int
-    """The `hidden_states` index: 0 the CNN features, -1 the last layer."""
     pooling: Literal["mean", "max"]
     """Over time: `mean` or `max`."""

@@ -31,12 +31,27 @@ DVC_YAML = Path("dvc.yaml")
 GRID_MARK = "GRID."
 # The params that shape the grid: dvc.yaml is written for their values (audiorec.workflow.grid), and
 # for the file every evaluation reads the diversity vectors from.
-GRID_KEYS = ("backends", "models", "baselines", "leave_out", "seeds", "controls", "evaluate.diversity_space")
+GRID_KEYS = (
+    "backends",
+    "models",
+    "baselines",
+    "leave_out",
+    "seeds",
+    "controls",
+    "layer_sweep",
+    "evaluate.diversity_space",
+)
+# A backend's layers shape the grid too: the stored ones are swept, and `layer: best` adds the stage that chooses.
+LAYER_KEYS = ("layer", "layers")
 
 
 def is_grid_key(key: str) -> bool:
-    """Whether setting the dotted params key `key` changes dvc.yaml (a key in or under GRID_KEYS)."""
-    return any(key == grid_key or key.startswith(f"{grid_key}.") for grid_key in GRID_KEYS)
+    """Whether setting the dotted params key `key` changes dvc.yaml (a key in or under GRID_KEYS, or a backend's
+    `layer` or `layers`)."""
+    section, _, rest = key.partition(".")
+    return any(key == grid_key or key.startswith(f"{grid_key}.") for grid_key in GRID_KEYS) or (
+        rest in LAYER_KEYS and section in BACKEND_SETTINGS
+    )
 
 
 HEADER = (
@@ -51,6 +66,7 @@ STAGE_MODULES = {
     "split": "stages.split",
     "train": "stages.train",
     "evaluate": "stages.evaluate",
+    "choose_layer": "stages.choose_layer",
     "report": "stages.report",
 }
 # The modules a backend of each kind runs beyond stages.extract's own imports.
@@ -77,6 +93,9 @@ def units(params: dict) -> dict[str, list[str]]:
         found[f"extract-{backend}"] = modules
     for model in dict.fromkeys(run.model for run in grid.runs(params)):
         found[f"train-{model}"] = [STAGE_MODULES["train"], model_module(model)]
+    # The report and the choice read each swept backend's stored layers through its settings class.
+    for unit in ("report", "choose_layer"):
+        found[unit] += [BACKEND_SETTINGS[name].split(":")[0] for name in grid.swept_backends(params)]
     return found
 
 
@@ -95,16 +114,19 @@ def evaluation_input(params: dict) -> str:
 def items(params: dict) -> dict[str, dict]:
     """Each `GRID.<list>` of the template: stage item name -> its fields."""
     runs = grid.runs(params)
-    backends = {
+    extracted = {
         name: {"section": name if name in params else "extract"}  # `none` has no params section
         for name in grid.embedding_backends(params)
     }
+    choosing = grid.choosing_backends(params)
+    layered = [name for name in extracted if grid.stored_layers(params, name) and name not in choosing]
 
     def train_items(selected: list[grid.Run]) -> dict:
         return {
             run.name: {
                 "backend": run.backend,
                 "model": run.model,
+                "embeddings": paths.embeddings(run.backend).as_posix(),
                 "folder": run.folder,
                 "run": run.run_name,
                 "train_args": run.train_args,
@@ -114,7 +136,11 @@ def items(params: dict) -> dict[str, dict]:
         }
 
     return {
-        "backends": backends,
+        # Backends that store no layers write their matrix; the others write their layers as well, and with
+        # `layer: best` only their layers, the main matrix then chosen on the sweep's validation metrics.
+        "backends": {name: item for name, item in extracted.items() if name not in layered and name not in choosing},
+        "layered_backends": {name: extracted[name] for name in layered},
+        "choosing_backends": {name: extracted[name] for name in choosing},
         "runs": train_items([run for run in runs if not run.reads_elsa]),
         "runs_with_elsa": train_items([run for run in runs if run.reads_elsa]),
         "evaluations": {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from audiorec import paths
 from audiorec.controls import control_name
 from audiorec.models import KINDS
+from audiorec.settings.backends import layered
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,20 @@ class Run:
 
     @property
     def folder(self) -> str:
-        """Where its outputs are filed: the backend, or its control's name."""
+        """Where its outputs are filed: the backend (a stored layer's folder for `<backend>@<layer>`), or its
+        control's name."""
+        base = paths.folder(self.backend)
+        return control_name(base, self.control) if self.control else base
+
+    @property
+    def label(self) -> str:
+        """Its name in tables: the backend as params.yaml names it, or its control's name."""
         return control_name(self.backend, self.control) if self.control else self.backend
+
+    @property
+    def layer(self) -> str | None:
+        """The stored layer it reads (`<backend>@<layer>`), or None for a backend's main matrix."""
+        return self.backend.partition(paths.LAYER_MARK)[2] or None
 
     @property
     def run_name(self) -> str:
@@ -39,7 +52,9 @@ class Run:
     @property
     def name(self) -> str:
         """The stage item: train@<name>, evaluate@<name> (oracle-shallow-0, none-mostpop)."""
-        return "-".join([self.folder, self.model] + ([] if self.seed is None else [str(self.seed)]))
+        # DVC reads `@` in a stage name as the start of the item key: a layer goes by `<backend>.<layer>`.
+        label = self.label.replace(paths.LAYER_MARK, ".")
+        return "-".join([label, self.model] + ([] if self.seed is None else [str(self.seed)]))
 
     @property
     def reads_elsa(self) -> bool:
@@ -80,14 +95,64 @@ def runs(params: dict) -> list[Run]:
     seeds, controls = params["seeds"], params["controls"]
     left_out = set(params["leave_out"])
     audio_runs = model_runs(params["backends"], params["models"], seeds)
-    return [
+    every = [
         *[run for run in audio_runs if f"{run.backend}-{run.model}" not in left_out],
         *model_runs([paths.NO_BACKEND], params["baselines"], seeds),
         *model_runs(controls["shuffle"], controls["models"], seeds, control="shuffled", shuffle_seed=controls["seed"]),
         *model_runs(controls["unordered"], ["bert4rec"], seeds, control="unordered"),
+        *sweep_runs(params),
     ]
+    return list(dict.fromkeys(every))  # a layer both listed in backends and swept runs once
+
+
+def sweep_runs(params: dict) -> list[Run]:
+    """The layer sweep: each stored layer of `layer_sweep.backends` under each of `layer_sweep.models`."""
+    return [
+        run
+        for backend in swept_backends(params)
+        for run in model_runs(
+            [f"{backend}{paths.LAYER_MARK}{layer}" for layer in stored_layers(params, backend)],
+            [model for model in params["layer_sweep"]["models"] if model in params["models"]],
+            params["seeds"],
+        )
+    ]
+
+
+def swept_backends(params: dict) -> list[str]:
+    """`layer_sweep.backends` that the grid holds (as leave_out, a name the grid does not hold does nothing)."""
+    return [backend for backend in params["layer_sweep"]["backends"] if backend in params["backends"]]
+
+
+def stored_layers(params: dict, backend: str) -> list[str]:
+    """The layers one extraction of `backend` stores (`<backend>.layers`); none for a backend without layers."""
+    section = layered(backend, params.get(backend))
+    return section.stored_layers() if section is not None else []
+
+
+def choosing_backends(params: dict) -> list[str]:
+    """The backends whose main matrix is the layer the sweep chose on validation (`layer: best`)."""
+    return [
+        backend
+        for backend in extracted_backends(params)
+        if (section := layered(backend, params.get(backend))) is not None and section.main_layer() is None
+    ]
+
+
+def extracted_backends(params: dict) -> list[str]:
+    """Each backend params.yaml lists, once: `<backend>@<layer>` is a layer of `<backend>`'s extraction."""
+    return list(dict.fromkeys(name.partition(paths.LAYER_MARK)[0] for name in params["backends"]))
 
 
 def embedding_backends(params: dict) -> list[str]:
     """The backends extracted: params.yaml's, and `none` (a zero-width matrix) when a model runs without audio."""
-    return list(params["backends"]) + ([paths.NO_BACKEND] if params["baselines"] else [])
+    return extracted_backends(params) + ([paths.NO_BACKEND] if params["baselines"] else [])
+
+
+def sweep_run_names(params: dict, backend: str) -> dict[tuple[str, str], list[str]]:
+    """The sweep's runs of `backend`: (layer, model) -> their run names, one per seed, in the network's order."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for run in sweep_runs(params):
+        name, _, layer = run.backend.partition(paths.LAYER_MARK)
+        if name == backend:
+            found.setdefault((layer, run.model), []).append(run.run_name)
+    return found

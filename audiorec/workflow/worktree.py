@@ -66,6 +66,9 @@ TINY_SETTINGS: dict[str, dict[str, object]] = {
     "controls": {"unordered": ["oracle"]},
     "shallow": {"max_epochs": 15},
     "bert4rec": {"max_epochs": 6, "min_epochs": 3},
+    # The layer sweep and the choice on it, at its smallest: two stored layers under KNN.
+    "musicnn": {"layer": "best", "layers": ["max_pool", "penultimate"]},
+    "layer_sweep": {"models": ["knn"]},
 }
 TINY_BACKENDS = ["random", "musicnn", "oracle"]
 
