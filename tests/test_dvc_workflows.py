@@ -49,6 +49,7 @@ def test_metrics_paths_name_their_stages():
     assert len(evaluations) == len([name for name in evaluations.values()]) > 10
     assert {path: evaluate_stage(path) for path in evaluations} == evaluations
     assert evaluate_stage("metrics/musicnn_shuffled/shallow.seed12.json") == "evaluate@musicnn_shuffled-shallow-12"
+    assert evaluate_stage("metrics/layers/musicnn/max_pool/shallow.seed0.json") == "evaluate@musicnn.max_pool-shallow-0"
 
 
 def test_gate_fails_on_changes_beyond_tolerance_and_on_lost_metrics_only():
@@ -131,15 +132,20 @@ def test_a_knn_param_change_reruns_only_knn_stages(tiny_repo_copy):
     set_params(root, "knn", batch_size=7)
     ran = STAGE_RUN.findall(run(dvc + ["repro"], root, env).stdout)
     settings = yaml.safe_load((root / "params.yaml").read_text())
-    knn_training = {f"train@{b}-knn" for b in settings["backends"]} | {
-        f"train@{b}_shuffled-knn" for b in settings["controls"]["shuffle"]
-    }
+    swept = [(b, layer) for b in settings["layer_sweep"]["backends"] for layer in settings[b]["layers"]]
+    knn_training = (
+        {f"train@{b}-knn" for b in settings["backends"]}
+        | {f"train@{b}_shuffled-knn" for b in settings["controls"]["shuffle"]}
+        | {f"train@{b}.{layer}-knn" for b, layer in swept}
+    )
     assert knn_training <= set(ran), ran
     # Only what reads KNN's predictions may follow: a batch of another size can round a
     # float32 score differently and swap two near-tied tracks, never more.
     downstream = (
         {f"evaluate@{b}-knn" for b in settings["backends"]}
         | {f"evaluate@{b}_shuffled-knn" for b in settings["controls"]["shuffle"]}
+        | {f"evaluate@{b}.{layer}-knn" for b, layer in swept}
+        | {f"choose_layer@{b}" for b in settings["layer_sweep"]["backends"]}  # the layer's KNN runs decide it
         | {"report", "code"}
     )  # the code stage re-runs on any params change; its files stay the same
     assert set(ran) - knn_training <= downstream, ran
@@ -188,8 +194,9 @@ def test_queued_sweep_runs_both_points(tiny_repo_copy, tmp_path):
     # The changed point re-ran mostpop; both went over the extraction stages without running them.
     assert "Running stage 'train@none-mostpop'" in logs["users"], logs["users"][-2000:]
     for log in logs.values():
-        assert "extract@musicnn" in log, log[-2000:]
-        assert "Running stage 'extract@" not in log and "Running stage 'dataset'" not in log
+        # musicnn's extraction stores its layers in the tiny run: extract_layers_to_choose@musicnn.
+        assert re.search(r"'extract\w*@musicnn'", log), log[-2000:]
+        assert "Running stage 'extract" not in log and "Running stage 'dataset'" not in log
 
 
 def _free_port() -> int:

@@ -23,6 +23,8 @@ from audiorec import paths
 COMPARED_SPLITS = ("test", "cold")
 # metrics/<folder>/<name>.json files that are not written by an evaluate stage.
 OTHER_METRICS = {"extract", "train", "tables"}
+# metrics/layers/<backend>/<layer>/<run>.json: a run of the layer sweep (paths.layer_folder).
+LAYER_RUNS = "layers"
 # Shown in the table; a change of another statistic (half-width, user count) still fails the gate but is only counted.
 SHOWN_STATISTICS = ("mean",)
 
@@ -50,14 +52,19 @@ def evaluate_stage(metrics_path: str) -> str:
     evaluate@<folder>-<model>, then -<seed> for a model that trains from one
     (evaluate@oracle-shallow-0, evaluate@oracle_shuffled-knn, evaluate@none-mostpop)."""
     model, seed = paths.parse_run_name(Path(metrics_path).stem)
-    return "-".join([f"evaluate@{Path(metrics_path).parent.name}", model] + ([] if seed is None else [str(seed)]))
+    folder = Path(metrics_path).parts[1:-1]
+    # A layer's runs are filed under layers/<backend>/<layer>/ and named <backend>.<layer> (audiorec.workflow.grid).
+    label = f"{folder[1]}.{folder[2]}" if len(folder) == 3 and folder[0] == LAYER_RUNS else folder[-1]
+    return "-".join([f"evaluate@{label}", model] + ([] if seed is None else [str(seed)]))
 
 
 def is_evaluation_file(path: str) -> bool:
     parts = Path(path).parts
-    return (
-        len(parts) == 3 and parts[0] == paths.METRICS.name and parts[1] not in OTHER_METRICS and path.endswith(".json")
-    )
+    if parts[:1] != (paths.METRICS.name,) or not path.endswith(".json"):
+        return False
+    if parts[1] == LAYER_RUNS:
+        return len(parts) == 5  # not metrics/layers/<backend>.json, the choice of `layer: best`
+    return len(parts) == 3 and parts[1] not in OTHER_METRICS
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
