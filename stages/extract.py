@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audiorec import backends, paths
-from audiorec.backends.base import split_layers
-from audiorec.settings.backends import layered
+from audiorec.backends.layers import write_layers
 from audiorec.params import read_params, setup_logging
 from audiorec.io import write_json
 
@@ -60,27 +59,6 @@ def main() -> None:
     write_json({**stats, "skipped": skipped}, paths.extraction_stats(args.backend))
     write_json(timing, paths.extraction_timing(args.backend))
     shutil.rmtree(resume, ignore_errors=True)  # the outputs hold everything now
-
-
-def write_layers(name: str, backend: backends.Backend, embeddings: np.ndarray, section: dict, dtype: str) -> dict:
-    """Each stored layer to data/layers/<name>/<layer>.npy in `dtype`, the main layer (unless `best`) to
-    data/embeddings/<name>.npy in float32; returns the stored layers' widths for the metrics."""
-    settings = layered(name, section)
-    assert settings is not None  # a backend with layer_dims has a layered section
-    by_layer = split_layers(embeddings, backend.layer_dims)
-    folder = paths.stored_layers(name)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    stored = {}
-    for layer in settings.stored_layers():
-        matrix = by_layer[backend.layer_key(layer)]
-        np.save(folder / f"{layer}.npy", matrix.astype(dtype))
-        stored[layer] = matrix.shape[1]
-    main = settings.main_layer()
-    if main is not None:
-        paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
-        np.save(paths.embeddings(name), by_layer[backend.layer_key(main)])
-    return stored
 
 
 if __name__ == "__main__":

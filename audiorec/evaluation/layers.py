@@ -75,6 +75,21 @@ def choose_layer(scores: pd.Series) -> str:
     return str(scores.index[int(np.argmax(scores.to_numpy()))])
 
 
+def choice_record(sweep: dict[tuple[str, str], pd.DataFrame], layers: list[str]) -> dict:
+    """What `layer: best` chose and every layer's figures it chose on: the mean over models, and each model's
+    val NDCG@50 with its interval (metrics/layers/<backend>.json)."""
+    scores = layer_scores(sweep, layers, CHOICE_METRIC)
+    return {
+        "chosen": choose_layer(scores),
+        "metric": f"{CHOICE_SPLIT} {CHOICE_METRIC}",
+        "mean_over_models": scores.to_dict(),
+        "by_model": {
+            model: {layer: split_summary(sweep[layer, model], CHOICE_SPLIT, CHOICE_METRIC) for layer in layers}
+            for model in dict.fromkeys(model for _, model in sweep)
+        },
+    }
+
+
 def sweep_table(backend: str, sweep: dict[tuple[str, str], pd.DataFrame], layers: list[str], k: int) -> pd.DataFrame:
     """`layer_table` with the backend's choice on validation marked."""
     return layer_table(backend, sweep, layers, k, choose_layer(layer_scores(sweep, layers, CHOICE_METRIC)))

@@ -21,11 +21,6 @@ ALL = "all"
 class LayeredSettings(Section):
     """A backend section whose network has several layers worth reading."""
 
-    def network_layers(self) -> tuple[str, ...]:
-        """Every layer of the network, in its order; empty where the settings cannot know them
-        without loading the model."""
-        return ()
-
     def stored_layers(self) -> list[str]:
         """The layers one extraction stores in data/layers/<backend>/, in the network's order."""
         raise NotImplementedError

@@ -35,11 +35,8 @@ class MusicnnSettings(LayeredSettings):
     """The layers the same extraction also stores, one matrix each in `data/layers/<backend>/`, for a layer
     sweep: `all`, a list, or `[]` (none)."""
 
-    def network_layers(self) -> tuple[str, ...]:
-        return layers_of(self.model)
-
     def stored_layers(self) -> list[str]:
-        return in_network_order(self.layers, self.network_layers())
+        return in_network_order(self.layers, layers_of(self.model))
 
     def main_layer(self) -> str | None:
         return None if self.layer == BEST else self.layer
