@@ -769,3 +769,22 @@ def test_the_scale_pages_reading_of_the_measured_table_is_the_table():
     floor_ms = round(1000 * _number(cell(s_epoch, "200", "floor s")) / batches)
     assert f"At 200-d the FLOP floor is {floor_ms} ms a batch" in text, floor_ms
     assert f"({ratio(b_epoch, '200')} in the Measured table)" in text
+
+
+def test_the_knn_layer_rows_of_the_backends_page_are_the_layer_table():
+    """docs/backends.md's musicnn layer table, KNN rows: val NDCG@50 with its interval and test HitRate@50 as
+    `metrics/tables/layers.csv` holds them (a DVC output: this runs where `make repro` reproduced it)."""
+    import pandas as pd
+
+    path = REPO / "metrics" / "tables" / "layers.csv"
+    if not path.exists():
+        pytest.skip("metrics/ not reproduced here (make repro)")
+    table = pd.read_csv(path)
+    page = (REPO / "docs" / "backends.md").read_text()
+    for row in table[(table["model"] == "knn") & (table["layer"] != "mean over layers")].to_dict("records"):
+        val = f"{row['val NDCG@50']:.4f} ± {row['val NDCG@50 ±']:.4f}"
+        found = re.search(
+            rf"^\| KNN \| (\*\*)?{row['layer']}\b[^|]*\| {re.escape(val)} \|[^|]*\| ([\d.]+) ±", page, re.M
+        )
+        assert found, f"docs/backends.md: KNN {row['layer']} should read val NDCG@50 {val}"
+        assert found.group(2) == f"{row['test HitRate@50']:.4f}", (row["layer"], found.group(2))
