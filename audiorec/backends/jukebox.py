@@ -4,7 +4,9 @@ transformer at 44.1 kHz, averaged over time, 4800 dims.
 jukemirlib runs on CUDA only (it builds `torch.cuda` tensors), takes at most
 8192 VQ-VAE tokens (about 24 s) per clip, embeds one clip at a time and keeps its
 model in module globals; on first use it downloads about 10 GB of weights into
-`jukebox.cache_dir`."""
+`jukebox.cache_dir`. One `extract` call returns every layer asked for from one pass,
+which runs the prior only up to the *last layer of the list*: the list goes in ascending
+order, or the deeper layers would be missing."""
 
 from __future__ import annotations
 
@@ -14,20 +16,29 @@ import numpy as np
 
 from audiorec.backends.base import AudioBackend, BackendUnavailable
 from audiorec.backends.pretrained import require
+from audiorec.settings.layers import BEST
+
+WIDTH = 4800
 
 
 class JukeboxBackend(AudioBackend):
     name = "jukebox"
     sample_rate = 44100
-    dim = 4800
 
-    def __init__(self, *, layer: int, cache_dir: str):
+    def __init__(self, *, layer: int | str, layers: list[int], cache_dir: str):
         self.jukemirlib = require(
             "jukemirlib", self.name, "pip install git+https://github.com/rodrigo-castellon/jukemirlib.git"
         )
         # Where its README says to set it (setattr: a module's attributes are not known to the type checker).
         setattr(self.jukemirlib, "CACHE_DIR", os.path.expanduser(cache_dir))
-        self.layer = layer
+        # With stored layers, every layer wanted side by side in one vector; without, the one named alone.
+        self.stores_layers = bool(layers)
+        self.layers = sorted({*([] if layer == BEST else [int(layer)]), *layers})
+        self.dim = WIDTH * len(self.layers)
+
+    @property
+    def layer_dims(self) -> dict[str, int]:
+        return {str(layer): WIDTH for layer in self.layers} if self.stores_layers else {}
 
     def use_device(self, device: str, dtype: str, local_rank: int = 0) -> None:
         import torch
@@ -44,6 +55,8 @@ class JukeboxBackend(AudioBackend):
         self.device_kind = "cuda"
 
     def embed(self, waveform: np.ndarray) -> np.ndarray:
-        return self.jukemirlib.extract(audio=waveform, layers=[self.layer], meanpool=True)[self.layer].astype(
-            np.float32
-        )
+        by_layer = self.jukemirlib.extract(audio=waveform, layers=self.layers, meanpool=True)
+        missing = [layer for layer in self.layers if layer not in by_layer]
+        if missing:
+            raise RuntimeError(f"jukebox: jukemirlib returned no layer {missing} for layers={self.layers}")
+        return np.concatenate([np.asarray(by_layer[layer], dtype=np.float32).reshape(-1) for layer in self.layers])

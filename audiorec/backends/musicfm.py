@@ -1,6 +1,10 @@
 """MusicFM (Won et al.) from a clone of its repository (not a package): layer 12 at
 24 kHz, averaged over *time*, 1024 dims. The original study averaged over the channels
-instead (a bug: a 750-dim vector of per-frame means for a 30 s clip)."""
+instead (a bug: a 750-dim vector of per-frame means for a 30 s clip).
+
+`get_predictions` returns every hidden state of its conformer (entry 0 the convolutional
+embeddings, then one per layer: 13), so the stored `layers` come from the same pass;
+`get_latent(x, layer_ix)` is that pass's entry `layer_ix`."""
 
 from __future__ import annotations
 
@@ -12,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audiorec.backends.base import BackendUnavailable
-from audiorec.backends.pretrained import TorchBackend, check_pooling, load_pretrained, pool_time
+from audiorec.backends.pretrained import (
+    HiddenStatesBackend,
+    check_pooling,
+    conformer_hidden_states,
+    conformer_width,
+    load_pretrained,
+)
 
 if TYPE_CHECKING:
     import torch  # annotations only: the backends import torch when they run
@@ -20,14 +30,17 @@ if TYPE_CHECKING:
 GET = (
     "git clone https://github.com/minzwon/musicfm {repo} && "
     "wget -P {repo}/data https://huggingface.co/minzwon/MusicFM/resolve/main/msd_stats.json "
-    "https://huggingface.co/minzwon/MusicFM/resolve/main/pretrained_msd.pt"
+    "https://huggingface.co/minzwon/MusicFM/resolve/main/pretrained_msd.pt && "
+    "hf download facebook/wav2vec2-conformer-rope-large-960h-ft config.json"
 )
+# The repository imports its own modules as `musicfm.modules...`: the clone must be a folder of that name, found
+# from its parent folder.
+PACKAGE = "musicfm"
 
 
-class MusicFMBackend(TorchBackend):
+class MusicFMBackend(HiddenStatesBackend):
     name = "musicfm"
     sample_rate = 24000
-    dim = 1024
     model: Any  # MusicFM25Hz, from the repository's code, which ships no types
 
     def __init__(
@@ -36,7 +49,8 @@ class MusicFMBackend(TorchBackend):
         repo: str,
         stat_path: str,
         model_path: str,
-        layer: int,
+        layer: int | str,
+        layers: list[int],
         pooling: str,
     ):
         self.pooling = check_pooling(self.name, pooling)
@@ -46,17 +60,24 @@ class MusicFMBackend(TorchBackend):
                     f"musicfm.{key}: {path} does not exist. MusicFM is not a package: get its code and weights with "
                     f"`{GET.format(repo=repo)}`, then point musicfm.repo, stat_path and model_path there"
                 )
-        sys.path.insert(
-            0, str(Path(repo).resolve())
-        )  # the repository's documented import: `from model.musicfm_25hz import ...`
-        module = importlib.import_module("model.musicfm_25hz")
+        if Path(repo).name != PACKAGE:
+            raise BackendUnavailable(
+                f"musicfm.repo: {repo} must be a folder named {PACKAGE}: the repository's code imports itself as "
+                f"`{PACKAGE}.modules`; clone it as `git clone https://github.com/minzwon/musicfm models/{PACKAGE}`"
+            )
+        sys.path.insert(0, str(Path(repo).resolve().parent))  # its README's import: `from musicfm.model...`
+        module = importlib.import_module(f"{PACKAGE}.model.musicfm_25hz")
         self.model = load_pretrained(
             self.name,
             model_path,
             lambda path: module.MusicFM25Hz(is_flash=False, stat_path=stat_path, model_path=path),
             download=f"`{GET.format(repo=repo)}`",
         )
-        self.layer = layer
+        self.choose_states(
+            layer, layers, len(self.model.conformer.layers) + 1, conformer_width(self.model.conformer), model_path
+        )
 
     def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
-        return pool_time(self.model.get_latent(self.batch(waveforms), layer_ix=self.layer), self.pooling)
+        with conformer_hidden_states(self.model.conformer):
+            _, hidden_states = self.model.get_predictions(self.batch(waveforms))
+        return self.pool_states(hidden_states)

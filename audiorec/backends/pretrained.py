@@ -12,9 +12,10 @@ import importlib
 import logging
 import os
 from abc import abstractmethod
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -170,7 +171,71 @@ class TorchBackend(AudioBackend):
         return torch.from_numpy(np.stack(waveforms)).to(self.device, self.dtype)
 
 
-class TransformersBackend(TorchBackend):
+@contextmanager
+def conformer_hidden_states(encoder: Any) -> Iterator[None]:
+    """Within it, a transformers `Wav2Vec2ConformerEncoder` returns `hidden_states` again, as transformers 4 did:
+    each layer's input (entry 0 the embeddings), then the final output after the encoder's layer norm.
+
+    MuQ and MusicFM call that bare encoder with `output_hidden_states=True` and read `out["hidden_states"]`; from
+    transformers 5 the bare encoder returns `last_hidden_state` only, so both fail without this."""
+    states: list = []
+    hooks = [layer.register_forward_pre_hook(lambda module, args: states.append(args[0])) for layer in encoder.layers]
+
+    def add_states(module: object, args: object, output: dict) -> None:
+        if output.get("hidden_states") is None:
+            output["hidden_states"] = (*states, output["last_hidden_state"])
+        states.clear()
+
+    hooks.append(encoder.register_forward_hook(add_states))
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def conformer_width(encoder: Any) -> int:
+    """The width of a conformer encoder's hidden states (its final layer norm's), whatever its config type."""
+    return int(encoder.layer_norm.normalized_shape[0])
+
+
+class HiddenStatesBackend(TorchBackend):
+    """An encoder whose forward pass returns `hidden_states` (entry 0 the input embeddings, then one per layer):
+    the entry at `layer` pooled over time; with `layers`, those entries of the same forward pass too, side by
+    side (the extract stage splits them)."""
+
+    pooling: str
+
+    def choose_states(self, layer: int | str, layers: list[int], n_states: int, width: int, model_name: str) -> None:
+        """Check the indices against the encoder's `n_states` entries of `width` floats; the vector holds each
+        wanted one once."""
+        self.n_states, self.width = n_states, width
+        named = [] if layer == BEST else [int(layer)]
+        for index in [*named, *layers]:
+            if not -n_states <= index < n_states:
+                raise ValueError(
+                    f"{self.name}: hidden state {index} (layer or layers); {model_name} has hidden states "
+                    f"0..{n_states - 1} (or -1 for the last)"
+                )
+        # With stored layers, every hidden state wanted side by side in one vector; without, the one named alone.
+        self.stores_layers = bool(layers)
+        self.indices = sorted({index % n_states for index in [*named, *layers]})
+        self.dim = width * len(self.indices)
+
+    @property
+    def layer_dims(self) -> dict[str, int]:
+        return {str(index): self.width for index in self.indices} if self.stores_layers else {}
+
+    def layer_key(self, layer: str) -> str:
+        return str(int(layer) % self.n_states)
+
+    def pool_states(self, hidden_states: "Sequence[torch.Tensor]") -> "torch.Tensor":
+        import torch
+
+        return torch.cat([pool_time(hidden_states[index], self.pooling) for index in self.indices], dim=-1)
+
+
+class TransformersBackend(HiddenStatesBackend):
     """A Hugging Face audio encoder: the hidden state at `layer`, pooled over time; with `layers`, those hidden
     states of the same forward pass too, side by side.
 
@@ -220,34 +285,12 @@ class TransformersBackend(TorchBackend):
                 self.extractor.sampling_rate,
                 self.name,
             )
-        self.n_states = self.model.config.num_hidden_layers + 1  # the embeddings, then each layer
-        named = [] if layer == BEST else [int(layer)]
-        for index in [*named, *layers]:
-            if not -self.n_states <= index < self.n_states:
-                raise ValueError(
-                    f"{self.name}: hidden state {index} (layer or layers); {self.model_name} has hidden states "
-                    f"0..{self.n_states - 1} (or -1 for the last)"
-                )
-        # With stored layers, every hidden state wanted side by side in one vector (the extract stage splits
-        # them); without, the one named alone.
-        self.stores_layers = bool(layers)
-        self.indices = sorted({index % self.n_states for index in [*named, *layers]})
-        self.dim = self.model.config.hidden_size * len(self.indices)
-
-    @property
-    def layer_dims(self) -> dict[str, int]:
-        width = self.model.config.hidden_size
-        return {str(index): width for index in self.indices} if self.stores_layers else {}
-
-    def layer_key(self, layer: str) -> str:
-        return str(int(layer) % self.n_states)
+        config = self.model.config  # hidden states: the embeddings, then each layer
+        self.choose_states(layer, layers, config.num_hidden_layers + 1, config.hidden_size, self.model_name)
 
     def forward(self, waveforms: list[np.ndarray]) -> "torch.Tensor":
-        import torch
-
         # The extractor normalises each clip as the model was trained; it is told the
         # model's own rate so a deliberate mismatch (sample_rate above) is not refused.
         inputs = self.extractor(waveforms, sampling_rate=self.extractor.sampling_rate, return_tensors="pt")
         values = inputs["input_values"].to(self.device, self.dtype)
-        hidden_states = self.model(values, output_hidden_states=True).hidden_states
-        return torch.cat([pool_time(hidden_states[index], self.pooling) for index in self.indices], dim=-1)
+        return self.pool_states(self.model(values, output_hidden_states=True).hidden_states)

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from audiorec.settings.base import Section
+from audiorec.settings.layers import BEST, LayeredSettings
+
+PriorLayer = Annotated[int, Field(ge=1, le=72)]
 
 
-class JukeboxSettings(Section):
-    """Jukebox's 5B prior through `jukemirlib` (CUDA only): one transformer layer averaged over time."""
+class JukeboxSettings(LayeredSettings):
+    """Jukebox's 5B prior through `jukemirlib` (CUDA only): transformer layers averaged over time."""
 
-    layer: Annotated[int, Field(ge=1, le=72)]
-    """The layer of the prior's 72 read through `jukemirlib` (the study: 36)."""
+    layer: PriorLayer | Literal["best"]
+    """The layer of the prior's 72 read through `jukemirlib` (the study: 36); `best`: the stored layer with the
+    highest val NDCG@50 in the layer sweep (`layer_sweep`)."""
+    layers: list[PriorLayer]
+    """Layers (1 to 72) the same extraction also stores, one matrix each in `data/layers/jukebox/`, for a layer
+    sweep, or `[]` (none). One pass runs the prior up to the deepest layer named, so deep layers cost more."""
     cache_dir: str
     """Where `jukemirlib` keeps its ~10 GB of weights (`~` is the home folder)."""
+
+    def stored_layers(self) -> list[str]:
+        return [str(layer) for layer in sorted(set(self.layers))]
+
+    def main_layer(self) -> str | None:
+        return None if self.layer == BEST else str(self.layer)

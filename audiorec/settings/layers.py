@@ -1,8 +1,10 @@
 """What a backend that can keep several layers shares (musicnn's four checkpoints, the Hugging Face
-encoders): which layers one extraction stores for a layer sweep, and which one the main tables read.
+encoders, MuQ, MusicFM, Jukebox): which layers one extraction stores for a layer sweep, and which one the
+main tables read.
 
 A layer is named by a string: musicnn's tensor names (`max_pool`), a `hidden_states` index for the
-Hugging Face encoders (`12`). The grid addresses one as `<backend>@<layer>` (audiorec.workflow.grid).
+encoders (`12`), a layer number of Jukebox's prior (`36`). The grid addresses one as `<backend>@<layer>`
+(audiorec.workflow.grid).
 """
 
 from __future__ import annotations
@@ -42,15 +44,15 @@ def in_network_order(chosen: Sequence[str] | str, network: tuple[str, ...]) -> l
 
 
 class HiddenStatesSettings(LayeredSettings):
-    """A Hugging Face encoder's `hidden_states`: entry 0 the input embeddings (the CNN features), then one per
-    transformer layer."""
+    """An encoder's `hidden_states` (the Hugging Face encoders, MuQ's and MusicFM's conformers): entry 0 the input
+    embeddings (the convolutional features), then one per transformer layer."""
 
     layer: int | Literal["best"]
     """The `hidden_states` index of the main tables: 0 the CNN features, -1 the last layer; `best`: the stored
     layer with the highest val NDCG@50 in the layer sweep (`layer_sweep`)."""
     layers: list[Annotated[int, Field(ge=0)]]
     """The `hidden_states` indices the same extraction also stores, one matrix each in `data/layers/<backend>/`,
-    for a layer sweep (MERT-330M: 0 to 24), or `[]` (none)."""
+    for a layer sweep (MERT-330M: 0 to 24; MuQ-large and MusicFM: 0 to 12), or `[]` (none)."""
 
     def stored_layers(self) -> list[str]:
         return [str(index) for index in sorted(set(self.layers))]

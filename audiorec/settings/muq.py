@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from audiorec.settings.base import Section
+from audiorec.settings.layers import HiddenStatesSettings
 
 
-class MuQSettings(Section):
-    """MuQ through the `muq` package: a hidden state pooled over time."""
+class MuQSettings(HiddenStatesSettings):
+    """MuQ through the `muq` package: a hidden state of its conformer pooled over time (the large model: 0 to 12)."""
 
     model: str
     """MuQ's weights: a hub name or a local folder."""
-    layer: int
-    """The hidden state read (-1: the last)."""
     pooling: Literal["mean", "max"]
     """Over time: `mean` or `max`."""

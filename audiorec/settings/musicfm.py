@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from audiorec.settings.base import Section
+from audiorec.settings.layers import HiddenStatesSettings
 
 
-class MusicFMSettings(Section):
-    """MusicFM from a clone of its repository: a layer's output pooled over time (docs/backends.md)."""
+class MusicFMSettings(HiddenStatesSettings):
+    """MusicFM from a clone of its repository: a hidden state of its conformer pooled over time, 0 to 12
+    (docs/backends.md)."""
 
     repo: str
     """A clone of the MusicFM repository (not a package)."""
@@ -16,7 +17,5 @@ class MusicFMSettings(Section):
     """Its normalisation statistics (`msd_stats.json`)."""
     model_path: str
     """Its checkpoint (`pretrained_msd.pt`)."""
-    layer: int
-    """The layer read."""
     pooling: Literal["mean", "max"]
     """Over time: `mean` or `max` (the original averaged over channels, a bug)."""
