@@ -141,7 +141,20 @@ class MusicFM25Hz(torch.nn.Module):
 """
 
 
-def test_musicfm_imports_its_clone_and_stores_every_hidden_state(tmp_path, monkeypatch):
+@pytest.fixture
+def fresh_musicfm_modules():
+    """The stand-in clone is imported as `musicfm`: no such module before the test, none left after it."""
+
+    def clear():
+        for name in [name for name in sys.modules if name == "musicfm" or name.startswith("musicfm.")]:
+            del sys.modules[name]
+
+    clear()
+    yield
+    clear()
+
+
+def test_musicfm_imports_its_clone_and_stores_every_hidden_state(tmp_path, monkeypatch, fresh_musicfm_modules):
     import inspect
 
     import torch
@@ -155,8 +168,6 @@ def test_musicfm_imports_its_clone_and_stores_every_hidden_state(tmp_path, monke
     for name in ("msd_stats.json", "pretrained_msd.pt"):
         (clone / "data" / name).write_text("")
     monkeypatch.setattr(sys, "path", list(sys.path))
-    for name in [name for name in sys.modules if name == "musicfm" or name.startswith("musicfm.")]:
-        monkeypatch.delitem(sys.modules, name)
     paths = {"repo": str(clone), "stat_path": str(clone / "data/msd_stats.json")}
     extractor = backends.create(
         "musicfm",
