@@ -24,7 +24,9 @@ from pathlib import Path
 from audiorec.workflow.worktree import DVC, copy_worktree, pipeline_env, set_params
 
 BUDGET_SECONDS = 600
-STAGE_START = re.compile(r"^Running stage '([^']+)'")
+# Searched, not matched at the line's start: a stage's progress bar ends without a newline, so the
+# next stage's line can follow it on the same line.
+STAGE_START = re.compile(r"Running stage '([^']+)'")
 
 
 def cpu_seconds() -> float:
@@ -41,7 +43,7 @@ def timed_repro(root: Path) -> tuple[list[tuple[str, float]], float]:
     timings: list[tuple[str, float]] = []
     current, current_start = None, started
     for line in process.stdout:
-        match = STAGE_START.match(line)
+        match = STAGE_START.search(line)
         if match:
             now = time.perf_counter()
             if current:
