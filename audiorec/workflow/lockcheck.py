@@ -84,12 +84,14 @@ def orphans(root: Path = Path(".")) -> list[str]:
 
 def prune(root: Path = Path(".")) -> list[str]:
     """Remove the orphans from dvc.lock; the names removed."""
+    from dvc.utils.serialize import modify_yaml
+
     removed = orphans(root)
     if removed:
-        lock = yaml.safe_load((root / "dvc.lock").read_text())
-        for name in removed:
-            del lock["stages"][name]
-        (root / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+        # DVC's own round trip: the rest of the file keeps the layout DVC writes, so pruning changes only those lines.
+        with modify_yaml(root / "dvc.lock") as lock:
+            for name in removed:
+                del lock["stages"][name]
     return removed
 
 
