@@ -19,7 +19,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = read_params()
-    sweep = read_sweep(args.backend, grid.sweep_run_names(params, args.backend))
+    sweep = read_sweep(grid.sweep_run_names(params, args.backend))
     record = choice_record(sweep, grid.stored_layers(params, args.backend))
     paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
     # The main matrix stays float32 whatever extract.layer_dtype stored.

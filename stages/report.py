@@ -65,7 +65,7 @@ def main() -> None:
         table.round(6).to_csv(paths.TABLES / f"beyond_{model}.csv", index=False)
     markdown = "\n".join([report.markdown, beyond_report.section(beyond, k, params["evaluate"]["diversity_space"])])
     layer_tables = [
-        layers.sweep_table(backend, layers.read_sweep(backend, grid.sweep_run_names(params, backend)), stored, k)
+        layers.sweep_table(backend, layers.read_sweep(grid.sweep_run_names(params, backend)), stored, k)
         for backend in grid.swept_backends(params)
         if (stored := grid.stored_layers(params, backend))
     ]
@@ -73,7 +73,7 @@ def main() -> None:
         table = pd.concat(layer_tables, ignore_index=True)
         table.round(6).to_csv(paths.TABLES / "layers.csv", index=False)
         layers.plot_layers(table, paths.TABLES / "layers.png", k=k)
-        markdown += "\n### Layers\n\n" + layers.LEGEND.format(k=k) + "\n\n" + layers.to_markdown(table, k) + "\n"
+        markdown += layers.section(table, k)
     paths.RESULTS.write_text(markdown)
     beyond_report.plot_accuracy_popularity(audio, controls, baselines, paths.TABLES / "accuracy_popularity.png", k=k)
     plot_hitrate(report.hot, paths.TABLES / "hitrate.png", k=k)

@@ -68,15 +68,26 @@ def test_the_grid_sweeps_every_stored_layer_under_each_swept_model():
     params["layer_sweep"] = {"backends": ["musicnn", "vgg_msd"], "models": ["knn", "bert4rec"]}
     sweep = grid.sweep_runs(params)
     # vgg_msd is not in backends and sweeps nothing, as leave_out; each run of a seeded model once per seed.
+    # The main layer (penultimate) is the main grid's musicnn runs: the same matrix is not trained on twice.
     assert [run.name for run in sweep] == [
         "musicnn.cnn1-knn",
-        "musicnn.penultimate-knn",
-        *[f"musicnn.{layer}-bert4rec-{seed}" for layer in ("cnn1", "penultimate") for seed in params["seeds"]],
+        *[f"musicnn.cnn1-bert4rec-{seed}" for seed in params["seeds"]],
     ]
     run = sweep[0]
     assert run.folder == "layers/musicnn/cnn1" and run.label == "musicnn@cnn1" and run.layer == "cnn1"
     assert paths.embeddings(run.backend).as_posix() == "data/layers/musicnn/cnn1.npy"
-    assert grid.sweep_run_names(params, "musicnn")["penultimate", "knn"] == ["knn"]
+    names = grid.sweep_run_names(params, "musicnn")
+    assert names["cnn1", "knn"] == [("layers/musicnn/cnn1", "knn")]
+    assert names["penultimate", "knn"] == [("musicnn", "knn")]
+    assert names["penultimate", "bert4rec"] == [("musicnn", f"bert4rec.seed{seed}") for seed in params["seeds"]]
+    # Where leave_out drops the main grid's pair, the sweep runs the main layer itself.
+    params["leave_out"] = ["musicnn-bert4rec"]
+    assert [run.name for run in grid.sweep_runs(params) if run.layer == "penultimate"] == [
+        f"musicnn.penultimate-bert4rec-{seed}" for seed in params["seeds"]
+    ]
+    # With `layer: best` there is no main layer before the choice: every stored layer is swept.
+    params["musicnn"] = {**params["musicnn"], "layer": "best"}
+    assert "musicnn.penultimate-knn" in [run.name for run in grid.sweep_runs(params)]
 
 
 def test_a_layer_named_in_backends_is_read_from_its_backends_extraction():

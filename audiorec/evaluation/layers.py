@@ -30,14 +30,12 @@ LEGEND = (
 )
 
 
-def read_sweep(backend: str, runs: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], pd.DataFrame]:
-    """Evaluate's per-user frames of the sweep of `backend`: (layer, model) -> each user's metrics averaged over
-    that pair's runs (`runs`: their run names, one per seed)."""
+def read_sweep(runs: dict[tuple[str, str], list[tuple[str, str]]]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Evaluate's per-user frames of a backend's sweep: (layer, model) -> each user's metrics averaged over that
+    pair's runs (`runs`: the (folder, run name) of each, one per seed; audiorec.workflow.grid.sweep_run_names)."""
     return {
-        pair: mean_over_seeds(
-            [pd.read_parquet(paths.per_user(paths.layer_folder(backend, pair[0]), run)) for run in names]
-        )
-        for pair, names in runs.items()
+        pair: mean_over_seeds([pd.read_parquet(paths.per_user(folder, run)) for folder, run in sources])
+        for pair, sources in runs.items()
     }
 
 
@@ -162,6 +160,11 @@ def to_markdown(table: pd.DataFrame, k: int) -> str:
                 cells.append(f"{value:{sign}.4f}" + ("" if np.isnan(half) else f" ± {half:.4f}"))
         lines.append(f"| {row['backend']} | {row['model']} | {layer} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def section(table: pd.DataFrame, k: int) -> str:
+    """The "Layers" section of metrics/results.md: the legend, then the table."""
+    return f"\n### Layers\n\n{LEGEND.format(k=k)}\n\n{to_markdown(table, k)}\n"
 
 
 def plot_layers(table: pd.DataFrame, path: str | Path, k: int) -> None:

@@ -106,7 +106,13 @@ def runs(params: dict) -> list[Run]:
 
 
 def sweep_runs(params: dict) -> list[Run]:
-    """The layer sweep: each stored layer of `layer_sweep.backends` under each of `layer_sweep.models`."""
+    """The layer sweep: each stored layer of `layer_sweep.backends` under each of `layer_sweep.models`, but for a
+    backend's main layer (its `layer`), whose runs the main grid has already (the same matrix, model and seed)."""
+    return [run for run in layer_runs(params) if main_run(params, run) is None]
+
+
+def layer_runs(params: dict) -> list[Run]:
+    """Each stored layer of the swept backends under each swept model, once per seed."""
     return [
         run
         for backend in swept_backends(params)
@@ -116,6 +122,16 @@ def sweep_runs(params: dict) -> list[Run]:
             params["seeds"],
         )
     ]
+
+
+def main_run(params: dict, run: Run) -> Run | None:
+    """The main grid's run that reads what the sweep's `run` would: its backend's main layer under the same model
+    and seed, unless leave_out drops that pair (then the sweep runs it)."""
+    backend, _, layer = run.backend.partition(paths.LAYER_MARK)
+    section = layered(backend, params.get(backend))
+    if section is None or section.main_layer() != layer or f"{backend}-{run.model}" in params["leave_out"]:
+        return None
+    return Run(backend, run.model, run.seed)
 
 
 def swept_backends(params: dict) -> list[str]:
@@ -148,11 +164,13 @@ def embedding_backends(params: dict) -> list[str]:
     return extracted_backends(params) + ([paths.NO_BACKEND] if params["baselines"] else [])
 
 
-def sweep_run_names(params: dict, backend: str) -> dict[tuple[str, str], list[str]]:
-    """The sweep's runs of `backend`: (layer, model) -> their run names, one per seed, in the network's order."""
-    found: dict[tuple[str, str], list[str]] = {}
-    for run in sweep_runs(params):
+def sweep_run_names(params: dict, backend: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """The sweep's runs of `backend`: (layer, model) -> the (folder, run name) of each, one per seed, in the
+    network's order; the main layer's are the main grid's runs."""
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for run in layer_runs(params):
         name, _, layer = run.backend.partition(paths.LAYER_MARK)
         if name == backend:
-            found.setdefault((layer, run.model), []).append(run.run_name)
+            source = main_run(params, run) or run
+            found.setdefault((layer, run.model), []).append((source.folder, source.run_name))
     return found
