@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from audiorec.settings.layers import BEST, LayeredSettings
+from audiorec.settings.layers import NumberedLayersSettings
 
 PriorLayer = Annotated[int, Field(ge=1, le=72)]
 
 
-class JukeboxSettings(LayeredSettings):
+class JukeboxSettings(NumberedLayersSettings):
     """Jukebox's 5B prior through `jukemirlib` (CUDA only): transformer layers averaged over time."""
 
     layer: PriorLayer | Literal["best"]
@@ -22,9 +22,3 @@ class JukeboxSettings(LayeredSettings):
     sweep, or `[]` (none). One pass runs the prior up to the deepest layer named, so deep layers cost more."""
     cache_dir: str
     """Where `jukemirlib` keeps its ~10 GB of weights (`~` is the home folder)."""
-
-    def stored_layers(self) -> list[str]:
-        return [str(layer) for layer in sorted(set(self.layers))]
-
-    def main_layer(self) -> str | None:
-        return None if self.layer == BEST else str(self.layer)

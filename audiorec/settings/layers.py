@@ -43,7 +43,20 @@ def in_network_order(chosen: Sequence[str] | str, network: tuple[str, ...]) -> l
     return list(network) if chosen == ALL else [layer for layer in network if layer in chosen]
 
 
-class HiddenStatesSettings(LayeredSettings):
+class NumberedLayersSettings(LayeredSettings):
+    """A network whose layers are numbered: `layer` (or `best`) and the stored `layers` are numbers."""
+
+    layer: int | Literal["best"]
+    layers: list[int]
+
+    def stored_layers(self) -> list[str]:
+        return [str(number) for number in sorted(set(self.layers))]
+
+    def main_layer(self) -> str | None:
+        return None if self.layer == BEST else str(self.layer)
+
+
+class HiddenStatesSettings(NumberedLayersSettings):
     """An encoder's `hidden_states` (the Hugging Face encoders, MuQ's and MusicFM's conformers): entry 0 the input
     embeddings (the convolutional features), then one per transformer layer."""
 
@@ -53,9 +66,3 @@ class HiddenStatesSettings(LayeredSettings):
     layers: list[Annotated[int, Field(ge=0)]]
     """The `hidden_states` indices the same extraction also stores, one matrix each in `data/layers/<backend>/`,
     for a layer sweep (MERT-330M: 0 to 24; MuQ-large and MusicFM: 0 to 12), or `[]` (none)."""
-
-    def stored_layers(self) -> list[str]:
-        return [str(index) for index in sorted(set(self.layers))]
-
-    def main_layer(self) -> str | None:
-        return None if self.layer == BEST else str(self.layer)
